@@ -1,0 +1,284 @@
+// N-API binding: unwraps typed arrays (zero copy), checks them again defensively (the
+// TypeScript facade has validated already, but no input may crash the process), and calls
+// the kernel of this instance's table. No numerical logic lives here.
+//
+// Per-instance state (context-aware: every worker_thread gets its own): the kernel table and
+// the thread count. The thread pool itself is process-wide (runtime/thread_pool.cc).
+#include <napi.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "../kernels/kernel_table.h"
+#include "../runtime/dispatch.h"
+#include "../runtime/thread_pool.h"
+
+namespace fastnorm {
+namespace {
+
+constexpr int kMaxThreads = 1024;
+
+// A typed-array argument: its element pointer and length (null data for an omitted optional).
+struct ArrayArg {
+  void* data = nullptr;
+  size_t length = 0;
+  size_t bytes = 0;
+  napi_typedarray_type type = napi_float32_array;
+  bool present = false;
+};
+
+class Args {
+ public:
+  explicit Args(const Napi::CallbackInfo& info) : info_(info), env_(info.Env()) {}
+
+  Napi::Env env() const { return env_; }
+
+  [[noreturn]] void typeError(const std::string& message) const { throw Napi::TypeError::New(env_, message); }
+  [[noreturn]] void rangeError(const std::string& message) const { throw Napi::RangeError::New(env_, message); }
+
+  // A Float32Array/Float64Array (or, when optional, null/undefined).
+  ArrayArg array(size_t index, const char* name, bool optional = false) const {
+    ArrayArg a;
+    napi_value v = index < info_.Length() ? static_cast<napi_value>(info_[index]) : nullptr;
+    napi_valuetype kind = napi_undefined;
+    if (v) napi_typeof(env_, v, &kind);
+    if (!v || kind == napi_undefined || kind == napi_null) {
+      if (optional) return a;
+      typeError(std::string(name) + " must be a Float32Array or Float64Array");
+    }
+    bool isTyped = false;
+    napi_is_typedarray(env_, v, &isTyped);
+    if (!isTyped) typeError(std::string(name) + " must be a Float32Array or Float64Array");
+    napi_value buffer;
+    size_t offset;
+    if (napi_get_typedarray_info(env_, v, &a.type, &a.length, &a.data, &buffer, &offset) != napi_ok)
+      typeError(std::string(name) + " could not be read");
+    if (a.type != napi_float32_array && a.type != napi_float64_array)
+      typeError(std::string(name) + " must be a Float32Array or Float64Array");
+    a.bytes = a.length * (a.type == napi_float32_array ? 4 : 8);
+    if (a.length > 0 && !a.data) typeError(std::string(name) + " is detached");
+    a.present = true;
+    return a;
+  }
+
+  // An array of x's dtype and exactly `length` elements.
+  ArrayArg array(size_t index, const char* name, napi_typedarray_type type, size_t length, bool optional = false) const {
+    ArrayArg a = array(index, name, optional);
+    if (!a.present) return a;
+    if (a.type != type) typeError(std::string(name) + " must have the same dtype as x");
+    if (a.length != length)
+      rangeError(std::string(name) + " must have " + std::to_string(length) + " elements, got " + std::to_string(a.length));
+    if (length > 0 && !a.data) typeError(std::string(name) + " is detached");
+    return a;
+  }
+
+  double number(size_t index, const char* name) const {
+    if (index >= info_.Length() || !info_[index].IsNumber()) typeError(std::string(name) + " must be a number");
+    return info_[index].As<Napi::Number>().DoubleValue();
+  }
+
+  size_t count(size_t index, const char* name) const {
+    const double v = number(index, name);
+    if (!(v >= 0) || v != std::floor(v) || v > 9007199254740991.0) rangeError(std::string(name) + " must be a non-negative integer");
+    return size_t(v);
+  }
+
+  double eps(size_t index) const {
+    const double v = number(index, "eps");
+    if (!std::isfinite(v) || v < 0) rangeError("eps must be a finite number >= 0");
+    return v;
+  }
+
+ private:
+  const Napi::CallbackInfo& info_;
+  Napi::Env env_;
+};
+
+bool overlaps(const ArrayArg& a, const ArrayArg& b) {
+  if (!a.present || !b.present || a.bytes == 0 || b.bytes == 0) return false;
+  const auto* pa = static_cast<const char*>(a.data);
+  const auto* pb = static_cast<const char*>(b.data);
+  return pa < pb + b.bytes && pb < pa + a.bytes;
+}
+
+// Outputs must not overlap any input or each other; `inPlace` (y over x) may coincide exactly.
+void checkNoAliasing(const Args& args, std::initializer_list<std::pair<const char*, const ArrayArg*>> outputs,
+                     std::initializer_list<std::pair<const char*, const ArrayArg*>> inputs,
+                     const ArrayArg* inPlaceOut = nullptr, const ArrayArg* inPlaceIn = nullptr) {
+  for (auto o = outputs.begin(); o != outputs.end(); ++o) {
+    for (const auto& i : inputs) {
+      const bool exactInPlace = o->second == inPlaceOut && i.second == inPlaceIn && o->second->data == i.second->data &&
+                                o->second->bytes == i.second->bytes;
+      if (!exactInPlace && overlaps(*o->second, *i.second))
+        args.rangeError(std::string(o->first) + " must not share memory with " + i.first);
+    }
+    for (auto p = std::next(o); p != outputs.end(); ++p)
+      if (overlaps(*o->second, *p->second)) args.rangeError(std::string(o->first) + " must not share memory with " + p->first);
+  }
+}
+
+size_t checkedProduct(const Args& args, size_t a, size_t b) {
+  if (b != 0 && a > SIZE_MAX / b) args.rangeError("shape is too large");
+  return a * b;
+}
+
+class Addon : public Napi::Addon<Addon> {
+ public:
+  Addon(Napi::Env env, Napi::Object exports) {
+    const char* forced = std::getenv("FASTNORM_ISA");
+    selectIsa(forced ? forced : "");
+    threads_ = runtime::availableCores();
+    DefineAddon(exports, {
+                             InstanceMethod("info", &Addon::info),
+                             InstanceMethod("setNumThreads", &Addon::setNumThreads),
+                             InstanceMethod("getNumThreads", &Addon::getNumThreads),
+                             InstanceMethod("layerNormForward", &Addon::rowNormForward<true>),
+                             InstanceMethod("rmsNormForward", &Addon::rowNormForward<false>),
+                             InstanceMethod("layerNormBackward", &Addon::rowNormBackward<true>),
+                             InstanceMethod("rmsNormBackward", &Addon::rowNormBackward<false>),
+                             InstanceMethod("_setIsa", &Addon::setIsa),
+                             InstanceMethod("_copy", &Addon::copy),
+                         });
+  }
+
+ private:
+  void selectIsa(const std::string& name) {
+    runtime::IsaChoice choice = runtime::chooseKernelTable(name);
+    table_ = choice.table;
+    isaWarning_ = choice.warning;
+  }
+
+  Exec exec() const { return Exec{threads_}; }
+
+  Napi::Value info(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("isa", table_->isa);
+    o.Set("threads", threads_);
+    o.Set("cores", runtime::availableCores());
+    Napi::Array isas = Napi::Array::New(env);
+    uint32_t i = 0;
+    for (const std::string& name : runtime::supportedIsas()) isas.Set(i++, name);
+    o.Set("supportedIsas", isas);
+    if (!isaWarning_.empty()) o.Set("warning", isaWarning_);
+    return o;
+  }
+
+  Napi::Value setNumThreads(const Napi::CallbackInfo& info) {
+    Args args(info);
+    const double n = args.number(0, "n");
+    if (!(n >= 1 && n <= kMaxThreads) || n != std::floor(n))
+      args.rangeError("n must be an integer from 1 to " + std::to_string(kMaxThreads));
+    threads_ = int(n);
+    return info.Env().Undefined();
+  }
+
+  Napi::Value getNumThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), threads_); }
+
+  // Test hook: switch this instance to another ISA path; returns the path in use.
+  Napi::Value setIsa(const Napi::CallbackInfo& info) {
+    if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "isa must be a string");
+    selectIsa(info[0].As<Napi::String>().Utf8Value());
+    return Napi::String::New(info.Env(), table_->isa);
+  }
+
+  // Bench helper: memcpy(dst, src) split over this instance's threads, the bandwidth yardstick.
+  Napi::Value copy(const Napi::CallbackInfo& info) {
+    Args args(info);
+    const ArrayArg dst = args.array(0, "dst"), src = args.array(1, "src");
+    if (dst.bytes != src.bytes) args.rangeError("dst and src must have the same byte length");
+    if (overlaps(dst, src)) args.rangeError("dst must not share memory with src");
+    constexpr size_t kChunk = 1 << 20;
+    auto* d = static_cast<char*>(dst.data);
+    const auto* s = static_cast<const char*>(src.data);
+    runtime::parallelFor(dst.bytes, kChunk, dst.bytes < 4 * kChunk ? 1 : threads_,
+                         [&](size_t begin, size_t end) { std::memcpy(d + begin, s + begin, end - begin); });
+    return info.Env().Undefined();
+  }
+
+  // (x, rows, cols, weight?, bias?, eps, y, mean?, rstd): LayerNorm (Centered) or RMSNorm.
+  template <bool Centered>
+  Napi::Value rowNormForward(const Napi::CallbackInfo& info) {
+    Args args(info);
+    const ArrayArg x = args.array(0, "x");
+    const size_t rows = args.count(1, "rows"), cols = args.count(2, "cols");
+    if (checkedProduct(args, rows, cols) != x.length) args.rangeError("x must have rows*cols elements");
+    const ArrayArg weight = args.array(3, "weight", x.type, cols, true);
+    const ArrayArg bias = Centered ? args.array(4, "bias", x.type, cols, true) : ArrayArg{};
+    const double eps = args.eps(5);
+    const ArrayArg y = args.array(6, "out.y", x.type, x.length);
+    const ArrayArg mean = Centered ? args.array(7, "out.mean", x.type, rows) : ArrayArg{};
+    const ArrayArg rstd = args.array(8, "out.rstd", x.type, rows);
+    checkNoAliasing(args, {{"out.y", &y}, {"out.mean", &mean}, {"out.rstd", &rstd}},
+                    {{"x", &x}, {"weight", &weight}, {"bias", &bias}}, &y, &x);
+    bool ok;
+    if (x.type == napi_float32_array)
+      ok = runForward<float>(Centered ? table_->f32.layerNormForward : table_->f32.rmsNormForward, x, rows, cols, weight, bias, eps, y, mean, rstd);
+    else
+      ok = runForward<double>(Centered ? table_->f64.layerNormForward : table_->f64.rmsNormForward,
+                                           x, rows, cols, weight, bias, eps, y, mean, rstd);
+    if (!ok) throw Napi::Error::New(info.Env(), "fastnorm: out of memory for scratch buffers");
+    return info.Env().Undefined();
+  }
+
+  // (dy, x, mean?, rstd, rows, cols, weight?, dx, dweight?, dbias?)
+  template <bool Centered>
+  Napi::Value rowNormBackward(const Napi::CallbackInfo& info) {
+    Args args(info);
+    const ArrayArg x = args.array(1, "x");
+    const size_t rows = args.count(4, "rows"), cols = args.count(5, "cols");
+    if (checkedProduct(args, rows, cols) != x.length) args.rangeError("x must have rows*cols elements");
+    const ArrayArg dy = args.array(0, "dy", x.type, x.length);
+    const ArrayArg mean = Centered ? args.array(2, "saved.mean", x.type, rows) : ArrayArg{};
+    const ArrayArg rstd = args.array(3, "saved.rstd", x.type, rows);
+    const ArrayArg weight = args.array(6, "weight", x.type, cols, true);
+    const ArrayArg dx = args.array(7, "out.dx", x.type, x.length);
+    const ArrayArg dweight = args.array(8, "out.dweight", x.type, cols, true);
+    const ArrayArg dbias = Centered ? args.array(9, "out.dbias", x.type, cols, true) : ArrayArg{};
+    checkNoAliasing(args, {{"out.dx", &dx}, {"out.dweight", &dweight}, {"out.dbias", &dbias}},
+                    {{"dy", &dy}, {"x", &x}, {"saved.mean", &mean}, {"saved.rstd", &rstd}, {"weight", &weight}});
+    bool ok;
+    if (x.type == napi_float32_array)
+      ok = runBackward<float>(Centered ? table_->f32.layerNormBackward : table_->f32.rmsNormBackward, dy, x, mean, rstd,
+                              rows, cols, weight, dx, dweight, dbias);
+    else
+      ok = runBackward<double>(Centered ? table_->f64.layerNormBackward : table_->f64.rmsNormBackward, dy, x, mean, rstd,
+                               rows, cols, weight, dx, dweight, dbias);
+    if (!ok) throw Napi::Error::New(info.Env(), "fastnorm: out of memory for scratch buffers");
+    return info.Env().Undefined();
+  }
+
+  template <class T>
+  static const T* in(const ArrayArg& a) { return a.present ? static_cast<const T*>(a.data) : nullptr; }
+  template <class T>
+  static T* out(const ArrayArg& a) { return a.present ? static_cast<T*>(a.data) : nullptr; }
+
+  template <class T>
+  bool runForward(bool (*kernel)(const RowNormForwardArgs<T>&, const Exec&) noexcept, const ArrayArg& x, size_t rows,
+           size_t cols, const ArrayArg& weight, const ArrayArg& bias, double eps, const ArrayArg& y,
+           const ArrayArg& mean, const ArrayArg& rstd) {
+    const RowNormForwardArgs<T> a{in<T>(x), rows, cols, in<T>(weight), in<T>(bias), eps, out<T>(y), out<T>(mean), out<T>(rstd)};
+    return kernel(a, exec());
+  }
+
+  template <class T>
+  bool runBackward(bool (*kernel)(const RowNormBackwardArgs<T>&, const Exec&) noexcept, const ArrayArg& dy,
+                   const ArrayArg& x, const ArrayArg& mean, const ArrayArg& rstd, size_t rows, size_t cols,
+                   const ArrayArg& weight, const ArrayArg& dx, const ArrayArg& dweight, const ArrayArg& dbias) {
+    const RowNormBackwardArgs<T> a{in<T>(dy), in<T>(x), in<T>(mean), in<T>(rstd), rows, cols,
+                                   in<T>(weight), out<T>(dx), out<T>(dweight), out<T>(dbias)};
+    return kernel(a, exec());
+  }
+
+  const KernelTable* table_ = nullptr;
+  std::string isaWarning_;
+  int threads_ = 1;
+};
+
+}  // namespace
+}  // namespace fastnorm
+
+using fastnorm::Addon;
+NODE_API_ADDON(Addon)

@@ -1,0 +1,79 @@
+// NEON Vec (arm64): VF = four float32x4, VD = four float64x2. Tails go through a small
+// stack buffer so nothing outside the array is touched.
+#pragma once
+#include <arm_neon.h>
+#include <cstddef>
+
+namespace fastnorm::FASTNORM_ISA_NS {
+
+struct VF {
+  static constexpr size_t kLanes = 16;
+  float32x4_t q[4];
+  static VF zero() { return broadcast(0.0f); }
+  static VF broadcast(float s) { float32x4_t b = vdupq_n_f32(s); return {{b, b, b, b}}; }
+  static VF load(const float* p) { return {{vld1q_f32(p), vld1q_f32(p + 4), vld1q_f32(p + 8), vld1q_f32(p + 12)}}; }
+  static VF loadPartial(const float* p, size_t n) {
+    float t[16] = {0};
+    for (size_t i = 0; i < n; ++i) t[i] = p[i];
+    return load(t);
+  }
+  void store(float* p) const { for (int i = 0; i < 4; ++i) vst1q_f32(p + 4 * i, q[i]); }
+  void storePartial(float* p, size_t n) const {
+    float t[16];
+    store(t);
+    for (size_t i = 0; i < n; ++i) p[i] = t[i];
+  }
+  VF keepFirst(size_t n) const {
+    float t[16];
+    store(t);
+    for (size_t i = n; i < 16; ++i) t[i] = 0.0f;
+    return load(t);
+  }
+  friend VF operator+(VF a, VF b) { VF r; for (int i = 0; i < 4; ++i) r.q[i] = vaddq_f32(a.q[i], b.q[i]); return r; }
+  friend VF operator-(VF a, VF b) { VF r; for (int i = 0; i < 4; ++i) r.q[i] = vsubq_f32(a.q[i], b.q[i]); return r; }
+  friend VF operator*(VF a, VF b) { VF r; for (int i = 0; i < 4; ++i) r.q[i] = vmulq_f32(a.q[i], b.q[i]); return r; }
+};
+
+struct VD {
+  static constexpr size_t kLanes = 8;
+  float64x2_t q[4];
+  static VD zero() { return broadcast(0.0); }
+  static VD broadcast(double s) { float64x2_t b = vdupq_n_f64(s); return {{b, b, b, b}}; }
+  static VD load(const double* p) { return {{vld1q_f64(p), vld1q_f64(p + 2), vld1q_f64(p + 4), vld1q_f64(p + 6)}}; }
+  static VD loadPartial(const double* p, size_t n) {
+    double t[8] = {0};
+    for (size_t i = 0; i < n; ++i) t[i] = p[i];
+    return load(t);
+  }
+  void store(double* p) const { for (int i = 0; i < 4; ++i) vst1q_f64(p + 2 * i, q[i]); }
+  void storePartial(double* p, size_t n) const {
+    double t[8];
+    store(t);
+    for (size_t i = 0; i < n; ++i) p[i] = t[i];
+  }
+  VD keepFirst(size_t n) const {
+    double t[8];
+    store(t);
+    for (size_t i = n; i < 8; ++i) t[i] = 0.0;
+    return load(t);
+  }
+  friend VD operator+(VD a, VD b) { VD r; for (int i = 0; i < 4; ++i) r.q[i] = vaddq_f64(a.q[i], b.q[i]); return r; }
+  friend VD operator-(VD a, VD b) { VD r; for (int i = 0; i < 4; ++i) r.q[i] = vsubq_f64(a.q[i], b.q[i]); return r; }
+  friend VD operator*(VD a, VD b) { VD r; for (int i = 0; i < 4; ++i) r.q[i] = vmulq_f64(a.q[i], b.q[i]); return r; }
+  double sumTree() const {
+    float64x2_t lo = vaddq_f64(q[0], q[2]), hi = vaddq_f64(q[1], q[3]);  // (i, i+4)
+    float64x2_t u = vaddq_f64(lo, hi);                                      // (i, i+2)
+    return vgetq_lane_f64(u, 0) + vgetq_lane_f64(u, 1);                     // (0, 1)
+  }
+};
+
+inline VD widenLo(VF x) {
+  return {{vcvt_f64_f32(vget_low_f32(x.q[0])), vcvt_high_f64_f32(x.q[0]),
+           vcvt_f64_f32(vget_low_f32(x.q[1])), vcvt_high_f64_f32(x.q[1])}};
+}
+inline VD widenHi(VF x) {
+  return {{vcvt_f64_f32(vget_low_f32(x.q[2])), vcvt_high_f64_f32(x.q[2]),
+           vcvt_f64_f32(vget_low_f32(x.q[3])), vcvt_high_f64_f32(x.q[3])}};
+}
+
+}  // namespace fastnorm::FASTNORM_ISA_NS

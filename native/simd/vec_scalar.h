@@ -1,0 +1,46 @@
+// Portable Vec: plain arrays of 16 floats / 8 doubles. The compiler may vectorize the lane
+// loops with the baseline ISA; lane-wise IEEE operations give the same results either way.
+#pragma once
+#include <cstddef>
+
+namespace fastnorm::FASTNORM_ISA_NS {
+
+template <class T, int N, class Self>
+struct ScalarLanes {
+  static constexpr size_t kLanes = N;
+  T v[N];
+  static Self zero() { return broadcast(T(0)); }
+  static Self broadcast(T s) { Self r; for (int i = 0; i < N; ++i) r.v[i] = s; return r; }
+  static Self load(const T* p) { Self r; for (int i = 0; i < N; ++i) r.v[i] = p[i]; return r; }
+  static Self loadPartial(const T* p, size_t n) {
+    Self r;
+    for (size_t i = 0; i < size_t(N); ++i) r.v[i] = i < n ? p[i] : T(0);
+    return r;
+  }
+  void store(T* p) const { for (int i = 0; i < N; ++i) p[i] = v[i]; }
+  void storePartial(T* p, size_t n) const { for (size_t i = 0; i < n; ++i) p[i] = v[i]; }
+  Self keepFirst(size_t n) const {
+    Self r;
+    for (size_t i = 0; i < size_t(N); ++i) r.v[i] = i < n ? v[i] : T(0);
+    return r;
+  }
+  friend Self operator+(Self a, Self b) { Self r; for (int i = 0; i < N; ++i) r.v[i] = a.v[i] + b.v[i]; return r; }
+  friend Self operator-(Self a, Self b) { Self r; for (int i = 0; i < N; ++i) r.v[i] = a.v[i] - b.v[i]; return r; }
+  friend Self operator*(Self a, Self b) { Self r; for (int i = 0; i < N; ++i) r.v[i] = a.v[i] * b.v[i]; return r; }
+};
+
+struct VF : ScalarLanes<float, 16, VF> {};
+
+struct VD : ScalarLanes<double, 8, VD> {
+  double sumTree() const {
+    double t[4], u[2];
+    for (int i = 0; i < 4; ++i) t[i] = v[i] + v[i + 4];
+    for (int i = 0; i < 2; ++i) u[i] = t[i] + t[i + 2];
+    return u[0] + u[1];
+  }
+};
+
+inline VD widenLo(VF x) { VD r; for (int i = 0; i < 8; ++i) r.v[i] = double(x.v[i]); return r; }
+inline VD widenHi(VF x) { VD r; for (int i = 0; i < 8; ++i) r.v[i] = double(x.v[i + 8]); return r; }
+
+}  // namespace fastnorm::FASTNORM_ISA_NS

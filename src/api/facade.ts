@@ -1,0 +1,66 @@
+// The default API: the operations bound to the backend chosen at load. Native unless
+// FASTNORM_BACKEND=reference or the addon cannot be loaded (then a warning says why and
+// info().backend reports 'reference').
+import { createNativeBackend, loadAddon, type NativeAddon } from '../backends/native.js';
+import type { Backend } from '../backends/kernels.js';
+import { packageVersion } from '../backends/package-root.js';
+import { createReferenceBackend } from '../backends/reference/index.js';
+import { createOps } from './ops.js';
+import type { Info } from './types.js';
+
+const MAX_THREADS = 1024;
+
+function selectBackend(): { backend: Backend; addon: NativeAddon | null } {
+  const requested = process.env.FASTNORM_BACKEND;
+  if (requested === 'reference') return { backend: createReferenceBackend(), addon: null };
+  if (requested !== undefined && requested !== '' && requested !== 'native')
+    process.emitWarning(`FASTNORM_BACKEND=${requested} is not 'native' or 'reference'; using native`, 'FastnormWarning');
+  const loaded = loadAddon();
+  if ('error' in loaded) {
+    process.emitWarning(`${loaded.error}; using the reference backend`, 'FastnormWarning');
+    return { backend: createReferenceBackend(), addon: null };
+  }
+  const warning = loaded.addon.info().warning;
+  if (warning) process.emitWarning(warning, 'FastnormWarning');
+  return { backend: createNativeBackend(loaded.addon), addon: loaded.addon };
+}
+
+const selected = selectBackend();
+export const backend: Backend = selected.backend;
+/** The loaded addon (null on the reference backend), for tests and the bench. */
+export const nativeAddon: NativeAddon | null = selected.addon;
+
+export const { layerNorm, layerNormBackward, rmsNorm, rmsNormBackward } = createOps(backend.kernels);
+
+/**
+ * Sets how many threads one operation may use (integer 1-1024; default: the available cores,
+ * or FASTNORM_THREADS). Results are bitwise identical for every thread count.
+ * @example
+ * fastnorm.setNumThreads(1); // e.g. a server that runs one request per core
+ */
+export function setNumThreads(n: number): void {
+  if (typeof n !== 'number') throw new TypeError(`n must be a number, got ${typeof n}`);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS) throw new RangeError(`n must be an integer from 1 to ${MAX_THREADS}, got ${n}`);
+  backend.setNumThreads(n);
+}
+
+/** The thread count set by setNumThreads (or the default). */
+export function getNumThreads(): number {
+  return backend.getNumThreads();
+}
+
+/**
+ * What is running: backend ('native' or 'reference'), SIMD path, threads and package version.
+ * @example
+ * fastnorm.info(); // { backend: 'native', isa: 'avx512', threads: 2, version: '0.1.0' }
+ */
+export function info(): Info {
+  return { backend: backend.name, isa: backend.isa(), threads: backend.getNumThreads(), version: packageVersion };
+}
+
+const threadsFromEnv = process.env.FASTNORM_THREADS;
+if (threadsFromEnv !== undefined && threadsFromEnv !== '') {
+  const n = Number(threadsFromEnv);
+  if (Number.isInteger(n) && n >= 1 && n <= MAX_THREADS) backend.setNumThreads(n);
+  else process.emitWarning(`FASTNORM_THREADS=${threadsFromEnv} is not an integer from 1 to ${MAX_THREADS}; ignored`, 'FastnormWarning');
+}

@@ -1,0 +1,139 @@
+// Argument validation shared by every backend: each check throws a TypeError (wrong kind of
+// value) or a RangeError (right kind, wrong value) whose message starts with the argument name.
+import type { FloatArray, Tensor } from './types.js';
+
+export type FloatArrayConstructor = Float32ArrayConstructor | Float64ArrayConstructor;
+
+export function isFloatArray(v: unknown): v is FloatArray {
+  return v instanceof Float32Array || v instanceof Float64Array;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an Array';
+  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name}`;
+  return typeof v === 'object' ? 'an object' : `${typeof v} ${String(v)}`;
+}
+
+// Node 20 has no ArrayBuffer.prototype.detached; a detached buffer reads as byteLength 0.
+// Only asked where a non-empty array is required, so an empty buffer means detached.
+function isDetached(a: FloatArray): boolean {
+  return a.buffer.byteLength === 0;
+}
+
+/** The element count of a shape: non-negative safe integers. */
+export function shapeSize(name: string, shape: unknown): number {
+  if (!Array.isArray(shape)) throw new TypeError(`${name} must be an array of non-negative integers, got ${describe(shape)}`);
+  let size = 1;
+  for (let i = 0; i < shape.length; i++) {
+    const d = shape[i];
+    if (typeof d !== 'number') throw new TypeError(`${name}[${i}] must be a number, got ${describe(d)}`);
+    if (!Number.isSafeInteger(d) || d < 0) throw new RangeError(`${name}[${i}] must be a non-negative integer, got ${d}`);
+    size *= d;
+  }
+  if (!Number.isSafeInteger(size)) throw new RangeError(`${name} has too many elements`);
+  return size;
+}
+
+/** A tensor `{ data, shape }`; with `dtype`, its data must be of that array type. */
+export function checkTensor(name: string, t: unknown, dtype?: FloatArrayConstructor): Tensor {
+  if (typeof t !== 'object' || t === null) throw new TypeError(`${name} must be a tensor { data, shape }, got ${describe(t)}`);
+  const { data, shape } = t as Tensor;
+  if (!isFloatArray(data)) throw new TypeError(`${name}.data must be a Float32Array or Float64Array, got ${describe(data)}`);
+  if (dtype && data.constructor !== dtype) throw new TypeError(`${name}.data must be a ${dtype.name} like x.data, got ${describe(data)}`);
+  const size = shapeSize(`${name}.shape`, shape);
+  if (size > 0 && isDetached(data)) throw new TypeError(`${name}.data is detached`);
+  if (data.length !== size)
+    throw new RangeError(`${name}.data has ${data.length} elements but ${name}.shape [${shape.join(', ')}] needs ${size}`);
+  return t as Tensor;
+}
+
+/** An optional array of `dtype` and exactly `length` elements. */
+export function checkArray(name: string, a: unknown, dtype: FloatArrayConstructor, length: number): FloatArray | null {
+  if (a === undefined || a === null) return null;
+  if (!isFloatArray(a)) throw new TypeError(`${name} must be a Float32Array or Float64Array, got ${describe(a)}`);
+  if (a.constructor !== dtype) throw new TypeError(`${name} must be a ${dtype.name} like x.data, got ${describe(a)}`);
+  if (length > 0 && isDetached(a)) throw new TypeError(`${name} is detached`);
+  if (a.length !== length) throw new RangeError(`${name} must have ${length} elements, got ${a.length}`);
+  return a;
+}
+
+export function checkRequiredArray(name: string, a: unknown, dtype: FloatArrayConstructor, length: number): FloatArray {
+  if (a === undefined || a === null) throw new TypeError(`${name} is required`);
+  return checkArray(name, a, dtype, length) as FloatArray;
+}
+
+export function checkEps(v: unknown, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number') throw new TypeError(`eps must be a number, got ${describe(v)}`);
+  if (!Number.isFinite(v) || v < 0) throw new RangeError(`eps must be a finite number >= 0, got ${v}`);
+  return v;
+}
+
+/** An options object (or undefined) whose keys are all known, so that a typo is an error. */
+export function checkOptions<T extends object>(name: string, v: unknown, known: readonly string[]): Partial<T> {
+  if (v === undefined || v === null) return {};
+  if (typeof v !== 'object' || Array.isArray(v)) throw new TypeError(`${name} must be an object, got ${describe(v)}`);
+  for (const key in v) {
+    if (!known.includes(key)) throw new TypeError(`${name}.${key} is not a known option (${known.join(', ')})`);
+  }
+  return v as Partial<T>;
+}
+
+export function checkBoolean(name: string, v: unknown, fallback: boolean): boolean {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'boolean') throw new TypeError(`${name} must be a boolean, got ${describe(v)}`);
+  return v;
+}
+
+/**
+ * `normalizedShape` (a number or an array) must equal the trailing dims of x.shape;
+ * returns [rows, cols].
+ */
+export function checkNormalizedShape(v: unknown, xShape: readonly number[]): [number, number] {
+  const dims = typeof v === 'number' ? [v] : v;
+  if (!Array.isArray(dims)) throw new TypeError(`normalizedShape must be a number or an array of numbers, got ${describe(v)}`);
+  const cols = shapeSize('normalizedShape', dims);
+  if (dims.length === 0) throw new RangeError('normalizedShape must have at least one dimension');
+  const lead = xShape.length - dims.length;
+  if (lead < 0 || dims.some((d, i) => d !== xShape[lead + i]))
+    throw new RangeError(`normalizedShape [${dims.join(', ')}] must equal the trailing dims of x.shape [${xShape.join(', ')}]`);
+  let rows = 1;
+  for (let i = 0; i < lead; i++) rows *= xShape[i];
+  return [rows, cols];
+}
+
+function overlaps(a: FloatArray, b: FloatArray): boolean {
+  if (a.buffer !== b.buffer || a.byteLength === 0 || b.byteLength === 0) return false;
+  return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+}
+
+function sameView(a: FloatArray, b: FloatArray): boolean {
+  return a.buffer === b.buffer && a.byteOffset === b.byteOffset && a.length === b.length;
+}
+
+/**
+ * Outputs must not share memory with inputs or with each other; the one exception is an
+ * output named in `inPlace` that is exactly the view of the input it names (e.g. out.y = x.data).
+ */
+export function checkNoAliasing(
+  outputs: Record<string, FloatArray | null | undefined>,
+  inputs: Record<string, FloatArray | null | undefined>,
+  inPlace?: [output: string, input: string],
+): void {
+  const outNames = Object.keys(outputs);
+  for (let i = 0; i < outNames.length; i++) {
+    const o = outputs[outNames[i]];
+    if (!o) continue;
+    for (const inName in inputs) {
+      const input = inputs[inName];
+      if (!input || !overlaps(o, input)) continue;
+      if (inPlace && inPlace[0] === outNames[i] && inPlace[1] === inName && sameView(o, input)) continue;
+      throw new RangeError(`${outNames[i]} must not share memory with ${inName}`);
+    }
+    for (let j = i + 1; j < outNames.length; j++) {
+      const p = outputs[outNames[j]];
+      if (p && overlaps(o, p)) throw new RangeError(`${outNames[i]} must not share memory with ${outNames[j]}`);
+    }
+  }
+}

@@ -1,0 +1,17 @@
+// The reference backend: pure TypeScript, float64 arithmetic, no native code; the oracle the
+// native kernels are tested against, and the fallback when the addon cannot be loaded.
+import type { Backend, Kernels } from '../kernels.js';
+import { rowNormKernels } from './row-norm.js';
+
+export const referenceKernels: Kernels = { ...rowNormKernels };
+
+export function createReferenceBackend(): Backend {
+  let threads = 1;
+  return {
+    name: 'reference',
+    kernels: referenceKernels,
+    isa: () => 'none',
+    setNumThreads: (n) => { threads = n; },
+    getNumThreads: () => threads,
+  };
+}
