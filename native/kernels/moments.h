@@ -1,73 +1,152 @@
-// Deterministic reductions shared by every kernel: sums in double lanes with a fixed
-// horizontal tree, two-pass moments of a cache-resident run, and Chan's ordered merge.
+// Deterministic reductions shared by every kernel.
+//
+// Lane sums: each lane adds up to kLaneBlock vectors in the data type, then the lane partials
+// move to double lanes (Acc<T>), and a fixed horizontal tree ends the sum. Short float blocks
+// (16 terms a lane) keep float sums accurate to ~1e-6 relative while widening is amortized;
+// every ISA does the same operations in the same order, so results match bit for bit.
+// A float block that overflows (|x| beyond ~1e18 squared) is redone in double lanes.
 #pragma once
 #include <cmath>
 
-#include "../simd/vec.h"
+#include "lanes.h"
 
 namespace fastnorm::FASTNORM_ISA_NS {
+
+constexpr size_t kLaneBlock = 16;  // vectors summed in the data type before widening
 
 // (mean, M2) of a run of values, M2 = Σ(x − mean)².
 struct Moments {
   double mean, m2;
 };
 
-// Σx over n values.
-template <class T>
-inline double sumValues(const T* x, size_t n) {
+// Σ term(v) over the vectors of n values: term(i, k) returns the vector starting at value i
+// with k ≤ L valid lanes (the others must be 0).
+template <class T, class Term>
+inline double laneSum(size_t n, Term term) {
   using V = Vec<T>;
+  using A = Acc<T>;
+  constexpr size_t L = kLanes<T>;
+  const size_t full = n / L;
+  A total = A::zero();
+  for (size_t v0 = 0; v0 < full; v0 += kLaneBlock) {
+    const size_t v1 = v0 + kLaneBlock < full ? v0 + kLaneBlock : full;
+    V s = V::zero();
+    for (size_t v = v0; v < v1; ++v) s = s + term(v * L, L);
+    total = total + A::of(s);
+  }
+  if (full * L < n) total = total + A::of(term(full * L, n - full * L));
+  return total.sum();
+}
+
+// Two sums in one pass (same blocking as laneSum).
+template <class T, class Terms>
+inline void laneSum2(size_t n, Terms terms, double& sumA, double& sumB) {
+  using V = Vec<T>;
+  using A = Acc<T>;
+  constexpr size_t L = kLanes<T>;
+  const size_t full = n / L;
+  A totalA = A::zero(), totalB = A::zero();
+  for (size_t v0 = 0; v0 < full; v0 += kLaneBlock) {
+    const size_t v1 = v0 + kLaneBlock < full ? v0 + kLaneBlock : full;
+    V a = V::zero(), b = V::zero();
+    for (size_t v = v0; v < v1; ++v) terms(v * L, L, a, b);
+    totalA = totalA + A::of(a);
+    totalB = totalB + A::of(b);
+  }
+  if (full * L < n) {
+    V a = V::zero(), b = V::zero();
+    terms(full * L, n - full * L, a, b);
+    totalA = totalA + A::of(a);
+    totalB = totalB + A::of(b);
+  }
+  sumA = totalA.sum();
+  sumB = totalB.sum();
+}
+
+// ---- double-lane versions: the overflow-safe path for float data ----
+
+template <class T>
+inline Moments wideMoments(const T* x, size_t n) {
   using A = Acc<T>;
   constexpr size_t L = kLanes<T>;
   A s = A::zero();
-  size_t i = 0;
-  for (; i + L <= n; i += L) s = s + A::of(V::load(x + i));
-  if (i < n) s = s + A::of(V::loadPartial(x + i, n - i));
-  return s.sum();
-}
-
-// Σx² over n values (squares in double: float data up to ~1e30 cannot overflow).
-template <class T>
-inline double sumSquares(const T* x, size_t n) {
-  using V = Vec<T>;
-  using A = Acc<T>;
-  constexpr size_t L = kLanes<T>;
-  A s = A::zero();
-  size_t i = 0;
-  for (; i + L <= n; i += L) {
-    const A v = A::of(V::load(x + i));
-    s = s + v * v;
-  }
-  if (i < n) {
-    const A v = A::of(V::loadPartial(x + i, n - i));
-    s = s + v * v;
-  }
-  return s.sum();
-}
-
-// Moments of n > 0 cache-resident values, two passes: μ0 = Σx/n, then d = x − μ0 gives
-// mean = μ0 + Σd/n and M2 = Σd² − (Σd)²/n (the corrected two-pass algorithm), which stays
-// exact for a large mean offset and gives M2 = 0 and mean = x for a constant run.
-template <class T>
-inline Moments cachedMoments(const T* x, size_t n) {
-  using V = Vec<T>;
-  using A = Acc<T>;
-  constexpr size_t L = kLanes<T>;
-  const double mean0 = sumValues(x, n) / double(n);
+  for (size_t i = 0; i < n; i += L) s = s + A::of(loadLanes(x + i, n - i < L ? n - i : L));
+  const double mean0 = s.sum() / double(n);
   const A m = A::broadcast(mean0);
   A s1 = A::zero(), s2 = A::zero();
-  size_t i = 0;
-  for (; i + L <= n; i += L) {
-    const A d = A::of(V::load(x + i)) - m;
-    s1 = s1 + d;
-    s2 = s2 + d * d;
-  }
-  if (i < n) {
-    const A d = (A::of(V::loadPartial(x + i, n - i)) - m).keepFirst(n - i);
+  for (size_t i = 0; i < n; i += L) {
+    const size_t k = n - i < L ? n - i : L;
+    const A d = (A::of(loadLanes(x + i, k)) - m).keepFirst(k);
     s1 = s1 + d;
     s2 = s2 + d * d;
   }
   const double sum1 = s1.sum(), sum2 = s2.sum();
   return {mean0 + sum1 / double(n), sum2 - sum1 * sum1 / double(n)};
+}
+
+template <class T>
+inline double wideSumSquares(const T* x, size_t n) {
+  using A = Acc<T>;
+  constexpr size_t L = kLanes<T>;
+  A s = A::zero();
+  for (size_t i = 0; i < n; i += L) {
+    const A v = A::of(loadLanes(x + i, n - i < L ? n - i : L));
+    s = s + v * v;
+  }
+  return s.sum();
+}
+
+// ---- the fast paths ----
+
+// Σx over n values.
+template <class T>
+inline double sumValues(const T* x, size_t n) {
+  return laneSum<T>(n, [&](size_t i, size_t k) { return loadLanes(x + i, k); });
+}
+
+// Σx² over n values; float squares beyond float range are redone in double.
+template <class T>
+inline double sumSquares(const T* x, size_t n) {
+  const double s = laneSum<T>(n, [&](size_t i, size_t k) {
+    const Vec<T> v = loadLanes(x + i, k);
+    return v * v;
+  });
+  if (sizeof(T) == 4 && std::isinf(s)) return wideSumSquares(x, n);
+  return s;
+}
+
+// Moments by the corrected two-pass algorithm around a shift K (a value of T): d = x − K gives
+// mean = K + Σd/n and M2 = Σd² − (Σd)²/n. Exact for a large mean offset (x − K is exact when
+// both are close), and M2 = 0, mean = x for a constant run.
+template <class T>
+inline Moments shiftedMoments(const T* x, size_t n, T shift) {
+  using V = Vec<T>;
+  const V m = V::broadcast(shift);
+  double sum1, sum2;
+  laneSum2<T>(n, [&](size_t i, size_t k, V& s1, V& s2) {
+    V d = loadLanes(x + i, k) - m;
+    if (k < kLanes<T>) d = d.keepFirst(k);
+    s1 = s1 + d;
+    s2 = s2 + d * d;
+  }, sum1, sum2);
+  return {double(shift) + sum1 / double(n), sum2 - sum1 * sum1 / double(n)};
+}
+
+// Moments of n > 0 cache-resident values. One pass when the shift K = mean of the first
+// vector lies within one standard deviation of the mean ((Σd/n)² ≤ M2/n, so the cancellation
+// in M2 costs at most a factor 2); otherwise a second pass around the mean of that pass.
+// Float sums that overflow (|x| beyond ~1e18) are redone in double lanes.
+template <class T>
+inline Moments cachedMoments(const T* x, size_t n) {
+  const size_t head = n < kLanes<T> ? n : kLanes<T>;
+  const T shift = T(laneSum<T>(head, [&](size_t i, size_t k) { return loadLanes(x + i, k); }) / double(head));
+  Moments m = shiftedMoments(x, n, shift);
+  const double offset = m.mean - double(shift);
+  if (!(offset * offset * double(n) <= m.m2)) {
+    m = shiftedMoments(x, n, T(m.mean));
+    if (sizeof(T) == 4 && !(std::isfinite(m.mean) && std::isfinite(m.m2))) return wideMoments(x, n);
+  }
+  return m;
 }
 
 // Chan et al.'s merge of (countA, a) with (countB, b); merged in a fixed order by callers.

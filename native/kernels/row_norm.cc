@@ -16,6 +16,8 @@
 // with the float mean split into hi + lo so (x − μ) keeps the precision of x.
 #include "row_norm.h"
 
+#include <type_traits>
+
 #include "../runtime/thread_pool.h"
 #include "moments.h"
 
@@ -28,7 +30,7 @@ using runtime::ScratchDoubles;
 constexpr size_t kRowInCacheBytes = 128 * 1024;
 constexpr size_t kBlock = 8192;                  // values per block of a huge row
 constexpr size_t kGrainValues = 16384;           // values per parallel task, at least
-constexpr size_t kParallelMinValues = 1 << 15;   // smaller jobs run inline: a wake-up costs more
+constexpr size_t kParallelMinValues = 1 << 16;   // smaller jobs run inline: a wake-up costs more
 constexpr size_t kMaxRowBlocks = 64;             // dweight/dbias partials per backward call
 constexpr size_t kMinBlockRows = 8;
 
@@ -46,41 +48,42 @@ struct SplitMean {
   explicit SplitMean(double mean) : hi(T(mean)), lo(kIsFloat<T> ? T(mean - double(T(mean))) : T(0)) {}
 };
 
-// y = ((x − μ)·rstd)·w + b over n values (Centered = LayerNorm; RMSNorm uses y = (x·rstd)·w).
-template <class T, bool Centered, bool HasWeight, bool HasBias>
+// Scalar math: y = ((x − μ)·rstd)·w + b over n values (RMSNorm: y = (x·rstd)·w).
+template <class T, bool Centered, bool HasWeight, bool HasBias, bool Stream>
 void normalizeRun(const T* x, T* y, size_t n, const T* w, const T* b, SplitMean<T> mean, T rstd) {
   using V = Vec<T>;
-  constexpr size_t L = kLanes<T>;
   const V hi = V::broadcast(mean.hi), lo = V::broadcast(mean.lo), r = V::broadcast(rstd);
-  auto compute = [&](V v, V wv, V bv) {
+  writeRun<T, Stream>(y, n, [&](size_t i, size_t k) {
+    V v = loadLanes(x + i, k);
     if constexpr (Centered) {
       v = v - hi;
       if constexpr (kIsFloat<T>) v = v - lo;
     }
     v = v * r;
-    if constexpr (HasWeight) v = v * wv;
-    if constexpr (HasBias) v = v + bv;
+    if constexpr (HasWeight) v = v * loadLanes(w + i, k);
+    if constexpr (HasBias) v = v + loadLanes(b + i, k);
     return v;
-  };
-  size_t i = 0;
-  for (; i + L <= n; i += L)
-    compute(V::load(x + i), HasWeight ? V::load(w + i) : V::zero(), HasBias ? V::load(b + i) : V::zero()).store(y + i);
-  if (i < n) {
-    const size_t k = n - i;
-    compute(V::loadPartial(x + i, k), HasWeight ? V::loadPartial(w + i, k) : V::zero(),
-            HasBias ? V::loadPartial(b + i, k) : V::zero())
-        .storePartial(y + i, k);
-  }
+  });
 }
 
 // Picks the normalizeRun instantiation for the optional weight and bias.
-template <class T, bool Centered>
-void normalize(const T* x, T* y, size_t n, const T* w, const T* b, SplitMean<T> mean, T rstd) {
-  if (w && b) normalizeRun<T, Centered, true, true>(x, y, n, w, b, mean, rstd);
-  else if (w) normalizeRun<T, Centered, true, false>(x, y, n, w, b, mean, rstd);
-  else if (b) normalizeRun<T, Centered, false, true>(x, y, n, w, b, mean, rstd);
-  else normalizeRun<T, Centered, false, false>(x, y, n, w, b, mean, rstd);
+template <class T, bool Centered, bool Stream>
+void normalizeWith(const T* x, T* y, size_t n, const T* w, const T* b, SplitMean<T> mean, T rstd) {
+  if (w && b) normalizeRun<T, Centered, true, true, Stream>(x, y, n, w, b, mean, rstd);
+  else if (w) normalizeRun<T, Centered, true, false, Stream>(x, y, n, w, b, mean, rstd);
+  else if (b) normalizeRun<T, Centered, false, true, Stream>(x, y, n, w, b, mean, rstd);
+  else normalizeRun<T, Centered, false, false, Stream>(x, y, n, w, b, mean, rstd);
 }
+
+template <class T, bool Centered>
+void normalize(const T* x, T* y, size_t n, const T* w, const T* b, SplitMean<T> mean, T rstd, bool stream) {
+  if (stream) normalizeWith<T, Centered, true>(x, y, n, w, b, mean, rstd);
+  else normalizeWith<T, Centered, false>(x, y, n, w, b, mean, rstd);
+}
+
+// Streaming stores pay off only for outputs that cannot stay in cache.
+template <class T>
+bool streamOutput(size_t values) { return values * sizeof(T) >= kStreamingBytes; }
 
 // Row statistics in double: mean (0 for RMSNorm) and rstd.
 struct RowStats {
@@ -139,13 +142,15 @@ bool forwardHugeRows(const RowNormForwardArgs<T>& a, const Exec& exec) noexcept 
     storeStats<T, Centered>(a, row, s);
     q[0] = s.mean;
   }
+  const bool stream = streamOutput<T>(a.rows * n);
   parallelFor(tasks, 1, threads, [&](size_t t0, size_t t1) {
     for (size_t t = t0; t < t1; ++t) {
       const size_t row = t / blocks, begin = (t % blocks) * kBlock, len = minSize(kBlock, n - begin);
       const size_t at = row * n + begin;
       normalize<T, Centered>(a.x + at, a.y + at, len, a.weight ? a.weight + begin : nullptr,
-                             a.bias ? a.bias + begin : nullptr, SplitMean<T>(p[2 * row * blocks]), a.rstd[row]);
+                             a.bias ? a.bias + begin : nullptr, SplitMean<T>(p[2 * row * blocks]), a.rstd[row], stream);
     }
+    if (stream) streamFence();
   });
   return true;
 }
@@ -159,13 +164,15 @@ bool rowNormForward(const RowNormForwardArgs<T>& a, const Exec& exec) noexcept {
     return true;
   }
   if (n * sizeof(T) > kRowInCacheBytes) return forwardHugeRows<T, Centered>(a, exec);
+  const bool stream = streamOutput<T>(a.rows * n);
   parallelFor(a.rows, rowGrain(n), threadsFor(exec, a.rows * n), [&](size_t r0, size_t r1) {
     for (size_t row = r0; row < r1; ++row) {
       const T* x = a.x + row * n;
       const RowStats s = cachedRowStats<T, Centered>(x, n, a.eps);
       storeStats<T, Centered>(a, row, s);
-      normalize<T, Centered>(x, a.y + row * n, n, a.weight, a.bias, SplitMean<T>(s.mean), T(s.rstd));
+      normalize<T, Centered>(x, a.y + row * n, n, a.weight, a.bias, SplitMean<T>(s.mean), T(s.rstd), stream);
     }
+    if (stream) streamFence();
   });
   return true;
 }
@@ -176,6 +183,7 @@ bool rowNormForward(const RowNormForwardArgs<T>& a, const Exec& exec) noexcept {
 template <class T, bool Centered>
 struct Xhat {
   Vec<T> mean, rstd;
+  Xhat() = default;
   Xhat(const RowNormBackwardArgs<T>& a, size_t row)
       : mean(Vec<T>::broadcast(Centered ? a.mean[row] : T(0))), rstd(Vec<T>::broadcast(a.rstd[row])) {}
   Vec<T> operator()(Vec<T> x) const { return Centered ? (x - mean) * rstd : x * rstd; }
@@ -185,93 +193,197 @@ struct GradSums {
   double g, gx;  // Σg and Σg·x̂, g = dy·w
 };
 
-// Scalar math: Σg, Σg·x̂ over n values; dw[i] += dy·x̂, db[i] += dy (double partials, optional).
-template <class T, bool Centered, bool HasWeight>
-GradSums gradSums(const T* x, const T* dy, const T* w, size_t n, const Xhat<T, Centered>& xhat, double* dw, double* db) {
+// Rows processed together by the backward: their dy·x̂ and dy are added into dweight/dbias
+// while one vector of the sums is in registers (one load/store per group, not per row). The
+// additions happen row after row, exactly as one row at a time would do them.
+constexpr size_t kRowsPerGroup = 4;
+
+// Scalar math, for rows j of a group over columns [begin, begin + len):
+//   Σg_j, Σg_j·x̂_j (g = dy·w) → sums[j];  dw[i] += dy_j·x̂_j,  db[i] += dy_j  (dw/db optional).
+// Each row's sums use the lane blocking of laneSum2, written out so stores to dw/db cannot
+// force the compiler to reload the other pointers every vector.
+template <class T, bool Centered, bool HasWeight, size_t R>
+void gradSumsRows(const RowNormBackwardArgs<T>& a, size_t row0, size_t begin, size_t len, T* __restrict dw,
+                  T* __restrict db, GradSums* sums) {
   using V = Vec<T>;
   using A = Acc<T>;
   constexpr size_t L = kLanes<T>;
-  A sg = A::zero(), sgx = A::zero();
-  auto step = [&](size_t i, size_t k) {  // k = lanes in use (L, or the tail)
-    const bool full = k == L;
-    const V xh = xhat(full ? V::load(x + i) : V::loadPartial(x + i, k));
-    const V d = full ? V::load(dy + i) : V::loadPartial(dy + i, k);
-    const V g = HasWeight ? d * (full ? V::load(w + i) : V::loadPartial(w + i, k)) : d;
-    sg = sg + A::of(g);
-    sgx = sgx + (full ? A::of(g * xh) : A::of(g * xh).keepFirst(k));
-    if (dw) {
-      const A dxh = full ? A::of(d * xh) : A::of(d * xh).keepFirst(k);
-      (full ? A::load(dw + i) + dxh : A::loadPartial(dw + i, k) + dxh).storePartial(dw + i, k);
+  const T* x[R];
+  const T* dy[R];
+  Xhat<T, Centered> xhat[R] = {};
+  for (size_t j = 0; j < R; ++j) {
+    x[j] = a.x + (row0 + j) * a.cols + begin;
+    dy[j] = a.dy + (row0 + j) * a.cols + begin;
+    xhat[j] = Xhat<T, Centered>(a, row0 + j);
+  }
+  const T* __restrict w = HasWeight ? a.weight + begin : nullptr;
+  A totalG[R], totalGx[R];
+  for (size_t j = 0; j < R; ++j) totalG[j] = totalGx[j] = A::zero();
+  auto step = [&](size_t i, size_t k, V* sg, V* sgx) __attribute__((always_inline)) {
+    V sumDxh = dw ? loadLanes(dw + i, k) : V::zero();
+    V sumD = db ? loadLanes(db + i, k) : V::zero();
+    const V wv = HasWeight ? loadLanes(w + i, k) : V::zero();
+    for (size_t j = 0; j < R; ++j) {
+      const V xh = xhat[j](loadLanes(x[j] + i, k));
+      const V d = loadLanes(dy[j] + i, k);
+      const V g = HasWeight ? d * wv : d;
+      V gx = g * xh, dxh = d * xh;
+      if (k < L) gx = gx.keepFirst(k), dxh = dxh.keepFirst(k);  // x̂ of the zero padding is not 0
+      sg[j] = sg[j] + g;
+      sgx[j] = sgx[j] + gx;
+      sumDxh = sumDxh + dxh;
+      sumD = sumD + d;
     }
-    if (db) (full ? A::load(db + i) + A::of(d) : A::loadPartial(db + i, k) + A::of(d)).storePartial(db + i, k);
+    if (dw) storeLanes(sumDxh, dw + i, k);
+    if (db) storeLanes(sumD, db + i, k);
   };
-  size_t i = 0;
-  for (; i + L <= n; i += L) step(i, L);
-  if (i < n) step(i, n - i);
-  return {sg.sum(), sgx.sum()};
+  auto flushLanes = [&](const V* sg, const V* sgx) __attribute__((always_inline)) {
+    for (size_t j = 0; j < R; ++j) totalG[j] = totalG[j] + A::of(sg[j]), totalGx[j] = totalGx[j] + A::of(sgx[j]);
+  };
+  const size_t full = len / L;
+  for (size_t v0 = 0; v0 < full; v0 += kLaneBlock) {
+    const size_t v1 = v0 + kLaneBlock < full ? v0 + kLaneBlock : full;
+    V sg[R], sgx[R];
+    for (size_t j = 0; j < R; ++j) sg[j] = sgx[j] = V::zero();
+    for (size_t v = v0; v < v1; ++v) step(v * L, L, sg, sgx);
+    flushLanes(sg, sgx);
+  }
+  if (full * L < len) {
+    V sg[R], sgx[R];
+    for (size_t j = 0; j < R; ++j) sg[j] = sgx[j] = V::zero();
+    step(full * L, len - full * L, sg, sgx);
+    flushLanes(sg, sgx);
+  }
+  for (size_t j = 0; j < R; ++j) sums[j] = {totalG[j].sum(), totalGx[j].sum()};
 }
+
+// Calls f(row0, std::integral_constant<size_t, R>) for consecutive groups of up to
+// kRowsPerGroup rows of [rowBegin, rowEnd).
+template <class F>
+void forEachRowGroup(size_t rowBegin, size_t rowEnd, F f) {
+  size_t row = rowBegin;
+  for (; row + kRowsPerGroup <= rowEnd; row += kRowsPerGroup) f(row, std::integral_constant<size_t, kRowsPerGroup>());
+  switch (rowEnd - row) {
+    case 3: f(row, std::integral_constant<size_t, 3>()); break;
+    case 2: f(row, std::integral_constant<size_t, 2>()); break;
+    case 1: f(row, std::integral_constant<size_t, 1>()); break;
+    default: break;
+  }
+}
+
+// dweight/dbias sums over the rows of one task. Rows add into sums of the data type (cheap);
+// every kRowGroup rows these move into double sums, so float sums stay accurate to ~1e-6.
+template <class T>
+class ParamGradSums {
+ public:
+  static constexpr size_t kRowGroup = 4 * kRowsPerGroup;
+  // Sums of n columns; dw/groupDw (db/groupDb) are null when that gradient is not requested.
+  ParamGradSums(size_t n, double* dw, double* db, T* groupDw, T* groupDb)
+      : n_(n), dw_(dw), db_(db), groupDw_(groupDw), groupDb_(groupDb) {
+    if (dw_) zero(dw_, groupDw_);
+    if (db_) zero(db_, groupDb_);
+  }
+  T* rowDw() const { return groupDw_; }
+  T* rowDb() const { return groupDb_; }
+  // Called after every row group (kRowGroup is a multiple of kRowsPerGroup).
+  void rowsDone(size_t count) {
+    rows_ += count;
+    if (rows_ >= kRowGroup) flush();
+  }
+  void flush() {
+    if (rows_ == 0) return;
+    if (dw_) moveToDouble(groupDw_, dw_);
+    if (db_) moveToDouble(groupDb_, db_);
+    rows_ = 0;
+  }
+
+ private:
+  void zero(double* sums, T* group) {
+    for (size_t j = 0; j < n_; ++j) sums[j] = 0;
+    for (size_t j = 0; j < n_; ++j) group[j] = T(0);
+  }
+  void moveToDouble(T* __restrict group, double* __restrict sums) {
+    for (size_t j = 0; j < n_; ++j) sums[j] += double(group[j]);
+    for (size_t j = 0; j < n_; ++j) group[j] = T(0);
+  }
+
+  size_t n_, rows_ = 0;
+  double *dw_, *db_;
+  T *groupDw_, *groupDb_;
+};
 
 // Scalar math: dx = ((g − mean(g)) − x̂·mean(g·x̂))·rstd (RMSNorm: (g − x̂·mean(g·x̂))·rstd).
-template <class T, bool Centered, bool HasWeight>
-void writeDx(const T* x, const T* dy, const T* w, T* dx, size_t n, const Xhat<T, Centered>& xhat, T meanG, T meanGx) {
+template <class T, bool Centered, bool HasWeight, bool Stream>
+void writeDxRun(const T* x, const T* dy, const T* w, T* dx, size_t n, const Xhat<T, Centered>& xhat, T meanG, T meanGx) {
   using V = Vec<T>;
-  constexpr size_t L = kLanes<T>;
   const V mg = V::broadcast(meanG), mgx = V::broadcast(meanGx);
-  auto compute = [&](V xv, V d, V wv) {
-    const V xh = xhat(xv);
-    const V g = HasWeight ? d * wv : d;
+  writeRun<T, Stream>(dx, n, [&](size_t i, size_t k) {
+    const V xh = xhat(loadLanes(x + i, k));
+    const V d = loadLanes(dy + i, k);
+    const V g = HasWeight ? d * loadLanes(w + i, k) : d;
     return (Centered ? (g - mg) - xh * mgx : g - xh * mgx) * xhat.rstd;
-  };
-  size_t i = 0;
-  for (; i + L <= n; i += L) compute(V::load(x + i), V::load(dy + i), HasWeight ? V::load(w + i) : V::zero()).store(dx + i);
-  if (i < n) {
-    const size_t k = n - i;
-    compute(V::loadPartial(x + i, k), V::loadPartial(dy + i, k), HasWeight ? V::loadPartial(w + i, k) : V::zero())
-        .storePartial(dx + i, k);
-  }
+  });
 }
 
 template <class T, bool Centered, bool HasWeight>
-void backwardRow(const RowNormBackwardArgs<T>& a, size_t row, double* dw, double* db) {
-  const size_t n = a.cols, at = row * n;
-  const Xhat<T, Centered> xhat(a, row);
-  const GradSums s = gradSums<T, Centered, HasWeight>(a.x + at, a.dy + at, a.weight, n, xhat, dw, db);
-  writeDx<T, Centered, HasWeight>(a.x + at, a.dy + at, a.weight, a.dx + at, n, xhat, T(s.g / double(n)), T(s.gx / double(n)));
+void writeDx(const T* x, const T* dy, const T* w, T* dx, size_t n, const Xhat<T, Centered>& xhat, T meanG, T meanGx,
+             bool stream) {
+  if (stream) writeDxRun<T, Centered, HasWeight, true>(x, dy, w, dx, n, xhat, meanG, meanGx);
+  else writeDxRun<T, Centered, HasWeight, false>(x, dy, w, dx, n, xhat, meanG, meanGx);
 }
 
-// dweight/dbias[j] = Σ over partials p of partial[p·stride + j], in partial order.
-template <class T>
-void combineColumns(const double* partial, size_t count, size_t stride, size_t n, T* out) {
-  for (size_t j = 0; j < n; ++j) {
-    double s = 0;
-    for (size_t p = 0; p < count; ++p) s += partial[p * stride + j];
-    out[j] = T(s);
+// Backward of R consecutive full rows: the sums of one read of x and dy, then dx from cache.
+template <class T, bool Centered, bool HasWeight, size_t R>
+void backwardRowGroup(const RowNormBackwardArgs<T>& a, size_t row0, T* dw, T* db, bool stream) {
+  const size_t n = a.cols;
+  GradSums sums[R];
+  gradSumsRows<T, Centered, HasWeight, R>(a, row0, 0, n, dw, db, sums);
+  for (size_t j = 0; j < R; ++j) {
+    const size_t at = (row0 + j) * n;
+    writeDx<T, Centered, HasWeight>(a.x + at, a.dy + at, a.weight, a.dx + at, n, Xhat<T, Centered>(a, row0 + j),
+                                    T(sums[j].g / double(n)), T(sums[j].gx / double(n)), stream);
   }
+}
+
+// out[j] = Σ over partials p of partial[p·stride + j], in partial order. Sums in place into
+// partial 0, one sequential sweep per partial (a column-wise walk would touch a new page at
+// every step).
+template <class T>
+void combineColumns(double* partial, size_t count, size_t stride, size_t n, T* out) {
+  for (size_t p = 1; p < count; ++p) {
+    const double* src = partial + p * stride;
+    for (size_t j = 0; j < n; ++j) partial[j] += src[j];
+  }
+  for (size_t j = 0; j < n; ++j) out[j] = T(partial[j]);
 }
 
 template <class T, bool Centered, bool HasWeight>
 bool backwardHugeRows(const RowNormBackwardArgs<T>& a, const Exec& exec) noexcept {
   const size_t n = a.cols, blocks = ceilDiv(n, kBlock);
-  // per (row, block): Σg, Σg·x̂; then the column sums dw (n) and db (n)
-  ScratchDoubles scratch(a.rows * blocks * 2 + 2 * n);
+  // per (row, block): Σg, Σg·x̂; then per column: dw, db (double) and their row-group sums (T)
+  const size_t rowPartSize = a.rows * blocks * 2;
+  ScratchDoubles scratch(rowPartSize + 2 * n + ceilDiv(2 * n * sizeof(T), sizeof(double)));
   if (!scratch.data()) return false;
   double* rowPart = scratch.data();
-  double* dw = a.dweight ? rowPart + a.rows * blocks * 2 : nullptr;
-  double* db = a.dbias ? rowPart + a.rows * blocks * 2 + n : nullptr;
+  double* columns = rowPart + rowPartSize;  // dw: [0, n), db: [n, 2n)
+  T* group = reinterpret_cast<T*>(columns + 2 * n);
   const int threads = threadsFor(exec, a.rows * n);
   parallelFor(blocks, 1, threads, [&](size_t b0, size_t b1) {
-    for (size_t b = b0; b < b1; ++b) {
+    for (size_t b = b0; b < b1; ++b) {  // column block b: every row, in row order
       const size_t begin = b * kBlock, len = minSize(kBlock, n - begin);
-      if (dw) for (size_t j = 0; j < len; ++j) dw[begin + j] = 0;
-      if (db) for (size_t j = 0; j < len; ++j) db[begin + j] = 0;
-      for (size_t row = 0; row < a.rows; ++row) {
-        const size_t at = row * n + begin;
-        const GradSums s = gradSums<T, Centered, HasWeight>(a.x + at, a.dy + at, HasWeight ? a.weight + begin : nullptr, len,
-                                                            Xhat<T, Centered>(a, row), dw ? dw + begin : nullptr,
-                                                            db ? db + begin : nullptr);
-        rowPart[2 * (row * blocks + b)] = s.g;
-        rowPart[2 * (row * blocks + b) + 1] = s.gx;
-      }
+      ParamGradSums<T> params(len, a.dweight ? columns + begin : nullptr, a.dbias ? columns + n + begin : nullptr,
+                              group + begin, group + n + begin);
+      forEachRowGroup(0, a.rows, [&](size_t row0, auto rowCount) {
+        constexpr size_t R = decltype(rowCount)::value;
+        GradSums sums[R];
+        gradSumsRows<T, Centered, HasWeight, R>(a, row0, begin, len, params.rowDw(), params.rowDb(), sums);
+        params.rowsDone(R);
+        for (size_t j = 0; j < R; ++j) {
+          rowPart[2 * ((row0 + j) * blocks + b)] = sums[j].g;
+          rowPart[2 * ((row0 + j) * blocks + b) + 1] = sums[j].gx;
+        }
+      });
+      params.flush();
     }
   });
   for (size_t row = 0; row < a.rows; ++row) {  // fold blocks in order; the row's means go to slot 0
@@ -281,17 +393,19 @@ bool backwardHugeRows(const RowNormBackwardArgs<T>& a, const Exec& exec) noexcep
     q[0] = s.g / double(n);
     q[1] = s.gx / double(n);
   }
+  const bool stream = streamOutput<T>(a.rows * n);
   parallelFor(a.rows * blocks, 1, threads, [&](size_t t0, size_t t1) {
     for (size_t t = t0; t < t1; ++t) {
       const size_t row = t / blocks, begin = (t % blocks) * kBlock, len = minSize(kBlock, n - begin);
       const size_t at = row * n + begin;
       const double* q = rowPart + 2 * row * blocks;
       writeDx<T, Centered, HasWeight>(a.x + at, a.dy + at, HasWeight ? a.weight + begin : nullptr, a.dx + at, len,
-                                      Xhat<T, Centered>(a, row), T(q[0]), T(q[1]));
+                                      Xhat<T, Centered>(a, row), T(q[0]), T(q[1]), stream);
     }
+    if (stream) streamFence();
   });
-  if (dw) combineColumns(dw, 1, 0, n, a.dweight);
-  if (db) combineColumns(db, 1, 0, n, a.dbias);
+  if (a.dweight) combineColumns(columns, 1, 0, n, a.dweight);
+  if (a.dbias) combineColumns(columns + n, 1, 0, n, a.dbias);
   return true;
 }
 
@@ -300,29 +414,37 @@ bool backwardRows(const RowNormBackwardArgs<T>& a, const Exec& exec) noexcept {
   const size_t n = a.cols, rows = a.rows;
   if (n * sizeof(T) > kRowInCacheBytes) return backwardHugeRows<T, Centered, HasWeight>(a, exec);
   const int threads = threadsFor(exec, rows * n);
+  const bool stream = streamOutput<T>(rows * n);
   if (!a.dweight && !a.dbias) {
     parallelFor(rows, rowGrain(n), threads, [&](size_t r0, size_t r1) {
-      for (size_t row = r0; row < r1; ++row) backwardRow<T, Centered, HasWeight>(a, row, nullptr, nullptr);
+      for (size_t row = r0; row < r1; ++row) backwardRowGroup<T, Centered, HasWeight, 1>(a, row, nullptr, nullptr, stream);
+      if (stream) streamFence();
     });
     return true;
   }
   // Row blocks fixed by the shape; each accumulates its own dweight/dbias partial row.
   const size_t blockRows = rows / kMaxRowBlocks > kMinBlockRows ? ceilDiv(rows, kMaxRowBlocks) : kMinBlockRows;
   const size_t blocks = ceilDiv(rows, blockRows);
-  ScratchDoubles scratch(blocks * 2 * n);
+  const size_t stride = 2 * n + ceilDiv(2 * n * sizeof(T), sizeof(double));  // [dw | db] doubles, then [dw | db] T
+  ScratchDoubles scratch(blocks * stride);
   if (!scratch.data()) return false;
   double* partial = scratch.data();
   parallelFor(blocks, 1, threads, [&](size_t b0, size_t b1) {
     for (size_t b = b0; b < b1; ++b) {
-      double* dw = a.dweight ? partial + b * 2 * n : nullptr;
-      double* db = a.dbias ? partial + b * 2 * n + n : nullptr;
-      for (size_t j = 0; j < n; ++j) partial[b * 2 * n + j] = partial[b * 2 * n + n + j] = 0;
-      for (size_t row = b * blockRows; row < minSize(rows, (b + 1) * blockRows); ++row)
-        backwardRow<T, Centered, HasWeight>(a, row, dw, db);
+      double* sums = partial + b * stride;
+      T* group = reinterpret_cast<T*>(sums + 2 * n);
+      ParamGradSums<T> params(n, a.dweight ? sums : nullptr, a.dbias ? sums + n : nullptr, group, group + n);
+      forEachRowGroup(b * blockRows, minSize(rows, (b + 1) * blockRows), [&](size_t row0, auto rowCount) {
+        constexpr size_t R = decltype(rowCount)::value;
+        backwardRowGroup<T, Centered, HasWeight, R>(a, row0, params.rowDw(), params.rowDb(), stream);
+        params.rowsDone(R);
+      });
+      params.flush();
     }
+    if (stream) streamFence();
   });
-  if (a.dweight) combineColumns(partial, blocks, 2 * n, n, a.dweight);
-  if (a.dbias) combineColumns(partial + n, blocks, 2 * n, n, a.dbias);
+  if (a.dweight) combineColumns(partial, blocks, stride, n, a.dweight);
+  if (a.dbias) combineColumns(partial + n, blocks, stride, n, a.dbias);
   return true;
 }
 

@@ -1,12 +1,21 @@
 // Persistent worker threads, created lazily as jobs ask for them and kept for the life of the
 // process (never destroyed: joining at exit would race with Node's own teardown).
+//
+// Waking a sleeping thread through a condition variable costs tens of microseconds here, more
+// than a whole medium-sized op, so a worker that finishes a job spins for a short while
+// (kSpinTime) watching for the next one before it goes to sleep. Back-to-back calls, the
+// common case in a model or a benchmark, then start in well under a microsecond.
 #include "thread_pool.h"
 
 #if defined(__linux__)
 #include <sched.h>
 #endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
@@ -16,6 +25,18 @@
 namespace fastnorm::runtime {
 namespace {
 
+constexpr auto kSpinTime = std::chrono::microseconds(200);
+
+inline void cpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// A job is announced by bumping `epoch_`, whose low 16 bits carry how many workers it uses,
+// so a worker learns "is this job for me" from the same atomic load that tells it a job exists.
 class ThreadPool {
  public:
   void run(size_t tasks, int threads, TaskBody body, void* context) {
@@ -25,24 +46,28 @@ class ThreadPool {
       return;
     }
     const size_t wanted = size_t(threads - 1) < tasks - 1 ? size_t(threads - 1) : tasks - 1;
-    const int helpers = ensureWorkers(int(wanted));
+    const uint64_t helpers = uint64_t(ensureWorkers(int(wanted < kMaxHelpers ? wanted : kMaxHelpers)));
+    body_ = body;
+    context_ = context;
+    tasks_ = tasks;
+    next_.store(0, std::memory_order_relaxed);
+    pending_.store(int(helpers), std::memory_order_relaxed);
+    const uint64_t epoch = ((epoch_.load(std::memory_order_relaxed) >> 16) + 1) << 16 | helpers;
+    epoch_.store(epoch, std::memory_order_release);
     {
-      std::lock_guard<std::mutex> lock(mutex_);
-      body_ = body;
-      context_ = context;
-      tasks_ = tasks;
-      next_.store(0, std::memory_order_relaxed);
-      helpers_ = helpers;
-      active_ = helpers;
-      ++generation_;
+      std::lock_guard<std::mutex> lock(sleepMutex_);
+      if (sleepers_ > 0) wake_.notify_all();
     }
-    wake_.notify_all();
     work();
-    std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [&] { return active_ == 0; });
+    for (unsigned spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+      if (spins < 4096) cpuRelax();
+      else std::this_thread::yield();  // a helper lost its core: let it run
+    }
   }
 
  private:
+  static constexpr size_t kMaxHelpers = 0xFFFF;
+
   void work() {
     for (size_t t; (t = next_.fetch_add(1, std::memory_order_relaxed)) < tasks_;) body_(context_, t);
   }
@@ -52,11 +77,7 @@ class ThreadPool {
     try {
       while (int(workers_.size()) < count) {
         const int index = int(workers_.size());
-        uint64_t seen;  // the job about to be published is the first this worker must see
-        {
-          std::lock_guard<std::mutex> lock(mutex_);
-          seen = generation_;
-        }
+        const uint64_t seen = epoch_.load(std::memory_order_relaxed);
         workers_.emplace_back([this, index, seen] { workerLoop(index, seen); });
         workers_.back().detach();
       }
@@ -65,30 +86,41 @@ class ThreadPool {
     return int(workers_.size()) < count ? int(workers_.size()) : count;
   }
 
+  uint64_t waitForEpoch(uint64_t seen) {
+    const auto until = std::chrono::steady_clock::now() + kSpinTime;
+    for (unsigned spins = 0;; ++spins) {
+      const uint64_t epoch = epoch_.load(std::memory_order_acquire);
+      if (epoch != seen) return epoch;
+      cpuRelax();
+      if ((spins & 255) == 255 && std::chrono::steady_clock::now() > until) break;
+    }
+    std::unique_lock<std::mutex> lock(sleepMutex_);
+    ++sleepers_;
+    wake_.wait(lock, [&] { return epoch_.load(std::memory_order_acquire) != seen; });
+    --sleepers_;
+    return epoch_.load(std::memory_order_acquire);
+  }
+
   void workerLoop(int index, uint64_t seen) {
     for (;;) {
-      {
-        std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&] { return generation_ != seen; });
-        seen = generation_;
-        if (index >= helpers_) continue;  // this job does not need this worker
-      }
+      seen = waitForEpoch(seen);
+      if (uint64_t(index) >= (seen & 0xFFFF)) continue;  // this job does not use this worker
       work();
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (--active_ == 0) done_.notify_one();
+      pending_.fetch_sub(1, std::memory_order_release);
     }
   }
 
   std::mutex entry_;  // held by the one job that owns the pool
-  std::mutex mutex_;  // guards the job fields below
-  std::condition_variable wake_, done_;
   std::vector<std::thread> workers_;
-  uint64_t generation_ = 0;
-  int helpers_ = 0, active_ = 0;
-  TaskBody body_ = nullptr;
+  std::atomic<uint64_t> epoch_{0};
+  std::atomic<int> pending_{0};  // workers of the current job that have not finished
+  TaskBody body_ = nullptr;      // job fields: written before epoch_ is published
   void* context_ = nullptr;
   size_t tasks_ = 0;
   std::atomic<size_t> next_{0};
+  std::mutex sleepMutex_;
+  std::condition_variable wake_;
+  int sleepers_ = 0;
 };
 
 ThreadPool& pool() {

@@ -30,6 +30,7 @@ struct VF {
             _mm256_maskload_ps(p + 8, firstLanes32(clampLanes(n, 8, 8)))};
   }
   void store(float* p) const { _mm256_storeu_ps(p, a); _mm256_storeu_ps(p + 8, b); }
+  void stream(float* p) const { _mm256_stream_ps(p, a); _mm256_stream_ps(p + 8, b); }  // p 64-byte aligned
   void storePartial(float* p, size_t n) const {
     _mm256_maskstore_ps(p, firstLanes32(clampLanes(n, 0, 8)), a);
     _mm256_maskstore_ps(p + 8, firstLanes32(clampLanes(n, 8, 8)), b);
@@ -54,6 +55,7 @@ struct VD {
             _mm256_maskload_pd(p + 4, firstLanes64(clampLanes(n, 4, 4)))};
   }
   void store(double* p) const { _mm256_storeu_pd(p, a); _mm256_storeu_pd(p + 4, b); }
+  void stream(double* p) const { _mm256_stream_pd(p, a); _mm256_stream_pd(p + 4, b); }
   void storePartial(double* p, size_t n) const {
     _mm256_maskstore_pd(p, firstLanes64(clampLanes(n, 0, 4)), a);
     _mm256_maskstore_pd(p + 4, firstLanes64(clampLanes(n, 4, 4)), b);
@@ -71,6 +73,8 @@ struct VD {
     return _mm_cvtsd_f64(_mm_add_sd(u, _mm_unpackhi_pd(u, u)));                      // (0, 1)
   }
 };
+
+inline void streamFence() { _mm_sfence(); }
 
 inline VD widenLo(VF x) {
   return {_mm256_cvtps_pd(_mm256_castps256_ps128(x.a)), _mm256_cvtps_pd(_mm256_extractf128_ps(x.a, 1))};

@@ -17,6 +17,7 @@ struct VF {
   static VF load(const float* p) { return {_mm512_loadu_ps(p)}; }
   static VF loadPartial(const float* p, size_t n) { return {_mm512_maskz_loadu_ps(firstLanes16(n), p)}; }
   void store(float* p) const { _mm512_storeu_ps(p, v); }
+  void stream(float* p) const { _mm512_stream_ps(p, v); }  // p 64-byte aligned; bypasses the cache
   void storePartial(float* p, size_t n) const { _mm512_mask_storeu_ps(p, firstLanes16(n), v); }
   VF keepFirst(size_t n) const { return {_mm512_maskz_mov_ps(firstLanes16(n), v)}; }
   friend VF operator+(VF a, VF b) { return {_mm512_add_ps(a.v, b.v)}; }
@@ -32,6 +33,7 @@ struct VD {
   static VD load(const double* p) { return {_mm512_loadu_pd(p)}; }
   static VD loadPartial(const double* p, size_t n) { return {_mm512_maskz_loadu_pd(firstLanes8(n), p)}; }
   void store(double* p) const { _mm512_storeu_pd(p, v); }
+  void stream(double* p) const { _mm512_stream_pd(p, v); }
   void storePartial(double* p, size_t n) const { _mm512_mask_storeu_pd(p, firstLanes8(n), v); }
   VD keepFirst(size_t n) const { return {_mm512_maskz_mov_pd(firstLanes8(n), v)}; }
   friend VD operator+(VD a, VD b) { return {_mm512_add_pd(a.v, b.v)}; }
@@ -43,6 +45,9 @@ struct VD {
     return _mm_cvtsd_f64(_mm_add_sd(u, _mm_unpackhi_pd(u, u)));                          // (0, 1)
   }
 };
+
+// Orders this thread's streaming stores before whatever it does next (e.g. signalling done).
+inline void streamFence() { _mm_sfence(); }
 
 inline VD widenLo(VF x) { return {_mm512_cvtps_pd(_mm512_castps512_ps256(x.v))}; }
 inline VD widenHi(VF x) {

@@ -18,6 +18,7 @@ struct VF {
     return load(t);
   }
   void store(float* p) const { for (int i = 0; i < 4; ++i) vst1q_f32(p + 4 * i, q[i]); }
+  void stream(float* p) const { store(p); }
   void storePartial(float* p, size_t n) const {
     float t[16];
     store(t);
@@ -46,6 +47,7 @@ struct VD {
     return load(t);
   }
   void store(double* p) const { for (int i = 0; i < 4; ++i) vst1q_f64(p + 2 * i, q[i]); }
+  void stream(double* p) const { store(p); }
   void storePartial(double* p, size_t n) const {
     double t[8];
     store(t);
@@ -66,6 +68,8 @@ struct VD {
     return vgetq_lane_f64(u, 0) + vgetq_lane_f64(u, 1);                     // (0, 1)
   }
 };
+
+inline void streamFence() {}
 
 inline VD widenLo(VF x) {
   return {{vcvt_f64_f32(vget_low_f32(x.q[0])), vcvt_high_f64_f32(x.q[0]),

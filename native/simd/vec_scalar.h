@@ -18,6 +18,7 @@ struct ScalarLanes {
     return r;
   }
   void store(T* p) const { for (int i = 0; i < N; ++i) p[i] = v[i]; }
+  void stream(T* p) const { store(p); }  // no portable streaming store
   void storePartial(T* p, size_t n) const { for (size_t i = 0; i < n; ++i) p[i] = v[i]; }
   Self keepFirst(size_t n) const {
     Self r;
@@ -39,6 +40,8 @@ struct VD : ScalarLanes<double, 8, VD> {
     return u[0] + u[1];
   }
 };
+
+inline void streamFence() {}
 
 inline VD widenLo(VF x) { VD r; for (int i = 0; i < 8; ++i) r.v[i] = double(x.v[i]); return r; }
 inline VD widenHi(VF x) { VD r; for (int i = 0; i < 8; ++i) r.v[i] = double(x.v[i + 8]); return r; }

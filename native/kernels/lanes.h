@@ -1,0 +1,44 @@
+// Whole-or-partial vector access for runs of n values, and the output loop every elementwise
+// pass uses (with optional streaming stores for outputs much larger than the caches).
+#pragma once
+#include <cstdint>
+
+#include "../simd/vec.h"
+
+namespace fastnorm::FASTNORM_ISA_NS {
+
+// Outputs at least this large are written with streaming stores: they cannot stay in cache
+// anyway, and skipping the read-for-ownership saves a third of the memory traffic.
+constexpr size_t kStreamingBytes = size_t(8) << 20;
+
+// k ≤ L values at p (lanes beyond k are 0).
+template <class T>
+inline Vec<T> loadLanes(const T* p, size_t k) {
+  return k == kLanes<T> ? Vec<T>::load(p) : Vec<T>::loadPartial(p, k);
+}
+
+template <class T>
+inline void storeLanes(Vec<T> v, T* p, size_t k) {
+  if (k == kLanes<T>) v.store(p);
+  else v.storePartial(p, k);
+}
+
+// out[i, i + k) = value(i, k) over n values, one vector at a time. With Stream the run is split
+// so full vectors start on 64-byte boundaries and bypass the cache; the split changes how
+// values are stored, never which values (callers then end their task with streamFence()).
+template <class T, bool Stream, class Value>
+inline void writeRun(T* out, size_t n, Value value) {
+  constexpr size_t L = kLanes<T>;
+  size_t i = 0;
+  if constexpr (Stream) {
+    size_t head = ((64 - (reinterpret_cast<uintptr_t>(out) & 63)) & 63) / sizeof(T);
+    if (head > n) head = n;
+    if (head > 0) value(0, head).storePartial(out, head);
+    for (i = head; i + L <= n; i += L) value(i, L).stream(out + i);
+  } else {
+    for (; i + L <= n; i += L) value(i, L).store(out + i);
+  }
+  if (i < n) value(i, n - i).storePartial(out + i, n - i);
+}
+
+}  // namespace fastnorm::FASTNORM_ISA_NS
