@@ -135,14 +135,15 @@ inline Moments shiftedMoments(const T* x, size_t n, T shift) {
 // Moments of n > 0 cache-resident values. One pass when the shift K = mean of the first
 // vector lies within one standard deviation of the mean ((Σd/n)² ≤ M2/n, so the cancellation
 // in M2 costs at most a factor 2); otherwise a second pass around the mean of that pass.
-// Float sums that overflow (|x| beyond ~1e18) are redone in double lanes.
+// Float sums that overflow (|x| beyond ~1e18: the first pass's M2 is Inf) take the second
+// pass and then, still not finite, are redone in double lanes.
 template <class T>
 inline Moments cachedMoments(const T* x, size_t n) {
   const size_t head = n < kLanes<T> ? n : kLanes<T>;
   const T shift = T(laneSum<T>(head, [&](size_t i, size_t k) { return loadLanes(x + i, k); }) / double(head));
   Moments m = shiftedMoments(x, n, shift);
   const double offset = m.mean - double(shift);
-  if (!(offset * offset * double(n) <= m.m2)) {
+  if (!(std::isfinite(m.m2) && offset * offset * double(n) <= m.m2)) {
     m = shiftedMoments(x, n, T(m.mean));
     if (sizeof(T) == 4 && !(std::isfinite(m.mean) && std::isfinite(m.m2))) return wideMoments(x, n);
   }

@@ -7,8 +7,7 @@ import { packageVersion } from '../backends/package-root.js';
 import { createReferenceBackend } from '../backends/reference/index.js';
 import { createOps } from './ops.js';
 import type { Info } from './types.js';
-
-const MAX_THREADS = 1024;
+import { checkThreadCount, MAX_THREADS } from './validate.js';
 
 function selectBackend(): { backend: Backend; addon: NativeAddon | null } {
   const requested = process.env.FASTNORM_BACKEND;
@@ -39,9 +38,7 @@ export const { layerNorm, layerNormBackward, rmsNorm, rmsNormBackward } = create
  * fastnorm.setNumThreads(1); // e.g. a server that runs one request per core
  */
 export function setNumThreads(n: number): void {
-  if (typeof n !== 'number') throw new TypeError(`n must be a number, got ${typeof n}`);
-  if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS) throw new RangeError(`n must be an integer from 1 to ${MAX_THREADS}, got ${n}`);
-  backend.setNumThreads(n);
+  backend.setNumThreads(checkThreadCount(n));
 }
 
 /** The thread count set by setNumThreads (or the default). */

@@ -77,7 +77,7 @@ export function createOps(kernels: Kernels): Ops {
     checkSameShape(checkTensor('dy', dy, dtype), x);
     const o = checkOptions<LayerNormBackwardOptions>('opts', opts, BACKWARD_OPTIONS);
     const [rows, cols] = checkNormalizedShape(normalizedShape, x.shape);
-    const s = checkOptions<{ mean: FloatArray; rstd: FloatArray }>('saved', saved, ['mean', 'rstd']);
+    const s = checkSaved(saved);
     const mean = checkRequiredArray('saved.mean', s.mean, dtype, rows);
     const rstd = checkRequiredArray('saved.rstd', s.rstd, dtype, rows);
     const weight = checkArray('weight', o.weight, dtype, cols);
@@ -116,7 +116,7 @@ export function createOps(kernels: Kernels): Ops {
     checkSameShape(checkTensor('dy', dy, dtype), x);
     const o = checkOptions<RmsNormBackwardOptions>('opts', opts, BACKWARD_OPTIONS);
     const [rows, cols] = checkNormalizedShape(normalizedShape, x.shape);
-    const s = checkOptions<{ rstd: FloatArray }>('saved', saved, ['rstd', 'mean']);
+    const s = checkSaved(saved);
     const rstd = checkRequiredArray('saved.rstd', s.rstd, dtype, rows);
     const weight = checkArray('weight', o.weight, dtype, cols);
     const grads = checkGrads(o.grads, weight !== null, ['weight']);
@@ -130,6 +130,12 @@ export function createOps(kernels: Kernels): Ops {
   }
 
   return { layerNorm, layerNormBackward, rmsNorm, rmsNormBackward } as Ops;
+}
+
+/** `saved` is the forward's result (or any object holding its statistics); other keys are ignored. */
+function checkSaved(saved: unknown): { mean?: unknown; rstd?: unknown } {
+  if (typeof saved !== 'object' || saved === null) throw new TypeError('saved must be the statistics object the forward returned');
+  return saved as { mean?: unknown; rstd?: unknown };
 }
 
 function checkSameShape(dy: Tensor, x: Tensor): void {

@@ -80,6 +80,15 @@ export function checkOptions<T extends object>(name: string, v: unknown, known: 
   return v as Partial<T>;
 }
 
+export const MAX_THREADS = 1024;
+
+/** A thread count: an integer from 1 to MAX_THREADS. */
+export function checkThreadCount(n: unknown): number {
+  if (typeof n !== 'number') throw new TypeError(`n must be a number, got ${describe(n)}`);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS) throw new RangeError(`n must be an integer from 1 to ${MAX_THREADS}, got ${n}`);
+  return n;
+}
+
 export function checkBoolean(name: string, v: unknown, fallback: boolean): boolean {
   if (v === undefined) return fallback;
   if (typeof v !== 'boolean') throw new TypeError(`${name} must be a boolean, got ${describe(v)}`);

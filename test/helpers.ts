@@ -1,0 +1,306 @@
+// Shared test helpers: seeded data, THE closeness check (one definition for the whole suite),
+// bitwise comparison, tensor makers, the PyTorch fixtures loader and child-process runners.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { expect } from 'vitest';
+import type { FloatArray, Tensor } from '../src/api/types';
+
+export type DType = 'float32' | 'float64';
+export type Ctor = Float32ArrayConstructor | Float64ArrayConstructor;
+export const CTORS: Record<DType, Ctor> = { float32: Float32Array, float64: Float64Array };
+export const DTYPES: DType[] = ['float32', 'float64'];
+
+/** The repository root (test/..). */
+export const REPO_ROOT = path.resolve(__dirname, '..');
+
+// ---------------------------------------------------------------------------------------------
+// Seeded random numbers
+
+/** mulberry32: a small, fast, seeded 32-bit PRNG; uniform numbers in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface Rng {
+  uniform(): number;
+  /** A standard normal sample (Box-Muller). */
+  normal(): number;
+}
+
+export function makeRng(seed: number): Rng {
+  const u = mulberry32(seed);
+  let spare: number | null = null;
+  return {
+    uniform: u,
+    normal() {
+      if (spare !== null) {
+        const s = spare;
+        spare = null;
+        return s;
+      }
+      let u1 = u();
+      while (u1 === 0) u1 = u();
+      const r = Math.sqrt(-2 * Math.log(u1));
+      const theta = 2 * Math.PI * u();
+      spare = r * Math.sin(theta);
+      return r * Math.cos(theta);
+    },
+  };
+}
+
+/** `n` values offset + scale·N(0, 1) in the given dtype. */
+export function randn(rng: Rng, dtype: DType, n: number, scale = 1, offset = 0): FloatArray {
+  const a = new CTORS[dtype](n);
+  for (let i = 0; i < n; i++) a[i] = offset + scale * rng.normal();
+  return a;
+}
+
+export function product(shape: readonly number[]): number {
+  return shape.reduce((p, d) => p * d, 1);
+}
+
+/** A tensor of seeded normal data. */
+export function randTensor(rng: Rng, dtype: DType, shape: readonly number[], scale = 1, offset = 0): Tensor {
+  return { data: randn(rng, dtype, product(shape), scale, offset), shape: shape.slice() };
+}
+
+export function tensor(data: FloatArray, shape: readonly number[]): Tensor {
+  return { data, shape: shape.slice() };
+}
+
+/** A deep copy of a tensor (so that a call that wrongly modified its input is caught). */
+export function cloneTensor(t: Tensor): Tensor {
+  return { data: t.data.slice(), shape: t.shape.slice() };
+}
+
+/** `data` copied into a fresh buffer at an element offset, so that it is not 64-byte aligned. */
+export function misaligned<A extends FloatArray>(data: A, elementOffset = 1): A {
+  const C = data.constructor as Ctor;
+  const view = new C(data.length + elementOffset + 1).subarray(elementOffset, elementOffset + data.length) as A;
+  view.set(data);
+  return view;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Comparisons (the one definition of "close" used by every test file)
+
+function fmt(v: number): string {
+  return Number.isFinite(v) ? v.toPrecision(17) : String(v);
+}
+
+function sameNonFinite(a: number, r: number): boolean {
+  return Number.isNaN(r) ? Number.isNaN(a) : a === r; // ±Inf must match sign and position
+}
+
+/**
+ * The scale below which errors are absolute: min(1, max finite |r|), 1 when r is all zero.
+ * So errors are relative to 1 + |r| (DESIGN §5: tol·(1 + |ref|)) unless the whole output is far
+ * smaller than 1 (e.g. statistics of data ~1e-30), in which case they are relative to its magnitude
+ * (as the fixtures' `floor`).
+ */
+export function defaultFloor(expected: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const v = Math.abs(expected[i]);
+    if (Number.isFinite(v) && v > m) m = v;
+  }
+  return m === 0 ? 1 : Math.min(1, m);
+}
+
+/**
+ * The worst scaled error max_i |a_i − r_i| / (floor + |r_i|) with its index (floor: defaultFloor).
+ * Where r_i is NaN/±Inf, a_i must be the same non-finite value; a non-finite a_i where r_i is
+ * finite (or a length mismatch) is an infinite error.
+ */
+export function scaledDiff(actual: ArrayLike<number>, expected: ArrayLike<number>, floor = defaultFloor(expected)): { err: number; index: number } {
+  if (actual.length !== expected.length) return { err: Infinity, index: -1 };
+  let err = 0;
+  let index = -1;
+  for (let i = 0; i < expected.length; i++) {
+    const a = actual[i];
+    const r = expected[i];
+    let e: number;
+    if (!Number.isFinite(r) || !Number.isFinite(a)) e = sameNonFinite(a, r) ? 0 : Infinity;
+    else e = Math.abs(a - r) / (floor + Math.abs(r));
+    if (e > err || (Number.isNaN(e) && index < 0)) {
+      err = e;
+      index = i;
+    }
+  }
+  return { err, index };
+}
+
+/**
+ * THE closeness check: max_i |a_i − r_i| / (floor + |r_i|) <= tol, with NaN/±Inf at the same
+ * positions. floor = min(1, max|r|) by default, i.e. DESIGN §5's tol·(1 + |ref|) for ordinary
+ * outputs; pass `floor` to override.
+ */
+export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what = 'values',
+  floor?: number): void {
+  expect(actual.length, `${what}: length`).toBe(expected.length);
+  const { err, index } = scaledDiff(actual, expected, floor ?? defaultFloor(expected));
+  if (!(err <= tol)) {
+    expect.fail(`${what}: scaled error ${err.toExponential(3)} > ${tol.toExponential(1)} at [${index}]: ` +
+      `actual ${fmt(actual[index])}, expected ${fmt(expected[index])}`);
+  }
+}
+
+/**
+ * ||a − r||₂ / max(||r||₂, floor) over the positions where the reference is finite (0 when
+ * a = r there). `floor` (default 0) is the norm of the terms an output is computed from, for
+ * outputs that are a cancellation of much larger terms (see expectBackwardClose).
+ */
+export function l2RelativeError(actual: ArrayLike<number>, expected: ArrayLike<number>, floor = 0): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < expected.length; i++) {
+    if (!Number.isFinite(expected[i])) continue;
+    const d = actual[i] - expected[i];
+    num += d * d;
+    den += expected[i] * expected[i];
+  }
+  if (num === 0) return 0;
+  return Math.sqrt(num) / Math.max(Math.sqrt(den), floor);
+}
+
+/**
+ * Float32 backward tolerance (DESIGN §5): L2-relative error <= tol (denominator floored at
+ * `floor`), and the same NaN/±Inf positions as the reference.
+ */
+export function expectL2Close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what = 'values', floor = 0): void {
+  expect(actual.length, `${what}: length`).toBe(expected.length);
+  for (let i = 0; i < expected.length; i++) {
+    const a = actual[i];
+    const r = expected[i];
+    if ((!Number.isFinite(r) || !Number.isFinite(a)) && !sameNonFinite(a, r))
+      expect.fail(`${what}: non-finite mismatch at [${i}]: actual ${fmt(a)}, expected ${fmt(r)}`);
+  }
+  const err = l2RelativeError(actual, expected, floor);
+  if (!(err <= tol)) expect.fail(`${what}: L2-relative error ${err.toExponential(3)} > ${tol.toExponential(1)}`);
+}
+
+/** Index of the first element whose bytes differ (-1 when a and b are bitwise identical). */
+export function firstBitwiseDifference(a: FloatArray, b: FloatArray): number {
+  if (a.constructor !== b.constructor) return 0;
+  if (a.length !== b.length) return Math.min(a.length, b.length);
+  const bytes = a.BYTES_PER_ELEMENT;
+  const ua = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  const ub = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) return Math.floor(i / bytes);
+  return -1;
+}
+
+/** True when a and b have the same type, length and bytes (NaN payloads included). */
+export function bitwiseEqual(a: FloatArray, b: FloatArray): boolean {
+  return firstBitwiseDifference(a, b) === -1;
+}
+
+export function expectBitwiseEqual(actual: FloatArray, expected: FloatArray, what = 'values'): void {
+  const i = firstBitwiseDifference(actual, expected);
+  if (i !== -1) {
+    expect.fail(`${what}: not bitwise identical (${actual.constructor.name}(${actual.length}) vs ` +
+      `${expected.constructor.name}(${expected.length})), first difference at [${i}]: ${fmt(actual[i])} vs ${fmt(expected[i])}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PyTorch float64 reference fixtures (shared/fixtures, beside the repository)
+
+/** Where the fixtures are: $FASTNORM_FIXTURES_DIR, else <repo>/../shared/fixtures. */
+export const FIXTURES_DIR = process.env.FASTNORM_FIXTURES_DIR
+  ? path.resolve(process.env.FASTNORM_FIXTURES_DIR)
+  : path.resolve(__dirname, '../../shared/fixtures');
+
+export interface FixtureCase {
+  id: string;
+  op: string;
+  category: string;
+  dtype: DType;
+  shape: number[];
+  params: Record<string, unknown>;
+  effective: Record<string, number>;
+  backward: boolean;
+  inputs: Record<string, FloatArray>;
+  expected: Record<string, Float64Array>;
+  floor: Record<string, number | Float32Array>;
+  tol: Record<string, number>;
+  torchF32Err?: Record<string, { abs: number; rel: number }>;
+}
+
+export interface FixtureReader {
+  loadFixtures(dir?: string): FixtureCase[];
+  scaledError(actual: ArrayLike<number>, ref: ArrayLike<number>, floor: number | ArrayLike<number>): number;
+}
+
+/** The case list of manifest.json (metadata only, read synchronously to name the tests). */
+export function fixtureManifest(): { cases: Array<{ id: string; op: string; dtype: DType; category: string }> } {
+  const file = path.join(FIXTURES_DIR, 'manifest.json');
+  if (!existsSync(file)) {
+    throw new Error(`fixtures not found at ${FIXTURES_DIR}: put shared/ beside the repository or set FASTNORM_FIXTURES_DIR`);
+  }
+  return JSON.parse(readFileSync(file, 'utf8'));
+}
+
+/** Imports the shared reader (read-fixtures.mjs) from FIXTURES_DIR. */
+export async function importFixtureReader(): Promise<FixtureReader> {
+  const file = path.join(FIXTURES_DIR, 'read-fixtures.mjs');
+  if (!existsSync(file)) {
+    throw new Error(`fixtures reader not found at ${file}: put shared/ beside the repository or set FASTNORM_FIXTURES_DIR`);
+  }
+  return (await import(pathToFileURL(file).href)) as FixtureReader;
+}
+
+/** Every fixture case (inputs and expected arrays decoded) and the reader's scaledError. */
+export async function loadFixtureCases(): Promise<{ cases: FixtureCase[]; scaledError: FixtureReader['scaledError'] }> {
+  const reader = await importFixtureReader();
+  return { cases: reader.loadFixtures(FIXTURES_DIR), scaledError: reader.scaledError };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child processes (environment variables are read at load, so they need a fresh process)
+
+export interface ChildResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  /** The last stdout line parsed as JSON (the scripts print one result object). */
+  json: any;
+}
+
+/**
+ * Runs `node` on a script (`-e` CommonJS, or `--input-type=module -e` ESM) with cwd = the repo
+ * root, so that `require('fastnorm')` / `import 'fastnorm'` resolve to this package (self-reference
+ * through package.json "exports", i.e. the built dist/). The parent's FASTNORM_* settings are
+ * cleared (pass the ones wanted in `env`), except FASTNORM_ADDON_PATH: when the suite runs against
+ * a given addon build (scripts/test-with-addon.mjs), the children load that same addon.
+ */
+export function runNode(script: string, opts: { env?: Record<string, string>; esm?: boolean } = {}): ChildResult {
+  const env: Record<string, string | undefined> = { ...process.env };
+  for (const k of Object.keys(env)) if ((k.startsWith('FASTNORM_') && k !== 'FASTNORM_ADDON_PATH') || k === 'NODE_OPTIONS') delete env[k];
+  Object.assign(env, opts.env ?? {});
+  const args = opts.esm ? ['--input-type=module', '-e', script] : ['-e', script];
+  const r = spawnSync(process.execPath, args, { cwd: REPO_ROOT, env, encoding: 'utf8', timeout: 30_000 });
+  const lines = (r.stdout ?? '').trim().split('\n');
+  let json: unknown = undefined;
+  try {
+    json = JSON.parse(lines[lines.length - 1]);
+  } catch {
+    json = undefined;
+  }
+  return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '', json };
+}
+
+/** Fails with the child's output unless it exited with status 0 and printed a JSON result. */
+export function expectChildOk(r: ChildResult): void {
+  if (r.status !== 0 || r.json === undefined)
+    expect.fail(`child process failed (status ${r.status})\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+}

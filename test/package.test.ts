@@ -1,0 +1,124 @@
+// The built package (dist/, made by `npm install` → prepare → build:ts) as users load it: ESM
+// `import` and CJS `require` of 'fastnorm' and 'fastnorm/reference', in child processes whose cwd
+// is the repo root, so the bare specifiers resolve through package.json "exports" (self-reference).
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import * as src from '../src/index';
+import * as srcReference from '../src/reference';
+import { expectChildOk, REPO_ROOT, runNode } from './helpers';
+
+const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8'));
+const API_NAMES = ['getNumThreads', 'info', 'layerNorm', 'layerNormBackward', 'rmsNorm', 'rmsNormBackward', 'setNumThreads'];
+
+/** What each child prints: export names, info, a layerNorm result and a backward result. */
+const PROBE = (f: string) => `
+const names = Object.keys(${f}).filter((n) => n !== 'default' && n !== '__esModule').sort();
+const x = { data: new Float32Array([1, 2, 3, 4, 4, 3, 2, 1]), shape: [2, 4] };
+const r = ${f}.layerNorm(x, 4, { weight: new Float32Array([1, 2, 1, 2]), bias: new Float32Array([0, 0, 1, 1]) });
+const g = ${f}.rmsNormBackward({ data: new Float32Array(8).fill(1), shape: [2, 4] }, x, { rstd: ${f}.rmsNorm(x, [4]).rstd }, [4]);
+console.log(JSON.stringify({ names, info: ${f}.info(), y: Array.from(r.y.data), mean: Array.from(r.mean), dx: Array.from(g.dx.data) }));
+`;
+
+function expected(api: typeof srcReference) {
+  const x = { data: new Float32Array([1, 2, 3, 4, 4, 3, 2, 1]), shape: [2, 4] };
+  const r = api.layerNorm(x, 4, { weight: new Float32Array([1, 2, 1, 2]), bias: new Float32Array([0, 0, 1, 1]) });
+  const { rstd } = api.rmsNorm(x, [4]);
+  const g = api.rmsNormBackward({ data: new Float32Array(8).fill(1), shape: [2, 4] }, x, { rstd }, [4]);
+  return { y: Array.from(r.y.data), mean: Array.from(r.mean), dx: Array.from(g.dx.data) };
+}
+
+function expectSameResults(json: { y: number[]; mean: number[]; dx: number[] }, exp: ReturnType<typeof expected>): void {
+  for (const k of ['y', 'mean', 'dx'] as const) {
+    expect(json[k].length, k).toBe(exp[k].length);
+    json[k].forEach((v, i) => expect(v, `${k}[${i}]`).toBeCloseTo(exp[k][i], 5));
+  }
+}
+
+describe('build output', () => {
+  it('dist/ holds the CJS build, the ESM wrappers and the type declarations that package.json points to', () => {
+    for (const rel of [pkg.main, pkg.types, pkg.exports['.'].import.default, pkg.exports['.'].import.types,
+      pkg.exports['.'].require.default, pkg.exports['.'].require.types, pkg.exports['./reference'].import.default,
+      pkg.exports['./reference'].require.default, pkg.exports['./reference'].require.types]) {
+      expect(existsSync(path.join(REPO_ROOT, rel)), `${rel} exists (run npm install / npm run build:ts)`).toBe(true);
+    }
+  });
+
+  it('dist/ is built from the current src/ (same export names)', () => {
+    const r = runNode(`console.log(JSON.stringify({ main: Object.keys(require('fastnorm')).sort(), ref: Object.keys(require('fastnorm/reference')).sort() }))`);
+    expectChildOk(r);
+    expect(r.json.main).toEqual(Object.keys(src).sort());
+    expect(r.json.ref).toEqual(Object.keys(srcReference).sort());
+  });
+});
+
+describe('CommonJS: require()', () => {
+  it("require('fastnorm'): the API on the native backend, with the package version", () => {
+    const r = runNode(`const f = require('fastnorm');${PROBE('f')}`);
+    expectChildOk(r);
+    expect(r.json.names).toEqual([...API_NAMES, 'reference'].sort());
+    expect(r.json.info).toMatchObject({ backend: 'native', version: pkg.version });
+    expect(r.stderr).toBe('');
+    expectSameResults(r.json, expected(srcReference));
+  });
+
+  it("require('fastnorm/reference'): the same functions on the reference backend", () => {
+    const r = runNode(`const f = require('fastnorm/reference');${PROBE('f')}`);
+    expectChildOk(r);
+    expect(r.json.names).toEqual(API_NAMES);
+    expect(r.json.info).toMatchObject({ backend: 'reference', isa: 'none', version: pkg.version });
+    expectSameResults(r.json, expected(srcReference));
+  });
+
+  it("require('fastnorm').reference is the reference backend", () => {
+    const r = runNode(`const f = require('fastnorm').reference;${PROBE('f')}`);
+    expectChildOk(r);
+    expect(r.json.names).toEqual(API_NAMES);
+    expect(r.json.info.backend).toBe('reference');
+  });
+
+  it("require('fastnorm/package.json') is exported", () => {
+    const r = runNode(`console.log(JSON.stringify(require('fastnorm/package.json').version))`);
+    expectChildOk(r);
+    expect(r.json).toBe(pkg.version);
+  });
+});
+
+describe('ES modules: import', () => {
+  it("import * as f from 'fastnorm': the API on the native backend", () => {
+    const r = runNode(`import * as f from 'fastnorm';${PROBE('f')}`, { esm: true });
+    expectChildOk(r);
+    expect(r.json.names).toEqual([...API_NAMES, 'reference'].sort());
+    expect(r.json.info).toMatchObject({ backend: 'native', version: pkg.version });
+    expect(r.stderr).toBe('');
+    expectSameResults(r.json, expected(srcReference));
+  });
+
+  it("import * as f from 'fastnorm/reference': the reference backend", () => {
+    const r = runNode(`import * as f from 'fastnorm/reference';${PROBE('f')}`, { esm: true });
+    expectChildOk(r);
+    expect(r.json.names).toEqual(API_NAMES);
+    expect(r.json.info).toMatchObject({ backend: 'reference', version: pkg.version });
+    expectSameResults(r.json, expected(srcReference));
+  });
+
+  it("named imports and the default export work: import fastnorm, { layerNorm, reference } from 'fastnorm'", () => {
+    const r = runNode(`import fastnorm, { layerNorm, reference } from 'fastnorm';
+      console.log(JSON.stringify({ same: fastnorm.layerNorm === layerNorm, ref: reference.info().backend,
+        y: Array.from(layerNorm({ data: new Float64Array([1, 3]), shape: [2] }, 2, { eps: 0 }).y.data) }));`, { esm: true });
+    expectChildOk(r);
+    expect(r.json).toEqual({ same: true, ref: 'reference', y: [-1, 1] });
+  });
+
+  it('import and require share one module instance (one addon, one thread setting)', () => {
+    const r = runNode(`import * as f from 'fastnorm';
+      import { createRequire } from 'node:module';
+      const c = createRequire(import.meta.url)('fastnorm');
+      f.setNumThreads(1);
+      const one = c.getNumThreads();
+      c.setNumThreads(2);
+      console.log(JSON.stringify({ sameFn: f.layerNorm === c.layerNorm, one, two: f.getNumThreads() }));`, { esm: true });
+    expectChildOk(r);
+    expect(r.json).toEqual({ sameFn: true, one: 1, two: 2 });
+  });
+});
