@@ -9,7 +9,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string>
+#include <vector>
 
 #include "../kernels/kernel_table.h"
 #include "../runtime/dispatch.h"
@@ -19,6 +21,14 @@ namespace fastnorm {
 namespace {
 
 constexpr int kMaxThreads = 1024;
+
+// X(jsName, prepareMethod): every op the addon exports, each as jsName (sync) and
+// jsName + "Async" (a Promise, computed on the libuv thread pool).
+#define FASTNORM_BINDING_OPS(X)                        \
+  X(layerNormForward, prepareRowNormForward<true>)     \
+  X(rmsNormForward, prepareRowNormForward<false>)      \
+  X(layerNormBackward, prepareRowNormBackward<true>)   \
+  X(rmsNormBackward, prepareRowNormBackward<false>)
 
 // A typed-array argument: its element pointer and length (null data for an omitted optional).
 struct ArrayArg {
@@ -124,6 +134,58 @@ size_t checkedProduct(const Args& args, size_t a, size_t b) {
   return a * b;
 }
 
+// A kernel call with its arguments resolved: run it on any thread, any number of times.
+// Stored by value (no allocation), so the sync path costs nothing over a direct call.
+class PreparedCall {
+ public:
+  template <class KernelArgs>
+  PreparedCall(bool (*kernel)(const KernelArgs&, const Exec&) noexcept, const KernelArgs& args, Exec exec) {
+    static_assert(sizeof(Stored<KernelArgs>) <= sizeof(storage_), "PreparedCall storage too small");
+    new (storage_) Stored<KernelArgs>{kernel, args, exec};
+    invoke_ = [](const void* p) {
+      const auto* s = static_cast<const Stored<KernelArgs>*>(p);
+      return s->kernel(s->args, s->exec);
+    };
+  }
+  bool operator()() const { return invoke_(storage_); }
+
+ private:
+  template <class KernelArgs>
+  struct Stored {
+    bool (*kernel)(const KernelArgs&, const Exec&) noexcept;
+    KernelArgs args;
+    Exec exec;
+  };
+  bool (*invoke_)(const void*);
+  alignas(16) unsigned char storage_[256];
+};
+
+constexpr const char* kOutOfMemory = "fastnorm: out of memory for scratch buffers";
+
+// Runs a prepared call on the libuv thread pool. Every argument object (the typed arrays) is
+// referenced until the worker settles, so the GC cannot free memory the kernel is using.
+class KernelWorker : public Napi::AsyncWorker {
+ public:
+  KernelWorker(const Napi::CallbackInfo& info, const PreparedCall& call)
+      : Napi::AsyncWorker(info.Env(), "fastnorm"), deferred_(Napi::Promise::Deferred::New(info.Env())), call_(call) {
+    for (size_t i = 0; i < info.Length(); ++i)
+      if (info[i].IsObject()) keepAlive_.push_back(Napi::Persistent(info[i]));
+  }
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    if (!call_()) SetError(kOutOfMemory);
+  }
+  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  PreparedCall call_;
+  std::vector<Napi::Reference<Napi::Value>> keepAlive_;
+};
+
 class Addon : public Napi::Addon<Addon> {
  public:
   Addon(Napi::Env env, Napi::Object exports) {
@@ -134,10 +196,11 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod("info", &Addon::info),
                              InstanceMethod("setNumThreads", &Addon::setNumThreads),
                              InstanceMethod("getNumThreads", &Addon::getNumThreads),
-                             InstanceMethod("layerNormForward", &Addon::rowNormForward<true>),
-                             InstanceMethod("rmsNormForward", &Addon::rowNormForward<false>),
-                             InstanceMethod("layerNormBackward", &Addon::rowNormBackward<true>),
-                             InstanceMethod("rmsNormBackward", &Addon::rowNormBackward<false>),
+#define FASTNORM_OP_METHODS(name, prepare)                      \
+  InstanceMethod(#name, &Addon::runSync<&Addon::prepare>), \
+      InstanceMethod(#name "Async", &Addon::runAsync<&Addon::prepare>),
+                             FASTNORM_BINDING_OPS(FASTNORM_OP_METHODS)
+#undef FASTNORM_OP_METHODS
                              InstanceMethod("_setIsa", &Addon::setIsa),
                              InstanceMethod("_copy", &Addon::copy),
                          });
@@ -198,10 +261,41 @@ class Addon : public Napi::Addon<Addon> {
     return info.Env().Undefined();
   }
 
+  // Every op is a `prepare` function: check the JS arguments and resolve them into a kernel
+  // call. runSync runs it on the calling thread, runAsync on the libuv pool (a Promise).
+  using Prepare = PreparedCall (Addon::*)(const Args&);
+
+  template <Prepare prepare>
+  Napi::Value runSync(const Napi::CallbackInfo& info) {
+    Args args(info);
+    const PreparedCall call = (this->*prepare)(args);
+    if (!call()) throw Napi::Error::New(info.Env(), kOutOfMemory);
+    return info.Env().Undefined();
+  }
+
+  template <Prepare prepare>
+  Napi::Value runAsync(const Napi::CallbackInfo& info) {
+    Args args(info);
+    auto* worker = new KernelWorker(info, (this->*prepare)(args));
+    Napi::Promise promise = worker->promise();
+    worker->Queue();
+    return promise;
+  }
+
+  template <class T>
+  static const T* in(const ArrayArg& a) { return a.present ? static_cast<const T*>(a.data) : nullptr; }
+  template <class T>
+  static T* out(const ArrayArg& a) { return a.present ? static_cast<T*>(a.data) : nullptr; }
+
+  // The kernel set of x's dtype.
+  template <class F>
+  PreparedCall forDtype(const ArrayArg& x, F f) {
+    return x.type == napi_float32_array ? f(table_->f32, float()) : f(table_->f64, double());
+  }
+
   // (x, rows, cols, weight?, bias?, eps, y, mean?, rstd): LayerNorm (Centered) or RMSNorm.
   template <bool Centered>
-  Napi::Value rowNormForward(const Napi::CallbackInfo& info) {
-    Args args(info);
+  PreparedCall prepareRowNormForward(const Args& args) {
     const ArrayArg x = args.array(0, "x");
     const size_t rows = args.count(1, "rows"), cols = args.count(2, "cols");
     if (checkedProduct(args, rows, cols) != x.length) args.rangeError("x must have rows*cols elements");
@@ -213,20 +307,16 @@ class Addon : public Napi::Addon<Addon> {
     const ArrayArg rstd = args.array(8, "out.rstd", x.type, rows);
     checkNoAliasing(args, {{"out.y", &y}, {"out.mean", &mean}, {"out.rstd", &rstd}},
                     {{"x", &x}, {"weight", &weight}, {"bias", &bias}}, &y, &x);
-    bool ok;
-    if (x.type == napi_float32_array)
-      ok = runForward<float>(Centered ? table_->f32.layerNormForward : table_->f32.rmsNormForward, x, rows, cols, weight, bias, eps, y, mean, rstd);
-    else
-      ok = runForward<double>(Centered ? table_->f64.layerNormForward : table_->f64.rmsNormForward,
-                                           x, rows, cols, weight, bias, eps, y, mean, rstd);
-    if (!ok) throw Napi::Error::New(info.Env(), "fastnorm: out of memory for scratch buffers");
-    return info.Env().Undefined();
+    return forDtype(x, [&](const auto& set, auto zero) {
+      using T = decltype(zero);
+      const RowNormForwardArgs<T> a{in<T>(x), rows, cols, in<T>(weight), in<T>(bias), eps, out<T>(y), out<T>(mean), out<T>(rstd)};
+      return PreparedCall(Centered ? set.layerNormForward : set.rmsNormForward, a, exec());
+    });
   }
 
   // (dy, x, mean?, rstd, rows, cols, weight?, dx, dweight?, dbias?)
   template <bool Centered>
-  Napi::Value rowNormBackward(const Napi::CallbackInfo& info) {
-    Args args(info);
+  PreparedCall prepareRowNormBackward(const Args& args) {
     const ArrayArg x = args.array(1, "x");
     const size_t rows = args.count(4, "rows"), cols = args.count(5, "cols");
     if (checkedProduct(args, rows, cols) != x.length) args.rangeError("x must have rows*cols elements");
@@ -239,37 +329,12 @@ class Addon : public Napi::Addon<Addon> {
     const ArrayArg dbias = Centered ? args.array(9, "out.dbias", x.type, cols, true) : ArrayArg{};
     checkNoAliasing(args, {{"out.dx", &dx}, {"out.dweight", &dweight}, {"out.dbias", &dbias}},
                     {{"dy", &dy}, {"x", &x}, {"saved.mean", &mean}, {"saved.rstd", &rstd}, {"weight", &weight}});
-    bool ok;
-    if (x.type == napi_float32_array)
-      ok = runBackward<float>(Centered ? table_->f32.layerNormBackward : table_->f32.rmsNormBackward, dy, x, mean, rstd,
-                              rows, cols, weight, dx, dweight, dbias);
-    else
-      ok = runBackward<double>(Centered ? table_->f64.layerNormBackward : table_->f64.rmsNormBackward, dy, x, mean, rstd,
-                               rows, cols, weight, dx, dweight, dbias);
-    if (!ok) throw Napi::Error::New(info.Env(), "fastnorm: out of memory for scratch buffers");
-    return info.Env().Undefined();
-  }
-
-  template <class T>
-  static const T* in(const ArrayArg& a) { return a.present ? static_cast<const T*>(a.data) : nullptr; }
-  template <class T>
-  static T* out(const ArrayArg& a) { return a.present ? static_cast<T*>(a.data) : nullptr; }
-
-  template <class T>
-  bool runForward(bool (*kernel)(const RowNormForwardArgs<T>&, const Exec&) noexcept, const ArrayArg& x, size_t rows,
-           size_t cols, const ArrayArg& weight, const ArrayArg& bias, double eps, const ArrayArg& y,
-           const ArrayArg& mean, const ArrayArg& rstd) {
-    const RowNormForwardArgs<T> a{in<T>(x), rows, cols, in<T>(weight), in<T>(bias), eps, out<T>(y), out<T>(mean), out<T>(rstd)};
-    return kernel(a, exec());
-  }
-
-  template <class T>
-  bool runBackward(bool (*kernel)(const RowNormBackwardArgs<T>&, const Exec&) noexcept, const ArrayArg& dy,
-                   const ArrayArg& x, const ArrayArg& mean, const ArrayArg& rstd, size_t rows, size_t cols,
-                   const ArrayArg& weight, const ArrayArg& dx, const ArrayArg& dweight, const ArrayArg& dbias) {
-    const RowNormBackwardArgs<T> a{in<T>(dy), in<T>(x), in<T>(mean), in<T>(rstd), rows, cols,
-                                   in<T>(weight), out<T>(dx), out<T>(dweight), out<T>(dbias)};
-    return kernel(a, exec());
+    return forDtype(x, [&](const auto& set, auto zero) {
+      using T = decltype(zero);
+      const RowNormBackwardArgs<T> a{in<T>(dy), in<T>(x), in<T>(mean), in<T>(rstd), rows, cols,
+                                     in<T>(weight), out<T>(dx), out<T>(dweight), out<T>(dbias)};
+      return PreparedCall(Centered ? set.layerNormBackward : set.rmsNormBackward, a, exec());
+    });
   }
 
   const KernelTable* table_ = nullptr;

@@ -146,3 +146,22 @@ export function checkNoAliasing(
     }
   }
 }
+
+/** The array type of a checked tensor. */
+export function dtypeOf(x: Tensor): FloatArrayConstructor {
+  return x.data.constructor as FloatArrayConstructor;
+}
+
+/** `saved` is the forward's result (or any object holding its statistics); other keys are ignored. */
+export function checkSaved(saved: unknown): { mean?: unknown; rstd?: unknown } {
+if (typeof saved !== 'object' || saved === null) throw new TypeError('saved must be the statistics object the forward returned');
+return saved as { mean?: unknown; rstd?: unknown };
+}
+
+export function checkSameShape(dy: Tensor, x: Tensor): void {
+  const a = dy.shape;
+  const b = x.shape;
+  if (a.length !== b.length || a.some((d, i) => d !== b[i]))
+    throw new RangeError(`dy.shape [${a.join(', ')}] must equal x.shape [${b.join(', ')}]`);
+}
+

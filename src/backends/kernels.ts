@@ -19,7 +19,31 @@ export interface Kernels {
 export interface Backend {
   name: 'native' | 'reference';
   kernels: Kernels;
+  asyncKernels: AsyncKernels;
   isa(): string;
   setNumThreads(n: number): void;
   getNumThreads(): number;
+}
+
+/** The Promise form of every kernel (`<name>Async`), computed off the JavaScript thread. */
+export type AsyncKernels = {
+  [K in keyof Kernels as `${K & string}Async`]: (...args: Parameters<Kernels[K]>) => Promise<void>;
+};
+
+/** Promise forms of synchronous kernels, each run on a later turn of the event loop. */
+export function deferredKernels(kernels: Kernels): AsyncKernels {
+  const result: Record<string, unknown> = {};
+  for (const name of Object.keys(kernels) as (keyof Kernels)[]) {
+    const kernel = kernels[name] as (...args: unknown[]) => void;
+    result[`${name}Async`] = (...args: unknown[]) =>
+      new Promise<void>((resolve, reject) => setImmediate(() => {
+        try {
+          kernel(...args);
+          resolve();
+        } catch (e) {
+          reject(e);
+        }
+      }));
+  }
+  return result as AsyncKernels;
 }

@@ -3,11 +3,11 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import type { Backend, Kernels } from './kernels.js';
+import type { AsyncKernels, Backend, Kernels } from './kernels.js';
 import { packageRoot } from './package-root.js';
 
 /** The addon's own surface: the kernels plus runtime controls and test/bench hooks. */
-export interface NativeAddon extends Kernels {
+export interface NativeAddon extends Kernels, AsyncKernels {
   info(): { isa: string; threads: number; cores: number; supportedIsas: string[]; warning?: string };
   setNumThreads(n: number): void;
   getNumThreads(): number;
@@ -48,6 +48,7 @@ export function createNativeBackend(addon: NativeAddon): Backend {
   return {
     name: 'native',
     kernels: addon,
+    asyncKernels: addon,
     isa: () => addon.info().isa,
     setNumThreads: (n) => addon.setNumThreads(n),
     getNumThreads: () => addon.getNumThreads(),

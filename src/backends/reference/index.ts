@@ -1,6 +1,6 @@
 // The reference backend: pure TypeScript, float64 arithmetic, no native code; the oracle the
 // native kernels are tested against, and the fallback when the addon cannot be loaded.
-import type { Backend, Kernels } from '../kernels.js';
+import { deferredKernels, type Backend, type Kernels } from '../kernels.js';
 import { rowNormKernels } from './row-norm.js';
 
 export const referenceKernels: Kernels = { ...rowNormKernels };
@@ -10,6 +10,7 @@ export function createReferenceBackend(): Backend {
   return {
     name: 'reference',
     kernels: referenceKernels,
+    asyncKernels: deferredKernels(referenceKernels),
     isa: () => 'none',
     setNumThreads: (n) => { threads = n; },
     getNumThreads: () => threads,

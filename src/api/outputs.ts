@@ -1,0 +1,36 @@
+// Output buffers and gradient selection, shared by every op's planner.
+import { allocate } from './alloc.js';
+import type { BackwardResult, FloatArray, Tensor } from './types.js';
+import { checkArray, checkBoolean, checkOptions, type FloatArrayConstructor } from './validate.js';
+
+/** out.<key> if given (checked), else a new array. */
+export function output<A extends FloatArray>(out: Record<string, unknown> | undefined, key: string, dtype: FloatArrayConstructor,
+  length: number): A {
+  const given = out === undefined ? null : checkArray(`out.${key}`, out[key], dtype, length);
+  return (given ?? allocate(dtype, length)) as A;
+}
+
+export function checkOut(v: unknown, known: readonly string[]): Record<string, unknown> | undefined {
+  if (v === undefined) return undefined;
+  return checkOptions('out', v, known) as Record<string, unknown>;
+}
+
+/** Which parameter gradients to compute: explicit `grads`, else both when weight is given. */
+export function checkGrads(v: unknown, hasWeight: boolean, known: readonly string[]): { weight: boolean; bias: boolean } {
+  const grads = checkOptions<{ weight: boolean; bias: boolean }>('grads', v, known);
+  return { weight: checkBoolean('grads.weight', grads.weight, hasWeight), bias: checkBoolean('grads.bias', grads.bias, hasWeight) };
+}
+
+/** A gradient output is only accepted when that gradient is computed. */
+export function checkUnwantedOutput(out: Record<string, unknown> | undefined, key: string, wanted: boolean, why: string): void {
+  if (!wanted && out !== undefined && out[key] !== undefined && out[key] !== null)
+    throw new RangeError(`out.${key} was given but ${why}`);
+}
+
+
+export function backwardResult(dx: FloatArray, x: Tensor, dweight: FloatArray | null, dbias: FloatArray | null): BackwardResult {
+  const result: BackwardResult = { dx: { data: dx, shape: x.shape.slice() } };
+  if (dweight) result.dweight = dweight;
+  if (dbias) result.dbias = dbias;
+  return result;
+}

@@ -1,0 +1,8 @@
+// fastnorm/promises: the same operations, each returning a Promise and computed on the libuv
+// thread pool, so a server's event loop keeps running while a large tensor is normalized.
+import { backend } from './api/facade.js';
+import { createAsyncOps } from './api/ops.js';
+
+export const { layerNorm, layerNormBackward, rmsNorm, rmsNormBackward } = createAsyncOps(backend.asyncKernels);
+export { setNumThreads, getNumThreads, info } from './api/facade.js';
+export type * from './api/types.js';
