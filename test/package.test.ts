@@ -56,7 +56,7 @@ describe('CommonJS: require()', () => {
   it("require('fastnorm'): the API on the native backend, with the package version", () => {
     const r = runNode(`const f = require('fastnorm');${PROBE('f')}`);
     expectChildOk(r);
-    expect(r.json.names).toEqual([...API_NAMES, 'reference'].sort());
+    expect(r.json.names).toEqual([...API_NAMES, 'promises', 'reference'].sort());
     expect(r.json.info).toMatchObject({ backend: 'native', version: pkg.version });
     expect(r.stderr).toBe('');
     expectSameResults(r.json, expected(srcReference));
@@ -88,7 +88,7 @@ describe('ES modules: import', () => {
   it("import * as f from 'fastnorm': the API on the native backend", () => {
     const r = runNode(`import * as f from 'fastnorm';${PROBE('f')}`, { esm: true });
     expectChildOk(r);
-    expect(r.json.names).toEqual([...API_NAMES, 'reference'].sort());
+    expect(r.json.names).toEqual([...API_NAMES, 'promises', 'reference'].sort());
     expect(r.json.info).toMatchObject({ backend: 'native', version: pkg.version });
     expect(r.stderr).toBe('');
     expectSameResults(r.json, expected(srcReference));
