@@ -1,5 +1,10 @@
 // fastnorm: SIMD normalization kernels for Node.js (see README.md and API.md).
-export { layerNorm, layerNormBackward, rmsNorm, rmsNormBackward, setNumThreads, getNumThreads, info } from './api/facade.js';
+export {
+  layerNorm, layerNormBackward, rmsNorm, rmsNormBackward,
+  batchNorm, batchNormBackward, batchNormStats, batchNormGatherStats, batchNormElemt, batchNormBackwardReduce,
+  batchNormBackwardElemt,
+  setNumThreads, getNumThreads, info,
+} from './api/facade.js';
 export * as reference from './reference.js';
 export * as promises from './promises.js';
 export type * from './api/types.js';

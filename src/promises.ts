@@ -3,6 +3,10 @@
 import { backend } from './api/facade.js';
 import { createAsyncOps } from './api/ops.js';
 
-export const { layerNorm, layerNormBackward, rmsNorm, rmsNormBackward } = createAsyncOps(backend.asyncKernels);
+export const {
+  layerNorm, layerNormBackward, rmsNorm, rmsNormBackward,
+  batchNorm, batchNormBackward, batchNormStats, batchNormElemt, batchNormBackwardReduce, batchNormBackwardElemt,
+} = createAsyncOps(backend.asyncKernels);
+export { batchNormGatherStats } from './api/batch-norm.js';
 export { setNumThreads, getNumThreads, info } from './api/facade.js';
 export type * from './api/types.js';

@@ -7,7 +7,11 @@ import { createReferenceBackend } from './backends/reference/index.js';
 
 const backend = createReferenceBackend();
 
-export const { layerNorm, layerNormBackward, rmsNorm, rmsNormBackward } = createOps(backend.kernels);
+export const {
+  layerNorm, layerNormBackward, rmsNorm, rmsNormBackward,
+  batchNorm, batchNormBackward, batchNormStats, batchNormElemt, batchNormBackwardReduce, batchNormBackwardElemt,
+} = createOps(backend.kernels);
+export { batchNormGatherStats } from './api/batch-norm.js';
 
 /** Accepted for API compatibility; the reference backend always runs on the calling thread. */
 export function setNumThreads(n: number): void {

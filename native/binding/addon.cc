@@ -28,7 +28,13 @@ constexpr int kMaxThreads = 1024;
   X(layerNormForward, prepareRowNormForward<true>)     \
   X(rmsNormForward, prepareRowNormForward<false>)      \
   X(layerNormBackward, prepareRowNormBackward<true>)   \
-  X(rmsNormBackward, prepareRowNormBackward<false>)
+  X(rmsNormBackward, prepareRowNormBackward<false>)                 \
+  X(batchNormForward, prepareBatchNormForward)                      \
+  X(batchNormBackward, prepareBatchNormBackward)                    \
+  X(batchNormStats, prepareBatchNormStats)                          \
+  X(batchNormApply, prepareBatchNormApply)                          \
+  X(batchNormBackwardReduce, prepareBatchNormBackwardReduce)        \
+  X(batchNormBackwardApply, prepareBatchNormBackwardApply)
 
 // A typed-array argument: its element pointer and length (null data for an omitted optional).
 struct ArrayArg {
@@ -93,6 +99,26 @@ class Args {
     const double v = number(index, name);
     if (!(v >= 0) || v != std::floor(v) || v > 9007199254740991.0) rangeError(std::string(name) + " must be a non-negative integer");
     return size_t(v);
+  }
+
+  bool boolean(size_t index, const char* name) const {
+    if (index >= info_.Length() || !info_[index].IsBoolean()) typeError(std::string(name) + " must be a boolean");
+    return info_[index].As<Napi::Boolean>().Value();
+  }
+
+  double finite(size_t index, const char* name) const {
+    const double v = number(index, name);
+    if (!std::isfinite(v)) rangeError(std::string(name) + " must be a finite number");
+    return v;
+  }
+
+  // (n, c, s, channelsLast) at index..index+3, checked against the element count of x.
+  ChannelShape channels(size_t index, const ArrayArg& x) const {
+    const ChannelShape shape{count(index, "n"), count(index + 1, "c"), count(index + 2, "s"), boolean(index + 3, "channelsLast")};
+    const size_t ns = shape.s == 0 || shape.n <= SIZE_MAX / shape.s ? shape.n * shape.s : SIZE_MAX;
+    if (ns == SIZE_MAX || (shape.c != 0 && ns > SIZE_MAX / shape.c) || ns * shape.c != x.length)
+      rangeError("x must have n*c*s elements");
+    return shape;
   }
 
   double eps(size_t index) const {
@@ -334,6 +360,122 @@ class Addon : public Napi::Addon<Addon> {
       const RowNormBackwardArgs<T> a{in<T>(dy), in<T>(x), in<T>(mean), in<T>(rstd), rows, cols,
                                      in<T>(weight), out<T>(dx), out<T>(dweight), out<T>(dbias)};
       return PreparedCall(Centered ? set.layerNormBackward : set.rmsNormBackward, a, exec());
+    });
+  }
+
+  // (x, n, c, s, channelsLast, weight?, bias?, runningMean?, runningVar?, momentum, eps, training, y, mean, rstd)
+  PreparedCall prepareBatchNormForward(const Args& args) {
+    const ArrayArg x = args.array(0, "x");
+    const ChannelShape shape = args.channels(1, x);
+    const size_t c = shape.c;
+    const ArrayArg weight = args.array(5, "weight", x.type, c, true), bias = args.array(6, "bias", x.type, c, true);
+    const ArrayArg runningMean = args.array(7, "runningMean", x.type, c, true);
+    const ArrayArg runningVar = args.array(8, "runningVar", x.type, c, true);
+    const double momentum = args.finite(9, "momentum"), eps = args.eps(10);
+    const bool training = args.boolean(11, "training");
+    if (runningMean.present != runningVar.present) args.typeError("runningMean and runningVar must be given together");
+    if (!training && !runningMean.present) args.typeError("runningMean and runningVar are required in eval mode");
+    if (training && shape.n * shape.s < 2 && c > 0) args.rangeError("x: training needs more than 1 value per channel");
+    const ArrayArg y = args.array(12, "out.y", x.type, x.length);
+    const ArrayArg mean = args.array(13, "out.mean", x.type, c), rstd = args.array(14, "out.rstd", x.type, c);
+    checkNoAliasing(args, {{"out.y", &y}, {"out.mean", &mean}, {"out.rstd", &rstd}, {"runningMean", &runningMean}, {"runningVar", &runningVar}},
+                    {{"x", &x}, {"weight", &weight}, {"bias", &bias}}, &y, &x);
+    return forDtype(x, [&](const auto& set, auto zero) {
+      using T = decltype(zero);
+      const BatchNormForwardArgs<T> a{in<T>(x), shape, in<T>(weight), in<T>(bias), out<T>(runningMean), out<T>(runningVar),
+                                      momentum, eps, training, out<T>(y), out<T>(mean), out<T>(rstd)};
+      return PreparedCall(set.batchNormForward, a, exec());
+    });
+  }
+
+  // (dy, x, mean, rstd, n, c, s, channelsLast, weight?, training, dx, dweight?, dbias?)
+  PreparedCall prepareBatchNormBackward(const Args& args) {
+    const ArrayArg x = args.array(1, "x");
+    const ChannelShape shape = args.channels(4, x);
+    const size_t c = shape.c;
+    const ArrayArg dy = args.array(0, "dy", x.type, x.length);
+    const ArrayArg mean = args.array(2, "saved.mean", x.type, c), rstd = args.array(3, "saved.rstd", x.type, c);
+    const ArrayArg weight = args.array(8, "weight", x.type, c, true);
+    const bool training = args.boolean(9, "training");
+    const ArrayArg dx = args.array(10, "out.dx", x.type, x.length);
+    const ArrayArg dweight = args.array(11, "out.dweight", x.type, c, true), dbias = args.array(12, "out.dbias", x.type, c, true);
+    checkNoAliasing(args, {{"out.dx", &dx}, {"out.dweight", &dweight}, {"out.dbias", &dbias}},
+                    {{"dy", &dy}, {"x", &x}, {"saved.mean", &mean}, {"saved.rstd", &rstd}, {"weight", &weight}});
+    return forDtype(x, [&](const auto& set, auto zero) {
+      using T = decltype(zero);
+      const BatchNormBackwardArgs<T> a{in<T>(dy), in<T>(x), in<T>(mean), in<T>(rstd), shape, in<T>(weight), training,
+                                       out<T>(dx), out<T>(dweight), out<T>(dbias)};
+      return PreparedCall(set.batchNormBackward, a, exec());
+    });
+  }
+
+  // (x, n, c, s, channelsLast, mean: Float64Array, m2: Float64Array)
+  PreparedCall prepareBatchNormStats(const Args& args) {
+    const ArrayArg x = args.array(0, "x");
+    const ChannelShape shape = args.channels(1, x);
+    const ArrayArg mean = args.array(5, "out.mean", napi_float64_array, shape.c);
+    const ArrayArg m2 = args.array(6, "out.m2", napi_float64_array, shape.c);
+    checkNoAliasing(args, {{"out.mean", &mean}, {"out.m2", &m2}}, {{"x", &x}});
+    return forDtype(x, [&](const auto& set, auto zero) {
+      using T = decltype(zero);
+      const BatchNormStatsArgs<T> a{in<T>(x), shape, out<double>(mean), out<double>(m2)};
+      return PreparedCall(set.batchNormStats, a, exec());
+    });
+  }
+
+  // (x, n, c, s, channelsLast, mean, rstd, weight?, bias?, y)
+  PreparedCall prepareBatchNormApply(const Args& args) {
+    const ArrayArg x = args.array(0, "x");
+    const ChannelShape shape = args.channels(1, x);
+    const size_t c = shape.c;
+    const ArrayArg mean = args.array(5, "stats.mean", x.type, c), rstd = args.array(6, "stats.rstd", x.type, c);
+    const ArrayArg weight = args.array(7, "weight", x.type, c, true), bias = args.array(8, "bias", x.type, c, true);
+    const ArrayArg y = args.array(9, "out.y", x.type, x.length);
+    checkNoAliasing(args, {{"out.y", &y}}, {{"x", &x}, {"stats.mean", &mean}, {"stats.rstd", &rstd}, {"weight", &weight}, {"bias", &bias}},
+                    &y, &x);
+    return forDtype(x, [&](const auto& set, auto zero) {
+      using T = decltype(zero);
+      const BatchNormApplyArgs<T> a{in<T>(x), shape, in<T>(mean), in<T>(rstd), in<T>(weight), in<T>(bias), out<T>(y)};
+      return PreparedCall(set.batchNormApply, a, exec());
+    });
+  }
+
+  // (dy, x, mean, n, c, s, channelsLast, sumDy: Float64Array, sumDyXmu: Float64Array)
+  PreparedCall prepareBatchNormBackwardReduce(const Args& args) {
+    const ArrayArg x = args.array(1, "x");
+    const ChannelShape shape = args.channels(3, x);
+    const ArrayArg dy = args.array(0, "dy", x.type, x.length);
+    const ArrayArg mean = args.array(2, "saved.mean", x.type, shape.c);
+    const ArrayArg sumDy = args.array(7, "out.sumDy", napi_float64_array, shape.c);
+    const ArrayArg sumDyXmu = args.array(8, "out.sumDyXmu", napi_float64_array, shape.c);
+    checkNoAliasing(args, {{"out.sumDy", &sumDy}, {"out.sumDyXmu", &sumDyXmu}}, {{"dy", &dy}, {"x", &x}, {"saved.mean", &mean}});
+    return forDtype(x, [&](const auto& set, auto zero) {
+      using T = decltype(zero);
+      const BatchNormBackwardReduceArgs<T> a{in<T>(dy), in<T>(x), in<T>(mean), shape, out<double>(sumDy), out<double>(sumDyXmu)};
+      return PreparedCall(set.batchNormBackwardReduce, a, exec());
+    });
+  }
+
+  // (dy, x, mean, rstd, n, c, s, channelsLast, weight?, sumDy, sumDyXmu, count, dx)
+  PreparedCall prepareBatchNormBackwardApply(const Args& args) {
+    const ArrayArg x = args.array(1, "x");
+    const ChannelShape shape = args.channels(4, x);
+    const size_t c = shape.c;
+    const ArrayArg dy = args.array(0, "dy", x.type, x.length);
+    const ArrayArg mean = args.array(2, "saved.mean", x.type, c), rstd = args.array(3, "saved.rstd", x.type, c);
+    const ArrayArg weight = args.array(8, "weight", x.type, c, true);
+    const ArrayArg sumDy = args.array(9, "sums.sumDy", napi_float64_array, c);
+    const ArrayArg sumDyXmu = args.array(10, "sums.sumDyXmu", napi_float64_array, c);
+    const double count = args.number(11, "sums.count");
+    if (!(count >= 1) || !std::isfinite(count)) args.rangeError("sums.count must be a finite number >= 1");
+    const ArrayArg dx = args.array(12, "out.dx", x.type, x.length);
+    checkNoAliasing(args, {{"out.dx", &dx}}, {{"dy", &dy}, {"x", &x}, {"saved.mean", &mean}, {"saved.rstd", &rstd}, {"weight", &weight},
+                                             {"sums.sumDy", &sumDy}, {"sums.sumDyXmu", &sumDyXmu}});
+    return forDtype(x, [&](const auto& set, auto zero) {
+      using T = decltype(zero);
+      const BatchNormBackwardApplyArgs<T> a{in<T>(dy), in<T>(x), in<T>(mean), in<T>(rstd), shape, in<T>(weight),
+                                            in<double>(sumDy), in<double>(sumDyXmu), count, out<T>(dx)};
+      return PreparedCall(set.batchNormBackwardApply, a, exec());
     });
   }
 

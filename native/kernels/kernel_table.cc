@@ -1,6 +1,7 @@
 // This ISA's kernel table (compiled once per ISA, like every kernel source).
 #include "kernel_table.h"
 
+#include "batch_norm.h"
 #include "row_norm.h"
 
 namespace fastnorm::FASTNORM_ISA_NS {

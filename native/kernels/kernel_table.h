@@ -11,6 +11,14 @@ struct Exec {
   int threads;
 };
 
+// A tensor as N samples × C channels × S spatial positions: (N, C, S) row-major ('NCHW'),
+// or (N, S, C) when channelsLast ('NHWC').
+struct ChannelShape {
+  size_t n, c, s;
+  bool channelsLast;
+  size_t size() const { return n * c * s; }
+};
+
 // LayerNorm (centered) and RMSNorm (not centered) over `rows` contiguous rows of `cols` values.
 template <class T>
 struct RowNormForwardArgs {
@@ -37,13 +45,93 @@ struct RowNormBackwardArgs {
   T* dbias;         // cols or null (not requested; always null for RMSNorm)
 };
 
+// BatchNorm: statistics per channel over N and every spatial position.
+template <class T>
+struct BatchNormForwardArgs {
+  const T* x;
+  ChannelShape shape;
+  const T* weight;    // C or null
+  const T* bias;      // C or null
+  T* runningMean;     // C or null; training updates it in place, eval reads it
+  T* runningVar;      // C or null (same)
+  double momentum, eps;
+  bool training;
+  T* y;               // may be x itself
+  T* mean;            // C: batch mean (training) or the running mean (eval)
+  T* rstd;            // C
+};
+
+template <class T>
+struct BatchNormBackwardArgs {
+  const T* dy;
+  const T* x;
+  const T* mean;      // C, saved by the forward
+  const T* rstd;      // C
+  ChannelShape shape;
+  const T* weight;    // C or null
+  bool training;      // false: gradient through fixed (running) statistics
+  T* dx;
+  T* dweight;         // C or null (not requested)
+  T* dbias;           // C or null
+};
+
+// Synchronized-BatchNorm building blocks (per-channel statistics in double, exact to merge).
+template <class T>
+struct BatchNormStatsArgs {
+  const T* x;
+  ChannelShape shape;
+  double* mean;       // C
+  double* m2;         // C: Σ(x − mean)²
+};
+
+template <class T>
+struct BatchNormApplyArgs {  // y = (x − mean)·rstd·w + b with given statistics
+  const T* x;
+  ChannelShape shape;
+  const T* mean;
+  const T* rstd;
+  const T* weight;
+  const T* bias;
+  T* y;
+};
+
+template <class T>
+struct BatchNormBackwardReduceArgs {
+  const T* dy;
+  const T* x;
+  const T* mean;
+  ChannelShape shape;
+  double* sumDy;      // C: Σdy
+  double* sumDyXmu;   // C: Σdy·(x − mean)
+};
+
+template <class T>
+struct BatchNormBackwardApplyArgs {  // dx from the (all-reduced) sums over `count` values per channel
+  const T* dy;
+  const T* x;
+  const T* mean;
+  const T* rstd;
+  ChannelShape shape;
+  const T* weight;
+  const double* sumDy;
+  const double* sumDyXmu;
+  double count;
+  T* dx;
+};
+
 // X(name, ArgsTemplate): every kernel. A kernel returns false only when it could not get its
 // scratch memory.
 #define FASTNORM_KERNEL_LIST(X)               \
   X(layerNormForward, RowNormForwardArgs)     \
   X(layerNormBackward, RowNormBackwardArgs)   \
   X(rmsNormForward, RowNormForwardArgs)       \
-  X(rmsNormBackward, RowNormBackwardArgs)
+  X(rmsNormBackward, RowNormBackwardArgs)                 \
+  X(batchNormForward, BatchNormForwardArgs)               \
+  X(batchNormBackward, BatchNormBackwardArgs)             \
+  X(batchNormStats, BatchNormStatsArgs)                   \
+  X(batchNormApply, BatchNormApplyArgs)                   \
+  X(batchNormBackwardReduce, BatchNormBackwardReduceArgs) \
+  X(batchNormBackwardApply, BatchNormBackwardApplyArgs)
 
 template <class T>
 struct KernelSet {

@@ -23,9 +23,11 @@ inline void storeLanes(Vec<T> v, T* p, size_t k) {
   else v.storePartial(p, k);
 }
 
-// out[i, i + k) = value(i, k) over n values, one vector at a time. With Stream the run is split
-// so full vectors start on 64-byte boundaries and bypass the cache; the split changes how
-// values are stored, never which values (callers then end their task with streamFence()).
+// out[i, i + k) = value(i, k) over n values, one vector at a time, in increasing i (value may
+// keep state, e.g. a position in a cyclic coefficient table, advanced by k each call). With
+// Stream the run is split so full vectors start on 64-byte boundaries and bypass the cache;
+// the split changes how values are stored, never which values (callers then end their task
+// with streamFence()).
 template <class T, bool Stream, class Value>
 inline void writeRun(T* out, size_t n, Value value) {
   constexpr size_t L = kLanes<T>;

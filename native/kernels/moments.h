@@ -159,6 +159,40 @@ inline void mergeMoments(double& countA, Moments& a, double countB, const Moment
   countA = count;
 }
 
+// ---- rows: LayerNorm rows and GroupNorm-NCHW groups are reduced the same way ----
+// A row of at most kRowInCacheBytes is one block (cachedMoments over the whole row); a longer
+// row is cut into blocks of kBlock values whose moments merge in block order. Blocks depend
+// only on the row length, so a row gets the same statistics from every kernel and thread count.
+constexpr size_t kRowInCacheBytes = 128 * 1024;
+constexpr size_t kBlock = 8192;  // values per block of a long row
+
+template <class T>
+inline size_t rowBlockLength(size_t n) { return n * sizeof(T) <= kRowInCacheBytes ? n : kBlock; }
+
+// Moments of a row of n > 0 values from its blocks' (mean, M2) pairs q[2b], q[2b + 1]
+// (blocks of `block` values, the last one shorter), merged in block order.
+inline Moments mergeBlockMoments(const double* q, size_t n, size_t block) {
+  double count = double(n < block ? n : block);
+  Moments m{q[0], q[1]};
+  for (size_t b = 1; b * block < n; ++b) {
+    const size_t len = n - b * block < block ? n - b * block : block;
+    mergeMoments(count, m, double(len), {q[2 * b], q[2 * b + 1]});
+  }
+  return m;
+}
+
+// out[j] = Σ over partials p of partial[p·stride + j], in partial order. Sums in place into
+// partial 0, one sequential sweep per partial (a column-wise walk would touch a new page at
+// every step).
+template <class T>
+void combineColumns(double* partial, size_t count, size_t stride, size_t n, T* out) {
+  for (size_t p = 1; p < count; ++p) {
+    const double* src = partial + p * stride;
+    for (size_t j = 0; j < n; ++j) partial[j] += src[j];
+  }
+  for (size_t j = 0; j < n; ++j) out[j] = T(partial[j]);
+}
+
 // 1/sqrt(var + eps) in double; 0 when var + eps == 0 (then y = bias). NaN propagates.
 inline double rstdOf(double var, double eps) {
   const double v = (var < 0 ? 0 : var) + eps;

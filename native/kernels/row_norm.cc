@@ -20,6 +20,8 @@
 
 #include "../runtime/thread_pool.h"
 #include "moments.h"
+#include "normalize.h"
+#include "schedule.h"
 
 namespace fastnorm::FASTNORM_ISA_NS {
 namespace {
@@ -27,63 +29,23 @@ namespace {
 using runtime::parallelFor;
 using runtime::ScratchDoubles;
 
-constexpr size_t kRowInCacheBytes = 128 * 1024;
-constexpr size_t kBlock = 8192;                  // values per block of a huge row
-constexpr size_t kGrainValues = 16384;           // values per parallel task, at least
-constexpr size_t kParallelMinValues = 1 << 16;   // smaller jobs run inline: a wake-up costs more
 constexpr size_t kMaxRowBlocks = 64;             // dweight/dbias partials per backward call
 constexpr size_t kMinBlockRows = 8;
 
-template <class T> constexpr bool kIsFloat = sizeof(T) == 4;
-
-inline size_t minSize(size_t a, size_t b) { return a < b ? a : b; }
-inline size_t ceilDiv(size_t a, size_t b) { return (a + b - 1) / b; }
-inline int threadsFor(const Exec& exec, size_t values) { return values < kParallelMinValues ? 1 : exec.threads; }
-inline size_t rowGrain(size_t cols) { return cols >= kGrainValues ? 1 : kGrainValues / cols; }
-
-// The mean as hi + lo in T, so that (x − hi) − lo is as exact as x − mean in double.
-template <class T>
-struct SplitMean {
-  T hi, lo;
-  explicit SplitMean(double mean) : hi(T(mean)), lo(kIsFloat<T> ? T(mean - double(T(mean))) : T(0)) {}
-};
-
-// Scalar math: y = ((x − μ)·rstd)·w + b over n values (RMSNorm: y = (x·rstd)·w).
-template <class T, bool Centered, bool HasWeight, bool HasBias, bool Stream>
-void normalizeRun(const T* x, T* y, size_t n, const T* w, const T* b, SplitMean<T> mean, T rstd) {
-  using V = Vec<T>;
-  const V hi = V::broadcast(mean.hi), lo = V::broadcast(mean.lo), r = V::broadcast(rstd);
-  writeRun<T, Stream>(y, n, [&](size_t i, size_t k) {
-    V v = loadLanes(x + i, k);
-    if constexpr (Centered) {
-      v = v - hi;
-      if constexpr (kIsFloat<T>) v = v - lo;
-    }
-    v = v * r;
-    if constexpr (HasWeight) v = v * loadLanes(w + i, k);
-    if constexpr (HasBias) v = v + loadLanes(b + i, k);
-    return v;
-  });
-}
-
-// Picks the normalizeRun instantiation for the optional weight and bias.
-template <class T, bool Centered, bool Stream>
-void normalizeWith(const T* x, T* y, size_t n, const T* w, const T* b, SplitMean<T> mean, T rstd) {
-  if (w && b) normalizeRun<T, Centered, true, true, Stream>(x, y, n, w, b, mean, rstd);
-  else if (w) normalizeRun<T, Centered, true, false, Stream>(x, y, n, w, b, mean, rstd);
-  else if (b) normalizeRun<T, Centered, false, true, Stream>(x, y, n, w, b, mean, rstd);
-  else normalizeRun<T, Centered, false, false, Stream>(x, y, n, w, b, mean, rstd);
-}
-
+// Scalar math: y = ((x − μ)·rstd)·w + b over n values (RMSNorm: y = (x·rstd)·w), w and b per element.
 template <class T, bool Centered>
 void normalize(const T* x, T* y, size_t n, const T* w, const T* b, SplitMean<T> mean, T rstd, bool stream) {
-  if (stream) normalizeWith<T, Centered, true>(x, y, n, w, b, mean, rstd);
-  else normalizeWith<T, Centered, false>(x, y, n, w, b, mean, rstd);
+  withStream(stream, [&](auto streamed) {
+    constexpr bool Stream = decltype(streamed)::value;
+    withPerElement(w, b, [&](auto wv, auto bv) {
+      const Broadcast<T> r(rstd);
+      if constexpr (Centered)
+        withBroadcastMean(mean, [&](auto hi, auto lo) { normalizeRun<T, Stream>(x, y, n, hi, lo, r, wv, bv); });
+      else
+        normalizeRun<T, Stream>(x, y, n, Absent(), Absent(), r, wv, bv);
+    });
+  });
 }
-
-// Streaming stores pay off only for outputs that cannot stay in cache.
-template <class T>
-bool streamOutput(size_t values) { return values * sizeof(T) >= kStreamingBytes; }
 
 // Row statistics in double: mean (0 for RMSNorm) and rstd.
 struct RowStats {
@@ -130,9 +92,7 @@ bool forwardHugeRows(const RowNormForwardArgs<T>& a, const Exec& exec) noexcept 
     double* q = p + 2 * row * blocks;
     RowStats s;
     if constexpr (Centered) {
-      double count = double(minSize(kBlock, n));
-      Moments m{q[0], q[1]};
-      for (size_t b = 1; b < blocks; ++b) mergeMoments(count, m, double(minSize(kBlock, n - b * kBlock)), {q[2 * b], q[2 * b + 1]});
+      const Moments m = mergeBlockMoments(q, n, kBlock);
       s = {m.mean, rstdOf(m.m2 / double(n), a.eps)};
     } else {
       double squares = 0;
@@ -179,15 +139,17 @@ bool rowNormForward(const RowNormForwardArgs<T>& a, const Exec& exec) noexcept {
 
 // ---- backward ----
 
-// Saved statistics of one row, as vectors: x̂ = (x − mean)·rstd (RMSNorm: x·rstd).
+// Saved statistics of one row, broadcast: x̂ = (x − mean)·rstd (RMSNorm: x·rstd).
 template <class T, bool Centered>
-struct Xhat {
-  Vec<T> mean, rstd;
-  Xhat() = default;
-  Xhat(const RowNormBackwardArgs<T>& a, size_t row)
-      : mean(Vec<T>::broadcast(Centered ? a.mean[row] : T(0))), rstd(Vec<T>::broadcast(a.rstd[row])) {}
-  Vec<T> operator()(Vec<T> x) const { return Centered ? (x - mean) * rstd : x * rstd; }
-};
+using RowXhat = Xhat<T, std::conditional_t<Centered, Broadcast<T>, Absent>, Broadcast<T>>;
+
+template <class T, bool Centered>
+RowXhat<T, Centered> rowXhat(const RowNormBackwardArgs<T>& a, size_t row) {
+  RowXhat<T, Centered> xhat;
+  if constexpr (Centered) xhat.mean = Broadcast<T>(a.mean[row]);
+  xhat.rstd = Broadcast<T>(a.rstd[row]);
+  return xhat;
+}
 
 struct GradSums {
   double g, gx;  // Σg and Σg·x̂, g = dy·w
@@ -210,11 +172,11 @@ void gradSumsRows(const RowNormBackwardArgs<T>& a, size_t row0, size_t begin, si
   constexpr size_t L = kLanes<T>;
   const T* x[R];
   const T* dy[R];
-  Xhat<T, Centered> xhat[R] = {};
+  RowXhat<T, Centered> xhat[R];
   for (size_t j = 0; j < R; ++j) {
     x[j] = a.x + (row0 + j) * a.cols + begin;
     dy[j] = a.dy + (row0 + j) * a.cols + begin;
-    xhat[j] = Xhat<T, Centered>(a, row0 + j);
+    xhat[j] = rowXhat<T, Centered>(a, row0 + j);
   }
   const T* __restrict w = HasWeight ? a.weight + begin : nullptr;
   A totalG[R], totalGx[R];
@@ -224,7 +186,7 @@ void gradSumsRows(const RowNormBackwardArgs<T>& a, size_t row0, size_t begin, si
     V sumD = db ? loadLanes(db + i, k) : V::zero();
     const V wv = HasWeight ? loadLanes(w + i, k) : V::zero();
     for (size_t j = 0; j < R; ++j) {
-      const V xh = xhat[j](loadLanes(x[j] + i, k));
+      const V xh = xhat[j](loadLanes(x[j] + i, k), i, k);
       const V d = loadLanes(dy[j] + i, k);
       const V g = HasWeight ? d * wv : d;
       V gx = g * xh, dxh = d * xh;
@@ -312,24 +274,20 @@ class ParamGradSums {
   T *groupDw_, *groupDb_;
 };
 
-// Scalar math: dx = ((g − mean(g)) − x̂·mean(g·x̂))·rstd (RMSNorm: (g − x̂·mean(g·x̂))·rstd).
-template <class T, bool Centered, bool HasWeight, bool Stream>
-void writeDxRun(const T* x, const T* dy, const T* w, T* dx, size_t n, const Xhat<T, Centered>& xhat, T meanG, T meanGx) {
-  using V = Vec<T>;
-  const V mg = V::broadcast(meanG), mgx = V::broadcast(meanGx);
-  writeRun<T, Stream>(dx, n, [&](size_t i, size_t k) {
-    const V xh = xhat(loadLanes(x + i, k));
-    const V d = loadLanes(dy + i, k);
-    const V g = HasWeight ? d * loadLanes(w + i, k) : d;
-    return (Centered ? (g - mg) - xh * mgx : g - xh * mgx) * xhat.rstd;
-  });
-}
-
+// Scalar math: dx = ((g − mean(g)) − x̂·mean(g·x̂))·rstd (RMSNorm: (g − x̂·mean(g·x̂))·rstd), w per element.
 template <class T, bool Centered, bool HasWeight>
-void writeDx(const T* x, const T* dy, const T* w, T* dx, size_t n, const Xhat<T, Centered>& xhat, T meanG, T meanGx,
+void writeDx(const T* x, const T* dy, const T* w, T* dx, size_t n, const RowXhat<T, Centered>& xhat, T meanG, T meanGx,
              bool stream) {
-  if (stream) writeDxRun<T, Centered, HasWeight, true>(x, dy, w, dx, n, xhat, meanG, meanGx);
-  else writeDxRun<T, Centered, HasWeight, false>(x, dy, w, dx, n, xhat, meanG, meanGx);
+  withStream(stream, [&](auto streamed) {
+    constexpr bool Stream = decltype(streamed)::value;
+    const Broadcast<T> mgx(meanGx);
+    const auto mg = [&] {
+      if constexpr (Centered) return Broadcast<T>(meanG);
+      else return Absent();
+    }();
+    if constexpr (HasWeight) writeDxRun<T, Stream>(x, dy, dx, n, xhat, PerElement<T>(w), mg, mgx);
+    else writeDxRun<T, Stream>(x, dy, dx, n, xhat, Absent(), mg, mgx);
+  });
 }
 
 // Backward of R consecutive full rows: the sums of one read of x and dy, then dx from cache.
@@ -340,21 +298,9 @@ void backwardRowGroup(const RowNormBackwardArgs<T>& a, size_t row0, T* dw, T* db
   gradSumsRows<T, Centered, HasWeight, R>(a, row0, 0, n, dw, db, sums);
   for (size_t j = 0; j < R; ++j) {
     const size_t at = (row0 + j) * n;
-    writeDx<T, Centered, HasWeight>(a.x + at, a.dy + at, a.weight, a.dx + at, n, Xhat<T, Centered>(a, row0 + j),
+    writeDx<T, Centered, HasWeight>(a.x + at, a.dy + at, a.weight, a.dx + at, n, rowXhat<T, Centered>(a, row0 + j),
                                     T(sums[j].g / double(n)), T(sums[j].gx / double(n)), stream);
   }
-}
-
-// out[j] = Σ over partials p of partial[p·stride + j], in partial order. Sums in place into
-// partial 0, one sequential sweep per partial (a column-wise walk would touch a new page at
-// every step).
-template <class T>
-void combineColumns(double* partial, size_t count, size_t stride, size_t n, T* out) {
-  for (size_t p = 1; p < count; ++p) {
-    const double* src = partial + p * stride;
-    for (size_t j = 0; j < n; ++j) partial[j] += src[j];
-  }
-  for (size_t j = 0; j < n; ++j) out[j] = T(partial[j]);
 }
 
 template <class T, bool Centered, bool HasWeight>
@@ -400,7 +346,7 @@ bool backwardHugeRows(const RowNormBackwardArgs<T>& a, const Exec& exec) noexcep
       const size_t at = row * n + begin;
       const double* q = rowPart + 2 * row * blocks;
       writeDx<T, Centered, HasWeight>(a.x + at, a.dy + at, HasWeight ? a.weight + begin : nullptr, a.dx + at, len,
-                                      Xhat<T, Centered>(a, row), T(q[0]), T(q[1]), stream);
+                                      rowXhat<T, Centered>(a, row), T(q[0]), T(q[1]), stream);
     }
     if (stream) streamFence();
   });

@@ -29,7 +29,11 @@ export const backend: Backend = selected.backend;
 /** The loaded addon (null on the reference backend), for tests and the bench. */
 export const nativeAddon: NativeAddon | null = selected.addon;
 
-export const { layerNorm, layerNormBackward, rmsNorm, rmsNormBackward } = createOps(backend.kernels);
+export const {
+  layerNorm, layerNormBackward, rmsNorm, rmsNormBackward,
+  batchNorm, batchNormBackward, batchNormStats, batchNormElemt, batchNormBackwardReduce, batchNormBackwardElemt,
+} = createOps(backend.kernels);
+export { batchNormGatherStats } from './batch-norm.js';
 
 /**
  * Sets how many threads one operation may use (integer 1-1024; default: the available cores,

@@ -3,10 +3,15 @@
 // thread pool as a Promise (createAsyncOps). A new op adds a planner and a line below.
 import type { AsyncKernels, Kernels } from '../backends/kernels.js';
 import type {
-  BackwardResult, FloatArray, LayerNormBackwardOptions, LayerNormOptions, LayerNormResult, RmsNormBackwardOptions,
+  BackwardResult, BatchNormBackwardOptions, BatchNormGradSums, BatchNormOptions, BatchNormStats, FloatArray, Layout,
+  LayerNormBackwardOptions, LayerNormOptions, LayerNormResult, RmsNormBackwardOptions,
   RmsNormOptions, RmsNormResult, Tensor,
 } from './types.js';
 import type { Plan } from './plan.js';
+import {
+  planBatchNorm, planBatchNormBackward, planBatchNormBackwardElemt, planBatchNormBackwardReduce, planBatchNormElemt,
+  planBatchNormStats,
+} from './batch-norm.js';
 import { planLayerNorm, planLayerNormBackward, planRmsNorm, planRmsNormBackward } from './row-norm.js';
 
 const planners = {
@@ -14,6 +19,12 @@ const planners = {
   layerNormBackward: planLayerNormBackward,
   rmsNorm: planRmsNorm,
   rmsNormBackward: planRmsNormBackward,
+  batchNorm: planBatchNorm,
+  batchNormBackward: planBatchNormBackward,
+  batchNormStats: planBatchNormStats,
+  batchNormElemt: planBatchNormElemt,
+  batchNormBackwardReduce: planBatchNormBackwardReduce,
+  batchNormBackwardElemt: planBatchNormBackwardElemt,
 } as const;
 
 type Planner = (...args: never[]) => Plan;
@@ -26,6 +37,15 @@ export interface Ops {
   rmsNorm<A extends FloatArray>(x: Tensor<A>, normalizedShape: number | readonly number[], opts?: RmsNormOptions<A>): RmsNormResult<A>;
   rmsNormBackward<A extends FloatArray>(dy: Tensor<A>, x: Tensor<A>, saved: { rstd: A },
     normalizedShape: number | readonly number[], opts?: RmsNormBackwardOptions<A>): BackwardResult<A>;
+  batchNorm<A extends FloatArray>(x: Tensor<A>, opts?: BatchNormOptions<A>): { y: Tensor<A>; mean: A; rstd: A };
+  batchNormBackward<A extends FloatArray>(dy: Tensor<A>, x: Tensor<A>, saved: { mean: A; rstd: A },
+    opts?: BatchNormBackwardOptions<A>): BackwardResult<A>;
+  batchNormStats(x: Tensor, opts?: { layout?: Layout }): BatchNormStats;
+  batchNormElemt<A extends FloatArray>(x: Tensor<A>, stats: { mean: A; rstd: A },
+    opts?: { weight?: A; bias?: A; layout?: Layout; out?: { y?: A } }): { y: Tensor<A> };
+  batchNormBackwardReduce<A extends FloatArray>(dy: Tensor<A>, x: Tensor<A>, saved: { mean: A }, opts?: { layout?: Layout }): BatchNormGradSums;
+  batchNormBackwardElemt<A extends FloatArray>(dy: Tensor<A>, x: Tensor<A>, saved: { mean: A; rstd: A },
+    sums: BatchNormGradSums & { count: number }, opts?: Omit<BatchNormBackwardOptions<A>, 'training'>): BackwardResult<A>;
 }
 
 

@@ -69,3 +69,61 @@ export interface Info {
   threads: number;
   version: string;
 }
+
+/** Channel layout of batch/instance/group norm: (N, C, *spatial) or (N, *spatial, C). */
+export type Layout = 'NCHW' | 'NHWC';
+
+export interface BatchNormOptions<A extends FloatArray = FloatArray> {
+  /** Per-channel scale (C values). */
+  weight?: A;
+  /** Per-channel shift (C values). */
+  bias?: A;
+  /** Running statistics (C values each, given together): training updates them in place with the
+   * batch mean and unbiased variance, `running = (1 - momentum)·running + momentum·batch`; eval reads them. */
+  runningMean?: A;
+  runningVar?: A;
+  /** true (default): normalize with batch statistics; false: with the running statistics. */
+  training?: boolean;
+  /** Default 0.1. */
+  momentum?: number;
+  /** Default 1e-5. */
+  eps?: number;
+  /** Default 'NCHW'. */
+  layout?: Layout;
+  out?: { y?: A; mean?: A; rstd?: A };
+}
+
+export interface BatchNormBackwardOptions<A extends FloatArray = FloatArray> {
+  weight?: A;
+  /** true (default): gradient through the batch statistics; false: through fixed (running) ones. */
+  training?: boolean;
+  layout?: Layout;
+  grads?: GradsOption;
+  out?: { dx?: A; dweight?: A; dbias?: A };
+}
+
+/** Per-channel partial statistics of a shard (Float64Array: merging stays exact). */
+export interface BatchNormStats {
+  /** Values per channel in the shard (N × spatial). */
+  count: number;
+  mean: Float64Array;
+  /** Σ (x − mean)² per channel. */
+  m2: Float64Array;
+}
+
+export interface BatchNormGatherOptions<A extends FloatArray = FloatArray> {
+  eps?: number;
+  momentum?: number;
+  /** Updated in place with the merged mean and unbiased variance, as batchNorm training does. */
+  runningMean?: A;
+  runningVar?: A;
+  /** dtype of the returned mean/rstd when no running statistics are given (default 'float32'). */
+  dtype?: 'float32' | 'float64';
+}
+
+/** Per-channel sums of a shard for the backward, to be summed over shards. */
+export interface BatchNormGradSums {
+  sumDy: Float64Array;
+  /** Σ dy·(x − mean) per channel. */
+  sumDyXmu: Float64Array;
+}

@@ -13,6 +13,18 @@ export interface Kernels {
   rmsNormForward(x: Arr, rows: number, cols: number, weight: Opt, bias: null, eps: number, y: Arr, mean: null, rstd: Arr): void;
   rmsNormBackward(dy: Arr, x: Arr, mean: null, rstd: Arr, rows: number, cols: number, weight: Opt,
     dx: Arr, dweight: Opt, dbias: null): void;
+  // BatchNorm: (n, c, s, channelsLast) describe the tensor as N × C × S in its layout.
+  batchNormForward(x: Arr, n: number, c: number, s: number, channelsLast: boolean, weight: Opt, bias: Opt,
+    runningMean: Opt, runningVar: Opt, momentum: number, eps: number, training: boolean, y: Arr, mean: Arr, rstd: Arr): void;
+  batchNormBackward(dy: Arr, x: Arr, mean: Arr, rstd: Arr, n: number, c: number, s: number, channelsLast: boolean,
+    weight: Opt, training: boolean, dx: Arr, dweight: Opt, dbias: Opt): void;
+  batchNormStats(x: Arr, n: number, c: number, s: number, channelsLast: boolean, mean: Float64Array, m2: Float64Array): void;
+  batchNormApply(x: Arr, n: number, c: number, s: number, channelsLast: boolean, mean: Arr, rstd: Arr, weight: Opt,
+    bias: Opt, y: Arr): void;
+  batchNormBackwardReduce(dy: Arr, x: Arr, mean: Arr, n: number, c: number, s: number, channelsLast: boolean,
+    sumDy: Float64Array, sumDyXmu: Float64Array): void;
+  batchNormBackwardApply(dy: Arr, x: Arr, mean: Arr, rstd: Arr, n: number, c: number, s: number, channelsLast: boolean,
+    weight: Opt, sumDy: Float64Array, sumDyXmu: Float64Array, count: number, dx: Arr): void;
 }
 
 /** A backend: its kernels plus the runtime settings the facade exposes. */

@@ -1,9 +1,10 @@
 // The reference backend: pure TypeScript, float64 arithmetic, no native code; the oracle the
 // native kernels are tested against, and the fallback when the addon cannot be loaded.
 import { deferredKernels, type Backend, type Kernels } from '../kernels.js';
+import { batchNormKernels } from './batch-norm.js';
 import { rowNormKernels } from './row-norm.js';
 
-export const referenceKernels: Kernels = { ...rowNormKernels };
+export const referenceKernels: Kernels = { ...rowNormKernels, ...batchNormKernels };
 
 export function createReferenceBackend(): Backend {
   let threads = 1;

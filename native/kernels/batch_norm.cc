@@ -1,0 +1,677 @@
+// BatchNorm over (N, C, S) ('NCHW') or (N, S, C) ('NHWC'): statistics per channel over N·S
+// values, each layout computed in place (no transposing copies).
+//
+// Reductions are cut into units fixed by the shape; a unit gives, for its channels, a partial
+// (count, mean, M2) — or (Σdy, Σdy·(x − μ)) for the backward — and a channel's partials merge in
+// unit order (Chan et al. for moments), so results never depend on the thread count:
+//   NCHW: unit = a block of ≤ kPlaneBlock values of one (n, c) plane: two passes in cache
+//         (moments.h). Many units per channel, so C = 3 still uses every thread.
+//   NHWC: unit = a tile of rows × channels that fits in cache, two passes over it. When
+//         lcm(C, lanes) spans ≤ kMaxPeriodVectors vectors (C = 1, 2, 3, 4, 6, 8, 12, 16, 24, 32,
+//         48, 64) each lane of those vectors always holds the same channel, so the tile is read
+//         as flat memory and lanes fold into channels at the end; otherwise lanes are channels
+//         and rows are walked per vector of channels.
+// Elementwise passes (y, dx) take per-channel coefficients: NCHW per plane, NHWC through a
+// cyclic coefficient table walked along flat memory, so small C is as fast as large C.
+//
+// Passes over memory: training forward 2 reads + 1 write (stats, then y); eval forward 1 + 1;
+// training backward 2 + 2 reads + 1 write (sums, then dx); eval backward 2 + 1 (+ 2 reads for
+// dweight/dbias). Precision: sums in double (float lane blocks of ≤ 16 terms widened), means
+// split hi + lo for (x − μ); float tiles whose squares overflow are redone in double.
+#include "batch_norm.h"
+
+#include <cmath>
+
+#include "../runtime/thread_pool.h"
+#include "moments.h"
+
+namespace fastnorm::FASTNORM_ISA_NS {
+namespace {
+
+using runtime::parallelFor;
+using runtime::ScratchDoubles;
+
+constexpr size_t kPlaneBlock = 8192;           // NCHW: values per unit
+constexpr size_t kTileValues = 16384;          // NHWC: values per tile (two passes stay in cache)
+constexpr size_t kChannelChunk = 256;          // NHWC lane-per-channel path: channels per tile
+constexpr size_t kMaxPeriodVectors = 4;        // NHWC flat path: lcm(C, lanes) ≤ 4 vectors
+constexpr size_t kParallelMinValues = 1 << 16;  // smaller jobs run inline
+constexpr size_t kGrainValues = 32768;         // values per parallel task, at least
+
+inline size_t minSize(size_t a, size_t b) { return a < b ? a : b; }
+inline size_t maxSize(size_t a, size_t b) { return a > b ? a : b; }
+inline size_t ceilDiv(size_t a, size_t b) { return (a + b - 1) / b; }
+inline size_t gcd(size_t a, size_t b) {
+  while (b) {
+    const size_t t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+template <class T> constexpr bool kIsFloat = sizeof(T) == 4;
+
+// ---- how a shape's reduction is cut into units ----
+
+template <class T>
+struct Units {
+  ChannelShape shape;
+  size_t planeBlocks = 0;  // NCHW: units per (n, c) plane
+  size_t tileRows = 0;     // NHWC: rows per tile
+  size_t tiles = 0;
+  size_t period = 0;       // NHWC flat path: lcm(C, lanes) values (0: lane-per-channel path)
+  size_t chunk = 0;        // NHWC lane-per-channel path: channels per tile
+  size_t chunks = 1;
+
+  explicit Units(const ChannelShape& s) : shape(s) {
+    constexpr size_t L = kLanes<T>;
+    if (!s.channelsLast) {
+      planeBlocks = maxSize(1, ceilDiv(s.s, kPlaneBlock));
+      return;
+    }
+    const size_t rows = s.n * s.s, c = maxSize(s.c, 1);
+    const size_t lcm = c / gcd(c, L) * L;
+    if (lcm <= kMaxPeriodVectors * L) {
+      period = lcm;
+      const size_t rowsPerPeriod = lcm / c;  // tiles start on a period so lanes keep their channel
+      tileRows = maxSize(rowsPerPeriod, kTileValues / c / rowsPerPeriod * rowsPerPeriod);
+    } else {
+      chunk = minSize(c, kChannelChunk);
+      chunks = ceilDiv(c, chunk);
+      tileRows = maxSize(1, kTileValues / chunk);
+    }
+    tiles = maxSize(1, ceilDiv(rows, tileRows));
+  }
+  size_t perChannel() const { return shape.channelsLast ? tiles : shape.n * planeBlocks; }
+  size_t tasks() const { return shape.channelsLast ? tiles * chunks : shape.n * shape.c * planeBlocks; }
+  size_t valuesPerTask() const {
+    if (!shape.channelsLast) return minSize(maxSize(shape.s, 1), kPlaneBlock);
+    return tileRows * (period ? shape.c : chunk);
+  }
+  size_t grain() const { return maxSize(1, kGrainValues / maxSize(valuesPerTask(), 1)); }
+};
+
+inline int threadsFor(const Exec& exec, size_t values) { return values < kParallelMinValues ? 1 : exec.threads; }
+
+// Partials: two doubles per (channel, unit), channel-major so a channel merges contiguously.
+struct Partials {
+  double* p;
+  size_t perChannel;
+  double* at(size_t c, size_t unit) const { return p + 2 * (c * perChannel + unit); }
+};
+
+// Lane values of an accumulator, as doubles.
+template <class T>
+void storeAcc(const Acc<T>& a, double* out) {
+  a.store(out);
+}
+
+// ---- NHWC flat path: K = period / lanes vectors whose lanes keep one channel each ----
+
+template <class T>
+struct Periodic {
+  static constexpr size_t L = kLanes<T>;
+  size_t c, period, vectors;
+  Periodic(size_t channels, size_t p) : c(channels), period(p), vectors(p / L) {}
+  size_t channelOf(size_t k, size_t lane) const { return (k * L + lane) % c; }
+  // Vectors of per-lane values taken from per-channel values.
+  void pattern(const double* perChannel, Vec<T>* out) const {
+    for (size_t k = 0; k < vectors; ++k) {
+      T lanes[L];
+      for (size_t l = 0; l < L; ++l) lanes[l] = T(perChannel[channelOf(k, l)]);
+      out[k] = Vec<T>::load(lanes);
+    }
+  }
+  // perChannel[c] += every lane of acc that holds channel c, in (vector, lane) order.
+  void fold(const Acc<T>* acc, double* perChannel) const {
+    for (size_t k = 0; k < vectors; ++k) {
+      double lanes[L];
+      storeAcc<T>(acc[k], lanes);
+      for (size_t l = 0; l < L; ++l) perChannel[channelOf(k, l)] += lanes[l];
+    }
+  }
+  // Σ over the flat run [x, x + n) of term(k, v) where v is vector k of a period (zero padded
+  // at the tail, `lanes` in use), into per-vector double accumulators.
+  template <class Term>
+  void sum(const T* x, size_t n, Acc<T>* total, Term term) const {
+    using V = Vec<T>;
+    const size_t periods = n / period;
+    for (size_t k = 0; k < vectors; ++k) total[k] = Acc<T>::zero();
+    for (size_t p0 = 0; p0 < periods; p0 += kLaneBlock) {
+      const size_t p1 = minSize(periods, p0 + kLaneBlock);
+      V s[kMaxPeriodVectors];
+      for (size_t k = 0; k < vectors; ++k) s[k] = V::zero();
+      for (size_t p = p0; p < p1; ++p)
+        for (size_t k = 0; k < vectors; ++k) s[k] = s[k] + term(k, V::load(x + p * period + k * L), L);
+      for (size_t k = 0; k < vectors; ++k) total[k] = total[k] + Acc<T>::of(s[k]);
+    }
+    const size_t rest = n - periods * period;
+    for (size_t k = 0; k * L < rest; ++k) {
+      const size_t lanes = minSize(L, rest - k * L);
+      total[k] = total[k] + Acc<T>::of(term(k, V::loadPartial(x + periods * period + k * L, lanes), lanes));
+    }
+  }
+};
+
+// ---- unit reductions ----
+
+// Moments of `rows` rows × channels [c0, c0 + cn) of a (rows, C) tile, one channel at a time in
+// double: the exact fallback for float tiles whose squares overflow.
+template <class T>
+void scalarTileMoments(const T* x, size_t rows, size_t C, size_t c0, size_t cn, const Partials& out, size_t unit) {
+  for (size_t c = c0; c < c0 + cn; ++c) {
+    double sum = 0;
+    for (size_t r = 0; r < rows; ++r) sum += double(x[r * C + c]);
+    const double mean0 = sum / double(rows);
+    double s1 = 0, s2 = 0;
+    for (size_t r = 0; r < rows; ++r) {
+      const double d = double(x[r * C + c]) - mean0;
+      s1 += d;
+      s2 += d * d;
+    }
+    double* p = out.at(c, unit);
+    p[0] = mean0 + s1 / double(rows);
+    p[1] = s2 - s1 * s1 / double(rows);
+  }
+}
+
+// NHWC tile moments, flat path.
+template <class T>
+void periodicTileMoments(const T* x, size_t rows, const Periodic<T>& per, const Partials& out, size_t unit) {
+  using V = Vec<T>;
+  using A = Acc<T>;
+  const size_t C = per.c, n = rows * C;
+  double sums[64] = {0}, s1[64] = {0}, s2[64] = {0}, mean0[64];
+  A total[kMaxPeriodVectors], total2[kMaxPeriodVectors];
+  per.sum(x, n, total, [](size_t, V v, size_t) { return v; });
+  per.fold(total, sums);
+  for (size_t c = 0; c < C; ++c) mean0[c] = double(T(sums[c] / double(rows)));
+  V m[kMaxPeriodVectors];
+  per.pattern(mean0, m);
+  per.sum(x, n, total, [&](size_t k, V v, size_t lanes) {
+    V d = v - m[k];
+    return lanes < kLanes<T> ? d.keepFirst(lanes) : d;
+  });
+  per.sum(x, n, total2, [&](size_t k, V v, size_t lanes) {
+    V d = v - m[k];
+    if (lanes < kLanes<T>) d = d.keepFirst(lanes);
+    return d * d;
+  });
+  per.fold(total, s1);
+  per.fold(total2, s2);
+  for (size_t c = 0; c < C; ++c) {
+    double* p = out.at(c, unit);
+    p[0] = mean0[c] + s1[c] / double(rows);
+    p[1] = s2[c] - s1[c] * s1[c] / double(rows);
+    if (kIsFloat<T> && !(std::isfinite(p[0]) && std::isfinite(p[1]))) {
+      scalarTileMoments(x, rows, C, 0, C, out, unit);
+      return;
+    }
+  }
+}
+
+// NHWC tile moments, lanes = channels [c0, c0 + cn): per vector of channels, walk the rows.
+template <class T>
+void channelTileMoments(const T* x, size_t rows, size_t C, size_t c0, size_t cn, const Partials& out, size_t unit) {
+  using V = Vec<T>;
+  using A = Acc<T>;
+  constexpr size_t L = kLanes<T>;
+  for (size_t j = 0; j < cn; j += L) {
+    const size_t lanes = minSize(L, cn - j);
+    const T* col = x + c0 + j;
+    auto rowSum = [&](auto term) {  // Σ over rows of term(row vector), blocked like laneSum
+      A total = A::zero();
+      for (size_t r0 = 0; r0 < rows; r0 += kLaneBlock) {
+        V s = V::zero();
+        for (size_t r = r0; r < minSize(rows, r0 + kLaneBlock); ++r) s = s + term(loadLanes(col + r * C, lanes));
+        total = total + A::of(s);
+      }
+      return total;
+    };
+    double sums[L], mean0[L], s1[L], s2[L];
+    storeAcc<T>(rowSum([](V v) { return v; }), sums);
+    T m[L] = {};
+    for (size_t l = 0; l < lanes; ++l) m[l] = T(sums[l] / double(rows)), mean0[l] = double(m[l]);
+    const V mv = V::load(m);
+    storeAcc<T>(rowSum([&](V v) { return (v - mv).keepFirst(lanes); }), s1);
+    storeAcc<T>(rowSum([&](V v) {
+      const V d = (v - mv).keepFirst(lanes);
+      return d * d;
+    }), s2);
+    bool finite = true;
+    for (size_t l = 0; l < lanes; ++l) {
+      double* p = out.at(c0 + j + l, unit);
+      p[0] = mean0[l] + s1[l] / double(rows);
+      p[1] = s2[l] - s1[l] * s1[l] / double(rows);
+      finite = finite && std::isfinite(p[0]) && std::isfinite(p[1]);
+    }
+    if (kIsFloat<T> && !finite) scalarTileMoments(x, rows, C, c0 + j, lanes, out, unit);
+  }
+}
+
+// Per-channel partial moments of every unit (task t covers unit tasks in memory order).
+template <class T>
+void unitMoments(const T* x, const Units<T>& u, size_t t, const Partials& out) {
+  const ChannelShape& s = u.shape;
+  if (!s.channelsLast) {  // t = (n·C + c)·planeBlocks + b
+    const size_t b = t % u.planeBlocks, plane = t / u.planeBlocks, c = plane % s.c, n = plane / s.c;
+    const size_t begin = b * kPlaneBlock, len = minSize(kPlaneBlock, s.s - begin);
+    const Moments m = cachedMoments(x + plane * s.s + begin, len);
+    double* p = out.at(c, n * u.planeBlocks + b);
+    p[0] = m.mean;
+    p[1] = m.m2;
+    return;
+  }
+  const size_t tile = t / u.chunks, q = t % u.chunks, rows = s.n * s.s;
+  const size_t r0 = tile * u.tileRows, nr = minSize(u.tileRows, rows - r0);
+  const T* base = x + r0 * s.c;
+  if (u.period) periodicTileMoments(base, nr, Periodic<T>(s.c, u.period), out, tile);
+  else channelTileMoments(base, nr, s.c, q * u.chunk, minSize(u.chunk, s.c - q * u.chunk), out, tile);
+}
+
+// Per-channel partial Σdy and Σdy·(x − mean_c) of one unit.
+template <class T>
+void unitGradSums(const T* dy, const T* x, const T* mean, const Units<T>& u, size_t t, const Partials& out) {
+  using V = Vec<T>;
+  using A = Acc<T>;
+  constexpr size_t L = kLanes<T>;
+  const ChannelShape& s = u.shape;
+  if (!s.channelsLast) {
+    const size_t b = t % u.planeBlocks, plane = t / u.planeBlocks, c = plane % s.c, n = plane / s.c;
+    const size_t begin = b * kPlaneBlock, len = minSize(kPlaneBlock, s.s - begin), at = plane * s.s + begin;
+    const V m = V::broadcast(mean[c]);
+    double* p = out.at(c, n * u.planeBlocks + b);
+    laneSum2<T>(len, [&](size_t i, size_t k, V& sd, V& sdx) {
+      const V d = loadLanes(dy + at + i, k);
+      V dxm = d * (loadLanes(x + at + i, k) - m);
+      if (k < L) dxm = dxm.keepFirst(k);
+      sd = sd + d;
+      sdx = sdx + dxm;
+    }, p[0], p[1]);
+    return;
+  }
+  const size_t tile = t / u.chunks, q = t % u.chunks, rows = s.n * s.s;
+  const size_t r0 = tile * u.tileRows, nr = minSize(u.tileRows, rows - r0);
+  const T* dyBase = dy + r0 * s.c;
+  const T* xBase = x + r0 * s.c;
+  if (u.period) {
+    const Periodic<T> per(s.c, u.period);
+    double meanD[64], sd[64] = {0}, sdx[64] = {0};
+    for (size_t c = 0; c < s.c; ++c) meanD[c] = double(mean[c]);
+    V m[kMaxPeriodVectors];
+    per.pattern(meanD, m);
+    A total[kMaxPeriodVectors], total2[kMaxPeriodVectors];
+    const size_t n = nr * s.c;
+    per.sum(dyBase, n, total, [](size_t, V v, size_t) { return v; });
+    // Σdy·(x − μ): x is read at the same flat offsets as dy
+    const size_t periods = n / per.period;
+    for (size_t k = 0; k < per.vectors; ++k) total2[k] = A::zero();
+    for (size_t p0 = 0; p0 < periods; p0 += kLaneBlock) {
+      V acc[kMaxPeriodVectors];
+      for (size_t k = 0; k < per.vectors; ++k) acc[k] = V::zero();
+      for (size_t p = p0; p < minSize(periods, p0 + kLaneBlock); ++p)
+        for (size_t k = 0; k < per.vectors; ++k) {
+          const size_t i = p * per.period + k * L;
+          acc[k] = acc[k] + V::load(dyBase + i) * (V::load(xBase + i) - m[k]);
+        }
+      for (size_t k = 0; k < per.vectors; ++k) total2[k] = total2[k] + A::of(acc[k]);
+    }
+    const size_t rest = n - periods * per.period;
+    for (size_t k = 0; k * L < rest; ++k) {
+      const size_t lanes = minSize(L, rest - k * L), i = periods * per.period + k * L;
+      const V term = V::loadPartial(dyBase + i, lanes) * (V::loadPartial(xBase + i, lanes) - m[k]);
+      total2[k] = total2[k] + A::of(term.keepFirst(lanes));
+    }
+    per.fold(total, sd);
+    per.fold(total2, sdx);
+    for (size_t c = 0; c < s.c; ++c) {
+      double* p = out.at(c, tile);
+      p[0] = sd[c];
+      p[1] = sdx[c];
+    }
+    return;
+  }
+  const size_t c0 = q * u.chunk, cn = minSize(u.chunk, s.c - c0);
+  for (size_t j = 0; j < cn; j += L) {
+    const size_t lanes = minSize(L, cn - j);
+    const V m = loadLanes(mean + c0 + j, lanes);
+    A total = A::zero(), total2 = A::zero();
+    for (size_t r0b = 0; r0b < nr; r0b += kLaneBlock) {
+      V a = V::zero(), b = V::zero();
+      for (size_t r = r0b; r < minSize(nr, r0b + kLaneBlock); ++r) {
+        const size_t i = r * s.c + c0 + j;
+        const V d = loadLanes(dyBase + i, lanes);
+        a = a + d;
+        b = b + (d * (loadLanes(xBase + i, lanes) - m)).keepFirst(lanes);
+      }
+      total = total + A::of(a);
+      total2 = total2 + A::of(b);
+    }
+    double sd[L], sdx[L];
+    storeAcc<T>(total, sd);
+    storeAcc<T>(total2, sdx);
+    for (size_t l = 0; l < lanes; ++l) {
+      double* p = out.at(c0 + j + l, tile);
+      p[0] = sd[l];
+      p[1] = sdx[l];
+    }
+  }
+}
+
+// Units' partials for every channel, computed in parallel (false: no scratch memory).
+template <class T, class UnitFn>
+bool reduceUnits(const Units<T>& u, const Exec& exec, ScratchDoubles& scratch, UnitFn unitFn) {
+  if (!scratch.data()) return false;
+  const Partials out{scratch.data(), u.perChannel()};
+  parallelFor(u.tasks(), u.grain(), threadsFor(exec, u.shape.size()), [&](size_t t0, size_t t1) {
+    for (size_t t = t0; t < t1; ++t) unitFn(t, out);
+  });
+  return true;
+}
+
+// Count of values in unit `unit` of a channel.
+template <class T>
+double unitCount(const Units<T>& u, size_t unit) {
+  const ChannelShape& s = u.shape;
+  if (!s.channelsLast) {
+    const size_t b = unit % u.planeBlocks;
+    return double(minSize(kPlaneBlock, s.s - b * kPlaneBlock));
+  }
+  return double(minSize(u.tileRows, s.n * s.s - unit * u.tileRows));
+}
+
+// Per-channel moments over N·S values: mean and M2 (double), merged in unit order.
+template <class T>
+bool channelMoments(const T* x, const ChannelShape& shape, const Exec& exec, double* mean, double* m2) {
+  const Units<T> u(shape);
+  ScratchDoubles scratch(shape.c * u.perChannel() * 2);
+  if (!reduceUnits(u, exec, scratch, [&](size_t t, const Partials& out) { unitMoments(x, u, t, out); })) return false;
+  const Partials parts{scratch.data(), u.perChannel()};
+  for (size_t c = 0; c < shape.c; ++c) {
+    double count = 0;
+    Moments acc{0, 0};
+    for (size_t k = 0; k < u.perChannel(); ++k) {
+      const double* p = parts.at(c, k);
+      const double n = unitCount(u, k);
+      if (n == 0) continue;
+      if (count == 0) acc = {p[0], p[1]}, count = n;
+      else mergeMoments(count, acc, n, {p[0], p[1]});
+    }
+    mean[c] = acc.mean;
+    m2[c] = acc.m2;
+  }
+  return true;
+}
+
+// Per-channel Σdy and Σdy·(x − mean_c), summed in unit order.
+template <class T>
+bool channelGradSums(const T* dy, const T* x, const T* mean, const ChannelShape& shape, const Exec& exec, double* sumDy,
+                     double* sumDyXmu) {
+  const Units<T> u(shape);
+  ScratchDoubles scratch(shape.c * u.perChannel() * 2);
+  if (!reduceUnits(u, exec, scratch, [&](size_t t, const Partials& out) { unitGradSums(dy, x, mean, u, t, out); }))
+    return false;
+  const Partials parts{scratch.data(), u.perChannel()};
+  for (size_t c = 0; c < shape.c; ++c) {
+    double a = 0, b = 0;
+    for (size_t k = 0; k < u.perChannel(); ++k) a += parts.at(c, k)[0], b += parts.at(c, k)[1];
+    sumDy[c] = a;
+    sumDyXmu[c] = b;
+  }
+  return true;
+}
+
+// ---- elementwise passes with per-channel coefficients ----
+
+// Up to 4 per-channel coefficient arrays, laid out for the layout's walk: NHWC gets a cyclic
+// table (channel of flat offset i = i mod C, extended by one vector so any window loads whole).
+template <class T>
+class Coefficients {
+ public:
+  static constexpr size_t kMax = 4;
+  Coefficients(const ChannelShape& s, size_t count, T* storage) : shape_(s), count_(count), storage_(storage) {
+    const size_t c = maxSize(s.c, 1);
+    cycle_ = s.channelsLast && c < kLanes<T> ? c / gcd(c, kLanes<T>) * kLanes<T> : c;  // a multiple of C ≥ lanes
+    stride_ = cycle_ + kLanes<T>;
+  }
+  // Storage needed, in values of T.
+  static size_t storageSize(const ChannelShape& s) {
+    const size_t c = maxSize(s.c, 1);
+    return kMax * (maxSize(c, c / gcd(c, kLanes<T>) * kLanes<T>) + kLanes<T>);
+  }
+  void set(size_t j, size_t c, T v) {
+    for (size_t i = c; i < stride_; i += shape_.c) storage_[j * stride_ + i] = v;
+  }
+  const T* table(size_t j) const { return storage_ + j * stride_; }
+  const ChannelShape& shape() const { return shape_; }
+  size_t cycle() const { return cycle_; }
+  size_t count() const { return count_; }
+
+ private:
+  ChannelShape shape_;
+  size_t count_;
+  T* storage_;
+  size_t cycle_, stride_;
+};
+
+// out = f(in0, in1, k) elementwise over the tensor, k[j] = vector of coefficient j for the
+// lanes (in1 may be null). NCHW: per plane, coefficients broadcast; NHWC: flat rows, the
+// coefficients read from the cyclic tables at the running channel offset.
+template <class T, bool Stream, class F>
+void channelElementwiseRun(const ChannelShape& s, const T* in0, const T* in1, T* out, const Coefficients<T>& coef,
+                           const Exec& exec, F f) {
+  using V = Vec<T>;
+  const size_t count = coef.count();
+  const int threads = threadsFor(exec, s.size());
+  if (!s.channelsLast) {
+    const size_t planes = s.n * s.c, grain = maxSize(1, kGrainValues / maxSize(s.s, 1));
+    parallelFor(planes, grain, threads, [&](size_t p0, size_t p1) {
+      for (size_t plane = p0; plane < p1; ++plane) {
+        const size_t c = plane % s.c, at = plane * s.s;
+        V k[Coefficients<T>::kMax];
+        for (size_t j = 0; j < count; ++j) k[j] = V::broadcast(coef.table(j)[c]);
+        writeRun<T, Stream>(out + at, s.s, [&](size_t i, size_t lanes) {
+          return f(loadLanes(in0 + at + i, lanes), in1 ? loadLanes(in1 + at + i, lanes) : V::zero(), k);
+        });
+      }
+      if (Stream) streamFence();
+    });
+    return;
+  }
+  const size_t rows = s.n * s.s, grain = maxSize(1, kGrainValues / maxSize(s.c, 1));
+  parallelFor(rows, grain, threads, [&](size_t r0, size_t r1) {
+    const size_t start = r0 * s.c, cycle = coef.cycle();
+    size_t m = start % cycle;
+    writeRun<T, Stream>(out + start, (r1 - r0) * s.c, [&](size_t i, size_t lanes) {
+      V k[Coefficients<T>::kMax];
+      for (size_t j = 0; j < count; ++j) k[j] = V::load(coef.table(j) + m);
+      m += lanes;
+      if (m >= cycle) m -= cycle;
+      return f(loadLanes(in0 + start + i, lanes), in1 ? loadLanes(in1 + start + i, lanes) : V::zero(), k);
+    });
+    if (Stream) streamFence();
+  });
+}
+
+template <class T, class F>
+void channelElementwise(const ChannelShape& s, const T* in0, const T* in1, T* out, const Coefficients<T>& coef,
+                        const Exec& exec, F f) {
+  if (s.size() * sizeof(T) >= kStreamingBytes) channelElementwiseRun<T, true>(s, in0, in1, out, coef, exec, f);
+  else channelElementwiseRun<T, false>(s, in0, in1, out, coef, exec, f);
+}
+
+// Scratch for a call: 2C doubles of per-channel sums, then the coefficient tables.
+template <class T>
+struct CallScratch {
+  ScratchDoubles memory;
+  double* sums;
+  Coefficients<T> coef;
+  CallScratch(const ChannelShape& s, size_t coefficientCount)
+      : memory(2 * s.c + ceilDiv(Coefficients<T>::storageSize(s) * sizeof(T), sizeof(double))),
+        sums(memory.data()),
+        coef(s, coefficientCount, reinterpret_cast<T*>(memory.data() + 2 * s.c)) {}
+  bool ok() const { return memory.data() != nullptr; }
+};
+
+// Scalar math: y = ((x − μhi) − μlo)·α + β, with α = rstd·w, β = b (per channel).
+template <class T>
+void applyNormalize(const ChannelShape& s, const T* x, T* y, CallScratch<T>& cs, const double* mean, const double* rstd,
+                    const T* weight, const T* bias, const Exec& exec) {
+  using V = Vec<T>;
+  for (size_t c = 0; c < s.c; ++c) {
+    const T hi = T(mean[c]);
+    cs.coef.set(0, c, hi);
+    cs.coef.set(1, c, kIsFloat<T> ? T(mean[c] - double(hi)) : T(0));
+    cs.coef.set(2, c, T(weight ? rstd[c] * double(weight[c]) : rstd[c]));
+    cs.coef.set(3, c, bias ? bias[c] : T(0));
+  }
+  if (s.size() == 0) return;
+  channelElementwise<T>(s, x, nullptr, y, cs.coef, exec, [](V v, V, const V* k) {
+    V d = v - k[0];
+    if constexpr (kIsFloat<T>) d = d - k[1];
+    return d * k[2] + k[3];
+  });
+}
+
+// Scalar math: dx = ((dy − Σdy/M) − (x − μ)·rstd²·Σdy(x − μ)/M)·(w·rstd).
+template <class T>
+void applyTrainingGrad(const ChannelShape& s, const T* dy, const T* x, T* dx, CallScratch<T>& cs, const T* mean,
+                       const T* rstd, const T* weight, const double* sumDy, const double* sumDyXmu, double count,
+                       const Exec& exec) {
+  using V = Vec<T>;
+  for (size_t c = 0; c < s.c; ++c) {
+    const double r = double(rstd[c]);
+    cs.coef.set(0, c, mean[c]);
+    cs.coef.set(1, c, T(sumDy[c] / count));
+    cs.coef.set(2, c, T(r * r * sumDyXmu[c] / count));
+    cs.coef.set(3, c, T(weight ? r * double(weight[c]) : r));
+  }
+  if (s.size() == 0) return;
+  channelElementwise<T>(s, dy, x, dx, cs.coef, exec,
+                        [](V d, V xv, const V* k) { return ((d - k[1]) - (xv - k[0]) * k[2]) * k[3]; });
+}
+
+template <class T>
+bool batchNormForwardImpl(const BatchNormForwardArgs<T>& a, const Exec& exec) noexcept {
+  const ChannelShape& s = a.shape;
+  CallScratch<T> cs(s, 4);
+  if (!cs.ok()) return false;
+  double* mean = cs.sums;
+  double* rstd = cs.sums + s.c;
+  if (a.training) {
+    if (!channelMoments(a.x, s, exec, mean, rstd)) return false;  // rstd holds M2 until below
+    const double count = double(s.n * s.s);
+    for (size_t c = 0; c < s.c; ++c) {
+      const double m2 = rstd[c];
+      rstd[c] = rstdOf(m2 / count, a.eps);
+      if (a.runningMean) a.runningMean[c] = T((1 - a.momentum) * double(a.runningMean[c]) + a.momentum * mean[c]);
+      if (a.runningVar)
+        a.runningVar[c] = T((1 - a.momentum) * double(a.runningVar[c]) + a.momentum * (m2 / (count - 1)));
+    }
+  } else {
+    for (size_t c = 0; c < s.c; ++c) {
+      mean[c] = double(a.runningMean[c]);
+      rstd[c] = rstdOf(double(a.runningVar[c]), a.eps);
+    }
+  }
+  for (size_t c = 0; c < s.c; ++c) a.mean[c] = T(mean[c]), a.rstd[c] = T(rstd[c]);
+  // normalize with the statistics as stored (T), as a later batchNormApply would
+  for (size_t c = 0; c < s.c; ++c) rstd[c] = double(a.rstd[c]);
+  applyNormalize(s, a.x, a.y, cs, mean, rstd, a.weight, a.bias, exec);
+  return true;
+}
+
+template <class T>
+bool batchNormApplyImpl(const BatchNormApplyArgs<T>& a, const Exec& exec) noexcept {
+  const ChannelShape& s = a.shape;
+  CallScratch<T> cs(s, 4);
+  if (!cs.ok()) return false;
+  for (size_t c = 0; c < s.c; ++c) cs.sums[c] = double(a.mean[c]), cs.sums[s.c + c] = double(a.rstd[c]);
+  applyNormalize(s, a.x, a.y, cs, cs.sums, cs.sums + s.c, a.weight, a.bias, exec);
+  return true;
+}
+
+template <class T>
+bool batchNormBackwardImpl(const BatchNormBackwardArgs<T>& a, const Exec& exec) noexcept {
+  const ChannelShape& s = a.shape;
+  CallScratch<T> cs(s, 4);
+  if (!cs.ok()) return false;
+  double* sumDy = cs.sums;
+  double* sumDyXmu = cs.sums + s.c;
+  const bool sums = a.training || a.dweight || a.dbias;
+  if (sums) {
+    if (s.size() == 0) {
+      for (size_t c = 0; c < 2 * s.c; ++c) cs.sums[c] = 0;
+    } else if (!channelGradSums(a.dy, a.x, a.mean, s, exec, sumDy, sumDyXmu)) {
+      return false;
+    }
+  }
+  for (size_t c = 0; c < s.c; ++c) {
+    if (a.dbias) a.dbias[c] = T(sumDy[c]);
+    if (a.dweight) a.dweight[c] = T(sumDyXmu[c] * double(a.rstd[c]));
+  }
+  if (a.training) {
+    applyTrainingGrad(s, a.dy, a.x, a.dx, cs, a.mean, a.rstd, a.weight, sumDy, sumDyXmu, double(s.n * s.s), exec);
+    return true;
+  }
+  // eval: the statistics are constants, so dx = dy·w·rstd
+  using V = Vec<T>;
+  for (size_t c = 0; c < s.c; ++c) cs.coef.set(0, c, T(a.weight ? double(a.rstd[c]) * double(a.weight[c]) : double(a.rstd[c])));
+  if (s.size() > 0) channelElementwise<T>(s, a.dy, nullptr, a.dx, cs.coef, exec, [](V d, V, const V* k) { return d * k[0]; });
+  return true;
+}
+
+template <class T>
+bool batchNormBackwardApplyImpl(const BatchNormBackwardApplyArgs<T>& a, const Exec& exec) noexcept {
+  CallScratch<T> cs(a.shape, 4);
+  if (!cs.ok()) return false;
+  applyTrainingGrad(a.shape, a.dy, a.x, a.dx, cs, a.mean, a.rstd, a.weight, a.sumDy, a.sumDyXmu, a.count, exec);
+  return true;
+}
+
+}  // namespace
+
+template <class T>
+bool batchNormForward(const BatchNormForwardArgs<T>& a, const Exec& e) noexcept {
+  return batchNormForwardImpl(a, e);
+}
+template <class T>
+bool batchNormBackward(const BatchNormBackwardArgs<T>& a, const Exec& e) noexcept {
+  return batchNormBackwardImpl(a, e);
+}
+template <class T>
+bool batchNormStats(const BatchNormStatsArgs<T>& a, const Exec& e) noexcept {
+  if (a.shape.n * a.shape.s == 0) {  // moments of nothing
+    for (size_t c = 0; c < a.shape.c; ++c) a.mean[c] = 0, a.m2[c] = 0;
+    return true;
+  }
+  return channelMoments(a.x, a.shape, e, a.mean, a.m2);
+}
+template <class T>
+bool batchNormApply(const BatchNormApplyArgs<T>& a, const Exec& e) noexcept {
+  return batchNormApplyImpl(a, e);
+}
+template <class T>
+bool batchNormBackwardReduce(const BatchNormBackwardReduceArgs<T>& a, const Exec& e) noexcept {
+  if (a.shape.size() == 0) {
+    for (size_t c = 0; c < a.shape.c; ++c) a.sumDy[c] = 0, a.sumDyXmu[c] = 0;
+    return true;
+  }
+  return channelGradSums(a.dy, a.x, a.mean, a.shape, e, a.sumDy, a.sumDyXmu);
+}
+template <class T>
+bool batchNormBackwardApply(const BatchNormBackwardApplyArgs<T>& a, const Exec& e) noexcept {
+  return batchNormBackwardApplyImpl(a, e);
+}
+
+#define FASTNORM_INSTANTIATE_BATCH_NORM(T)                                                                    \
+  template bool batchNormForward<T>(const BatchNormForwardArgs<T>&, const Exec&) noexcept;                   \
+  template bool batchNormBackward<T>(const BatchNormBackwardArgs<T>&, const Exec&) noexcept;                 \
+  template bool batchNormStats<T>(const BatchNormStatsArgs<T>&, const Exec&) noexcept;                       \
+  template bool batchNormApply<T>(const BatchNormApplyArgs<T>&, const Exec&) noexcept;                       \
+  template bool batchNormBackwardReduce<T>(const BatchNormBackwardReduceArgs<T>&, const Exec&) noexcept;     \
+  template bool batchNormBackwardApply<T>(const BatchNormBackwardApplyArgs<T>&, const Exec&) noexcept;
+FASTNORM_INSTANTIATE_BATCH_NORM(float)
+FASTNORM_INSTANTIATE_BATCH_NORM(double)
+
+}  // namespace fastnorm::FASTNORM_ISA_NS

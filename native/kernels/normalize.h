@@ -1,0 +1,125 @@
+// The elementwise passes every normalization shares, written once:
+//   forward   y  = (((x − μhi) − μlo)·rstd)·w + b
+//   backward  dx = ((g − mean(g)) − x̂·mean(g·x̂))·rstd,   g = dy·w,   x̂ = (x − μ)·rstd
+// over a run of n values, each operand supplied as one of
+//   Broadcast   one value for the whole run (a row's statistics; a channel's weight in NCHW)
+//   PerElement  one value per element, read from an array (LayerNorm's weight; the per-channel
+//               tables of a channels-last period)
+//   Absent      left out at compile time (no weight or bias; RMSNorm's mean; μlo of double data)
+// The operations and their order do not depend on how an operand is supplied, so a value gets
+// the same bits from every kernel that normalizes it with the same statistics: GroupNorm(G = 1)
+// in NCHW reproduces LayerNorm with the per-channel weight expanded per element, bit for bit.
+#pragma once
+#include <type_traits>
+
+#include "lanes.h"
+
+namespace fastnorm::FASTNORM_ISA_NS {
+
+template <class T> constexpr bool kIsFloat = sizeof(T) == 4;
+
+struct Absent {};
+
+template <class T>
+struct Broadcast {
+  Vec<T> v;
+  Broadcast() = default;
+  explicit Broadcast(T value) : v(Vec<T>::broadcast(value)) {}
+  Vec<T> at(size_t, size_t) const { return v; }
+};
+
+template <class T>
+struct PerElement {
+  const T* p;
+  explicit PerElement(const T* values) : p(values) {}
+  Vec<T> at(size_t i, size_t k) const { return loadLanes(p + i, k); }
+};
+
+template <class Operand> constexpr bool kPresent = !std::is_same_v<Operand, Absent>;
+
+// The mean as hi + lo in T, so that (x − hi) − lo is as exact as x − mean in double.
+template <class T>
+struct SplitMean {
+  T hi, lo;
+  explicit SplitMean(double mean) : hi(T(mean)), lo(kIsFloat<T> ? T(mean - double(T(mean))) : T(0)) {}
+};
+
+// Streaming stores pay off only for outputs that cannot stay in cache.
+template <class T>
+bool streamOutput(size_t values) { return values * sizeof(T) >= kStreamingBytes; }
+
+// f(std::true_type / std::false_type): a runtime streaming choice as a template argument.
+template <class F>
+void withStream(bool stream, F&& f) {
+  if (stream) f(std::true_type());
+  else f(std::false_type());
+}
+
+// f(hi, lo) for a mean broadcast over a run: lo only for float data.
+template <class T, class F>
+void withBroadcastMean(SplitMean<T> mean, F&& f) {
+  if constexpr (kIsFloat<T>) f(Broadcast<T>(mean.hi), Broadcast<T>(mean.lo));
+  else f(Broadcast<T>(mean.hi), Absent());
+}
+
+// f(w, b) for optional per-element arrays: PerElement where given, Absent where null.
+template <class T, class F>
+void withPerElement(const T* w, const T* b, F&& f) {
+  if (w && b) f(PerElement<T>(w), PerElement<T>(b));
+  else if (w) f(PerElement<T>(w), Absent());
+  else if (b) f(Absent(), PerElement<T>(b));
+  else f(Absent(), Absent());
+}
+
+// f(w, b) for optional per-channel values w[c], b[c] broadcast over a run.
+template <class T, class F>
+void withBroadcast(const T* w, const T* b, size_t c, F&& f) {
+  if (w && b) f(Broadcast<T>(w[c]), Broadcast<T>(b[c]));
+  else if (w) f(Broadcast<T>(w[c]), Absent());
+  else if (b) f(Absent(), Broadcast<T>(b[c]));
+  else f(Absent(), Absent());
+}
+
+// Scalar math: y = (((x − hi) − lo)·r)·w + b over n values; operands are read at element i.
+template <class T, bool Stream, class Hi, class Lo, class R, class W, class B>
+inline void normalizeRun(const T* x, T* y, size_t n, const Hi& hi, const Lo& lo, const R& r, const W& w, const B& b) {
+  writeRun<T, Stream>(y, n, [&](size_t i, size_t k) {
+    Vec<T> v = loadLanes(x + i, k);
+    if constexpr (kPresent<Hi>) v = v - hi.at(i, k);
+    if constexpr (kPresent<Lo>) v = v - lo.at(i, k);
+    v = v * r.at(i, k);
+    if constexpr (kPresent<W>) v = v * w.at(i, k);
+    if constexpr (kPresent<B>) v = v + b.at(i, k);
+    return v;
+  });
+}
+
+// x̂ = (x − mean)·rstd of the saved statistics (mean Absent: x·rstd, RMSNorm).
+template <class T, class Mean, class Rstd>
+struct Xhat {
+  Mean mean;
+  Rstd rstd;
+  Vec<T> operator()(Vec<T> x, size_t i, size_t k) const {
+    if constexpr (kPresent<Mean>) x = x - mean.at(i, k);
+    return x * rstd.at(i, k);
+  }
+};
+
+template <class T, class Mean, class Rstd>
+Xhat<T, Mean, Rstd> makeXhat(Mean mean, Rstd rstd) { return {mean, rstd}; }
+
+// Scalar math: dx = ((g − mg) − x̂·mgx)·rstd with g = dy·w, mg = mean(g), mgx = mean(g·x̂);
+// mg Absent: RMSNorm; mg and mgx Absent: constant statistics, dx = g·rstd.
+template <class T, bool Stream, class Mean, class Rstd, class W, class MG, class MGX>
+inline void writeDxRun(const T* x, const T* dy, T* dx, size_t n, const Xhat<T, Mean, Rstd>& xhat, const W& w, const MG& mg,
+                       const MGX& mgx) {
+  writeRun<T, Stream>(dx, n, [&](size_t i, size_t k) {
+    Vec<T> v = loadLanes(dy + i, k);
+    if constexpr (kPresent<W>) v = v * w.at(i, k);
+    if constexpr (kPresent<MG>) v = v - mg.at(i, k);
+    if constexpr (kPresent<MGX>) v = v - xhat(loadLanes(x + i, k), i, k) * mgx.at(i, k);
+    return v * xhat.rstd.at(i, k);
+  });
+}
+
+}  // namespace fastnorm::FASTNORM_ISA_NS
