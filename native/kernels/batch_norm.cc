@@ -4,8 +4,9 @@
 // Reductions are cut into units fixed by the shape; a unit gives, for its channels, a partial
 // (count, mean, M2) — or (Σdy, Σdy·(x − μ)) for the backward — and a channel's partials merge in
 // unit order (Chan et al. for moments), so results never depend on the thread count:
-//   NCHW: unit = a block of ≤ kPlaneBlock values of one (n, c) plane: two passes in cache
-//         (moments.h). Many units per channel, so C = 3 still uses every thread.
+//   NCHW: unit = a block of ≤ kPlaneBlock values of one (n, c) plane, or for short planes
+//         as many planes of one channel as fill a block: two passes in cache. Many units per
+//         channel, so C = 3 still uses every thread.
 //   NHWC: unit = a tile of rows × channels that fits in cache, two passes over it. When
 //         lcm(C, lanes) spans ≤ kMaxPeriodVectors vectors (C = 1, 2, 3, 4, 6, 8, 12, 16, 24, 32,
 //         48, 64) each lane of those vectors always holds the same channel, so the tile is read
@@ -56,7 +57,9 @@ template <class T> constexpr bool kIsFloat = sizeof(T) == 4;
 template <class T>
 struct Units {
   ChannelShape shape;
-  size_t planeBlocks = 0;  // NCHW: units per (n, c) plane
+  size_t planeBlocks = 0;  // NCHW: blocks per (n, c) plane (planes longer than kPlaneBlock)
+  size_t planesPerUnit = 1;  // NCHW: short planes of one channel are reduced together
+  size_t groups = 0;         // NCHW: plane groups per channel
   size_t tileRows = 0;     // NHWC: rows per tile
   size_t tiles = 0;
   size_t period = 0;       // NHWC flat path: lcm(C, lanes) values (0: lane-per-channel path)
@@ -67,6 +70,8 @@ struct Units {
     constexpr size_t L = kLanes<T>;
     if (!s.channelsLast) {
       planeBlocks = maxSize(1, ceilDiv(s.s, kPlaneBlock));
+      planesPerUnit = s.s >= kPlaneBlock ? 1 : maxSize(1, kPlaneBlock / maxSize(s.s, 1));
+      groups = ceilDiv(s.n, planesPerUnit);
       return;
     }
     const size_t rows = s.n * s.s, c = maxSize(s.c, 1);
@@ -82,10 +87,10 @@ struct Units {
     }
     tiles = maxSize(1, ceilDiv(rows, tileRows));
   }
-  size_t perChannel() const { return shape.channelsLast ? tiles : shape.n * planeBlocks; }
-  size_t tasks() const { return shape.channelsLast ? tiles * chunks : shape.n * shape.c * planeBlocks; }
+  size_t perChannel() const { return shape.channelsLast ? tiles : groups * planeBlocks; }
+  size_t tasks() const { return shape.channelsLast ? tiles * chunks : groups * shape.c * planeBlocks; }
   size_t valuesPerTask() const {
-    if (!shape.channelsLast) return minSize(maxSize(shape.s, 1), kPlaneBlock);
+    if (!shape.channelsLast) return minSize(maxSize(shape.s, 1), kPlaneBlock) * planesPerUnit;
     return tileRows * (period ? shape.c : chunk);
   }
   size_t grain() const { return maxSize(1, kGrainValues / maxSize(valuesPerTask(), 1)); }
@@ -130,25 +135,40 @@ struct Periodic {
       for (size_t l = 0; l < L; ++l) perChannel[channelOf(k, l)] += lanes[l];
     }
   }
-  // Σ over the flat run [x, x + n) of term(k, v) where v is vector k of a period (zero padded
-  // at the tail, `lanes` in use), into per-vector double accumulators.
-  template <class Term>
-  void sum(const T* x, size_t n, Acc<T>* total, Term term) const {
+  // Two sums over the flat run [0, n) of a tile: terms(k, i, lanes, a, b) adds the terms of the
+  // vector at flat offset i (pattern vector k, `lanes` valid, the rest zero-padded) into a and
+  // b. Lane blocks as in laneSum2; per pattern vector double totals.
+  template <class Terms>
+  void sum2(size_t n, Acc<T>* totalA, Acc<T>* totalB, Terms terms) const {
+    switch (vectors) {  // the vector count as a constant, so the accumulators stay in registers
+      case 1: return sum2Of<1>(n, totalA, totalB, terms);
+      case 2: return sum2Of<2>(n, totalA, totalB, terms);
+      case 3: return sum2Of<3>(n, totalA, totalB, terms);
+      default: return sum2Of<4>(n, totalA, totalB, terms);
+    }
+  }
+
+ private:
+  template <size_t K, class Terms>
+  void sum2Of(size_t n, Acc<T>* totalA, Acc<T>* totalB, Terms terms) const {
     using V = Vec<T>;
-    const size_t periods = n / period;
-    for (size_t k = 0; k < vectors; ++k) total[k] = Acc<T>::zero();
+    constexpr size_t P = K * L;
+    const size_t periods = n / P;
+    for (size_t k = 0; k < K; ++k) totalA[k] = totalB[k] = Acc<T>::zero();
     for (size_t p0 = 0; p0 < periods; p0 += kLaneBlock) {
       const size_t p1 = minSize(periods, p0 + kLaneBlock);
-      V s[kMaxPeriodVectors];
-      for (size_t k = 0; k < vectors; ++k) s[k] = V::zero();
+      V a[K], b[K];
+      for (size_t k = 0; k < K; ++k) a[k] = b[k] = V::zero();
       for (size_t p = p0; p < p1; ++p)
-        for (size_t k = 0; k < vectors; ++k) s[k] = s[k] + term(k, V::load(x + p * period + k * L), L);
-      for (size_t k = 0; k < vectors; ++k) total[k] = total[k] + Acc<T>::of(s[k]);
+        for (size_t k = 0; k < K; ++k) terms(k, p * P + k * L, L, a[k], b[k]);
+      for (size_t k = 0; k < K; ++k) totalA[k] = totalA[k] + Acc<T>::of(a[k]), totalB[k] = totalB[k] + Acc<T>::of(b[k]);
     }
-    const size_t rest = n - periods * period;
+    const size_t rest = n - periods * P;
     for (size_t k = 0; k * L < rest; ++k) {
-      const size_t lanes = minSize(L, rest - k * L);
-      total[k] = total[k] + Acc<T>::of(term(k, V::loadPartial(x + periods * period + k * L, lanes), lanes));
+      V a = V::zero(), b = V::zero();
+      terms(k, periods * P + k * L, minSize(L, rest - k * L), a, b);
+      totalA[k] = totalA[k] + Acc<T>::of(a);
+      totalB[k] = totalB[k] + Acc<T>::of(b);
     }
   }
 };
@@ -180,24 +200,22 @@ template <class T>
 void periodicTileMoments(const T* x, size_t rows, const Periodic<T>& per, const Partials& out, size_t unit) {
   using V = Vec<T>;
   using A = Acc<T>;
+  constexpr size_t L = kLanes<T>;
   const size_t C = per.c, n = rows * C;
   double sums[64] = {0}, s1[64] = {0}, s2[64] = {0}, mean0[64];
-  A total[kMaxPeriodVectors], total2[kMaxPeriodVectors];
-  per.sum(x, n, total, [](size_t, V v, size_t) { return v; });
-  per.fold(total, sums);
+  A total1[kMaxPeriodVectors], total2[kMaxPeriodVectors];
+  per.sum2(n, total1, total2, [&](size_t, size_t i, size_t lanes, V& a, V&) { a = a + loadLanes(x + i, lanes); });
+  per.fold(total1, sums);
   for (size_t c = 0; c < C; ++c) mean0[c] = double(T(sums[c] / double(rows)));
   V m[kMaxPeriodVectors];
   per.pattern(mean0, m);
-  per.sum(x, n, total, [&](size_t k, V v, size_t lanes) {
-    V d = v - m[k];
-    return lanes < kLanes<T> ? d.keepFirst(lanes) : d;
+  per.sum2(n, total1, total2, [&](size_t k, size_t i, size_t lanes, V& a, V& b) {
+    V d = loadLanes(x + i, lanes) - m[k];
+    if (lanes < L) d = d.keepFirst(lanes);
+    a = a + d;
+    b = b + d * d;
   });
-  per.sum(x, n, total2, [&](size_t k, V v, size_t lanes) {
-    V d = v - m[k];
-    if (lanes < kLanes<T>) d = d.keepFirst(lanes);
-    return d * d;
-  });
-  per.fold(total, s1);
+  per.fold(total1, s1);
   per.fold(total2, s2);
   for (size_t c = 0; c < C; ++c) {
     double* p = out.at(c, unit);
@@ -219,25 +237,30 @@ void channelTileMoments(const T* x, size_t rows, size_t C, size_t c0, size_t cn,
   for (size_t j = 0; j < cn; j += L) {
     const size_t lanes = minSize(L, cn - j);
     const T* col = x + c0 + j;
-    auto rowSum = [&](auto term) {  // Σ over rows of term(row vector), blocked like laneSum
-      A total = A::zero();
+    // Σ over rows of terms(row vector, a, b), lane blocks as in laneSum2
+    auto rowSum2 = [&](A& totalA, A& totalB, auto terms) {
+      totalA = totalB = A::zero();
       for (size_t r0 = 0; r0 < rows; r0 += kLaneBlock) {
-        V s = V::zero();
-        for (size_t r = r0; r < minSize(rows, r0 + kLaneBlock); ++r) s = s + term(loadLanes(col + r * C, lanes));
-        total = total + A::of(s);
+        V a = V::zero(), b = V::zero();
+        for (size_t r = r0; r < minSize(rows, r0 + kLaneBlock); ++r) terms(loadLanes(col + r * C, lanes), a, b);
+        totalA = totalA + A::of(a);
+        totalB = totalB + A::of(b);
       }
-      return total;
     };
     double sums[L], mean0[L], s1[L], s2[L];
-    storeAcc<T>(rowSum([](V v) { return v; }), sums);
+    A ta, tb;
+    rowSum2(ta, tb, [](V v, V& a, V&) { a = a + v; });
+    storeAcc<T>(ta, sums);
     T m[L] = {};
     for (size_t l = 0; l < lanes; ++l) m[l] = T(sums[l] / double(rows)), mean0[l] = double(m[l]);
     const V mv = V::load(m);
-    storeAcc<T>(rowSum([&](V v) { return (v - mv).keepFirst(lanes); }), s1);
-    storeAcc<T>(rowSum([&](V v) {
+    rowSum2(ta, tb, [&](V v, V& a, V& b) {
       const V d = (v - mv).keepFirst(lanes);
-      return d * d;
-    }), s2);
+      a = a + d;
+      b = b + d * d;
+    });
+    storeAcc<T>(ta, s1);
+    storeAcc<T>(tb, s2);
     bool finite = true;
     for (size_t l = 0; l < lanes; ++l) {
       double* p = out.at(c0 + j + l, unit);
@@ -249,15 +272,101 @@ void channelTileMoments(const T* x, size_t rows, size_t C, size_t c0, size_t cn,
   }
 }
 
+// NCHW unit of task t = (g·C + c)·planeBlocks + b: planes [n0, n1) of channel c, values
+// [begin, begin + len) of each; `unit` is its index among the channel's units.
+struct PlaneUnit {
+  size_t c, n0, n1, begin, len, unit;
+};
+
+template <class T>
+PlaneUnit planeUnit(const Units<T>& u, size_t t) {
+  const ChannelShape& s = u.shape;
+  const size_t b = t % u.planeBlocks, gc = t / u.planeBlocks, c = gc % s.c, g = gc / s.c;
+  const size_t n0 = g * u.planesPerUnit, begin = b * kPlaneBlock;
+  return {c, n0, minSize(s.n, n0 + u.planesPerUnit), begin, minSize(kPlaneBlock, s.s - begin), g * u.planeBlocks + b};
+}
+
+// Two lane sums over vectors drawn from several runs, in blocks of kLaneBlock vectors as
+// laneSum2 does for one run.
+template <class T>
+struct RunSums2 {
+  Vec<T> a = Vec<T>::zero(), b = Vec<T>::zero();
+  Acc<T> totalA = Acc<T>::zero(), totalB = Acc<T>::zero();
+  size_t inBlock = 0;
+  // terms(i, k, a, b) for the vectors of a run of len values (k lanes in use).
+  template <class Terms>
+  void run(size_t len, Terms terms) {
+    constexpr size_t L = kLanes<T>;
+    for (size_t i = 0; i < len; i += L) {
+      terms(i, minSize(L, len - i), a, b);
+      if (++inBlock == kLaneBlock) flush();
+    }
+  }
+  void flush() {
+    totalA = totalA + Acc<T>::of(a);
+    totalB = totalB + Acc<T>::of(b);
+    a = b = Vec<T>::zero();
+    inBlock = 0;
+  }
+  void finish(double& sumA, double& sumB) {
+    flush();
+    sumA = totalA.sum();
+    sumB = totalB.sum();
+  }
+};
+
+// Moments of `runs` runs of len values, run r at x + r·stride: the corrected two-pass
+// algorithm of cachedMoments over all of them (one pass when the shift is close enough).
+template <class T>
+Moments runsMoments(const T* x, size_t len, size_t runs, size_t stride) {
+  using V = Vec<T>;
+  constexpr size_t L = kLanes<T>;
+  const double count = double(len) * double(runs);
+  const size_t head = minSize(len, L);
+  const T shift = T(laneSum<T>(head, [&](size_t i, size_t k) { return loadLanes(x + i, k); }) / double(head));
+  auto around = [&](T center) {
+    const V m = V::broadcast(center);
+    RunSums2<T> sums;
+    for (size_t r = 0; r < runs; ++r)
+      sums.run(len, [&](size_t i, size_t k, V& a, V& b) {
+        V d = loadLanes(x + r * stride + i, k) - m;
+        if (k < L) d = d.keepFirst(k);
+        a = a + d;
+        b = b + d * d;
+      });
+    double s1, s2;
+    sums.finish(s1, s2);
+    return Moments{double(center) + s1 / count, s2 - s1 * s1 / count};
+  };
+  Moments m = around(shift);
+  const double offset = m.mean - double(shift);
+  if (!(std::isfinite(m.m2) && offset * offset * count <= m.m2)) {
+    m = around(T(m.mean));
+    if (kIsFloat<T> && !(std::isfinite(m.mean) && std::isfinite(m.m2))) {  // squares beyond float: in double
+      double sum = 0, s1 = 0, s2 = 0;
+      for (size_t r = 0; r < runs; ++r)
+        for (size_t i = 0; i < len; ++i) sum += double(x[r * stride + i]);
+      const double mean0 = sum / count;
+      for (size_t r = 0; r < runs; ++r)
+        for (size_t i = 0; i < len; ++i) {
+          const double d = double(x[r * stride + i]) - mean0;
+          s1 += d;
+          s2 += d * d;
+        }
+      m = {mean0 + s1 / count, s2 - s1 * s1 / count};
+    }
+  }
+  return m;
+}
+
 // Per-channel partial moments of every unit (task t covers unit tasks in memory order).
 template <class T>
 void unitMoments(const T* x, const Units<T>& u, size_t t, const Partials& out) {
   const ChannelShape& s = u.shape;
-  if (!s.channelsLast) {  // t = (n·C + c)·planeBlocks + b
-    const size_t b = t % u.planeBlocks, plane = t / u.planeBlocks, c = plane % s.c, n = plane / s.c;
-    const size_t begin = b * kPlaneBlock, len = minSize(kPlaneBlock, s.s - begin);
-    const Moments m = cachedMoments(x + plane * s.s + begin, len);
-    double* p = out.at(c, n * u.planeBlocks + b);
+  if (!s.channelsLast) {
+    const PlaneUnit pu = planeUnit(u, t);
+    const Moments m = runsMoments(x + (pu.n0 * s.c + pu.c) * s.s + pu.begin, pu.len, pu.n1 - pu.n0, s.c * s.s);
+    double* p = out.at(pu.c, pu.unit);
     p[0] = m.mean;
     p[1] = m.m2;
     return;
@@ -277,17 +386,21 @@ void unitGradSums(const T* dy, const T* x, const T* mean, const Units<T>& u, siz
   constexpr size_t L = kLanes<T>;
   const ChannelShape& s = u.shape;
   if (!s.channelsLast) {
-    const size_t b = t % u.planeBlocks, plane = t / u.planeBlocks, c = plane % s.c, n = plane / s.c;
-    const size_t begin = b * kPlaneBlock, len = minSize(kPlaneBlock, s.s - begin), at = plane * s.s + begin;
-    const V m = V::broadcast(mean[c]);
-    double* p = out.at(c, n * u.planeBlocks + b);
-    laneSum2<T>(len, [&](size_t i, size_t k, V& sd, V& sdx) {
-      const V d = loadLanes(dy + at + i, k);
-      V dxm = d * (loadLanes(x + at + i, k) - m);
-      if (k < L) dxm = dxm.keepFirst(k);
-      sd = sd + d;
-      sdx = sdx + dxm;
-    }, p[0], p[1]);
+    const PlaneUnit pu = planeUnit(u, t);
+    const V m = V::broadcast(mean[pu.c]);
+    RunSums2<T> sums;
+    for (size_t n = pu.n0; n < pu.n1; ++n) {
+      const size_t at = (n * s.c + pu.c) * s.s + pu.begin;
+      sums.run(pu.len, [&](size_t i, size_t k, V& sd, V& sdx) {
+        const V d = loadLanes(dy + at + i, k);
+        V dxm = d * (loadLanes(x + at + i, k) - m);
+        if (k < L) dxm = dxm.keepFirst(k);
+        sd = sd + d;
+        sdx = sdx + dxm;
+      });
+    }
+    double* p = out.at(pu.c, pu.unit);
+    sums.finish(p[0], p[1]);
     return;
   }
   const size_t tile = t / u.chunks, q = t % u.chunks, rows = s.n * s.s;
@@ -300,29 +413,15 @@ void unitGradSums(const T* dy, const T* x, const T* mean, const Units<T>& u, siz
     for (size_t c = 0; c < s.c; ++c) meanD[c] = double(mean[c]);
     V m[kMaxPeriodVectors];
     per.pattern(meanD, m);
-    A total[kMaxPeriodVectors], total2[kMaxPeriodVectors];
-    const size_t n = nr * s.c;
-    per.sum(dyBase, n, total, [](size_t, V v, size_t) { return v; });
-    // Σdy·(x − μ): x is read at the same flat offsets as dy
-    const size_t periods = n / per.period;
-    for (size_t k = 0; k < per.vectors; ++k) total2[k] = A::zero();
-    for (size_t p0 = 0; p0 < periods; p0 += kLaneBlock) {
-      V acc[kMaxPeriodVectors];
-      for (size_t k = 0; k < per.vectors; ++k) acc[k] = V::zero();
-      for (size_t p = p0; p < minSize(periods, p0 + kLaneBlock); ++p)
-        for (size_t k = 0; k < per.vectors; ++k) {
-          const size_t i = p * per.period + k * L;
-          acc[k] = acc[k] + V::load(dyBase + i) * (V::load(xBase + i) - m[k]);
-        }
-      for (size_t k = 0; k < per.vectors; ++k) total2[k] = total2[k] + A::of(acc[k]);
-    }
-    const size_t rest = n - periods * per.period;
-    for (size_t k = 0; k * L < rest; ++k) {
-      const size_t lanes = minSize(L, rest - k * L), i = periods * per.period + k * L;
-      const V term = V::loadPartial(dyBase + i, lanes) * (V::loadPartial(xBase + i, lanes) - m[k]);
-      total2[k] = total2[k] + A::of(term.keepFirst(lanes));
-    }
-    per.fold(total, sd);
+    A total1[kMaxPeriodVectors], total2[kMaxPeriodVectors];
+    per.sum2(nr * s.c, total1, total2, [&](size_t k, size_t i, size_t lanes, V& a, V& b) {
+      const V d = loadLanes(dyBase + i, lanes);
+      V dxm = d * (loadLanes(xBase + i, lanes) - m[k]);
+      if (lanes < L) dxm = dxm.keepFirst(lanes);
+      a = a + d;
+      b = b + dxm;
+    });
+    per.fold(total1, sd);
     per.fold(total2, sdx);
     for (size_t c = 0; c < s.c; ++c) {
       double* p = out.at(c, tile);
@@ -374,8 +473,9 @@ template <class T>
 double unitCount(const Units<T>& u, size_t unit) {
   const ChannelShape& s = u.shape;
   if (!s.channelsLast) {
-    const size_t b = unit % u.planeBlocks;
-    return double(minSize(kPlaneBlock, s.s - b * kPlaneBlock));
+    const size_t b = unit % u.planeBlocks, g = unit / u.planeBlocks;
+    const size_t planes = minSize(s.n, (g + 1) * u.planesPerUnit) - g * u.planesPerUnit;
+    return double(planes) * double(minSize(kPlaneBlock, s.s - b * kPlaneBlock));
   }
   return double(minSize(u.tileRows, s.n * s.s - unit * u.tileRows));
 }
@@ -423,16 +523,18 @@ bool channelGradSums(const T* dy, const T* x, const T* mean, const ChannelShape&
 
 // ---- elementwise passes with per-channel coefficients ----
 
-// Up to 4 per-channel coefficient arrays, laid out for the layout's walk: NHWC gets a cyclic
+// 4 per-channel coefficient arrays, laid out for the layout's walk: NHWC gets a cyclic
 // table (channel of flat offset i = i mod C, extended by one vector so any window loads whole).
 template <class T>
 class Coefficients {
  public:
   static constexpr size_t kMax = 4;
-  Coefficients(const ChannelShape& s, size_t count, T* storage) : shape_(s), count_(count), storage_(storage) {
+  Coefficients(const ChannelShape& s, T* storage) : shape_(s), storage_(storage) {
     const size_t c = maxSize(s.c, 1);
     cycle_ = s.channelsLast && c < kLanes<T> ? c / gcd(c, kLanes<T>) * kLanes<T> : c;  // a multiple of C ≥ lanes
     stride_ = cycle_ + kLanes<T>;
+    if (storage_)  // every table is read, used or not
+      for (size_t i = 0; i < kMax * stride_; ++i) storage_[i] = T(0);
   }
   // Storage needed, in values of T.
   static size_t storageSize(const ChannelShape& s) {
@@ -445,11 +547,9 @@ class Coefficients {
   const T* table(size_t j) const { return storage_ + j * stride_; }
   const ChannelShape& shape() const { return shape_; }
   size_t cycle() const { return cycle_; }
-  size_t count() const { return count_; }
 
  private:
   ChannelShape shape_;
-  size_t count_;
   T* storage_;
   size_t cycle_, stride_;
 };
@@ -461,7 +561,6 @@ template <class T, bool Stream, class F>
 void channelElementwiseRun(const ChannelShape& s, const T* in0, const T* in1, T* out, const Coefficients<T>& coef,
                            const Exec& exec, F f) {
   using V = Vec<T>;
-  const size_t count = coef.count();
   const int threads = threadsFor(exec, s.size());
   if (!s.channelsLast) {
     const size_t planes = s.n * s.c, grain = maxSize(1, kGrainValues / maxSize(s.s, 1));
@@ -469,7 +568,7 @@ void channelElementwiseRun(const ChannelShape& s, const T* in0, const T* in1, T*
       for (size_t plane = p0; plane < p1; ++plane) {
         const size_t c = plane % s.c, at = plane * s.s;
         V k[Coefficients<T>::kMax];
-        for (size_t j = 0; j < count; ++j) k[j] = V::broadcast(coef.table(j)[c]);
+        for (size_t j = 0; j < Coefficients<T>::kMax; ++j) k[j] = V::broadcast(coef.table(j)[c]);
         writeRun<T, Stream>(out + at, s.s, [&](size_t i, size_t lanes) {
           return f(loadLanes(in0 + at + i, lanes), in1 ? loadLanes(in1 + at + i, lanes) : V::zero(), k);
         });
@@ -484,7 +583,7 @@ void channelElementwiseRun(const ChannelShape& s, const T* in0, const T* in1, T*
     size_t m = start % cycle;
     writeRun<T, Stream>(out + start, (r1 - r0) * s.c, [&](size_t i, size_t lanes) {
       V k[Coefficients<T>::kMax];
-      for (size_t j = 0; j < count; ++j) k[j] = V::load(coef.table(j) + m);
+      for (size_t j = 0; j < Coefficients<T>::kMax; ++j) k[j] = V::load(coef.table(j) + m);
       m += lanes;
       if (m >= cycle) m -= cycle;
       return f(loadLanes(in0 + start + i, lanes), in1 ? loadLanes(in1 + start + i, lanes) : V::zero(), k);
@@ -506,10 +605,10 @@ struct CallScratch {
   ScratchDoubles memory;
   double* sums;
   Coefficients<T> coef;
-  CallScratch(const ChannelShape& s, size_t coefficientCount)
+  explicit CallScratch(const ChannelShape& s)
       : memory(2 * s.c + ceilDiv(Coefficients<T>::storageSize(s) * sizeof(T), sizeof(double))),
         sums(memory.data()),
-        coef(s, coefficientCount, reinterpret_cast<T*>(memory.data() + 2 * s.c)) {}
+        coef(s, memory.data() ? reinterpret_cast<T*>(memory.data() + 2 * s.c) : nullptr) {}
   bool ok() const { return memory.data() != nullptr; }
 };
 
@@ -554,7 +653,7 @@ void applyTrainingGrad(const ChannelShape& s, const T* dy, const T* x, T* dx, Ca
 template <class T>
 bool batchNormForwardImpl(const BatchNormForwardArgs<T>& a, const Exec& exec) noexcept {
   const ChannelShape& s = a.shape;
-  CallScratch<T> cs(s, 4);
+  CallScratch<T> cs(s);
   if (!cs.ok()) return false;
   double* mean = cs.sums;
   double* rstd = cs.sums + s.c;
@@ -584,7 +683,7 @@ bool batchNormForwardImpl(const BatchNormForwardArgs<T>& a, const Exec& exec) no
 template <class T>
 bool batchNormApplyImpl(const BatchNormApplyArgs<T>& a, const Exec& exec) noexcept {
   const ChannelShape& s = a.shape;
-  CallScratch<T> cs(s, 4);
+  CallScratch<T> cs(s);
   if (!cs.ok()) return false;
   for (size_t c = 0; c < s.c; ++c) cs.sums[c] = double(a.mean[c]), cs.sums[s.c + c] = double(a.rstd[c]);
   applyNormalize(s, a.x, a.y, cs, cs.sums, cs.sums + s.c, a.weight, a.bias, exec);
@@ -594,7 +693,7 @@ bool batchNormApplyImpl(const BatchNormApplyArgs<T>& a, const Exec& exec) noexce
 template <class T>
 bool batchNormBackwardImpl(const BatchNormBackwardArgs<T>& a, const Exec& exec) noexcept {
   const ChannelShape& s = a.shape;
-  CallScratch<T> cs(s, 4);
+  CallScratch<T> cs(s);
   if (!cs.ok()) return false;
   double* sumDy = cs.sums;
   double* sumDyXmu = cs.sums + s.c;
@@ -623,7 +722,7 @@ bool batchNormBackwardImpl(const BatchNormBackwardArgs<T>& a, const Exec& exec) 
 
 template <class T>
 bool batchNormBackwardApplyImpl(const BatchNormBackwardApplyArgs<T>& a, const Exec& exec) noexcept {
-  CallScratch<T> cs(a.shape, 4);
+  CallScratch<T> cs(a.shape);
   if (!cs.ok()) return false;
   applyTrainingGrad(a.shape, a.dy, a.x, a.dx, cs, a.mean, a.rstd, a.weight, a.sumDy, a.sumDyXmu, a.count, exec);
   return true;
