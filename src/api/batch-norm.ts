@@ -1,7 +1,7 @@
 // BatchNorm planners (validate, allocate, name the kernel call) and the statistics merge of
 // synchronized BatchNorm, which is plain arithmetic on C values and runs in TypeScript.
 import { checkLayout, channelShape, type ChannelShape } from './layout.js';
-import { backwardResult, checkGrads, checkOut, checkUnwantedOutput, output } from './outputs.js';
+import { backwardOutputs, backwardResult, checkGrads, checkOut, output } from './outputs.js';
 import { plan, type Plan } from './plan.js';
 import type {
   BackwardResult, BatchNormBackwardOptions, BatchNormGatherOptions, BatchNormGradSums, BatchNormOptions, BatchNormStats,
@@ -80,12 +80,7 @@ export function planBatchNormBackward(dy: Tensor, x: Tensor, saved: { mean: Floa
   const training = checkBoolean('training', o.training, true);
   if (training) checkTrainingCount(s);
   const grads = checkGrads(o.grads, weight !== null, ['weight', 'bias']);
-  const out = checkOut(o.out, ['dx', 'dweight', 'dbias']);
-  checkUnwantedOutput(out, 'dweight', grads.weight, 'the weight gradient is not computed (pass weight or grads.weight)');
-  checkUnwantedOutput(out, 'dbias', grads.bias, 'the bias gradient is not computed (pass weight or grads.bias)');
-  const dx = output(out, 'dx', dtype, x.data.length);
-  const dweight = grads.weight ? output(out, 'dweight', dtype, s.c) : null;
-  const dbias = grads.bias ? output(out, 'dbias', dtype, s.c) : null;
+  const { out, dx, dweight, dbias } = backwardOutputs(grads, o.out, dtype, x.data.length, s.c);
   if (out) checkNoAliasing({ 'out.dx': dx, 'out.dweight': dweight, 'out.dbias': dbias },
     { dy: dy.data, x: x.data, 'saved.mean': mean, 'saved.rstd': rstd, weight });
   return plan('batchNormBackward', [dy.data, x.data, mean, rstd, ...shapeArgs(s), weight, training, dx, dweight, dbias],
@@ -149,12 +144,7 @@ export function planBatchNormBackwardElemt(dy: Tensor, x: Tensor, saved: { mean:
   if (!Number.isFinite(sums.count) || sums.count < 1) throw new RangeError(`sums.count must be a finite number >= 1, got ${sums.count}`);
   const weight = checkArray('weight', o.weight, dtype, s.c);
   const grads = checkGrads(o.grads, weight !== null, ['weight', 'bias']);
-  const out = checkOut(o.out, ['dx', 'dweight', 'dbias']);
-  checkUnwantedOutput(out, 'dweight', grads.weight, 'the weight gradient is not computed (pass weight or grads.weight)');
-  checkUnwantedOutput(out, 'dbias', grads.bias, 'the bias gradient is not computed (pass weight or grads.bias)');
-  const dx = output(out, 'dx', dtype, x.data.length);
-  const dweight = grads.weight ? output(out, 'dweight', dtype, s.c) : null;
-  const dbias = grads.bias ? output(out, 'dbias', dtype, s.c) : null;
+  const { out, dx, dweight, dbias } = backwardOutputs(grads, o.out, dtype, x.data.length, s.c);
   if (out) checkNoAliasing({ 'out.dx': dx, 'out.dweight': dweight, 'out.dbias': dbias },
     { dy: dy.data, x: x.data, 'saved.mean': mean, 'saved.rstd': rstd, weight });
   // the parameter gradients follow from the (all-reduced) sums directly

@@ -3,11 +3,10 @@
 // info().backend reports 'reference').
 import { createNativeBackend, loadAddon, type NativeAddon } from '../backends/native.js';
 import type { Backend } from '../backends/kernels.js';
-import { packageVersion } from '../backends/package-root.js';
 import { createReferenceBackend } from '../backends/reference/index.js';
 import { createOps } from './ops.js';
-import type { Info } from './types.js';
-import { checkThreadCount, MAX_THREADS } from './validate.js';
+import { createRuntime } from './runtime.js';
+import { MAX_THREADS } from './validate.js';
 
 function selectBackend(): { backend: Backend; addon: NativeAddon | null } {
   const requested = process.env.FASTNORM_BACKEND;
@@ -35,29 +34,7 @@ export const {
 } = createOps(backend.kernels);
 export { batchNormGatherStats } from './batch-norm.js';
 
-/**
- * Sets how many threads one operation may use (integer 1-1024; default: the available cores,
- * or FASTNORM_THREADS). Results are bitwise identical for every thread count.
- * @example
- * fastnorm.setNumThreads(1); // e.g. a server that runs one request per core
- */
-export function setNumThreads(n: number): void {
-  backend.setNumThreads(checkThreadCount(n));
-}
-
-/** The thread count set by setNumThreads (or the default). */
-export function getNumThreads(): number {
-  return backend.getNumThreads();
-}
-
-/**
- * What is running: backend ('native' or 'reference'), SIMD path, threads and package version.
- * @example
- * fastnorm.info(); // { backend: 'native', isa: 'avx512', threads: 2, version: '0.1.0' }
- */
-export function info(): Info {
-  return { backend: backend.name, isa: backend.isa(), threads: backend.getNumThreads(), version: packageVersion };
-}
+export const { setNumThreads, getNumThreads, info } = createRuntime(backend);
 
 const threadsFromEnv = process.env.FASTNORM_THREADS;
 if (threadsFromEnv !== undefined && threadsFromEnv !== '') {

@@ -31,19 +31,71 @@ type Planner = (...args: never[]) => Plan;
 
 /** The synchronous operations (TSDoc on each is in README and index.ts). */
 export interface Ops {
+  /**
+   * LayerNorm over the trailing `normalizedShape` dims: y = (x − mean)·rstd·weight + bias per row.
+   * @example
+   * const { y, mean, rstd } = fastnorm.layerNorm({ data, shape: [4, 768] }, 768, { weight, bias });
+   */
   layerNorm<A extends FloatArray>(x: Tensor<A>, normalizedShape: number | readonly number[], opts?: LayerNormOptions<A>): LayerNormResult<A>;
+  /**
+   * Gradients of layerNorm: dx, and dweight/dbias when a weight is passed (or as `grads` asks).
+   * @example
+   * const { dx, dweight, dbias } = fastnorm.layerNormBackward(dy, x, { mean, rstd }, 768, { weight });
+   */
   layerNormBackward<A extends FloatArray>(dy: Tensor<A>, x: Tensor<A>, saved: { mean: A; rstd: A },
     normalizedShape: number | readonly number[], opts?: LayerNormBackwardOptions<A>): BackwardResult<A>;
+  /**
+   * RMSNorm: y = x·rsqrt(mean(x²) + eps)·weight over the trailing dims (eps defaults to 1e-6).
+   * @example
+   * const { y, rstd } = fastnorm.rmsNorm(x, 768, { weight });
+   */
   rmsNorm<A extends FloatArray>(x: Tensor<A>, normalizedShape: number | readonly number[], opts?: RmsNormOptions<A>): RmsNormResult<A>;
+  /**
+   * Gradients of rmsNorm: dx, and dweight when a weight is passed.
+   * @example
+   * const { dx, dweight } = fastnorm.rmsNormBackward(dy, x, { rstd }, 768, { weight });
+   */
   rmsNormBackward<A extends FloatArray>(dy: Tensor<A>, x: Tensor<A>, saved: { rstd: A },
     normalizedShape: number | readonly number[], opts?: RmsNormBackwardOptions<A>): BackwardResult<A>;
+  /**
+   * BatchNorm: statistics per channel over N and every spatial position ('NCHW' or 'NHWC').
+   * Training (default) normalizes with the batch statistics and updates running stats in place;
+   * `training: false` uses the running statistics.
+   * @example
+   * const { y, mean, rstd } = fastnorm.batchNorm(x, { weight, bias, runningMean, runningVar });
+   */
   batchNorm<A extends FloatArray>(x: Tensor<A>, opts?: BatchNormOptions<A>): { y: Tensor<A>; mean: A; rstd: A };
+  /**
+   * Gradients of batchNorm (training: through the batch statistics; eval: through fixed ones).
+   * @example
+   * const { dx, dweight, dbias } = fastnorm.batchNormBackward(dy, x, { mean, rstd }, { weight });
+   */
   batchNormBackward<A extends FloatArray>(dy: Tensor<A>, x: Tensor<A>, saved: { mean: A; rstd: A },
     opts?: BatchNormBackwardOptions<A>): BackwardResult<A>;
+  /**
+   * Synchronized BatchNorm, step 1: per-channel partial statistics { count, mean, m2 } of a shard.
+   * @example
+   * const part = fastnorm.batchNormStats(shard, { layout: 'NHWC' });
+   */
   batchNormStats(x: Tensor, opts?: { layout?: Layout }): BatchNormStats;
+  /**
+   * Synchronized BatchNorm, step 3: y = (x − mean)·rstd·weight + bias with given statistics.
+   * @example
+   * const { y } = fastnorm.batchNormElemt(shard, fastnorm.batchNormGatherStats(parts), { weight, bias });
+   */
   batchNormElemt<A extends FloatArray>(x: Tensor<A>, stats: { mean: A; rstd: A },
     opts?: { weight?: A; bias?: A; layout?: Layout; out?: { y?: A } }): { y: Tensor<A> };
+  /**
+   * Synchronized BatchNorm backward, step 1: per-channel Σdy and Σdy·(x − mean) of a shard.
+   * @example
+   * const sums = fastnorm.batchNormBackwardReduce(dyShard, shard, { mean });
+   */
   batchNormBackwardReduce<A extends FloatArray>(dy: Tensor<A>, x: Tensor<A>, saved: { mean: A }, opts?: { layout?: Layout }): BatchNormGradSums;
+  /**
+   * Synchronized BatchNorm backward, step 2: dx of a shard from the sums over all shards.
+   * @example
+   * const { dx } = fastnorm.batchNormBackwardElemt(dyShard, shard, { mean, rstd }, { sumDy, sumDyXmu, count }, { weight });
+   */
   batchNormBackwardElemt<A extends FloatArray>(dy: Tensor<A>, x: Tensor<A>, saved: { mean: A; rstd: A },
     sums: BatchNormGradSums & { count: number }, opts?: Omit<BatchNormBackwardOptions<A>, 'training'>): BackwardResult<A>;
 }

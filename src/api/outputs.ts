@@ -34,3 +34,18 @@ export function backwardResult(dx: FloatArray, x: Tensor, dweight: FloatArray | 
   if (dbias) result.dbias = dbias;
   return result;
 }
+
+/**
+ * The outputs of a backward call: dx (length values), and dweight/dbias (paramLength values)
+ * when those gradients are computed; `out` buffers are checked and used where given.
+ */
+export function backwardOutputs(grads: { weight: boolean; bias: boolean }, outOption: unknown, dtype: FloatArrayConstructor,
+  length: number, paramLength: number, hasBias = true) {
+  const out = checkOut(outOption, hasBias ? ['dx', 'dweight', 'dbias'] : ['dx', 'dweight']);
+  checkUnwantedOutput(out, 'dweight', grads.weight, 'the weight gradient is not computed (pass weight or grads.weight)');
+  if (hasBias) checkUnwantedOutput(out, 'dbias', grads.bias, 'the bias gradient is not computed (pass weight or grads.bias)');
+  const dx = output(out, 'dx', dtype, length);
+  const dweight = grads.weight ? output(out, 'dweight', dtype, paramLength) : null;
+  const dbias = hasBias && grads.bias ? output(out, 'dbias', dtype, paramLength) : null;
+  return { out, dx, dweight, dbias };
+}

@@ -1,6 +1,6 @@
 // LayerNorm and RMSNorm planners: validate the arguments, allocate the outputs and name the
 // kernel call (plan.ts runs it, synchronously or as a Promise, on either backend).
-import { backwardResult, checkGrads, checkOut, checkUnwantedOutput, output } from './outputs.js';
+import { backwardOutputs, backwardResult, checkGrads, checkOut, output } from './outputs.js';
 import { plan, type Plan } from './plan.js';
 import type {
   BackwardResult, FloatArray, LayerNormBackwardOptions, LayerNormOptions, LayerNormResult, RmsNormBackwardOptions,
@@ -44,12 +44,7 @@ normalizedShape: unknown, opts?: LayerNormBackwardOptions): Plan<BackwardResult>
   const rstd = checkRequiredArray('saved.rstd', s.rstd, dtype, rows);
   const weight = checkArray('weight', o.weight, dtype, cols);
   const grads = checkGrads(o.grads, weight !== null, ['weight', 'bias']);
-  const out = checkOut(o.out, ['dx', 'dweight', 'dbias']);
-  checkUnwantedOutput(out, 'dweight', grads.weight, 'the weight gradient is not computed (pass weight or grads.weight)');
-  checkUnwantedOutput(out, 'dbias', grads.bias, 'the bias gradient is not computed (pass weight or grads.bias)');
-  const dx = output(out, 'dx', dtype, x.data.length);
-  const dweight = grads.weight ? output(out, 'dweight', dtype, cols) : null;
-  const dbias = grads.bias ? output(out, 'dbias', dtype, cols) : null;
+  const { out, dx, dweight, dbias } = backwardOutputs(grads, o.out, dtype, x.data.length, cols);
   if (out) checkNoAliasing({ 'out.dx': dx, 'out.dweight': dweight, 'out.dbias': dbias },
     { dy: dy.data, x: x.data, 'saved.mean': mean, 'saved.rstd': rstd, weight });
   return plan('layerNormBackward', [dy.data, x.data, mean, rstd, rows, cols, weight, dx, dweight, dbias],
@@ -82,10 +77,7 @@ opts?: RmsNormBackwardOptions): Plan<BackwardResult> {
   const rstd = checkRequiredArray('saved.rstd', s.rstd, dtype, rows);
   const weight = checkArray('weight', o.weight, dtype, cols);
   const grads = checkGrads(o.grads, weight !== null, ['weight']);
-  const out = checkOut(o.out, ['dx', 'dweight']);
-  checkUnwantedOutput(out, 'dweight', grads.weight, 'the weight gradient is not computed (pass weight or grads.weight)');
-  const dx = output(out, 'dx', dtype, x.data.length);
-  const dweight = grads.weight ? output(out, 'dweight', dtype, cols) : null;
+  const { out, dx, dweight } = backwardOutputs(grads, o.out, dtype, x.data.length, cols, false);
   if (out) checkNoAliasing({ 'out.dx': dx, 'out.dweight': dweight }, { dy: dy.data, x: x.data, 'saved.rstd': rstd, weight });
   return plan('rmsNormBackward', [dy.data, x.data, null, rstd, rows, cols, weight, dx, dweight, null],
     backwardResult(dx, x, dweight, null));
