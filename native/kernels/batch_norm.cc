@@ -221,7 +221,7 @@ void periodicTileMoments(const T* x, size_t rows, const Periodic<T>& per, const 
     double* p = out.at(c, unit);
     p[0] = mean0[c] + s1[c] / double(rows);
     p[1] = s2[c] - s1[c] * s1[c] / double(rows);
-    if (kIsFloat<T> && !(std::isfinite(p[0]) && std::isfinite(p[1]))) {
+    if (kIsFloat<T> && (!std::isfinite(p[0]) || floatSquaresLost(p[1], rows))) {
       scalarTileMoments(x, rows, C, 0, C, out, unit);
       return;
     }
@@ -261,14 +261,14 @@ void channelTileMoments(const T* x, size_t rows, size_t C, size_t c0, size_t cn,
     });
     storeAcc<T>(ta, s1);
     storeAcc<T>(tb, s2);
-    bool finite = true;
+    bool exact = true;
     for (size_t l = 0; l < lanes; ++l) {
       double* p = out.at(c0 + j + l, unit);
       p[0] = mean0[l] + s1[l] / double(rows);
       p[1] = s2[l] - s1[l] * s1[l] / double(rows);
-      finite = finite && std::isfinite(p[0]) && std::isfinite(p[1]);
+      exact = exact && std::isfinite(p[0]) && !floatSquaresLost(p[1], rows);
     }
-    if (kIsFloat<T> && !finite) scalarTileMoments(x, rows, C, c0 + j, lanes, out, unit);
+    if (kIsFloat<T> && !exact) scalarTileMoments(x, rows, C, c0 + j, lanes, out, unit);
   }
 }
 
@@ -342,19 +342,19 @@ Moments runsMoments(const T* x, size_t len, size_t runs, size_t stride) {
   const double offset = m.mean - double(shift);
   if (!(std::isfinite(m.m2) && offset * offset * count <= m.m2)) {
     m = around(T(m.mean));
-    if (kIsFloat<T> && !(std::isfinite(m.mean) && std::isfinite(m.m2))) {  // squares beyond float: in double
-      double sum = 0, s1 = 0, s2 = 0;
-      for (size_t r = 0; r < runs; ++r)
-        for (size_t i = 0; i < len; ++i) sum += double(x[r * stride + i]);
-      const double mean0 = sum / count;
-      for (size_t r = 0; r < runs; ++r)
-        for (size_t i = 0; i < len; ++i) {
-          const double d = double(x[r * stride + i]) - mean0;
-          s1 += d;
-          s2 += d * d;
-        }
-      m = {mean0 + s1 / count, s2 - s1 * s1 / count};
-    }
+  }
+  if (kIsFloat<T> && (!std::isfinite(m.mean) || floatSquaresLost(m.m2, size_t(count)))) {  // in double
+    double sum = 0, s1 = 0, s2 = 0;
+    for (size_t r = 0; r < runs; ++r)
+      for (size_t i = 0; i < len; ++i) sum += double(x[r * stride + i]);
+    const double mean0 = sum / count;
+    for (size_t r = 0; r < runs; ++r)
+      for (size_t i = 0; i < len; ++i) {
+        const double d = double(x[r * stride + i]) - mean0;
+        s1 += d;
+        s2 += d * d;
+      }
+    m = {mean0 + s1 / count, s2 - s1 * s1 / count};
   }
   return m;
 }
@@ -483,6 +483,7 @@ double unitCount(const Units<T>& u, size_t unit) {
 // Per-channel moments over N·S values: mean and M2 (double), merged in unit order.
 template <class T>
 bool channelMoments(const T* x, const ChannelShape& shape, const Exec& exec, double* mean, double* m2) {
+  if (shape.c == 0) return true;
   const Units<T> u(shape);
   ScratchDoubles scratch(shape.c * u.perChannel() * 2);
   if (!reduceUnits(u, exec, scratch, [&](size_t t, const Partials& out) { unitMoments(x, u, t, out); })) return false;
@@ -507,6 +508,7 @@ bool channelMoments(const T* x, const ChannelShape& shape, const Exec& exec, dou
 template <class T>
 bool channelGradSums(const T* dy, const T* x, const T* mean, const ChannelShape& shape, const Exec& exec, double* sumDy,
                      double* sumDyXmu) {
+  if (shape.c == 0) return true;
   const Units<T> u(shape);
   ScratchDoubles scratch(shape.c * u.perChannel() * 2);
   if (!reduceUnits(u, exec, scratch, [&](size_t t, const Partials& out) { unitGradSums(dy, x, mean, u, t, out); }))

@@ -98,6 +98,13 @@ inline double wideSumSquares(const T* x, size_t n) {
 
 // ---- the fast paths ----
 
+// Whether a float sum of n squares (of x or of x − mean) may have lost its precision: it
+// overflowed (|x| beyond ~1e18), or its terms sit near float's denormal range (|x| below
+// ~1e-15; such a row is redone in double — a constant row too, whose squares are all 0).
+inline bool floatSquaresLost(double sumOfSquares, size_t n) {
+  return !(sumOfSquares >= double(n) * 1e-30 && sumOfSquares <= 3e38);
+}
+
 // Σx over n values.
 template <class T>
 inline double sumValues(const T* x, size_t n) {
@@ -111,7 +118,7 @@ inline double sumSquares(const T* x, size_t n) {
     const Vec<T> v = loadLanes(x + i, k);
     return v * v;
   });
-  if (sizeof(T) == 4 && std::isinf(s)) return wideSumSquares(x, n);
+  if (sizeof(T) == 4 && floatSquaresLost(s, n)) return wideSumSquares(x, n);
   return s;
 }
 
@@ -145,8 +152,9 @@ inline Moments cachedMoments(const T* x, size_t n) {
   const double offset = m.mean - double(shift);
   if (!(std::isfinite(m.m2) && offset * offset * double(n) <= m.m2)) {
     m = shiftedMoments(x, n, T(m.mean));
-    if (sizeof(T) == 4 && !(std::isfinite(m.mean) && std::isfinite(m.m2))) return wideMoments(x, n);
+    if (sizeof(T) == 4 && !std::isfinite(m.mean)) return wideMoments(x, n);
   }
+  if (sizeof(T) == 4 && floatSquaresLost(m.m2, n)) return wideMoments(x, n);
   return m;
 }
 

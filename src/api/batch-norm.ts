@@ -1,8 +1,9 @@
 // BatchNorm planners (validate, allocate, name the kernel call) and the statistics merge of
 // synchronized BatchNorm, which is plain arithmetic on C values and runs in TypeScript.
-import { checkLayout, channelShape, type ChannelShape } from './layout.js';
+import { checkLayout, channelShape, shapeArgs, type ChannelShape } from './layout.js';
 import { backwardOutputs, backwardResult, checkGrads, checkOut, output } from './outputs.js';
 import { plan, type Plan } from './plan.js';
+import { checkMomentum, checkRunningStats } from './running-stats.js';
 import type {
   BackwardResult, BatchNormBackwardOptions, BatchNormGatherOptions, BatchNormGradSums, BatchNormOptions, BatchNormStats,
   FloatArray, Layout, Tensor,
@@ -15,26 +16,6 @@ import { rstdOf } from '../backends/reference/row-norm.js';
 
 const FORWARD_OPTIONS = ['weight', 'bias', 'runningMean', 'runningVar', 'training', 'momentum', 'eps', 'layout', 'out'] as const;
 const BACKWARD_OPTIONS = ['weight', 'training', 'layout', 'grads', 'out'] as const;
-
-function shapeArgs(s: ChannelShape): [number, number, number, boolean] {
-  return [s.n, s.c, s.s, s.channelsLast];
-}
-
-export function checkMomentum(v: unknown): number {
-  if (v === undefined) return 0.1;
-  if (typeof v !== 'number') throw new TypeError(`momentum must be a number, got ${typeof v}`);
-  if (!Number.isFinite(v)) throw new RangeError(`momentum must be a finite number, got ${v}`);
-  return v;
-}
-
-/** Running statistics: both or neither, C values of the dtype each, not sharing memory. */
-function checkRunningStats(mean: unknown, variance: unknown, dtype: FloatArrayConstructor, c: number) {
-  const runningMean = checkArray('runningMean', mean, dtype, c);
-  const runningVar = checkArray('runningVar', variance, dtype, c);
-  if ((runningMean === null) !== (runningVar === null)) throw new TypeError('runningMean and runningVar must be given together');
-  if (runningMean && runningVar) checkNoAliasing({ runningMean }, { runningVar });
-  return { runningMean, runningVar };
-}
 
 function checkTrainingCount(s: ChannelShape): void {
   if (s.c > 0 && s.n * s.s < 2)
@@ -146,7 +127,7 @@ export function planBatchNormBackwardElemt(dy: Tensor, x: Tensor, saved: { mean:
   const grads = checkGrads(o.grads, weight !== null, ['weight', 'bias']);
   const { out, dx, dweight, dbias } = backwardOutputs(grads, o.out, dtype, x.data.length, s.c);
   if (out) checkNoAliasing({ 'out.dx': dx, 'out.dweight': dweight, 'out.dbias': dbias },
-    { dy: dy.data, x: x.data, 'saved.mean': mean, 'saved.rstd': rstd, weight });
+    { dy: dy.data, x: x.data, 'saved.mean': mean, 'saved.rstd': rstd, weight, 'sums.sumDy': sumDy, 'sums.sumDyXmu': sumDyXmu });
   // the parameter gradients follow from the (all-reduced) sums directly
   for (let c = 0; c < s.c; c++) {
     if (dweight) dweight[c] = sumDyXmu[c] * rstd[c];

@@ -1,0 +1,135 @@
+// BatchNorm scenarios: training forward (with running statistics, as a training step calls it),
+// training backward and eval forward on float32 image-shaped tensors, in both layouts (the NHWC
+// shapes are the NCHW ones with channels last). The scenario fields are described in
+// ../harness.mjs.
+//
+// `bytes` counts the op's DRAM passes (DESIGN.md §4), not just each tensor once, so that
+// "% copy" measures how close each pass runs to copy bandwidth — the targets are on that:
+//   training forward  stats pass + apply pass   2 reads + 1 write of the tensor
+//   eval forward      apply pass                1 read  + 1 write
+//   training backward sums pass (dy, x) + dx pass (dy, x)   4 reads + 1 write
+// plus the per-channel vectors (weight, bias, statistics), which are negligible here.
+import { seededArray } from '../data.mjs';
+import * as js from '../js-loops/batch-norm.mjs';
+
+const F32 = 4;
+const EPS = 1e-5; // the API defaults, passed explicitly so the JS loop uses the same
+const MOMENTUM = 0.1;
+
+// NCHW shapes: ResNet-50 stages ([32,64,56,56], [8,256,14,14]), a small batch, and C = 3
+// (the first layer of an image model: parallelism must come from N·HW, not channels).
+const SHAPES = [[32, 64, 56, 56], [8, 256, 14, 14], [2, 64, 56, 56], [64, 3, 224, 224]];
+const LAYOUTS = ['NCHW', 'NHWC'];
+
+// DESIGN.md §6 / issue 3 targets, on every shape, both layouts, 1 and all threads (out buffers).
+const COPY_TARGET = { 'train fwd': 0.85, 'eval fwd': 0.85, 'train bwd': 0.70 };
+const JS_SPEEDUP_SHAPE = '32,64,56,56';
+
+// The table's op column names the layout when it is channels-last.
+function opLabel(layout) {
+  return layout === 'NHWC' ? 'batchNorm NHWC' : 'batchNorm';
+}
+
+function inLayout([n, c, ...spatial], layout) {
+  return layout === 'NHWC' ? [n, ...spatial, c] : [n, c, ...spatial];
+}
+
+// Inputs are built once per (shape, layout) and shared by the scenarios of that shape.
+const inputsByShape = new Map();
+function shapeInputs(nchw, layout) {
+  const shape = inLayout(nchw, layout);
+  const key = `${shape.join(',')}|${layout}`;
+  let inputs = inputsByShape.get(key);
+  if (!inputs) {
+    const [n, c] = nchw;
+    const s = nchw.slice(2).reduce((p, d) => p * d, 1);
+    const size = n * c * s;
+    inputs = {
+      n, c, s, size, layout, channelsLast: layout === 'NHWC',
+      x: { data: seededArray(Float32Array, size, 21, -1.5, 2.5), shape }, // non-zero mean on purpose
+      dy: { data: seededArray(Float32Array, size, 22), shape },
+      weight: seededArray(Float32Array, c, 23, 0.5, 1.5),
+      bias: seededArray(Float32Array, c, 24, -0.5, 0.5),
+      runningMean: seededArray(Float32Array, c, 25, -0.1, 0.1),
+      runningVar: seededArray(Float32Array, c, 26, 0.9, 1.1),
+    };
+    inputsByShape.set(key, inputs);
+  }
+  return inputs;
+}
+
+function targetsFor(dir, nchw) {
+  const t = { copyFraction: COPY_TARGET[dir] };
+  if (nchw.join() === JS_SPEEDUP_SHAPE) t.jsSpeedup = 20;
+  return t;
+}
+
+// Training forward. The running statistics are part of `out` (fresh copies per contender, so
+// the JS-loop check compares their update too); the allocating call updates the shared ones.
+function trainForward(nchw, layout) {
+  const dir = 'train fwd';
+  const [, c] = nchw;
+  const size = nchw.reduce((p, d) => p * d, 1);
+  return {
+    op: opLabel(layout), dir, shape: inLayout(nchw, layout),
+    // stats pass + apply pass over x, y written; weight, bias, running stats read; mean, rstd,
+    // running stats written
+    bytes: F32 * (3 * size + 8 * c),
+    targets: targetsFor(dir, nchw),
+    setup: () => shapeInputs(nchw, layout),
+    newOut: (s) => ({
+      y: new Float32Array(s.size), mean: new Float32Array(s.c), rstd: new Float32Array(s.c),
+      runningMean: s.runningMean.slice(), runningVar: s.runningVar.slice(),
+    }),
+    call: (api, s, out) => api.batchNorm(s.x, {
+      weight: s.weight, bias: s.bias, eps: EPS, momentum: MOMENTUM, layout,
+      runningMean: out ? out.runningMean : s.runningMean, runningVar: out ? out.runningVar : s.runningVar,
+      out: out && { y: out.y, mean: out.mean, rstd: out.rstd },
+    }),
+    jsLoop: (s, o) => js.batchNormTrain(s.x.data, s.n, s.c, s.s, s.channelsLast, s.weight, s.bias, o.runningMean, o.runningVar,
+      MOMENTUM, EPS, o.y, o.mean, o.rstd),
+  };
+}
+
+function evalForward(nchw, layout) {
+  const dir = 'eval fwd';
+  const [, c] = nchw;
+  const size = nchw.reduce((p, d) => p * d, 1);
+  return {
+    op: opLabel(layout), dir, shape: inLayout(nchw, layout),
+    // x read, y written; weight, bias, running stats read; mean, rstd written
+    bytes: F32 * (2 * size + 6 * c),
+    targets: targetsFor(dir, nchw),
+    setup: () => shapeInputs(nchw, layout),
+    newOut: (s) => ({ y: new Float32Array(s.size), mean: new Float32Array(s.c), rstd: new Float32Array(s.c) }),
+    call: (api, s, out) => api.batchNorm(s.x, {
+      weight: s.weight, bias: s.bias, eps: EPS, layout, training: false, runningMean: s.runningMean, runningVar: s.runningVar, out,
+    }),
+    jsLoop: (s, o) => js.batchNormEval(s.x.data, s.n, s.c, s.s, s.channelsLast, s.weight, s.bias, s.runningMean, s.runningVar, EPS,
+      o.y, o.mean, o.rstd),
+  };
+}
+
+function trainBackward(nchw, layout) {
+  const dir = 'train bwd';
+  const [, c] = nchw;
+  const size = nchw.reduce((p, d) => p * d, 1);
+  return {
+    op: opLabel(layout), dir, shape: inLayout(nchw, layout),
+    // sums pass (dy, x) + dx pass (dy, x), dx written; mean, rstd, weight read; dweight, dbias written
+    bytes: F32 * (5 * size + 5 * c),
+    targets: targetsFor(dir, nchw),
+    setup: (lib) => {
+      const s = shapeInputs(nchw, layout);
+      const { mean, rstd } = lib.fastnorm.batchNorm(s.x, { weight: s.weight, bias: s.bias, eps: EPS, layout });
+      return { ...s, saved: { mean, rstd } };
+    },
+    newOut: (s) => ({ dx: new Float32Array(s.size), dweight: new Float32Array(s.c), dbias: new Float32Array(s.c) }),
+    call: (api, s, out) => api.batchNormBackward(s.dy, s.x, s.saved, { weight: s.weight, layout, out }),
+    jsLoop: (s, o) => js.batchNormBackward(s.dy.data, s.x.data, s.saved.mean, s.saved.rstd, s.n, s.c, s.s, s.channelsLast, s.weight,
+      o.dx, o.dweight, o.dbias),
+  };
+}
+
+export const scenarios = LAYOUTS.flatMap((layout) => SHAPES.flatMap((nchw) =>
+  [trainForward, trainBackward, evalForward].map((make) => make(nchw, layout))));

@@ -1,0 +1,999 @@
+// BatchNorm: the native backend against the pure-TypeScript reference on seeded random data,
+// and the properties BatchNorm must have beyond agreeing with the reference:
+//  - every channel count class of the kernels (C = 1 … 300: the NHWC flat "periodic" path when
+//    lcm(C, lanes) ≤ 4 vectors, lane-per-channel otherwise), 0-3 spatial dims, both layouts and
+//    dtypes, sizes around the vector width, the 8192-value NCHW block and the NHWC tiles;
+//  - training and eval forward and backward, weight/bias combinations, grads, out buffers,
+//    in place, running-statistic updates over several steps;
+//  - NCHW and NHWC agree on transposed data; the synchronized-BatchNorm building blocks on
+//    shards of a batch give the single-batch result; the promise API gives the same bits;
+//  - ill-conditioned data (offset, tiny variance, constant channels, |x| ~ 1e30), NaN/Inf,
+//    zero-size tensors.
+//
+// Tolerances (DESIGN §5), scaled errors as in helpers.expectClose:
+//  - float64 1e-12; 1e-10 on offset data x = 1e4 + N(0, 1), where one ulp of the mean (1.8e-12)
+//    is already ~1e-12 of y, so 1e-12 would test the summation order, not correctness;
+//  - float32 forward 1e-5; float32 backward L2-relative ≤ 1e-5 (dx floored at the norm of its
+//    terms, see bnDxTermsNorm: with 2 values per channel dx cancels to ~0).
+// The backward of both backends always gets the SAME saved statistics (the reference's): a
+// float32 saved mean legitimately differs by an ulp between backends, and dweight is sensitive
+// to it on offset data.
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as fastnorm from '../src/index';
+import * as reference from '../src/reference';
+import type { BackwardResult, FloatArray, GradsOption, Layout, Tensor } from '../src/api/types';
+import {
+  CTORS, DTYPES, defaultFloor, expectBitwiseEqual, expectChildOk, expectClose, expectL2Close, misaligned, product, runNode, tensor, type DType,
+} from './helpers';
+import {
+  LAYOUTS, batchSlice, bnDxTermsNorm, bnInputs, bnShape, channelIndexer, dims, transpose,
+  type BnSpec,
+} from './batch-norm-helpers';
+
+const native = fastnorm;
+type Api = typeof reference;
+const BACKENDS: Array<[string, Api]> = [['native', native], ['reference', reference]];
+
+const F64_TOL = 1e-12;
+const F64_OFFSET_TOL = 1e-10;
+const F32_FWD_TOL = 1e-5;
+const F32_BWD_L2_TOL = 1e-5;
+
+beforeAll(() => {
+  // Without the addon the facade silently uses the reference backend: every comparison below
+  // would compare the reference with itself.
+  expect(native.info().backend, 'native addon must be loaded for these tests').toBe('native');
+});
+
+function fwdClose(dtype: DType, actual: FloatArray | undefined, expected: FloatArray, what: string, f64Tol = F64_TOL): void {
+  expect(actual, `${what}: present`).toBeDefined();
+  expect(actual!.constructor, `${what}: dtype`).toBe(CTORS[dtype]);
+  expectClose(actual!, expected, dtype === 'float64' ? f64Tol : F32_FWD_TOL, what);
+}
+
+/**
+ * float64: expectClose; float32: L2-relative ≤ 1e-5. `floor`: for dx, the float32 L2
+ * denominator floor (bnDxTermsNorm); for dweight/dbias a GradFloor: the norm of the terms summed
+ * into them (the fixtures' floor), so a per-channel sum that happens to cancel is judged like a
+ * typical one (float64: the smallest per-channel norm, as the elementwise floor).
+ */
+function bwdClose(dtype: DType, actual: FloatArray | undefined, expected: FloatArray | undefined, what: string,
+  floor: number | GradFloor = 0, f64Tol = F64_TOL): void {
+  expect(actual === undefined, `${what}: presence`).toBe(expected === undefined);
+  if (!actual || !expected) return;
+  expect(actual.constructor, `${what}: dtype`).toBe(CTORS[dtype]);
+  const isGrad = typeof floor === 'object';
+  if (dtype === 'float64') {
+    expectClose(actual, expected, f64Tol, what, isGrad ? Math.max(floor.min, defaultFloor(expected)) : undefined);
+  } else {
+    expectL2Close(actual, expected, F32_BWD_L2_TOL, what, isGrad ? floor.l2 : floor);
+  }
+}
+
+interface GradFloor {
+  /** ||all terms||₂ */
+  l2: number;
+  /** min over channels of ||terms of channel c||₂ */
+  min: number;
+}
+
+/** Floors for dweight = Σ dy·(x − μ)·rstd and dbias = Σ dy (per channel, see bwdClose). */
+function gradFloors(dy: FloatArray, x: FloatArray, mean: ArrayLike<number>, rstd: ArrayLike<number>, shape: readonly number[],
+  layout: Layout): { dweight: GradFloor; dbias: GradFloor } {
+  const ch = channelIndexer(shape, layout);
+  const c = mean.length;
+  const w = new Float64Array(c);
+  const b = new Float64Array(c);
+  for (let i = 0; i < dy.length; i++) {
+    const k = ch(i);
+    const t = dy[i] * (x[i] - mean[k]) * rstd[k];
+    if (Number.isFinite(t)) w[k] += t * t;
+    if (Number.isFinite(dy[i])) b[k] += dy[i] * dy[i];
+  }
+  const floorOf = (a: Float64Array): GradFloor => ({
+    l2: Math.sqrt(a.reduce((p, v) => p + v, 0)), min: a.length ? Math.sqrt(Math.min(...a)) : 0,
+  });
+  return { dweight: floorOf(w), dbias: floorOf(b) };
+}
+
+function gradKeys(r: BackwardResult): string[] {
+  return Object.keys(r).filter((k) => k !== 'dx').sort();
+}
+
+interface Check extends BnSpec {
+  weight?: boolean;
+  bias?: boolean;
+  /** pass running statistics (training updates them; eval mode needs them) */
+  running?: boolean;
+  momentum?: number;
+  eps?: number;
+  grads?: GradsOption;
+  f64Tol?: number;
+  /** also run eval forward and backward (needs running) */
+  evalToo?: boolean;
+}
+
+/**
+ * batchNorm training forward (+ running-stat update), training backward, and (evalToo) eval
+ * forward and backward on both backends; each pair must agree within the tolerances.
+ */
+function checkBatchNorm(spec: Check) {
+  const inp = bnInputs(spec);
+  const { x, dy } = inp;
+  const weight = spec.weight ? inp.weight : undefined;
+  const bias = spec.bias ? inp.bias : undefined;
+  const at = `${spec.dtype} ${spec.layout} [${x.shape.join(', ')}]`;
+  const xBefore = x.data.slice();
+  const nRun = spec.running ? { runningMean: inp.runningMean.slice(), runningVar: inp.runningVar.slice() } : {};
+  const rRun = spec.running ? { runningMean: inp.runningMean.slice(), runningVar: inp.runningVar.slice() } : {};
+  const common = { weight, bias, layout: spec.layout, momentum: spec.momentum, eps: spec.eps };
+  const n = native.batchNorm(x, { ...common, ...nRun });
+  const r = reference.batchNorm(x, { ...common, ...rRun });
+  expectBitwiseEqual(x.data, xBefore, 'x must not be modified');
+  expect(n.y.shape).toEqual(x.shape);
+  fwdClose(spec.dtype, n.mean, r.mean, `${at} mean`, spec.f64Tol);
+  fwdClose(spec.dtype, n.rstd, r.rstd, `${at} rstd`, spec.f64Tol);
+  fwdClose(spec.dtype, n.y.data, r.y.data, `${at} y`, spec.f64Tol);
+  if (spec.running) {
+    fwdClose(spec.dtype, nRun.runningMean, rRun.runningMean!, `${at} runningMean`, spec.f64Tol);
+    fwdClose(spec.dtype, nRun.runningVar, rRun.runningVar!, `${at} runningVar`, spec.f64Tol);
+  }
+
+  // the backward, both backends with the reference's saved statistics
+  const saved = { mean: r.mean, rstd: r.rstd };
+  const bopts = { weight, layout: spec.layout, grads: spec.grads };
+  const nb = native.batchNormBackward(dy, x, saved, bopts);
+  const rb = reference.batchNormBackward(dy, x, saved, bopts);
+  const wantW = spec.grads?.weight ?? !!weight;
+  const wantB = spec.grads?.bias ?? !!weight;
+  const keys = [...(wantB ? ['dbias'] : []), ...(wantW ? ['dweight'] : [])];
+  expect(gradKeys(nb), 'native backward outputs').toEqual(keys);
+  expect(gradKeys(rb), 'reference backward outputs').toEqual(keys);
+  expect(nb.dx.shape).toEqual(x.shape);
+  bwdClose(spec.dtype, nb.dx.data, rb.dx.data, `${at} dx`, bnDxTermsNorm(dy.data, r.rstd, x.shape, spec.layout, weight), spec.f64Tol);
+  const gf = gradFloors(dy.data, x.data, r.mean, r.rstd, x.shape, spec.layout);
+  bwdClose(spec.dtype, nb.dweight, rb.dweight, `${at} dweight`, gf.dweight, spec.f64Tol);
+  bwdClose(spec.dtype, nb.dbias, rb.dbias, `${at} dbias`, gf.dbias, spec.f64Tol);
+
+  let ne: ReturnType<Api['batchNorm']> | undefined;
+  let re: ReturnType<Api['batchNorm']> | undefined;
+  if (spec.evalToo) {
+    // eval: the running statistics (the initial ones, identical for both backends) normalize
+    const run = { runningMean: inp.runningMean, runningVar: inp.runningVar };
+    const runBefore = [inp.runningMean.slice(), inp.runningVar.slice()];
+    ne = native.batchNorm(x, { ...common, ...run, training: false });
+    re = reference.batchNorm(x, { ...common, ...run, training: false });
+    expectBitwiseEqual(inp.runningMean, runBefore[0], 'eval leaves runningMean alone');
+    expectBitwiseEqual(inp.runningVar, runBefore[1], 'eval leaves runningVar alone');
+    expectBitwiseEqual(ne.mean, inp.runningMean, `${at} eval mean = runningMean`);
+    fwdClose(spec.dtype, ne.rstd, re.rstd, `${at} eval rstd`, spec.f64Tol);
+    fwdClose(spec.dtype, ne.y.data, re.y.data, `${at} eval y`, spec.f64Tol);
+    const esaved = { mean: re.mean, rstd: re.rstd };
+    const eopts = { ...bopts, training: false };
+    const neb = native.batchNormBackward(dy, x, esaved, eopts);
+    const reb = reference.batchNormBackward(dy, x, esaved, eopts);
+    expect(gradKeys(neb), 'native eval backward outputs').toEqual(keys);
+    bwdClose(spec.dtype, neb.dx.data, reb.dx.data, `${at} eval dx`, 0, spec.f64Tol);
+    const egf = gradFloors(dy.data, x.data, re.mean, re.rstd, x.shape, spec.layout);
+    bwdClose(spec.dtype, neb.dweight, reb.dweight, `${at} eval dweight`, egf.dweight, spec.f64Tol);
+    bwdClose(spec.dtype, neb.dbias, reb.dbias, `${at} eval dbias`, egf.dbias, spec.f64Tol);
+  }
+  return { inp, n, r, nb, rb, ne, re, nRun, rRun };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Channel counts around the vector width, on both NHWC paths (periodic when lcm(C, lanes) ≤ 4 vectors: float C = 1, 2, 3, 8, 16, 32, 64; else lane-per-channel). */
+const CHANNELS = [1, 2, 3, 5, 7, 8, 15, 16, 17, 32, 33, 40, 64, 100, 300];
+/** (N, spatial dims) with 0 to 3 spatial dims; N·S from 2 (the training minimum) up. */
+const BATCHES: Array<[number, number[]]> = [[2, []], [5, []], [1, [2]], [3, [17]], [2, [16]], [1, [33]], [2, [3, 5]], [2, [2, 3, 4]]];
+const GRID = DTYPES.flatMap((dtype) => LAYOUTS.flatMap((layout) => CHANNELS.map((c) => [`${dtype} ${layout} C=${c}`, dtype, layout, c] as const)));
+
+describe('batchNorm: native vs reference', () => {
+  it.each(GRID)('%s, 0-3 spatial dims: training (running stats) and eval, forward and backward', (_n, dtype, layout, c) => {
+    for (const [n, spatial] of BATCHES)
+      checkBatchNorm({ dtype, layout, n, c, spatial, weight: true, bias: true, running: true, evalToo: true, seed: c * 31 + n + spatial.length });
+  });
+
+  // NCHW: a unit is a ≤ 8192-value block of one (n, c) plane; planes around the vector width and
+  // around one and two blocks (the larger ones are also over the 1<<16-value multithreading line).
+  const PLANES = [1, 2, 15, 16, 17, 31, 32, 33, 8191, 8192, 8193, 16383, 16384, 16385];
+  it.each(DTYPES.flatMap((d) => [1, 3].map((c) => [`${d} NCHW C=${c}`, d, c] as const)))(
+    '%s: plane sizes around the vector width and the 8192-value block', (_n, dtype, c) => {
+      for (const s of PLANES) checkBatchNorm({ dtype, layout: 'NCHW', n: 2, c, spatial: [s], weight: true, bias: true, running: true, seed: s });
+      // as 2 spatial dims, and N = 1
+      checkBatchNorm({ dtype, layout: 'NCHW', n: 1, c, spatial: [91, 90], weight: true, bias: true, seed: 1 });
+      checkBatchNorm({ dtype, layout: 'NCHW', n: 3, c, spatial: [2, 4097], weight: true, bias: true, seed: 2 });
+    });
+
+  // NHWC: a unit is a tile of rows (N·S positions) × channels. Row counts around one and two
+  // tiles, computed like the kernel's header says (16384-value tiles; flat path when lcm(C,
+  // lanes) ≤ 4 vectors, rows a whole number of periods; else ≤ 256 channels per tile).
+  function tileRows(dtype: DType, c: number): number {
+    const lanes = dtype === 'float32' ? 16 : 8;
+    const gcd = (a: number, b: number): number => (b ? gcd(b, a % b) : a);
+    const lcm = (c / gcd(c, lanes)) * lanes;
+    if (lcm <= 4 * lanes) {
+      const perPeriod = lcm / c;
+      return Math.max(perPeriod, Math.floor(16384 / c / perPeriod) * perPeriod);
+    }
+    return Math.max(1, Math.floor(16384 / Math.min(c, 256)));
+  }
+  const TILE_CASES = DTYPES.flatMap((d) => [1, 3, 5, 16, 17, 64, 100, 300].map((c) => [`${d} NHWC C=${c} (${tileRows(d, c)} rows/tile)`, d, c] as const));
+  it.each(TILE_CASES)('%s: N·S around one and two tiles', (_n, dtype, c) => {
+    const t = tileRows(dtype, c);
+    for (const rows of [t - 1, t, t + 1, 2 * t + 1]) {
+      if (rows < 2) continue;
+      checkBatchNorm({ dtype, layout: 'NHWC', n: 1, c, spatial: [rows], weight: true, bias: true, running: true, seed: rows });
+    }
+    checkBatchNorm({ dtype, layout: 'NHWC', n: t + 1, c, weight: true, bias: true, seed: 3 }); // (N, C): rows = N
+  });
+
+  it.each(DTYPES.flatMap((d) => LAYOUTS.map((l) => [`${d} ${l}`, d, l] as const)))(
+    '%s: big enough to be multithreaded (≥ 1<<16 values), C = 3, 17, 64, 300', (_n, dtype, layout) => {
+      checkBatchNorm({ dtype, layout, n: 4, c: 3, spatial: [96, 96], weight: true, bias: true, running: true, evalToo: true, seed: 10 });
+      checkBatchNorm({ dtype, layout, n: 8, c: 17, spatial: [23, 23], weight: true, bias: true, running: true, evalToo: true, seed: 11 });
+      checkBatchNorm({ dtype, layout, n: 4, c: 64, spatial: [16, 17], weight: true, bias: true, seed: 12 });
+      checkBatchNorm({ dtype, layout, n: 2, c: 300, spatial: [11, 11], weight: true, bias: true, seed: 13 });
+    });
+
+  it.each(DTYPES.flatMap((d) => LAYOUTS.map((l) => [`${d} ${l}`, d, l] as const)))(
+    '%s: every weight/bias combination, with and without running stats', (_n, dtype, layout) => {
+      for (const [c, spatial] of [[5, [3, 7]], [17, [40, 41]]] as Array<[number, number[]]>)
+        for (const weight of [false, true])
+          for (const bias of [false, true])
+            for (const running of [false, true])
+              checkBatchNorm({ dtype, layout, n: 2, c, spatial, weight, bias, running, evalToo: running, seed: 20 });
+    });
+
+  it.each(DTYPES.flatMap((d) => LAYOUTS.map((l) => [`${d} ${l}`, d, l] as const)))(
+    '%s: every grads option, with and without weight, training and eval', (_n, dtype, layout) => {
+      const grads = [undefined, {}, { weight: true }, { bias: true }, { weight: true, bias: true }, { weight: false, bias: false },
+        { weight: false, bias: true }, { weight: true, bias: false }];
+      for (const weight of [false, true])
+        for (const g of grads)
+          checkBatchNorm({ dtype, layout, n: 3, c: 7, spatial: [5], weight, bias: true, running: true, evalToo: true, grads: g, seed: 21 });
+    });
+
+  it.each(DTYPES)('%s: explicit eps and momentum values', (dtype) => {
+    for (const eps of [0, 1e-5, 0.1, 3])
+      for (const momentum of [0, 0.1, 0.5, 1, 1.5])
+        for (const layout of LAYOUTS)
+          checkBatchNorm({ dtype, layout, n: 3, c: 5, spatial: [4], weight: true, bias: true, running: true, evalToo: true, eps, momentum, seed: 22 });
+  });
+
+  it.each(DTYPES)('%s: default eps is 1e-5 and default momentum is 0.1 (the running-stat update formula)', (dtype) => {
+    const C = CTORS[dtype];
+    for (const [name, api] of BACKENDS) {
+      // channel 0: values 1, 3 (mean 2, biased var 1, unbiased 2); channel 1: 0, 0
+      const x = tensor(new C([1, 0, 3, 0]), [2, 2]);
+      const runningMean = new C([10, 20]);
+      const runningVar = new C([5, 6]);
+      const r = api.batchNorm(x, { runningMean, runningVar });
+      expect(Array.from(r.mean), name).toEqual([2, 0]);
+      expect(r.rstd[0], name).toBe(new C([1 / Math.sqrt(1 + 1e-5)])[0]);
+      expect(r.rstd[1], name).toBe(new C([1 / Math.sqrt(1e-5)])[0]);
+      expect(Array.from(runningMean), `${name} runningMean`).toEqual(Array.from(new C([0.9 * 10 + 0.1 * 2, 0.9 * 20])));
+      expect(Array.from(runningVar), `${name} runningVar: unbiased`).toEqual(Array.from(new C([0.9 * 5 + 0.1 * 2, 0.9 * 6])));
+      // eval: mean = runningMean, rstd = 1/sqrt(runningVar + eps)
+      const e = api.batchNorm(x, { runningMean, runningVar, training: false, eps: 0.25 });
+      expectBitwiseEqual(e.mean, runningMean, `${name} eval mean`);
+      expect(e.rstd[0], name).toBe(new C([1 / Math.sqrt(runningVar[0] + 0.25)])[0]);
+    }
+  });
+
+  it.each(DTYPES)('%s: misaligned (not 64-byte aligned) inputs and outputs give bitwise the same results (native)', (dtype) => {
+    for (const layout of LAYOUTS) {
+      for (const c of [3, 17]) {
+        const { x, dy, weight, bias, runningMean, runningVar } = bnInputs({ dtype, layout, n: 3, c, spatial: [5, 7], seed: 23 });
+        const mx = tensor(misaligned(x.data), x.shape);
+        const mdy = tensor(misaligned(dy.data, 3), dy.shape);
+        const a = native.batchNorm(x, { weight, bias, layout });
+        const b = native.batchNorm(mx, { weight: misaligned(weight, 2), bias: misaligned(bias, 5), layout });
+        expectBitwiseEqual(b.y.data, a.y.data, 'y');
+        expectBitwiseEqual(b.mean, a.mean, 'mean');
+        expectBitwiseEqual(b.rstd, a.rstd, 'rstd');
+        const ea = native.batchNorm(x, { weight, bias, layout, runningMean, runningVar, training: false });
+        const eb = native.batchNorm(mx, { weight, bias, layout, runningMean: misaligned(runningMean), runningVar: misaligned(runningVar, 7), training: false });
+        expectBitwiseEqual(eb.y.data, ea.y.data, 'eval y');
+        const ga = native.batchNormBackward(dy, x, a, { weight, layout });
+        const gb = native.batchNormBackward(mdy, mx, { mean: misaligned(a.mean), rstd: misaligned(a.rstd, 2) }, { weight: misaligned(weight, 3), layout });
+        expectBitwiseEqual(gb.dx.data, ga.dx.data, 'dx');
+        expectBitwiseEqual(gb.dweight!, ga.dweight!, 'dweight');
+        expectBitwiseEqual(gb.dbias!, ga.dbias!, 'dbias');
+      }
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('running statistics over several training steps', () => {
+  const CASES = DTYPES.flatMap((d) => LAYOUTS.flatMap((l) => [3, 17].map((c) => [`${d} ${l} C=${c}`, d, l, c] as const)));
+
+  it.each(CASES)('%s: 6 steps on fresh batches (momentum default, 0.3), native vs reference, then eval with them', (_n, dtype, layout, c) => {
+    for (const momentum of [undefined, 0.3]) {
+      const first = bnInputs({ dtype, layout, n: 4, c, spatial: [6, 5], seed: 30 });
+      const nRun = { runningMean: first.runningMean.slice(), runningVar: first.runningVar.slice() };
+      const rRun = { runningMean: first.runningMean.slice(), runningVar: first.runningVar.slice() };
+      for (let step = 0; step < 6; step++) {
+        // batches with a drifting mean and scale, so the running stats really move
+        const b = bnInputs({ dtype, layout, n: 4, c, spatial: [6, 5], seed: 31 + step, offset: step, scale: 1 + step / 2 });
+        const n = native.batchNorm(b.x, { ...nRun, momentum, layout, weight: b.weight, bias: b.bias });
+        const r = reference.batchNorm(b.x, { ...rRun, momentum, layout, weight: b.weight, bias: b.bias });
+        fwdClose(dtype, n.y.data, r.y.data, `step ${step} y`);
+        fwdClose(dtype, nRun.runningMean, rRun.runningMean, `step ${step} runningMean`);
+        fwdClose(dtype, nRun.runningVar, rRun.runningVar, `step ${step} runningVar`);
+      }
+      const e = bnInputs({ dtype, layout, n: 2, c, spatial: [3], seed: 40 });
+      const ne = native.batchNorm(e.x, { ...nRun, training: false, layout, weight: e.weight, bias: e.bias });
+      const re = reference.batchNorm(e.x, { ...rRun, training: false, layout, weight: e.weight, bias: e.bias });
+      fwdClose(dtype, ne.y.data, re.y.data, 'eval y after training');
+      expectBitwiseEqual(ne.mean, nRun.runningMean, 'eval mean = the updated runningMean');
+    }
+  });
+
+  it.each(DTYPES)('%s: the update is running = (1 − momentum)·running + momentum·batch, with the unbiased batch variance', (dtype) => {
+    const C = CTORS[dtype];
+    for (const layout of LAYOUTS) {
+      for (const [name, api] of BACKENDS) {
+        const { x, runningMean, runningVar } = bnInputs({ dtype, layout, n: 3, c: 4, spatial: [5], seed: 41 });
+        const rm = runningMean.slice();
+        const rv = runningVar.slice();
+        const m = 0.25;
+        api.batchNorm(x, { runningMean: rm, runningVar: rv, momentum: m, layout });
+        const ch = channelIndexer(x.shape, layout);
+        for (let c = 0; c < 4; c++) {
+          const vals = Array.from(x.data).filter((_, i) => ch(i) === c);
+          const mean = vals.reduce((a, v) => a + v, 0) / vals.length;
+          const unbiased = vals.reduce((a, v) => a + (v - mean) ** 2, 0) / (vals.length - 1);
+          const wantMean = new C([(1 - m) * runningMean[c] + m * mean])[0];
+          const wantVar = new C([(1 - m) * runningVar[c] + m * unbiased])[0];
+          expectClose([rm[c]], [wantMean], dtype === 'float64' ? 1e-14 : 1e-6, `${name} ${layout} runningMean[${c}]`);
+          expectClose([rv[c]], [wantVar], dtype === 'float64' ? 1e-14 : 1e-6, `${name} ${layout} runningVar[${c}]`);
+        }
+      }
+    }
+  });
+
+  it.each(BACKENDS)('%s: momentum 0 leaves the running stats bitwise unchanged; without them nothing else is written', (_name, api) => {
+    const { x, runningMean, runningVar } = bnInputs({ dtype: 'float32', layout: 'NCHW', n: 3, c: 4, spatial: [5], seed: 42 });
+    const rm = runningMean.slice();
+    const rv = runningVar.slice();
+    api.batchNorm(x, { runningMean: rm, runningVar: rv, momentum: 0 });
+    expectBitwiseEqual(rm, runningMean, 'runningMean');
+    expectBitwiseEqual(rv, runningVar, 'runningVar');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('eval-mode backward (gradient through fixed statistics)', () => {
+  const CASES = DTYPES.flatMap((d) => LAYOUTS.flatMap((l) => [1, 3, 17, 64].map((c) => [`${d} ${l} C=${c}`, d, l, c] as const)));
+
+  it.each(CASES)('%s: dx = dy·w·rstd_running, dweight = Σ dy·(x − μ_running)·rstd, dbias = Σ dy (both backends)', (_n, dtype, layout, c) => {
+    const { x, dy, weight, bias, runningMean, runningVar } = bnInputs({ dtype, layout, n: 3, c, spatial: [4, 5], seed: 50 });
+    const ch = channelIndexer(x.shape, layout);
+    const eps = 1e-3;
+    const rstd = Array.from(runningVar, (v) => 1 / Math.sqrt(v + eps));
+    const wantDx = new Float64Array(x.data.length);
+    const wantDw = new Float64Array(c);
+    const wantDb = new Float64Array(c);
+    for (let i = 0; i < x.data.length; i++) {
+      const k = ch(i);
+      wantDx[i] = dy.data[i] * weight[k] * rstd[k];
+      wantDw[k] += dy.data[i] * (x.data[i] - runningMean[k]) * rstd[k];
+      wantDb[k] += dy.data[i];
+    }
+    for (const [name, api] of BACKENDS) {
+      const saved = api.batchNorm(x, { weight, bias, runningMean, runningVar, eps, training: false, layout });
+      const g = api.batchNormBackward(dy, x, saved, { weight, training: false, layout });
+      const tol = dtype === 'float64' ? 1e-13 : 1e-6;
+      expectClose(g.dx.data, wantDx, tol, `${name} dx`);
+      expectClose(g.dweight!, wantDw, dtype === 'float64' ? 1e-12 : 1e-5, `${name} dweight`);
+      expectClose(g.dbias!, wantDb, dtype === 'float64' ? 1e-12 : 1e-5, `${name} dbias`);
+      // without weight: dx = dy·rstd
+      const g1 = api.batchNormBackward(dy, x, saved, { training: false, layout });
+      expectClose(g1.dx.data, wantDx.map((v, i) => v / weight[ch(i)]), tol, `${name} dx without weight`);
+      expect(gradKeys(g1)).toEqual([]);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('NCHW and NHWC agree on transposed data', () => {
+  const CASES = DTYPES.flatMap((d) => [[2, 3, [4, 5]], [3, 17, [7]], [2, 64, [3, 3, 3]], [4, 5, []], [2, 300, [2, 2]], [2, 3, [120, 120]]]
+    .map(([n, c, sp]) => [`${d} N=${n} C=${c} spatial [${(sp as number[]).join(', ')}]`, d, n as number, c as number, sp as number[]] as const));
+
+  it.each(CASES)('%s: forward (train, eval), running stats, backward (train, eval), stats and sums', (_name, dtype, n, c, spatial) => {
+    const a = bnInputs({ dtype, layout: 'NCHW', n, c, spatial, seed: 60 });
+    const s = product(spatial);
+    const toNhwc = (t: Tensor): Tensor => tensor(transpose(t.data, n, c, s, 'NCHW'), bnShape('NHWC', n, c, spatial));
+    const xh = toNhwc(a.x);
+    const dyh = toNhwc(a.dy);
+    const back = (d: FloatArray) => transpose(d, n, c, s, 'NHWC');
+    for (const [name, api] of BACKENDS) {
+      // the reference visits a channel's values in the same (n, s) order in both layouts: bitwise
+      const same = (actual: FloatArray, expected: FloatArray, what: string, kind: 'fwd' | 'bwd', floor: number | GradFloor = 0) => {
+        if (name === 'reference') expectBitwiseEqual(actual, expected, `${name} ${what}`);
+        else if (kind === 'fwd') fwdClose(dtype, actual, expected, `${name} ${what}`);
+        else bwdClose(dtype, actual, expected, `${name} ${what}`, floor);
+      };
+      const runC = { runningMean: a.runningMean.slice(), runningVar: a.runningVar.slice() };
+      const runH = { runningMean: a.runningMean.slice(), runningVar: a.runningVar.slice() };
+      const fc = api.batchNorm(a.x, { weight: a.weight, bias: a.bias, ...runC });
+      const fh = api.batchNorm(xh, { weight: a.weight, bias: a.bias, ...runH, layout: 'NHWC' });
+      same(back(fh.y.data), fc.y.data, 'y', 'fwd');
+      same(fh.mean, fc.mean, 'mean', 'fwd');
+      same(fh.rstd, fc.rstd, 'rstd', 'fwd');
+      same(runH.runningMean, runC.runningMean, 'runningMean', 'fwd');
+      same(runH.runningVar, runC.runningVar, 'runningVar', 'fwd');
+
+      const run = { runningMean: a.runningMean, runningVar: a.runningVar };
+      const ec = api.batchNorm(a.x, { weight: a.weight, bias: a.bias, ...run, training: false });
+      const eh = api.batchNorm(xh, { weight: a.weight, bias: a.bias, ...run, training: false, layout: 'NHWC' });
+      same(back(eh.y.data), ec.y.data, 'eval y', 'fwd');
+
+      const saved = { mean: fc.mean, rstd: fc.rstd };
+      const floor = bnDxTermsNorm(a.dy.data, fc.rstd, a.x.shape, 'NCHW', a.weight);
+      const gf = gradFloors(a.dy.data, a.x.data, fc.mean, fc.rstd, a.x.shape, 'NCHW');
+      for (const training of [true, false]) {
+        const bc = api.batchNormBackward(a.dy, a.x, saved, { weight: a.weight, training });
+        const bh = api.batchNormBackward(dyh, xh, saved, { weight: a.weight, training, layout: 'NHWC' });
+        same(back(bh.dx.data), bc.dx.data, `dx (training ${training})`, 'bwd', floor);
+        same(bh.dweight!, bc.dweight!, `dweight (training ${training})`, 'bwd', gf.dweight);
+        same(bh.dbias!, bc.dbias!, `dbias (training ${training})`, 'bwd', gf.dbias);
+      }
+
+      const sc = api.batchNormStats(a.x);
+      const sh = api.batchNormStats(xh, { layout: 'NHWC' });
+      expect(sh.count).toBe(sc.count);
+      // native: float32 lane sums of ≤ 16 terms are blocked differently in the two layouts
+      const statTol = name === 'reference' ? 0 : dtype === 'float64' ? 1e-12 : 1e-6;
+      expectClose(sh.mean, sc.mean, statTol, `${name} stats mean`);
+      expectClose(sh.m2, sc.m2, statTol, `${name} stats m2`, Math.max(...sc.m2) || 1);
+      const rc = api.batchNormBackwardReduce(a.dy, a.x, saved);
+      const rh = api.batchNormBackwardReduce(dyh, xh, saved, { layout: 'NHWC' });
+      expectClose(rh.sumDy, rc.sumDy, statTol, `${name} sumDy`, Math.sqrt(a.dy.data.length));
+      expectClose(rh.sumDyXmu, rc.sumDyXmu, statTol, `${name} sumDyXmu`, Math.sqrt(a.dy.data.length));
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Synchronized BatchNorm on shards of x (split along N): batchNormStats of each shard, one
+ * batchNormGatherStats, batchNormElemt per shard into views of one y buffer; the backward as
+ * batchNormBackwardReduce per shard, the sums added over shards, batchNormBackwardElemt per shard.
+ */
+function syncBatchNorm(api: Api, x: Tensor, dy: Tensor, cuts: number[], opts: {
+  layout: Layout; weight: FloatArray; bias: FloatArray; runningMean: FloatArray; runningVar: FloatArray; eps?: number; momentum?: number;
+}) {
+  const { layout, weight, bias } = opts;
+  const bounds = [0, ...cuts, x.shape[0]];
+  const shards = bounds.slice(1).map((end, k) => [bounds[k], end]);
+  const parts = shards.map(([a, b]) => api.batchNormStats(batchSlice(x, a, b), { layout }));
+  parts.forEach((p, k) => expect(p.count, `shard ${k} count`).toBe((shards[k][1] - shards[k][0]) * dims(x.shape, layout).s));
+  const dtype = x.data instanceof Float64Array ? 'float64' : 'float32';
+  const stats = reference.batchNormGatherStats(parts, {
+    eps: opts.eps, momentum: opts.momentum, runningMean: opts.runningMean, runningVar: opts.runningVar, dtype,
+  });
+  expect(stats.count).toBe(parts.reduce((a, p) => a + p.count, 0));
+  const y = new CTORS[dtype](x.data.length);
+  for (const [a, b] of shards) {
+    const out = batchSlice(tensor(y, x.shape), a, b).data;
+    const r = api.batchNormElemt(batchSlice(x, a, b), stats, { weight, bias, layout, out: { y: out } });
+    expect(r.y.data).toBe(out);
+  }
+  const saved = { mean: stats.mean, rstd: stats.rstd };
+  const c = weight.length;
+  const sums = { sumDy: new Float64Array(c), sumDyXmu: new Float64Array(c), count: stats.count };
+  for (const [a, b] of shards) {
+    const part = api.batchNormBackwardReduce(batchSlice(dy, a, b), batchSlice(x, a, b), saved, { layout });
+    for (let k = 0; k < c; k++) {
+      sums.sumDy[k] += part.sumDy[k];
+      sums.sumDyXmu[k] += part.sumDyXmu[k];
+    }
+  }
+  const dx = new CTORS[dtype](x.data.length);
+  let dweight: FloatArray | undefined;
+  let dbias: FloatArray | undefined;
+  for (const [a, b] of shards) {
+    const out = batchSlice(tensor(dx, x.shape), a, b).data;
+    const g = api.batchNormBackwardElemt(batchSlice(dy, a, b), batchSlice(x, a, b), saved, sums, { weight, layout, out: { dx: out } });
+    expect(g.dx.data).toBe(out);
+    // the parameter gradients follow from the all-reduced sums: every shard returns the same
+    if (dweight) expectBitwiseEqual(g.dweight!, dweight, 'dweight of every shard');
+    dweight = g.dweight;
+    dbias = g.dbias;
+  }
+  return { stats, y, dx, dweight: dweight!, dbias: dbias! };
+}
+
+describe('synchronized BatchNorm: merged shards equal the full batch', () => {
+  const SPLITS: Array<[string, number[]]> = [['one shard', []], ['shards of 3, 1, 3', [3, 4]], ['7 shards of 1', [1, 2, 3, 4, 5, 6]],
+    ['an empty shard first', [0]], ['an empty shard in the middle', [2, 2]]];
+  const CASES = DTYPES.flatMap((d) => LAYOUTS.flatMap((l) => [[3, [5, 4]], [17, [6]], [64, []], [5, [8200]]]
+    .map(([c, sp]) => [`${d} ${l} C=${c} spatial [${(sp as number[]).join(', ')}]`, d, l, c as number, sp as number[]] as const)));
+
+  it.each(CASES)('%s: stats → gather → elemt = batchNorm training; reduce (summed) → backwardElemt = batchNormBackward', (_name, dtype, layout, c, spatial) => {
+    const inp = bnInputs({ dtype, layout, n: 7, c, spatial, seed: 70 });
+    const { x, dy, weight, bias } = inp;
+    const momentum = 0.2;
+    const eps = 1e-4;
+    for (const [name, api] of BACKENDS) {
+      // the full batch on the same backend
+      const fullRun = { runningMean: inp.runningMean.slice(), runningVar: inp.runningVar.slice() };
+      const full = api.batchNorm(x, { weight, bias, layout, eps, momentum, ...fullRun });
+      const fullBwd = api.batchNormBackward(dy, x, full, { weight, layout });
+      for (const [what, cuts] of SPLITS) {
+        const at = `${name} ${what}`;
+        const run = { runningMean: inp.runningMean.slice(), runningVar: inp.runningVar.slice() };
+        const s = syncBatchNorm(api, x, dy, cuts, { layout, weight, bias, eps, momentum, ...run });
+        fwdClose(dtype, s.stats.mean, full.mean, `${at}: mean`);
+        fwdClose(dtype, s.stats.rstd, full.rstd, `${at}: rstd`);
+        fwdClose(dtype, run.runningMean, fullRun.runningMean, `${at}: runningMean`);
+        fwdClose(dtype, run.runningVar, fullRun.runningVar, `${at}: runningVar`);
+        fwdClose(dtype, s.y, full.y.data, `${at}: y`);
+        // the backward against batchNormBackward with the same (gathered) saved statistics
+        const ref = api.batchNormBackward(dy, x, { mean: s.stats.mean, rstd: s.stats.rstd }, { weight, layout });
+        bwdClose(dtype, s.dx, ref.dx.data, `${at}: dx`, bnDxTermsNorm(dy.data, s.stats.rstd, x.shape, layout, weight));
+        const gf = gradFloors(dy.data, x.data, s.stats.mean, s.stats.rstd, x.shape, layout);
+        bwdClose(dtype, s.dweight, ref.dweight, `${at}: dweight`, gf.dweight);
+        bwdClose(dtype, s.dbias, ref.dbias, `${at}: dbias`, gf.dbias);
+        // and against the full batch's own backward (its own saved statistics: close, not equal)
+        bwdClose(dtype, s.dx, fullBwd.dx.data, `${at}: dx vs full batch`, bnDxTermsNorm(dy.data, full.rstd, x.shape, layout, weight));
+        if (cuts.length === 0 && name === 'native') {
+          // one shard: the same moments kernel and the same arithmetic as batchNorm → same bits
+          expectBitwiseEqual(s.stats.mean, full.mean, `${at}: mean bitwise`);
+          expectBitwiseEqual(s.stats.rstd, full.rstd, `${at}: rstd bitwise`);
+          expectBitwiseEqual(run.runningMean, fullRun.runningMean, `${at}: runningMean bitwise`);
+          expectBitwiseEqual(run.runningVar, fullRun.runningVar, `${at}: runningVar bitwise`);
+          expectBitwiseEqual(s.dx, ref.dx.data, `${at}: dx bitwise`);
+        }
+      }
+    }
+  });
+
+  it.each(DTYPES)('%s: gather is exact: merging in any order and the full-batch stats agree, counts add up', (dtype) => {
+    const { x } = bnInputs({ dtype: 'float64', layout: 'NCHW', n: 9, c: 4, spatial: [11], seed: 71, offset: 100 });
+    const whole = reference.batchNormStats(x);
+    const parts = [[0, 2], [2, 3], [3, 9]].map(([a, b]) => native.batchNormStats(batchSlice(x, a, b)));
+    const g1 = native.batchNormGatherStats(parts, { dtype: 'float64' });
+    const g2 = native.batchNormGatherStats([parts[2], parts[0], { count: 0, mean: new Float64Array(4), m2: new Float64Array(4) }, parts[1]],
+      { dtype: 'float64' });
+    const gw = native.batchNormGatherStats([whole], { dtype: 'float64' });
+    expect([g1.count, g2.count, gw.count]).toEqual([99, 99, 99]);
+    expectClose(g1.mean, gw.mean, 1e-15, 'mean');
+    expectClose(g2.mean, gw.mean, 1e-15, 'mean (other order, with an empty part)');
+    expectClose(g1.rstd, gw.rstd, 1e-13, 'rstd');
+    expectClose(g2.rstd, gw.rstd, 1e-13, 'rstd (other order)');
+    // the returned dtype: float32 by default, float64 on request or with float64 running stats
+    expect(native.batchNormGatherStats(parts).mean).toBeInstanceOf(Float32Array);
+    const rm = new CTORS[dtype](4);
+    const rv = new CTORS[dtype](4).fill(1);
+    expect(native.batchNormGatherStats(parts, { runningMean: rm, runningVar: rv }).rstd).toBeInstanceOf(CTORS[dtype]);
+    // the same function from every entry point
+    expect(fastnorm.promises.batchNormGatherStats).toBe(native.batchNormGatherStats);
+    expect(reference.batchNormGatherStats).toBe(native.batchNormGatherStats);
+  });
+
+  // float64 data: exact to rounding; float32 data: the native kernel forms x − μ in float32
+  // lanes, so its double moments are float32-accurate (~1e-8), not double-accurate
+  const STATS_CASES = BACKENDS.flatMap(([b, api]) => DTYPES.map((d) => [`${b} ${d}`, b, api, d] as const));
+  it.each(STATS_CASES)('%s: batchNormStats gives count = N·S, the mean and M2 = Σ(x − mean)² per channel', (_n, name, api, dtype) => {
+    const tol = dtype === 'float64' || name === 'reference' ? 1e-13 : 1e-7;
+    for (const layout of LAYOUTS) {
+      const { x } = bnInputs({ dtype, layout, n: 3, c: 5, spatial: [2, 7], seed: 72 });
+      const st = api.batchNormStats(x, { layout });
+      expect(st.count).toBe(42);
+      expect(st.mean).toBeInstanceOf(Float64Array);
+      expect(st.m2).toBeInstanceOf(Float64Array);
+      const ch = channelIndexer(x.shape, layout);
+      for (let c = 0; c < 5; c++) {
+        const vals = Array.from(x.data).filter((_, i) => ch(i) === c);
+        const mean = vals.reduce((a, v) => a + v, 0) / vals.length;
+        const m2 = vals.reduce((a, v) => a + (v - mean) ** 2, 0);
+        expectClose([st.mean[c]], [mean], tol, `${name} ${layout} mean[${c}]`);
+        expectClose([st.m2[c]], [m2], tol, `${name} ${layout} m2[${c}]`);
+      }
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+type Fill = (a: FloatArray) => void;
+function buffers(dtype: DType, lengths: Record<string, number>, fill: Fill = (a) => a.fill(NaN)) {
+  const out: Record<string, FloatArray> = {};
+  for (const [k, len] of Object.entries(lengths)) {
+    out[k] = new CTORS[dtype](len);
+    fill(out[k]);
+  }
+  return out;
+}
+
+describe('caller-provided out buffers and in place', () => {
+  const SHAPES: Array<[number, number[]]> = [[3, [7, 5]], [17, [60, 70]]];
+  const CASES = BACKENDS.flatMap(([b, api]) => DTYPES.flatMap((d) => LAYOUTS.flatMap((l) => SHAPES.map(([c, sp]) =>
+    [`${b} ${d} ${l} C=${c}`, api, d, l, c, sp] as const))));
+
+  it.each(CASES)('%s: out { y, mean, rstd } and backward out { dx, dweight, dbias } are written and returned', (_n, api, dtype, layout, c, spatial) => {
+    const inp = bnInputs({ dtype, layout, n: 2, c, spatial, seed: 80 });
+    const { x, dy, weight, bias } = inp;
+    for (const training of [true, false]) {
+      const run = () => ({ runningMean: inp.runningMean.slice(), runningVar: inp.runningVar.slice() });
+      const fresh = api.batchNorm(x, { weight, bias, layout, training, ...run() });
+      const out = buffers(dtype, { y: x.data.length, mean: c, rstd: c });
+      const res = api.batchNorm(x, { weight, bias, layout, training, ...run(), out });
+      expect(res.y.data).toBe(out.y);
+      expect(res.mean).toBe(out.mean);
+      expect(res.rstd).toBe(out.rstd);
+      expectBitwiseEqual(res.y.data, fresh.y.data, 'y');
+      expectBitwiseEqual(res.mean, fresh.mean, 'mean');
+      expectBitwiseEqual(res.rstd, fresh.rstd, 'rstd');
+      // only some outputs given: those are used, the rest allocated
+      const onlyRstd = new CTORS[dtype](c);
+      const part = api.batchNorm(x, { weight, bias, layout, training, ...run(), out: { rstd: onlyRstd } });
+      expect(part.rstd).toBe(onlyRstd);
+      expectBitwiseEqual(part.y.data, fresh.y.data, 'y (allocated)');
+
+      const gFresh = api.batchNormBackward(dy, x, fresh, { weight, layout, training });
+      const gOut = buffers(dtype, { dx: x.data.length, dweight: c, dbias: c });
+      const g = api.batchNormBackward(dy, x, fresh, { weight, layout, training, out: gOut });
+      expect(g.dx.data).toBe(gOut.dx);
+      expect(g.dweight).toBe(gOut.dweight);
+      expect(g.dbias).toBe(gOut.dbias);
+      expectBitwiseEqual(g.dx.data, gFresh.dx.data, 'dx');
+      expectBitwiseEqual(g.dweight!, gFresh.dweight!, 'dweight');
+      expectBitwiseEqual(g.dbias!, gFresh.dbias!, 'dbias');
+    }
+  });
+
+  it.each(CASES)('%s: in place (out.y = x.data) for batchNorm (train, eval) and batchNormElemt equals out of place', (_n, api, dtype, layout, c, spatial) => {
+    const inp = bnInputs({ dtype, layout, n: 2, c, spatial, seed: 81 });
+    const { x, weight, bias, runningMean, runningVar } = inp;
+    for (const training of [true, false]) {
+      const fresh = api.batchNorm(x, { weight, bias, layout, training, runningMean: runningMean.slice(), runningVar: runningVar.slice() });
+      const xs = tensor(x.data.slice(), x.shape);
+      const res = api.batchNorm(xs, { weight, bias, layout, training, runningMean: runningMean.slice(), runningVar: runningVar.slice(), out: { y: xs.data } });
+      expect(res.y.data).toBe(xs.data);
+      expectBitwiseEqual(xs.data, fresh.y.data, `batchNorm y in place (training ${training})`);
+      expectBitwiseEqual(res.mean, fresh.mean, 'mean');
+      expectBitwiseEqual(res.rstd, fresh.rstd, 'rstd');
+    }
+    const stats = reference.batchNormGatherStats([api.batchNormStats(x, { layout })], { dtype });
+    const e = api.batchNormElemt(x, stats, { weight, bias, layout });
+    const xs = tensor(x.data.slice(), x.shape);
+    expect(api.batchNormElemt(xs, stats, { weight, bias, layout, out: { y: xs.data } }).y.data).toBe(xs.data);
+    expectBitwiseEqual(xs.data, e.y.data, 'batchNormElemt y in place');
+  });
+
+  it.each(DTYPES)('%s: native writes nothing outside out views placed inside larger buffers (all six functions)', (dtype) => {
+    const C = CTORS[dtype];
+    const SENTINEL = -12345.5;
+    const PAD = 19;
+    const guarded = (len: number) => new C(len + 2 * PAD).fill(SENTINEL).subarray(PAD, PAD + len);
+    const intact = (v: FloatArray, what: string) => {
+      const whole = new C(v.buffer as ArrayBuffer, 0, v.buffer.byteLength / C.BYTES_PER_ELEMENT);
+      for (let i = 0; i < PAD; i++) {
+        expect(whole[i], `${what}: guard before`).toBe(SENTINEL);
+        expect(whole[whole.length - 1 - i], `${what}: guard after`).toBe(SENTINEL);
+      }
+    };
+    for (const layout of LAYOUTS) {
+      for (const [c, spatial] of [[3, [17]], [17, [5, 7]], [5, [70000]], [300, [230]]] as Array<[number, number[]]>) {
+        const inp = bnInputs({ dtype, layout, n: 1, c, spatial, seed: c });
+        const { x, dy, weight, bias } = inp;
+        const len = x.data.length;
+        const rm = guarded(c);
+        rm.set(inp.runningMean);
+        const rv = guarded(c);
+        rv.set(inp.runningVar);
+        const out = { y: guarded(len), mean: guarded(c), rstd: guarded(c) };
+        const f = native.batchNorm(x, { weight, bias, layout, runningMean: rm, runningVar: rv, out });
+        for (const [k, v] of Object.entries({ ...out, runningMean: rm, runningVar: rv })) intact(v, `batchNorm ${k}`);
+        const eout = { y: guarded(len), mean: guarded(c), rstd: guarded(c) };
+        native.batchNorm(x, { weight, bias, layout, runningMean: rm, runningVar: rv, training: false, out: eout });
+        for (const [k, v] of Object.entries(eout)) intact(v, `eval batchNorm out.${k}`);
+        for (const training of [true, false]) {
+          const gout = { dx: guarded(len), dweight: guarded(c), dbias: guarded(c) };
+          native.batchNormBackward(dy, x, f, { weight, layout, training, out: gout });
+          for (const [k, v] of Object.entries(gout)) intact(v, `batchNormBackward (training ${training}) out.${k}`);
+        }
+        const yOut = guarded(len);
+        native.batchNormElemt(x, f, { weight, bias, layout, out: { y: yOut } });
+        intact(yOut, 'batchNormElemt out.y');
+        const sums = native.batchNormBackwardReduce(dy, x, f, { layout });
+        const dxOut = guarded(len);
+        native.batchNormBackwardElemt(dy, x, f, { ...sums, count: len / c }, { weight, layout, out: { dx: dxOut } });
+        intact(dxOut, 'batchNormBackwardElemt out.dx');
+      }
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('the promise API gives the same bits as the synchronous one', () => {
+  it.each(DTYPES.flatMap((d) => LAYOUTS.map((l) => [`${d} ${l}`, d, l] as const)))('%s: all six functions (multithreaded size)', async (_n, dtype, layout) => {
+    const p = fastnorm.promises;
+    const inp = bnInputs({ dtype, layout, n: 4, c: 17, spatial: [40, 30], seed: 90 });
+    const { x, dy, weight, bias } = inp;
+    const run = () => ({ runningMean: inp.runningMean.slice(), runningVar: inp.runningVar.slice() });
+    const r1 = run();
+    const r2 = run();
+    const s = native.batchNorm(x, { weight, bias, layout, ...r1 });
+    const a = await p.batchNorm(x, { weight, bias, layout, ...r2 });
+    for (const [k, v] of Object.entries({ y: [a.y.data, s.y.data], mean: [a.mean, s.mean], rstd: [a.rstd, s.rstd],
+      runningMean: [r2.runningMean, r1.runningMean], runningVar: [r2.runningVar, r1.runningVar] }))
+      expectBitwiseEqual(v[0], v[1], `batchNorm ${k}`);
+    for (const training of [true, false]) {
+      const gs = native.batchNormBackward(dy, x, s, { weight, layout, training });
+      const ga = await p.batchNormBackward(dy, x, s, { weight, layout, training });
+      expectBitwiseEqual(ga.dx.data, gs.dx.data, 'dx');
+      expectBitwiseEqual(ga.dweight!, gs.dweight!, 'dweight');
+    }
+    const ss = native.batchNormStats(x, { layout });
+    const sa = await p.batchNormStats(x, { layout });
+    expectBitwiseEqual(sa.mean, ss.mean, 'stats mean');
+    expectBitwiseEqual(sa.m2, ss.m2, 'stats m2');
+    expect(sa.count).toBe(ss.count);
+    expectBitwiseEqual((await p.batchNormElemt(x, s, { weight, bias, layout })).y.data, native.batchNormElemt(x, s, { weight, bias, layout }).y.data, 'elemt y');
+    const sums = native.batchNormBackwardReduce(dy, x, s, { layout });
+    const asums = await p.batchNormBackwardReduce(dy, x, s, { layout });
+    expectBitwiseEqual(asums.sumDy, sums.sumDy, 'sumDy');
+    expectBitwiseEqual(asums.sumDyXmu, sums.sumDyXmu, 'sumDyXmu');
+    const count = sa.count;
+    expectBitwiseEqual((await p.batchNormBackwardElemt(dy, x, s, { ...sums, count }, { weight, layout })).dx.data,
+      native.batchNormBackwardElemt(dy, x, s, { ...sums, count }, { weight, layout }).dx.data, 'backwardElemt dx');
+    // a validation error is a rejection, not a synchronous throw
+    await expect(p.batchNorm(tensor(new CTORS[dtype](3), [1, 3]))).rejects.toThrow(RangeError);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * float32 ill-conditioned data: y of both backends against the float64 reference on the same
+ * (upcast) values — native within 1e-5, the reference within `refTol` (it normalizes with the
+ * float32-rounded saved mean, as PyTorch's float32 kernel does, so an ulp of a large |μ|/σ
+ * shows) — and the backward of both backends with the same saved statistics.
+ */
+function checkAgainstFloat64(spec: BnSpec, eps: number, refTol: number) {
+  const { layout } = spec;
+  const inp = bnInputs(spec);
+  const up = (a: FloatArray) => Float64Array.from(a);
+  const x64 = tensor(up(inp.x.data), inp.x.shape);
+  const truth = reference.batchNorm(x64, { weight: up(inp.weight), bias: up(inp.bias), layout, eps });
+  const n32 = native.batchNorm(inp.x, { weight: inp.weight, bias: inp.bias, layout, eps });
+  const r32 = reference.batchNorm(inp.x, { weight: inp.weight, bias: inp.bias, layout, eps });
+  expectClose(n32.y.data, truth.y.data, 1e-5, 'native y vs float64');
+  expectClose(r32.y.data, truth.y.data, refTol, 'reference y vs float64');
+  for (const [name, r] of [['native', n32], ['reference', r32]] as const) {
+    expectClose(r.mean, truth.mean, 1e-5, `${name} mean vs float64`);
+    expectClose(r.rstd, truth.rstd, 1e-5, `${name} rstd vs float64`);
+  }
+  const saved = { mean: r32.mean, rstd: r32.rstd };
+  for (const training of [true, false]) {
+    const nb = native.batchNormBackward(inp.dy, inp.x, saved, { weight: inp.weight, layout, training });
+    const rb = reference.batchNormBackward(inp.dy, inp.x, saved, { weight: inp.weight, layout, training });
+    bwdClose('float32', nb.dx.data, rb.dx.data, `dx (training ${training})`, bnDxTermsNorm(inp.dy.data, saved.rstd, inp.x.shape, layout, inp.weight));
+    const gf = gradFloors(inp.dy.data, inp.x.data, saved.mean, saved.rstd, inp.x.shape, layout);
+    bwdClose('float32', nb.dweight, rb.dweight, `dweight (training ${training})`, gf.dweight);
+    bwdClose('float32', nb.dbias, rb.dbias, `dbias (training ${training})`, gf.dbias);
+  }
+  return n32;
+}
+
+describe('ill-conditioned data', () => {
+  const CASES = DTYPES.flatMap((d) => LAYOUTS.flatMap((l) => [[4, 3, [30, 30]], [2, 17, [70, 70]], [3, 300, [15]]]
+    .map(([n, c, sp]) => [`${d} ${l} N=${n} C=${c} spatial [${(sp as number[]).join(', ')}]`, d, l, n as number, c as number, sp as number[]] as const)));
+
+  it.each(CASES)('%s: offset x = 1e4 + N(0, 1): native vs reference, and against the float64 result', (_n, dtype, layout, n, c, spatial) => {
+    const spec = { dtype, layout, n, c, spatial, offset: 1e4, scale: 1, seed: 100 };
+    if (dtype === 'float64') {
+      checkBatchNorm({ ...spec, weight: true, bias: true, running: true, evalToo: true, f64Tol: F64_OFFSET_TOL });
+      return;
+    }
+    // float32: native normalizes with the mean in double (hi + lo); the reference with the
+    // float32-rounded mean, as PyTorch's float32 kernel does: half an ulp of 1e4 in float32 is
+    // 4.9e-4, times rstd·|w| (PyTorch's own float32 error on the offset fixture: 8.9e-4)
+    checkAgainstFloat64(spec, 1e-5, 3e-3);
+  });
+
+  it.each(CASES)('%s: tiny variance x = 1e-3 + 1e-6·N(0, 1), eps = 1e-5 and eps = 0', (_n, dtype, layout, n, c, spatial) => {
+    const spec = { dtype, layout, n, c, spatial, offset: 1e-3, scale: 1e-6, seed: 101 };
+    for (const eps of [1e-5, 0]) {
+      if (dtype === 'float64' || eps !== 0) {
+        const { n: f } = checkBatchNorm({ ...spec, weight: true, bias: true, eps, f64Tol: eps === 0 ? F64_OFFSET_TOL : F64_TOL });
+        if (eps === 0) for (const r of f.rstd) expect(r / 1e6, 'rstd ≈ 1/σ = 1e6').toBeGreaterThan(0.5);
+        continue;
+      }
+      // float32 with eps = 0: |μ|/σ = 1e3, an ulp of the float32 mean is 6e-5 of y
+      const f = checkAgainstFloat64(spec, eps, 2e-4);
+      for (const r of f.rstd) expect(r / 1e6, 'rstd ≈ 1/σ = 1e6').toBeGreaterThan(0.5);
+    }
+  });
+
+  it.each(CASES)('%s: constant channels give y = bias exactly, mean = the constant, rstd = 1/sqrt(eps) (0 with eps = 0)', (_n, dtype, layout, n, c, spatial) => {
+    const C = CTORS[dtype];
+    const shape = bnShape(layout, n, c, spatial);
+    const ch = channelIndexer(shape, layout);
+    const value = (k: number) => new C([(k % 7) * 1.37 - 3.1 + (k % 2) * 1e4])[0];
+    const x = tensor(new C(product(shape)).map((_, i) => value(ch(i))), shape);
+    const inp = bnInputs({ dtype, layout, n, c, spatial, seed: 102 });
+    const { weight, bias, dy } = inp;
+    for (const [name, api] of BACKENDS) {
+      for (const eps of [undefined, 1e-3, 0]) {
+        const f = api.batchNorm(x, { weight, bias, eps, layout });
+        const want = eps === 0 ? 0 : new C([1 / Math.sqrt(eps ?? 1e-5)])[0];
+        for (let k = 0; k < c; k++) {
+          expect(f.mean[k], `${name} mean[${k}]`).toBe(value(k));
+          expect(f.rstd[k], `${name} rstd[${k}]`).toBe(want);
+        }
+        for (let i = 0; i < x.data.length; i++)
+          if (f.y.data[i] !== bias[ch(i)]) expect.fail(`${name} eps=${eps}: y[${i}] = ${f.y.data[i]}, want bias ${bias[ch(i)]}`);
+        const st = api.batchNormStats(x, { layout });
+        expect(Array.from(st.m2), `${name} stats m2`).toEqual(new Array(c).fill(0));
+      }
+    }
+    // the backward through zero-variance channels (x − μ = 0): dweight = 0, dx = w·rstd·(dy − mean(dy))
+    const saved = reference.batchNorm(x, { layout });
+    const nb = native.batchNormBackward(dy, x, saved, { weight, layout });
+    const rb = reference.batchNormBackward(dy, x, saved, { weight, layout });
+    bwdClose(dtype, nb.dx.data, rb.dx.data, 'dx', bnDxTermsNorm(dy.data, saved.rstd, shape, layout, weight));
+    bwdClose(dtype, nb.dbias, rb.dbias, 'dbias', gradFloors(dy.data, x.data, saved.mean, saved.rstd, shape, layout).dbias);
+    expect(Array.from(nb.dweight!).every((v) => v === 0), 'dweight = Σ dy·x̂ = 0').toBe(true);
+  });
+
+  // Large channels: 2^20 values per channel, float32, against the float64 reference on the same
+  // values (block moments merged in double keep the statistics exact to float32 rounding).
+  it.each(LAYOUTS.flatMap((l) => [0.5, 1e4].map((offset) => [`float32 ${l} C=2, 2^20 values per channel, offset ${offset}`, l, offset] as const)))(
+    '%s: y, mean, rstd within 1e-6 of the float64 result', (_n, layout, offset) => {
+      const inp = bnInputs({ dtype: 'float32', layout, n: 4, c: 2, spatial: [1 << 18], offset, scale: 2, seed: 105 });
+      const x64 = tensor(Float64Array.from(inp.x.data), inp.x.shape);
+      const truth = reference.batchNorm(x64, { layout });
+      const n = native.batchNorm(inp.x, { layout });
+      expectClose(n.y.data, truth.y.data, 1e-6, 'y');
+      expectClose(n.mean, truth.mean, 1e-6, 'mean');
+      expectClose(n.rstd, truth.rstd, 1e-6, 'rstd');
+    });
+
+  const HUGE = LAYOUTS.flatMap((l) => [[4, 3, [70, 70]], [2, 17, [60, 70]], [2, 64, [20, 30]], [3, 300, [9]]]
+    .map(([n, c, sp]) => [`float32 ${l} N=${n} C=${c} spatial [${(sp as number[]).join(', ')}]`, l, n as number, c as number, sp as number[]] as const));
+
+  it.each(HUGE)('%s: |x| ~ 1e30 (x² overflows float32): statistics do not overflow, finite outputs', (_n, layout, n, c, spatial) => {
+    const spec = { dtype: 'float32' as DType, layout, n, c, spatial, scale: 1e30, offset: 0, seed: 103 };
+    const { n: f, nb } = checkBatchNorm({ ...spec, weight: true, bias: true, running: true, evalToo: false });
+    for (const r of f.rstd) expect(r * 1e30, 'rstd ≈ 1/σ = 1e-30').toBeGreaterThan(0.5);
+    for (const r of f.rstd) expect(r * 1e30, 'rstd ≈ 1/σ = 1e-30').toBeLessThan(2);
+    for (const [k, a] of Object.entries({ y: f.y.data, mean: f.mean, dx: nb.dx.data, dweight: nb.dweight!, dbias: nb.dbias! }))
+      expect(a.every(Number.isFinite), `${k} must be finite`).toBe(true);
+    const { x } = bnInputs(spec);
+    const st = native.batchNormStats(x, { layout });
+    const want = reference.batchNormStats(x, { layout });
+    expectClose(st.m2, want.m2, 1e-5, 'stats m2 (≈ N·S·1e60, as double)', Math.max(...want.m2));
+    expect(st.m2.every(Number.isFinite)).toBe(true);
+    // gather of the stats gives the same rstd
+    fwdClose('float32', native.batchNormGatherStats([st]).rstd, f.rstd, 'gathered rstd');
+  });
+
+  // Float32 squares of |x| ~ 1e-30 (1e-60) are below float's range: the kernel must notice and
+  // redo the statistics in double, or var = 0 and, with eps = 0, rstd = 0 and y = bias.
+  it.each(HUGE)('%s: |x| ~ 1e-30 with eps = 0 (x² underflows float32): rstd ≈ 1e30, y ≈ the reference', (_n, layout, n, c, spatial) => {
+    const spec = { dtype: 'float32' as DType, layout, n, c, spatial, scale: 1e-30, offset: 0, seed: 104 };
+    checkBatchNorm({ ...spec, weight: true, bias: true, eps: 0 });
+  });
+
+  it.each(HUGE)('%s: |x| ~ 1e-30 with the default eps: native vs reference', (_n, layout, n, c, spatial) => {
+    checkBatchNorm({ dtype: 'float32', layout, n, c, spatial, scale: 1e-30, offset: 0, seed: 104, weight: true, bias: true, running: true, evalToo: true });
+  });
+});
+
+describe('non-finite data propagates (NaN/±Inf are not errors)', () => {
+  const CASES = DTYPES.flatMap((d) => LAYOUTS.flatMap((l) => [[3, [20]], [17, [30, 30]], [64, [4]]]
+    .map(([c, sp]) => [`${d} ${l} C=${c}`, d, l, c as number, sp as number[]] as const)));
+
+  it.each(CASES)('%s: channels with NaN, +Inf, −Inf are non-finite on both backends alike; clean channels unaffected', (_n, dtype, layout, c, spatial) => {
+    const inp = bnInputs({ dtype, layout, n: 2, c, spatial, seed: 110 });
+    const { x, dy, weight, bias } = inp;
+    const shape = x.shape;
+    const ch = channelIndexer(shape, layout);
+    const at = (k: number, which: number) => { // the which-th flat index of channel k
+      let seen = 0;
+      for (let i = 0; i < x.data.length; i++) if (ch(i) === k && seen++ === which) return i;
+      return -1;
+    };
+    x.data[at(0, 3)] = NaN;
+    x.data[at(1, 0)] = Infinity;
+    x.data[at(2, 5)] = -Infinity;
+    const bad = new Set([0, 1, 2]);
+    const n = native.batchNorm(x, { weight, bias, layout });
+    const r = reference.batchNorm(x, { weight, bias, layout });
+    for (let k = 0; k < c; k++) {
+      expect(Number.isFinite(n.rstd[k]) && Number.isFinite(n.mean[k]), `mean/rstd[${k}] finite`).toBe(!bad.has(k));
+      expect(Object.is(n.mean[k], r.mean[k]) || Math.abs(n.mean[k] - r.mean[k]) <= 1e-5 * (1 + Math.abs(r.mean[k])), `mean[${k}]: ${n.mean[k]} vs ${r.mean[k]}`).toBe(true);
+    }
+    for (let i = 0; i < x.data.length; i++) {
+      const finite = Number.isFinite(n.y.data[i]);
+      if (finite === bad.has(ch(i))) expect.fail(`y[${i}] (channel ${ch(i)}) = ${n.y.data[i]}`);
+    }
+    fwdClose(dtype, n.y.data, r.y.data, 'y (NaN at the same positions)');
+    const g = native.batchNormBackward(dy, x, r, { weight, layout });
+    for (let i = 0; i < x.data.length; i++) if (Number.isFinite(g.dx.data[i]) === bad.has(ch(i))) expect.fail(`dx[${i}] (channel ${ch(i)}) = ${g.dx.data[i]}`);
+    for (let k = 0; k < c; k++) expect(Number.isFinite(g.dweight![k]), `dweight[${k}]`).toBe(!bad.has(k));
+  });
+});
+
+describe('zero-size tensors', () => {
+  const CASES = BACKENDS.flatMap(([b, api]) => DTYPES.flatMap((d) => LAYOUTS.map((l) => [`${b} ${d} ${l}`, api, d, l] as const)));
+
+  it.each(CASES)('%s: N = 0 or a spatial dim 0: eval gives empty y with the running stats, stats/sums of nothing are 0', (_n, api, dtype, layout) => {
+    const C = CTORS[dtype];
+    for (const [n, spatial] of [[0, [5]], [2, [0]], [0, []], [3, [4, 0]]] as Array<[number, number[]]>) {
+      const shape = bnShape(layout, n, 3, spatial);
+      const x = tensor(new C(0), shape);
+      const runningMean = new C([1, 2, 3]);
+      const runningVar = new C([4, 5, 6]);
+      const e = api.batchNorm(x, { runningMean, runningVar, training: false, layout });
+      expect(e.y.shape).toEqual(shape);
+      expect(e.y.data.length).toBe(0);
+      expectBitwiseEqual(e.mean, runningMean, 'eval mean');
+      const weight = new C(3).fill(2);
+      const out = { dx: new C(0), dweight: new C(3).fill(7), dbias: new C(3).fill(NaN) };
+      const g = api.batchNormBackward(x, x, e, { weight, training: false, layout, out });
+      expect(Array.from(g.dweight!)).toEqual([0, 0, 0]);
+      expect(Array.from(g.dbias!)).toEqual([0, 0, 0]);
+      const st = api.batchNormStats(x, { layout });
+      expect([st.count, ...st.mean, ...st.m2]).toEqual([0, 0, 0, 0, 0, 0, 0]);
+      const sums = api.batchNormBackwardReduce(x, x, e, { layout });
+      expect([...sums.sumDy, ...sums.sumDyXmu]).toEqual([0, 0, 0, 0, 0, 0]);
+      expect(api.batchNormElemt(x, e, { layout }).y.data.length).toBe(0);
+      // training on no values is an error (N × spatial < 2)
+      expect(() => api.batchNorm(x, { layout })).toThrow(RangeError);
+    }
+  });
+
+  /** Every function on x with C = 0 and N·S = 20; returns the lengths/counts of the results. */
+  function zeroChannels(api: Api, dtype: DType, layout: Layout) {
+    const C = CTORS[dtype];
+    const x = tensor(new C(0), bnShape(layout, 4, 0, [5]));
+    const saved = { mean: new C(0), rstd: new C(0) };
+    const f = api.batchNorm(x, { layout, runningMean: new C(0), runningVar: new C(0) });
+    const st = api.batchNormStats(x, { layout });
+    return [
+      f.y.data.length, f.mean.length, f.rstd.length,
+      api.batchNorm(x, { layout, runningMean: new C(0), runningVar: new C(0), training: false }).y.data.length,
+      st.count, st.mean.length, st.m2.length,
+      api.batchNormBackward(x, x, saved, { layout, weight: new C(0) }).dweight!.length,
+      api.batchNormBackward(x, x, saved, { layout, training: false }).dx.data.length,
+      api.batchNormBackwardReduce(x, x, saved, { layout }).sumDy.length,
+      api.batchNormElemt(x, saved, { layout }).y.data.length,
+      api.batchNormBackwardElemt(x, x, saved, { sumDy: new Float64Array(0), sumDyXmu: new Float64Array(0), count: 20 }, { layout }).dx.data.length,
+    ];
+  }
+  const EMPTY = [0, 0, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0];
+
+  it.each(CASES.filter(([name]) => !name.startsWith('native') || name.endsWith('NCHW')))(
+    '%s: C = 0 (N·S ≥ 2): every function gives empty results', (_n, api, dtype, layout) => {
+      expect(zeroChannels(api, dtype, layout)).toEqual(EMPTY);
+    });
+
+  // NHWC with C = 0 once divided by zero (lane → channel mapping); a child process keeps a crash
+  // from taking the test runner down. Expected: empty results, as on NCHW.
+  it.each(DTYPES)('native %s NHWC: C = 0 (N·S ≥ 2): every function gives empty results, no crash (child process)', (dtype) => {
+    const r = runNode(`
+      const f = require('fastnorm');
+      const C = ${dtype === 'float32' ? 'Float32Array' : 'Float64Array'};
+      const x = { data: new C(0), shape: [4, 5, 0] };
+      const L = { layout: 'NHWC' };
+      const y = f.batchNorm(x, L);
+      const st = f.batchNormStats(x, L);
+      console.log(JSON.stringify([y.y.data.length, y.mean.length, st.count, st.mean.length]));`);
+    expectChildOk(r);
+    expect(r.json).toEqual([0, 0, 20, 0]);
+  });
+});
