@@ -18,8 +18,8 @@ const now = process.hrtime.bigint;
 export const BUDGETS = {
   // warm: warm-up time; min: timed time per row; sample: time one sample (an inner batch of
   // calls) aims for, so µs-sized calls are batched and timer overhead vanishes.
-  full: { warmSec: 0.05, minSec: 0.25, sampleSec: 0.001, minSamples: 5, maxSamples: 1000, maxInner: 10000 },
-  quick: { warmSec: 0.02, minSec: 0.08, sampleSec: 0.0005, minSamples: 3, maxSamples: 1000, maxInner: 10000 },
+  full: { warmSec: 0.03, minSec: 0.12, sampleSec: 0.001, minSamples: 5, maxSamples: 1000, maxInner: 10000 },
+  quick: { warmSec: 0.01, minSec: 0.04, sampleSec: 0.0005, minSamples: 3, maxSamples: 1000, maxInner: 10000 },
 };
 
 export function scenarioLabel(s) {

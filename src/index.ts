@@ -3,6 +3,7 @@ export {
   layerNorm, layerNormBackward, rmsNorm, rmsNormBackward,
   batchNorm, batchNormBackward, batchNormStats, batchNormGatherStats, batchNormElemt, batchNormBackwardReduce,
   batchNormBackwardElemt,
+  groupNorm, groupNormBackward, instanceNorm, instanceNormBackward,
   setNumThreads, getNumThreads, info,
 } from './api/facade.js';
 export * as reference from './reference.js';

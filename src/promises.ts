@@ -6,6 +6,7 @@ import { createAsyncOps } from './api/ops.js';
 export const {
   layerNorm, layerNormBackward, rmsNorm, rmsNormBackward,
   batchNorm, batchNormBackward, batchNormStats, batchNormElemt, batchNormBackwardReduce, batchNormBackwardElemt,
+  groupNorm, groupNormBackward, instanceNorm, instanceNormBackward,
 } = createAsyncOps(backend.asyncKernels);
 export { batchNormGatherStats } from './api/batch-norm.js';
 export { setNumThreads, getNumThreads, info } from './api/facade.js';

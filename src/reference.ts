@@ -8,6 +8,7 @@ const backend = createReferenceBackend();
 export const {
   layerNorm, layerNormBackward, rmsNorm, rmsNormBackward,
   batchNorm, batchNormBackward, batchNormStats, batchNormElemt, batchNormBackwardReduce, batchNormBackwardElemt,
+  groupNorm, groupNormBackward, instanceNorm, instanceNormBackward,
 } = createOps(backend.kernels);
 export { batchNormGatherStats } from './api/batch-norm.js';
 

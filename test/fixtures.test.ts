@@ -1,6 +1,7 @@
-// PyTorch float64 reference fixtures (shared/fixtures): every layerNorm and rmsNorm case, on the
-// default (native) backend and on the reference backend, forward and backward, judged with the
-// fixture reader's own scaledError against each output's `tol` (fixtures/README.md).
+// PyTorch float64 reference fixtures (shared/fixtures): every layerNorm, rmsNorm, batchNorm, groupNorm
+// and instanceNorm case, on the default (native) backend and on the reference backend, forward and
+// backward, judged with the fixture reader's own scaledError against each output's `tol`
+// (fixtures/README.md).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as fastnorm from '../src/index';
 import * as reference from '../src/reference';
@@ -91,8 +92,8 @@ describe('fixtures are present', () => {
     expect([...byId.keys()].sort()).toEqual(manifest.cases.map((c) => c.id).sort());
   });
 
-  it('has layerNorm and rmsNorm cases, float32 and float64, with backward outputs', () => {
-    for (const op of ['layerNorm', 'rmsNorm']) {
+  it('has layerNorm, rmsNorm and batchNorm cases, float32 and float64, with backward outputs', () => {
+    for (const op of ['layerNorm', 'rmsNorm', 'batchNorm']) {
       const cs = [...byId.values()].filter((c) => c.op === op);
       expect(cs.length, op).toBeGreaterThanOrEqual(4);
       expect(new Set(cs.map((c) => c.dtype)), op).toEqual(new Set(['float32', 'float64']));
@@ -140,6 +141,128 @@ describe.each(BACKENDS)('rmsNorm fixtures (%s backend)', (backend, api: Api) => 
     const gradKeys = expectedGradKeys(c);
     expect(Object.keys(bwd).filter((k) => k !== 'dx').sort()).toEqual(gradKeys.sort());
     for (const k of gradKeys) check(backend, c, k, gradOf(bwd, k));
+  });
+});
+
+describe.each(BACKENDS)('batchNorm fixtures (%s backend)', (backend, api: Api) => {
+  it.each(idsOf('batchNorm'))('%s: forward y, mean, rstd (+ running stats updated in place) and backward dx, dweight, dbias', (id) => {
+    const c = fixture(id);
+    const x: Tensor = { data: c.inputs.x, shape: c.shape };
+    const xCopy = c.inputs.x.slice();
+    const opts = forwardOpts(c);
+    for (const k of ['momentum', 'layout', 'training']) if (k in c.params) opts[k] = c.params[k];
+    // running statistics are updated in place: each run gets its own copies of the initial values
+    const runningMean = c.inputs.runningMean?.slice();
+    const runningVar = c.inputs.runningVar?.slice();
+    if (runningMean) Object.assign(opts, { runningMean, runningVar });
+    const fwd = api.batchNorm(x, opts);
+    expect(fwd.y.shape).toEqual(c.shape);
+    check(backend, c, 'y', fwd.y.data);
+    check(backend, c, 'mean', fwd.mean);
+    check(backend, c, 'rstd', fwd.rstd);
+    if ('runningMean' in c.expected) {
+      check(backend, c, 'runningMean', runningMean);
+      check(backend, c, 'runningVar', runningVar);
+    } else if (runningMean) {
+      // eval mode reads the running statistics and leaves them as they were
+      expect(runningMean, 'runningMean unchanged').toEqual(c.inputs.runningMean);
+      expect(runningVar, 'runningVar unchanged').toEqual(c.inputs.runningVar);
+    }
+
+    const dy: Tensor = { data: c.inputs.dy, shape: c.shape };
+    const bopts: Record<string, unknown> = backwardOpts(c);
+    for (const k of ['layout', 'training']) if (k in c.params) bopts[k] = c.params[k];
+    const bwd = api.batchNormBackward(dy, x, { mean: fwd.mean, rstd: fwd.rstd }, bopts);
+    expect(bwd.dx.shape).toEqual(c.shape);
+    check(backend, c, 'dx', bwd.dx.data);
+    const gradKeys = expectedGradKeys(c);
+    expect(Object.keys(bwd).filter((k) => k !== 'dx').sort()).toEqual(gradKeys.sort());
+    for (const k of gradKeys) check(backend, c, k, gradOf(bwd, k));
+    expect(c.inputs.x, 'x must not be modified').toEqual(xCopy);
+  });
+});
+
+/** The case's layout (and, for instanceNorm, running-statistics) parameters, as given. */
+function channelOpts(c: FixtureCase, keys: readonly string[]): Record<string, unknown> {
+  const opts: Record<string, unknown> = {};
+  for (const k of keys) if (k in c.params) opts[k] = c.params[k];
+  return opts;
+}
+
+describe('groupNorm and instanceNorm fixtures are present', () => {
+  it('has groupNorm and instanceNorm cases: float32 and float64, NCHW and NHWC, backward, running statistics, eval', () => {
+    for (const op of ['groupNorm', 'instanceNorm']) {
+      const cs = [...byId.values()].filter((c) => c.op === op);
+      expect(cs.length, op).toBeGreaterThanOrEqual(4);
+      expect(new Set(cs.map((c) => c.dtype)), op).toEqual(new Set(['float32', 'float64']));
+      expect(cs.some((c) => c.params.layout === 'NHWC'), `${op} NHWC`).toBe(true);
+      expect(cs.some((c) => c.backward && 'dx' in c.expected), `${op} backward`).toBe(true);
+    }
+    const inst = [...byId.values()].filter((c) => c.op === 'instanceNorm');
+    expect(inst.some((c) => 'runningMean' in c.expected), 'running statistics updated').toBe(true);
+    expect(inst.some((c) => c.params.useInputStats === false), 'eval with running statistics').toBe(true);
+  });
+});
+
+describe.each(BACKENDS)('groupNorm fixtures (%s backend)', (backend, api: Api) => {
+  it.each(idsOf('groupNorm'))('%s: forward y, mean, rstd and backward dx, dweight, dbias', (id) => {
+    const c = fixture(id);
+    const x: Tensor = { data: c.inputs.x, shape: c.shape };
+    const xCopy = c.inputs.x.slice();
+    const groups = c.params.numGroups as number;
+    const fwd = api.groupNorm(x, groups, { ...forwardOpts(c), ...channelOpts(c, ['layout']) });
+    expect(fwd.y.shape).toEqual(c.shape);
+    check(backend, c, 'y', fwd.y.data);
+    check(backend, c, 'mean', fwd.mean);
+    check(backend, c, 'rstd', fwd.rstd);
+    if (c.backward) {
+      const dy: Tensor = { data: c.inputs.dy, shape: c.shape };
+      const bwd = api.groupNormBackward(dy, x, { mean: fwd.mean, rstd: fwd.rstd }, groups,
+        { ...backwardOpts(c), ...channelOpts(c, ['layout']) });
+      expect(bwd.dx.shape).toEqual(c.shape);
+      check(backend, c, 'dx', bwd.dx.data);
+      const gradKeys = expectedGradKeys(c);
+      expect(Object.keys(bwd).filter((k) => k !== 'dx').sort()).toEqual(gradKeys.sort());
+      for (const k of gradKeys) check(backend, c, k, gradOf(bwd, k));
+    }
+    expect(c.inputs.x, 'x must not be modified').toEqual(xCopy);
+  });
+});
+
+describe.each(BACKENDS)('instanceNorm fixtures (%s backend)', (backend, api: Api) => {
+  it.each(idsOf('instanceNorm'))('%s: forward y, mean, rstd (+ running stats) and backward dx, dweight, dbias', (id) => {
+    const c = fixture(id);
+    const x: Tensor = { data: c.inputs.x, shape: c.shape };
+    const xCopy = c.inputs.x.slice();
+    const opts = { ...forwardOpts(c), ...channelOpts(c, ['layout', 'momentum', 'useInputStats']) };
+    // running statistics are updated in place: each run gets its own copies of the initial values
+    const runningMean = c.inputs.runningMean?.slice();
+    const runningVar = c.inputs.runningVar?.slice();
+    if (runningMean) Object.assign(opts, { runningMean, runningVar });
+    const fwd = api.instanceNorm(x, opts);
+    expect(fwd.y.shape).toEqual(c.shape);
+    check(backend, c, 'y', fwd.y.data);
+    check(backend, c, 'mean', fwd.mean);
+    check(backend, c, 'rstd', fwd.rstd);
+    if ('runningMean' in c.expected) {
+      check(backend, c, 'runningMean', runningMean);
+      check(backend, c, 'runningVar', runningVar);
+    } else if (runningMean) {
+      // normalizing with the running statistics reads them and leaves them as they were
+      expect(runningMean, 'runningMean unchanged').toEqual(c.inputs.runningMean);
+      expect(runningVar, 'runningVar unchanged').toEqual(c.inputs.runningVar);
+    }
+    if (c.backward) {
+      const dy: Tensor = { data: c.inputs.dy, shape: c.shape };
+      const bwd = api.instanceNormBackward(dy, x, { mean: fwd.mean, rstd: fwd.rstd },
+        { ...backwardOpts(c), ...channelOpts(c, ['layout', 'useInputStats']) });
+      expect(bwd.dx.shape).toEqual(c.shape);
+      check(backend, c, 'dx', bwd.dx.data);
+      const gradKeys = expectedGradKeys(c);
+      expect(Object.keys(bwd).filter((k) => k !== 'dx').sort()).toEqual(gradKeys.sort());
+      for (const k of gradKeys) check(backend, c, k, gradOf(bwd, k));
+    }
+    expect(c.inputs.x, 'x must not be modified').toEqual(xCopy);
   });
 });
 

@@ -127,3 +127,71 @@ describe('rmsNormBackward (reference, float64) vs central finite differences', (
     if (wantWeight) expectClose(bwd.dweight!, numericGradient(lossW, w), TOL, 'dweight');
   });
 });
+
+// GroupNorm / InstanceNorm: shapes are (N, C, *spatial) in the given layout.
+interface ChannelCase {
+  name: string;
+  shape: number[];
+  layout: 'NCHW' | 'NHWC';
+  /** GroupNorm's numGroups; absent: InstanceNorm */
+  groups?: number;
+  weight: boolean;
+  bias: boolean;
+  eps?: number;
+  grads?: { weight?: boolean; bias?: boolean };
+  /** InstanceNorm normalizing with (constant) running statistics */
+  runningStats?: boolean;
+}
+
+const CHANNEL_CASES: ChannelCase[] = [
+  { name: 'groupNorm NCHW [2, 4, 3] G=2, weight and bias', shape: [2, 4, 3], layout: 'NCHW', groups: 2, weight: true, bias: true },
+  { name: 'groupNorm NHWC [2, 3, 4] G=2, weight and bias', shape: [2, 3, 4], layout: 'NHWC', groups: 2, weight: true, bias: true },
+  { name: 'groupNorm NCHW [2, 3, 5] G=1, no affine (grads requested)', shape: [2, 3, 5], layout: 'NCHW', groups: 1, weight: false, bias: false,
+    grads: { weight: true, bias: true } },
+  { name: 'groupNorm NCHW [2, 3, 5] G=C, weight only', shape: [2, 3, 5], layout: 'NCHW', groups: 3, weight: true, bias: false },
+  { name: 'groupNorm NHWC [2, 5, 3] G=3, bias only, grads.bias', shape: [2, 5, 3], layout: 'NHWC', groups: 3, weight: false, bias: true,
+    grads: { bias: true } },
+  { name: 'groupNorm NCHW [3, 4] (no spatial dims) G=2, eps = 0.5', shape: [3, 4], layout: 'NCHW', groups: 2, weight: true, bias: true, eps: 0.5 },
+  { name: 'groupNorm NHWC [1, 2, 2, 3, 4] (3 spatial dims) G=4', shape: [1, 2, 2, 3, 4], layout: 'NHWC', groups: 4, weight: true, bias: true },
+  { name: 'instanceNorm NCHW [2, 3, 5], weight and bias', shape: [2, 3, 5], layout: 'NCHW', weight: true, bias: true },
+  { name: 'instanceNorm NHWC [2, 2, 3, 3], weight and bias', shape: [2, 2, 3, 3], layout: 'NHWC', weight: true, bias: true },
+  { name: 'instanceNorm NCHW [2, 3, 4] with running statistics (useInputStats: false)', shape: [2, 3, 4], layout: 'NCHW', weight: true,
+    bias: true, runningStats: true },
+];
+
+describe('groupNormBackward / instanceNormBackward (reference, float64) vs central finite differences', () => {
+  it.each(CHANNEL_CASES.map((c, i) => [c.name, c, i] as const))('%s: dx, dweight, dbias', (_name, c, i) => {
+    const rng = makeRng(3000 + i);
+    const channels = c.layout === 'NHWC' ? c.shape[c.shape.length - 1] : c.shape[1];
+    const x = randn(rng, 'float64', product(c.shape)) as Float64Array;
+    const g = randn(rng, 'float64', x.length) as Float64Array;
+    const w = c.weight ? (randn(rng, 'float64', channels, 0.5, 1) as Float64Array) : new Float64Array(channels).fill(1);
+    const b = c.bias ? (randn(rng, 'float64', channels) as Float64Array) : new Float64Array(channels);
+    const runningMean = randn(rng, 'float64', channels, 0.3) as Float64Array;
+    const runningVar = (randn(rng, 'float64', channels, 0.2, 1) as Float64Array).map(Math.abs);
+    const xt: Tensor<Float64Array> = { data: x, shape: c.shape };
+    const dy: Tensor<Float64Array> = { data: g, shape: c.shape };
+    const running = c.runningStats ? { runningMean, runningVar, useInputStats: false } : {};
+    // the forward with the given parameters (absent ones are 1 / 0, their gradients still defined)
+    const forward = (weight: Float64Array | undefined, bias: Float64Array | undefined) => {
+      const opts = { weight, bias, eps: c.eps, layout: c.layout, ...running };
+      return c.groups === undefined ? reference.instanceNorm(xt, opts) : reference.groupNorm(xt, c.groups, opts);
+    };
+    const wOpt = c.weight ? w : undefined;
+    const bOpt = c.bias ? b : undefined;
+    const loss = () => dot(forward(wOpt, bOpt).y.data, g);
+    const fwd = forward(wOpt, bOpt);
+    const bopts = { weight: wOpt, grads: c.grads, layout: c.layout, ...(c.runningStats ? { useInputStats: false } : {}) };
+    const bwd = c.groups === undefined
+      ? reference.instanceNormBackward(dy, xt, fwd, bopts)
+      : reference.groupNormBackward(dy, xt, fwd, c.groups, bopts);
+
+    expectClose(bwd.dx.data, numericGradient(loss, x), TOL, 'dx');
+    const wantWeight = c.grads?.weight ?? c.weight;
+    const wantBias = c.grads?.bias ?? c.weight;
+    expect(bwd.dweight !== undefined).toBe(wantWeight);
+    expect(bwd.dbias !== undefined).toBe(wantBias);
+    if (wantWeight) expectClose(bwd.dweight!, numericGradient(() => dot(forward(w, bOpt).y.data, g), w), TOL, 'dweight');
+    if (wantBias) expectClose(bwd.dbias!, numericGradient(() => dot(forward(wOpt, b).y.data, g), b), TOL, 'dbias');
+  });
+});

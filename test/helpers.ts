@@ -4,6 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { expect } from 'vitest';
 import type { FloatArray, Tensor } from '../src/api/types';
 
@@ -212,6 +214,25 @@ export function expectBitwiseEqual(actual: FloatArray, expected: FloatArray, wha
   }
 }
 
+/**
+ * Two results (objects, arrays, tensors, typed arrays, numbers) are the same: the same keys, typed
+ * arrays bitwise identical (expectBitwiseEqual), everything else Object.is-equal.
+ */
+export function expectBitwiseEqualDeep(actual: unknown, expected: unknown, what = 'result'): void {
+  if (expected instanceof Float32Array || expected instanceof Float64Array) {
+    expect(actual, `${what}: a ${expected.constructor.name}`).toBeInstanceOf(expected.constructor);
+    expectBitwiseEqual(actual as FloatArray, expected, what);
+  } else if (typeof expected === 'object' && expected !== null) {
+    expect(typeof actual === 'object' && actual !== null, `${what}: an object`).toBe(true);
+    const a = actual as Record<string, unknown>;
+    const e = expected as Record<string, unknown>;
+    expect(Object.keys(a).sort(), `${what}: keys`).toEqual(Object.keys(e).sort());
+    for (const key of Object.keys(e)) expectBitwiseEqualDeep(a[key], e[key], `${what}.${key}`);
+  } else {
+    expect(Object.is(actual, expected), `${what}: ${String(actual)} vs ${String(expected)}`).toBe(true);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // PyTorch float64 reference fixtures (shared/fixtures, beside the repository)
 
@@ -276,6 +297,13 @@ export interface ChildResult {
   json: any;
 }
 
+/** The environment of a child process: the parent's, FASTNORM_* (but FASTNORM_ADDON_PATH) and NODE_OPTIONS cleared, plus `extra`. */
+export function childEnv(extra: Record<string, string> = {}): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = { ...process.env };
+  for (const k of Object.keys(env)) if ((k.startsWith('FASTNORM_') && k !== 'FASTNORM_ADDON_PATH') || k === 'NODE_OPTIONS') delete env[k];
+  return Object.assign(env, extra);
+}
+
 /**
  * Runs `node` on a script (`-e` CommonJS, or `--input-type=module -e` ESM) with cwd = the repo
  * root, so that `require('fastnorm')` / `import 'fastnorm'` resolve to this package (self-reference
@@ -284,9 +312,7 @@ export interface ChildResult {
  * a given addon build (scripts/test-with-addon.mjs), the children load that same addon.
  */
 export function runNode(script: string, opts: { env?: Record<string, string>; esm?: boolean } = {}): ChildResult {
-  const env: Record<string, string | undefined> = { ...process.env };
-  for (const k of Object.keys(env)) if ((k.startsWith('FASTNORM_') && k !== 'FASTNORM_ADDON_PATH') || k === 'NODE_OPTIONS') delete env[k];
-  Object.assign(env, opts.env ?? {});
+  const env = childEnv(opts.env);
   const args = opts.esm ? ['--input-type=module', '-e', script] : ['-e', script];
   const r = spawnSync(process.execPath, args, { cwd: REPO_ROOT, env, encoding: 'utf8', timeout: 30_000 });
   const lines = (r.stdout ?? '').trim().split('\n');
@@ -303,4 +329,44 @@ export function runNode(script: string, opts: { env?: Record<string, string>; es
 export function expectChildOk(r: ChildResult): void {
   if (r.status !== 0 || r.json === undefined)
     expect.fail(`child process failed (status ${r.status})\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+}
+
+/**
+ * Runs `node <file> ...args` (a path relative to the repo root, e.g. an example program) with
+ * the environment of runNode: cwd = the repo root, FASTNORM_* cleared except FASTNORM_ADDON_PATH.
+ * `json` is the last stdout line parsed as JSON, when it is JSON.
+ */
+export function runNodeFile(file: string, args: string[] = [], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): ChildResult {
+  const env: Record<string, string | undefined> = { ...process.env };
+  for (const k of Object.keys(env)) if ((k.startsWith('FASTNORM_') && k !== 'FASTNORM_ADDON_PATH') || k === 'NODE_OPTIONS') delete env[k];
+  Object.assign(env, opts.env ?? {});
+  const r = spawnSync(process.execPath, [file, ...args], { cwd: REPO_ROOT, env, encoding: 'utf8', timeout: opts.timeoutMs ?? 30_000 });
+  const lines = (r.stdout ?? '').trim().split('\n');
+  let json: unknown = undefined;
+  try {
+    json = JSON.parse(lines[lines.length - 1]);
+  } catch {
+    json = undefined;
+  }
+  return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '', json };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Garbage collection and detached buffers (what native code must keep alive, or refuse)
+
+let gcFunction: (() => void) | null = null;
+
+/** Runs a full garbage collection (turning on --expose-gc at run time the first time). */
+export function forceGc(): void {
+  if (!gcFunction) {
+    v8.setFlagsFromString('--expose-gc');
+    gcFunction = vm.runInNewContext('gc') as () => void;
+  }
+  gcFunction();
+}
+
+/** Detaches a's buffer, as transferring it to another thread does, and returns a (now empty). */
+export function detach<A extends FloatArray>(a: A): A {
+  structuredClone(a.buffer, { transfer: [a.buffer as ArrayBuffer] });
+  return a;
 }

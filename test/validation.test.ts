@@ -157,11 +157,102 @@ const SET_NUM_THREADS: Case[] = [
   ['setNumThreads()', (f) => any(f.setNumThreads)(), TypeError, /^n\b/],
 ];
 
+// GroupNorm / InstanceNorm: x (N, C, S) = (2, 4, 3) float32, 2 groups (mean/rstd: 4 values).
+const GX = (): Tensor<Float32Array> => ({ data: f32(24), shape: [2, 4, 3] });
+const GDY = (): Tensor<Float32Array> => ({ data: f32(24, 0.25), shape: [2, 4, 3] });
+const GSAVED = () => ({ mean: f32(4), rstd: f32(4, 1) });
+const ISAVED = () => ({ mean: f32(8), rstd: f32(8, 1) });
+const GW = () => f32(4, 1);
+
+const GROUP_NORM: Case[] = [
+  ['numGroups does not divide C', (f) => f.groupNorm(GX(), 3), RangeError, /^numGroups \(3\) must divide the number of channels C = 4/],
+  ['numGroups is 0', (f) => f.groupNorm(GX(), 0), RangeError, /^numGroups must be an integer >= 1/],
+  ['numGroups is negative', (f) => f.groupNorm(GX(), -2), RangeError, /^numGroups\b/],
+  ['numGroups is 1.5', (f) => f.groupNorm(GX(), 1.5), RangeError, /^numGroups\b/],
+  ['numGroups is NaN', (f) => f.groupNorm(GX(), NaN), RangeError, /^numGroups\b/],
+  ['numGroups is a string', (f) => f.groupNorm(GX(), any('2')), TypeError, /^numGroups\b/],
+  ['numGroups is missing', (f) => any(f.groupNorm)(GX()), TypeError, /^numGroups\b/],
+  ['x has one dim (no channels)', (f) => f.groupNorm({ data: f32(6), shape: [6] }, 1), RangeError, /^x\.shape\b/],
+  ['x is not a tensor', (f) => f.groupNorm(any(null), 1), TypeError, /^x\b/],
+  ['layout is not NCHW/NHWC', (f) => f.groupNorm(GX(), 2, { layout: any('NWHC') }), TypeError, /^layout\b/],
+  ['layout is a number', (f) => f.groupNorm(GX(), 2, { layout: any(1) }), TypeError, /^layout\b/],
+  ['weight has the wrong length', (f) => f.groupNorm(GX(), 2, { weight: f32(3) }), RangeError, /^weight\b/],
+  ['NHWC: weight must have the last dim (C) values', (f) => f.groupNorm({ data: f32(24), shape: [2, 3, 4] }, 2,
+    { layout: 'NHWC', weight: f32(3) }), RangeError, /^weight must have 4 elements/],
+  ['NHWC: numGroups must divide the last dim', (f) => f.groupNorm({ data: f32(24), shape: [2, 4, 3] }, 2, { layout: 'NHWC' }),
+    RangeError, /^numGroups \(2\) must divide the number of channels C = 3/],
+  ['bias is a Float64Array for float32 x', (f) => f.groupNorm(GX(), 2, { bias: any(new Float64Array(4)) }), TypeError, /^bias\b/],
+  ['eps is negative', (f) => f.groupNorm(GX(), 2, { eps: -1 }), RangeError, /^eps\b/],
+  ['unknown option (momentum is instanceNorm\'s)', (f) => f.groupNorm(GX(), 2, any({ momentum: 0.1 })), TypeError, /momentum/],
+  ['out.mean has N*C instead of N*G values', (f) => f.groupNorm(GX(), 2, { out: { mean: f32(8) } }), RangeError, /^out\.mean must have 4/],
+  ['out.y overlaps x partially', (f) => {
+    const buf = f32(25);
+    return f.groupNorm({ data: buf.subarray(0, 24), shape: [2, 4, 3] }, 2, { out: { y: buf.subarray(1, 25) } });
+  }, RangeError, /^out\.y\b.*\bx\b/],
+  ['x.data is detached', (f) => f.groupNorm({ data: detached(f32(24)), shape: [2, 4, 3] }, 2), TypeError, /^x\.data\b.*detached/],
+];
+
+const GROUP_NORM_BACKWARD: Case[] = [
+  ['dy.shape differs from x.shape', (f) => f.groupNormBackward({ data: f32(24), shape: [2, 3, 4] }, GX(), GSAVED(), 2), RangeError, /^dy\.shape\b/],
+  ['saved.mean has N*C instead of N*G values', (f) => f.groupNormBackward(GDY(), GX(), { mean: f32(8), rstd: f32(4) }, 2), RangeError,
+    /^saved\.mean must have 4/],
+  ['saved.rstd is missing', (f) => f.groupNormBackward(GDY(), GX(), any({ mean: f32(4) }), 2), TypeError, /^saved\.rstd\b/],
+  ['numGroups does not divide C', (f) => f.groupNormBackward(GDY(), GX(), GSAVED(), 3), RangeError, /^numGroups\b.*divide/],
+  ['grads.bias is not a boolean', (f) => f.groupNormBackward(GDY(), GX(), GSAVED(), 2, { grads: any({ bias: 1 }) }), TypeError, /^grads\.bias\b/],
+  ['out.dweight without weight or grads.weight', (f) => f.groupNormBackward(GDY(), GX(), GSAVED(), 2, { out: { dweight: f32(4) } }), RangeError,
+    /^out\.dweight\b/],
+  ['out.dx is x.data', (f) => {
+    const x = GX();
+    return f.groupNormBackward(GDY(), x, GSAVED(), 2, { out: { dx: x.data } });
+  }, RangeError, /^out\.dx\b.*\bx\b/],
+  ['weight has the wrong length', (f) => f.groupNormBackward(GDY(), GX(), GSAVED(), 2, { weight: f32(2) }), RangeError, /^weight\b/],
+  ['unknown option (eps)', (f) => f.groupNormBackward(GDY(), GX(), GSAVED(), 2, any({ eps: 1e-5 })), TypeError, /eps/],
+];
+
+const INSTANCE_NORM: Case[] = [
+  ['runningMean without runningVar', (f) => f.instanceNorm(GX(), { runningMean: f32(4) }), TypeError, /^runningMean and runningVar must be given together/],
+  ['runningMean has the wrong length', (f) => f.instanceNorm(GX(), { runningMean: f32(2), runningVar: f32(4) }), RangeError, /^runningMean\b/],
+  ['runningVar is float64 for float32 x', (f) => f.instanceNorm(GX(), { runningMean: f32(4), runningVar: any(new Float64Array(4)) }),
+    TypeError, /^runningVar\b/],
+  ['useInputStats: false without running statistics', (f) => f.instanceNorm(GX(), { useInputStats: false }), TypeError,
+    /^runningMean and runningVar are required when useInputStats is false/],
+  ['useInputStats is a string', (f) => f.instanceNorm(GX(), { useInputStats: any('no') }), TypeError, /^useInputStats\b/],
+  ['momentum is NaN', (f) => f.instanceNorm(GX(), { momentum: NaN }), RangeError, /^momentum\b/],
+  ['momentum is a string', (f) => f.instanceNorm(GX(), { momentum: any('0.1') }), TypeError, /^momentum\b/],
+  ['running statistics need > 1 spatial position', (f) => f.instanceNorm({ data: f32(8), shape: [2, 4] },
+    { runningMean: f32(4), runningVar: f32(4) }), RangeError, /^x: updating running statistics needs more than 1 spatial position/],
+  ['runningMean and runningVar are the same array', (f) => {
+    const r = f32(4);
+    return f.instanceNorm(GX(), { runningMean: r, runningVar: r });
+  }, RangeError, /^runningMean must not share memory with runningVar/],
+  ['runningVar overlaps out.rstd', (f) => {
+    const r = f32(11);
+    return f.instanceNorm(GX(), { runningMean: f32(4), runningVar: r.subarray(0, 4), out: { rstd: r.subarray(3, 11) } });
+  }, RangeError, /out\.rstd.*runningVar|runningVar.*out\.rstd/],
+  ['runningMean overlaps x', (f) => {
+    const x = GX();
+    return f.instanceNorm(x, { runningMean: x.data.subarray(0, 4), runningVar: f32(4) });
+  }, RangeError, /^runningMean must not share memory with x/],
+  ['numGroups is not an option of instanceNorm', (f) => f.instanceNorm(GX(), any({ numGroups: 2 })), TypeError, /numGroups/],
+  ['out.mean has the wrong length (N*C)', (f) => f.instanceNorm(GX(), { out: { mean: f32(4) } }), RangeError, /^out\.mean must have 8/],
+];
+
+const INSTANCE_NORM_BACKWARD: Case[] = [
+  ['saved.mean has the wrong length (N*C)', (f) => f.instanceNormBackward(GDY(), GX(), GSAVED()), RangeError, /^saved\.mean must have 8/],
+  ['useInputStats is a number', (f) => f.instanceNormBackward(GDY(), GX(), ISAVED(), { useInputStats: any(0) }), TypeError, /^useInputStats\b/],
+  ['unknown option (momentum)', (f) => f.instanceNormBackward(GDY(), GX(), ISAVED(), any({ momentum: 0.1 })), TypeError, /momentum/],
+  ['weight has the wrong length', (f) => f.instanceNormBackward(GDY(), GX(), ISAVED(), { weight: GW().subarray(0, 3) }), RangeError, /^weight\b/],
+];
+
 const GROUPS: Array<[string, Case[]]> = [
   ['layerNorm', LAYER_NORM],
   ['layerNormBackward', LAYER_NORM_BACKWARD],
   ['rmsNorm', RMS_NORM],
   ['rmsNormBackward', RMS_NORM_BACKWARD],
+  ['groupNorm', GROUP_NORM],
+  ['groupNormBackward', GROUP_NORM_BACKWARD],
+  ['instanceNorm', INSTANCE_NORM],
+  ['instanceNormBackward', INSTANCE_NORM_BACKWARD],
   ['setNumThreads', SET_NUM_THREADS],
 ];
 
@@ -235,6 +326,44 @@ const replace = (args: unknown[], i: number, v: unknown) => args.map((a, j) => (
 
 type NativeCase = [string, () => unknown, ErrorClass | 'either', RegExp];
 
+/** groupNormForward/Backward positional calls: x (n, c, s) = (2, 4, 3), 2 groups; `with(i, v)` replaces argument i. */
+function groupNormNativeCases(): NativeCase[] {
+  const fwd = () => [f32(24), 2, 4, 3, false, 2, GW(), GW(), null, null, 0.1, 1e-5, true, new Float32Array(24), new Float32Array(4),
+    new Float32Array(4)];
+  const inst = () => replace(replace(replace(fwd(), 5, 4), 14, new Float32Array(8)), 15, new Float32Array(8));
+  const running = () => replace(replace(inst(), 8, f32(4)), 9, f32(4, 1));
+  const bwd = () => [f32(24, 0.25), f32(24), f32(4), f32(4, 1), 2, 4, 3, false, 2, GW(), true, new Float32Array(24), new Float32Array(4),
+    new Float32Array(4)];
+  return [
+    ['groupNormForward: numGroups 0', () => addon.groupNormForward(...replace(fwd(), 5, 0)), RangeError, /^numGroups\b/],
+    ['groupNormForward: numGroups 3 does not divide c = 4', () => addon.groupNormForward(...replace(fwd(), 5, 3)), RangeError, /^numGroups\b.*divide/],
+    ['groupNormForward: n*c*s != x.length', () => addon.groupNormForward(...replace(fwd(), 3, 4)), RangeError, /n\*c\*s/],
+    ['groupNormForward: channelsLast is not a boolean', () => addon.groupNormForward(...replace(fwd(), 4, 0)), TypeError, /^channelsLast\b/],
+    ['groupNormForward: momentum is NaN', () => addon.groupNormForward(...replace(fwd(), 10, NaN)), RangeError, /^momentum\b/],
+    ['groupNormForward: out.mean has the wrong length', () => addon.groupNormForward(...replace(fwd(), 14, new Float32Array(8))), RangeError,
+      /^out\.mean\b/],
+    ['groupNormForward: running statistics with numGroups != C', () => addon.groupNormForward(...replace(replace(fwd(), 8, f32(4)), 9, f32(4))),
+      RangeError, /numGroups = C/],
+    ['groupNormForward: runningMean without runningVar', () => addon.groupNormForward(...replace(inst(), 8, f32(4))), TypeError, /together/],
+    ['groupNormForward: useInputStats false without running statistics', () => addon.groupNormForward(...replace(inst(), 12, false)),
+      TypeError, /required when useInputStats is false/],
+    ['groupNormForward: running statistics update with s = 1', () => addon.groupNormForward(f32(8), 2, 4, 1, false, 4, null, null, f32(4), f32(4),
+      0.1, 1e-5, true, new Float32Array(8), new Float32Array(8), new Float32Array(8)), RangeError, /spatial/],
+    ['groupNormForward: runningVar overlaps out.rstd', () => {
+      const buf = new Float32Array(11);
+      return addon.groupNormForward(...replace(replace(running(), 9, buf.subarray(0, 4)), 15, buf.subarray(3, 11)));
+    }, RangeError, /share memory/],
+    ['groupNormForward: y is float64', () => addon.groupNormForward(...replace(fwd(), 13, new Float64Array(24))), TypeError, /^out\.y\b/],
+    ['groupNormBackward: saved.mean has the wrong length', () => addon.groupNormBackward(...replace(bwd(), 2, f32(8))), RangeError, /^saved\.mean\b/],
+    ['groupNormBackward: numGroups 3', () => addon.groupNormBackward(...replace(bwd(), 8, 3)), RangeError, /^numGroups\b/],
+    ['groupNormBackward: useInputStats is missing', () => addon.groupNormBackward(...replace(bwd(), 10, undefined)), TypeError, /^useInputStats\b/],
+    ['groupNormBackward: dx is dy', () => {
+      const a = bwd();
+      return addon.groupNormBackward(...replace(a, 11, a[0]));
+    }, RangeError, /^out\.dx\b.*\bdy\b/],
+  ];
+}
+
 const NATIVE: NativeCase[] = [
   ['layerNormForward() without arguments', () => addon.layerNormForward(), TypeError, /^x\b/],
   ['x is an Array', () => addon.layerNormForward(...replace(fwdArgs(), 0, [1, 2, 3, 4, 5, 6])), TypeError, /^x\b/],
@@ -293,6 +422,7 @@ const NATIVE: NativeCase[] = [
   ['backward: dweight is float64', () => addon.layerNormBackward(...replace(bwdArgs(), 8, new Float64Array(3))), TypeError, /^out\.dweight\b/],
   ['rmsNormBackward: rstd has the wrong length', () => addon.rmsNormBackward(f32(6), f32(6), null, f32(3), 2, 3, null,
     new Float32Array(6), null, null), RangeError, /^saved\.rstd\b/],
+  ...groupNormNativeCases(),
   ['setNumThreads(0)', () => addon.setNumThreads(0), RangeError, /^n\b/],
   ["setNumThreads('2')", () => addon.setNumThreads('2'), TypeError, /^n\b/],
   ['_setIsa(5)', () => addon._setIsa(5), TypeError, /^isa\b/],

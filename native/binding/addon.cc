@@ -34,7 +34,9 @@ constexpr int kMaxThreads = 1024;
   X(batchNormStats, prepareBatchNormStats)                          \
   X(batchNormApply, prepareBatchNormApply)                          \
   X(batchNormBackwardReduce, prepareBatchNormBackwardReduce)        \
-  X(batchNormBackwardApply, prepareBatchNormBackwardApply)
+  X(batchNormBackwardApply, prepareBatchNormBackwardApply)        \
+  X(groupNormForward, prepareGroupNormForward)                      \
+  X(groupNormBackward, prepareGroupNormBackward)
 
 // A typed-array argument: its element pointer and length (null data for an omitted optional).
 struct ArrayArg {
@@ -173,7 +175,11 @@ class PreparedCall {
       return s->kernel(s->args, s->exec);
     };
   }
-  bool operator()() const { return invoke_(storage_); }
+  // Holds a compute slot while it runs: concurrent calls share the cores, never oversubscribe.
+  bool operator()() const {
+    const runtime::ComputeSlot slot;
+    return invoke_(storage_);
+  }
 
  private:
   template <class KernelArgs>
@@ -193,22 +199,46 @@ constexpr const char* kOutOfMemory = "fastnorm: out of memory for scratch buffer
 class KernelWorker : public Napi::AsyncWorker {
  public:
   KernelWorker(const Napi::CallbackInfo& info, const PreparedCall& call)
-      : Napi::AsyncWorker(info.Env(), "fastnorm"), deferred_(Napi::Promise::Deferred::New(info.Env())), call_(call) {
+      : Napi::AsyncWorker(info.Env(), "fastnorm"), call_(call) {
+    if (napi_create_promise(info.Env(), &deferred_, &promise_) != napi_ok) throw Napi::Error::New(info.Env());
     for (size_t i = 0; i < info.Length(); ++i)
       if (info[i].IsObject()) keepAlive_.push_back(Napi::Persistent(info[i]));
   }
-  Napi::Promise promise() const { return deferred_.Promise(); }
+  // The promise, valid in the handle scope of the call that created the worker.
+  napi_value promise() const { return promise_; }
+
+  // Settles the promise on the JavaScript thread, then deletes the worker. This also runs while
+  // a worker_thread's environment is torn down (worker.terminate() with calls in flight: Node
+  // waits for the pool's work before it frees the environment), when JavaScript can no longer
+  // run. Then resolving fails, and node-addon-api's own completion would turn that failure into
+  // a C++ exception thrown out of a C callback: std::terminate. So the C API, failures ignored:
+  // nobody is left to observe the promise.
+  void OnWorkComplete(Napi::Env env, napi_status status) override {
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env, &scope) == napi_ok) {
+      napi_value value = nullptr;
+      if (!failed_ && status == napi_ok) {
+        if (napi_get_undefined(env, &value) == napi_ok) napi_resolve_deferred(env, deferred_, value);
+      } else {
+        napi_value message = nullptr;
+        const char* text = failed_ ? kOutOfMemory : "fastnorm: the call was cancelled";
+        if (napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &message) == napi_ok &&
+            napi_create_error(env, nullptr, message, &value) == napi_ok)
+          napi_reject_deferred(env, deferred_, value);
+      }
+      napi_close_handle_scope(env, scope);
+    }
+    Destroy();
+  }
 
  protected:
-  void Execute() override {
-    if (!call_()) SetError(kOutOfMemory);
-  }
-  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+  void Execute() override { failed_ = !call_(); }
 
  private:
-  Napi::Promise::Deferred deferred_;
+  napi_deferred deferred_ = nullptr;
+  napi_value promise_ = nullptr;
   PreparedCall call_;
+  bool failed_ = false;
   std::vector<Napi::Reference<Napi::Value>> keepAlive_;
 };
 
@@ -229,6 +259,7 @@ class Addon : public Napi::Addon<Addon> {
 #undef FASTNORM_OP_METHODS
                              InstanceMethod("_setIsa", &Addon::setIsa),
                              InstanceMethod("_copy", &Addon::copy),
+                             InstanceMethod("_computeStats", &Addon::computeStats),
                          });
   }
 
@@ -282,9 +313,21 @@ class Addon : public Napi::Addon<Addon> {
     constexpr size_t kChunk = 1 << 20;
     auto* d = static_cast<char*>(dst.data);
     const auto* s = static_cast<const char*>(src.data);
+    const runtime::ComputeSlot slot;
     runtime::parallelFor(dst.bytes, kChunk, dst.bytes < 4 * kChunk ? 1 : threads_,
                          [&](size_t begin, size_t end) { std::memcpy(d + begin, s + begin, end - begin); });
     return info.Env().Undefined();
+  }
+
+  // Test hook: the process-wide compute-slot figures (runtime::computeStats); reset = true
+  // starts a new peak.
+  Napi::Value computeStats(const Napi::CallbackInfo& info) {
+    const runtime::ComputeStats stats = runtime::computeStats(info.Length() > 0 && info[0].ToBoolean());
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("limit", stats.limit);
+    o.Set("peakBusy", stats.peakBusy);
+    o.Set("waits", double(stats.waits));
+    return o;
   }
 
   // Every op is a `prepare` function: check the JS arguments and resolve them into a kernel
@@ -303,9 +346,9 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value runAsync(const Napi::CallbackInfo& info) {
     Args args(info);
     auto* worker = new KernelWorker(info, (this->*prepare)(args));
-    Napi::Promise promise = worker->promise();
+    const napi_value promise = worker->promise();
     worker->Queue();
-    return promise;
+    return Napi::Value(info.Env(), promise);
   }
 
   template <class T>
@@ -476,6 +519,65 @@ class Addon : public Napi::Addon<Addon> {
       const BatchNormBackwardApplyArgs<T> a{in<T>(dy), in<T>(x), in<T>(mean), in<T>(rstd), shape, in<T>(weight),
                                             in<double>(sumDy), in<double>(sumDyXmu), count, out<T>(dx)};
       return PreparedCall(set.batchNormBackwardApply, a, exec());
+    });
+  }
+
+  // numGroups ≥ 1 dividing C (InstanceNorm passes C, which may be 0).
+  static size_t groupCount(const Args& args, size_t index, const ChannelShape& shape) {
+    const size_t groups = args.count(index, "numGroups");
+    if (groups < 1 && shape.c > 0) args.rangeError("numGroups must be an integer >= 1");
+    if (groups > 0 && shape.c % groups != 0) args.rangeError("numGroups must divide the number of channels C");
+    return groups;
+  }
+
+  // (x, n, c, s, channelsLast, groups, weight?, bias?, runningMean?, runningVar?, momentum, eps, useInputStats,
+  //  y, mean, rstd): GroupNorm, and InstanceNorm (groups = C) with its running statistics.
+  PreparedCall prepareGroupNormForward(const Args& args) {
+    const ArrayArg x = args.array(0, "x");
+    const ChannelShape shape = args.channels(1, x);
+    const size_t c = shape.c, groups = groupCount(args, 5, shape);
+    const size_t stats = checkedProduct(args, shape.n, groups);
+    const ArrayArg weight = args.array(6, "weight", x.type, c, true), bias = args.array(7, "bias", x.type, c, true);
+    const ArrayArg runningMean = args.array(8, "runningMean", x.type, c, true);
+    const ArrayArg runningVar = args.array(9, "runningVar", x.type, c, true);
+    const double momentum = args.finite(10, "momentum"), eps = args.eps(11);
+    const bool useInputStats = args.boolean(12, "useInputStats");
+    if (runningMean.present != runningVar.present) args.typeError("runningMean and runningVar must be given together");
+    if (runningMean.present && groups != c) args.rangeError("runningMean and runningVar need numGroups = C (instance norm)");
+    if (!useInputStats && !runningMean.present) args.typeError("runningMean and runningVar are required when useInputStats is false");
+    if (useInputStats && runningMean.present && shape.s < 2 && shape.n * c > 0)
+      args.rangeError("x: updating running statistics needs more than 1 spatial position");
+    const ArrayArg y = args.array(13, "out.y", x.type, x.length);
+    const ArrayArg mean = args.array(14, "out.mean", x.type, stats), rstd = args.array(15, "out.rstd", x.type, stats);
+    checkNoAliasing(args, {{"out.y", &y}, {"out.mean", &mean}, {"out.rstd", &rstd}, {"runningMean", &runningMean}, {"runningVar", &runningVar}},
+                    {{"x", &x}, {"weight", &weight}, {"bias", &bias}}, &y, &x);
+    return forDtype(x, [&](const auto& set, auto zero) {
+      using T = decltype(zero);
+      const GroupNormForwardArgs<T> a{in<T>(x), shape, groups, in<T>(weight), in<T>(bias), out<T>(runningMean), out<T>(runningVar),
+                                      momentum, eps, useInputStats, out<T>(y), out<T>(mean), out<T>(rstd)};
+      return PreparedCall(set.groupNormForward, a, exec());
+    });
+  }
+
+  // (dy, x, mean, rstd, n, c, s, channelsLast, groups, weight?, useInputStats, dx, dweight?, dbias?)
+  PreparedCall prepareGroupNormBackward(const Args& args) {
+    const ArrayArg x = args.array(1, "x");
+    const ChannelShape shape = args.channels(4, x);
+    const size_t c = shape.c, groups = groupCount(args, 8, shape);
+    const size_t stats = checkedProduct(args, shape.n, groups);
+    const ArrayArg dy = args.array(0, "dy", x.type, x.length);
+    const ArrayArg mean = args.array(2, "saved.mean", x.type, stats), rstd = args.array(3, "saved.rstd", x.type, stats);
+    const ArrayArg weight = args.array(9, "weight", x.type, c, true);
+    const bool useInputStats = args.boolean(10, "useInputStats");
+    const ArrayArg dx = args.array(11, "out.dx", x.type, x.length);
+    const ArrayArg dweight = args.array(12, "out.dweight", x.type, c, true), dbias = args.array(13, "out.dbias", x.type, c, true);
+    checkNoAliasing(args, {{"out.dx", &dx}, {"out.dweight", &dweight}, {"out.dbias", &dbias}},
+                    {{"dy", &dy}, {"x", &x}, {"saved.mean", &mean}, {"saved.rstd", &rstd}, {"weight", &weight}});
+    return forDtype(x, [&](const auto& set, auto zero) {
+      using T = decltype(zero);
+      const GroupNormBackwardArgs<T> a{in<T>(dy), in<T>(x), in<T>(mean), in<T>(rstd), shape, groups, in<T>(weight), useInputStats,
+                                       out<T>(dx), out<T>(dweight), out<T>(dbias)};
+      return PreparedCall(set.groupNormBackward, a, exec());
     });
   }
 

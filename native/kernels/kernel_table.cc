@@ -2,6 +2,7 @@
 #include "kernel_table.h"
 
 #include "batch_norm.h"
+#include "group_norm.h"
 #include "row_norm.h"
 
 namespace fastnorm::FASTNORM_ISA_NS {

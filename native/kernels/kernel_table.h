@@ -119,6 +119,39 @@ struct BatchNormBackwardApplyArgs {  // dx from the (all-reduced) sums over `cou
   T* dx;
 };
 
+// GroupNorm: statistics per (n, group of C/groups channels) over those channels × S positions.
+// InstanceNorm is groups == C, optionally with running statistics (PyTorch's track_running_stats).
+template <class T>
+struct GroupNormForwardArgs {
+  const T* x;
+  ChannelShape shape;
+  size_t groups;       // ≥ 1, divides shape.c
+  const T* weight;     // C or null
+  const T* bias;       // C or null
+  T* runningMean;      // C or null (groups == C only): updated in place when useInputStats
+  T* runningVar;       // C or null: updated with the unbiased variance, averaged over N
+  double momentum, eps;
+  bool useInputStats;  // false: normalize with the running statistics (then required)
+  T* y;                // may be x itself
+  T* mean;             // N·groups, n-major (useInputStats false: the running mean, tiled over N)
+  T* rstd;             // N·groups
+};
+
+template <class T>
+struct GroupNormBackwardArgs {
+  const T* dy;
+  const T* x;
+  const T* mean;       // N·groups, saved by the forward
+  const T* rstd;       // N·groups
+  ChannelShape shape;
+  size_t groups;
+  const T* weight;     // C or null
+  bool useInputStats;  // false: the statistics were constants (running stats): dx = dy·w·rstd
+  T* dx;
+  T* dweight;          // C or null (not requested)
+  T* dbias;            // C or null
+};
+
 // X(name, ArgsTemplate): every kernel. A kernel returns false only when it could not get its
 // scratch memory.
 #define FASTNORM_KERNEL_LIST(X)               \
@@ -131,7 +164,9 @@ struct BatchNormBackwardApplyArgs {  // dx from the (all-reduced) sums over `cou
   X(batchNormStats, BatchNormStatsArgs)                   \
   X(batchNormApply, BatchNormApplyArgs)                   \
   X(batchNormBackwardReduce, BatchNormBackwardReduceArgs) \
-  X(batchNormBackwardApply, BatchNormBackwardApplyArgs)
+  X(batchNormBackwardApply, BatchNormBackwardApplyArgs) \
+  X(groupNormForward, GroupNormForwardArgs)               \
+  X(groupNormBackward, GroupNormBackwardArgs)
 
 template <class T>
 struct KernelSet {

@@ -37,6 +37,23 @@ struct PerElement {
 
 template <class Operand> constexpr bool kPresent = !std::is_same_v<Operand, Absent>;
 
+// Where the operands of element i of a run are read, called once per vector in increasing i:
+// Linear at i itself; Cyclic walks a table of `period` values (per-channel values repeating
+// along a channels-last run) that is extended by one vector, so a window never wraps.
+struct Linear {
+  size_t operator()(size_t i, size_t) const { return i; }
+};
+
+struct Cyclic {
+  size_t period, at = 0;
+  size_t operator()(size_t, size_t k) {
+    const size_t j = at;
+    at += k;
+    if (at >= period) at -= period;
+    return j;
+  }
+};
+
 // The mean as hi + lo in T, so that (x − hi) − lo is as exact as x − mean in double.
 template <class T>
 struct SplitMean {
@@ -80,16 +97,20 @@ void withBroadcast(const T* w, const T* b, size_t c, F&& f) {
   else f(Absent(), Absent());
 }
 
-// Scalar math: y = (((x − hi) − lo)·r)·w + b over n values; operands are read at element i.
-template <class T, bool Stream, class Hi, class Lo, class R, class W, class B>
-inline void normalizeRun(const T* x, T* y, size_t n, const Hi& hi, const Lo& lo, const R& r, const W& w, const B& b) {
-  writeRun<T, Stream>(y, n, [&](size_t i, size_t k) {
+// Operands are taken and captured by value: the build has -fno-strict-aliasing (node-gyp), so
+// an operand reached through a reference would be reloaded after every store to the output.
+
+// Scalar math: y = (((x − hi) − lo)·r)·w + b over n values; operands are read at index(i).
+template <class T, bool Stream, class Index, class Hi, class Lo, class R, class W, class B>
+inline void normalizeRun(const T* x, T* y, size_t n, Index index, Hi hi, Lo lo, R r, W w, B b) {
+  writeRun<T, Stream>(y, n, [=](size_t i, size_t k) mutable {
+    const size_t j = index(i, k);
     Vec<T> v = loadLanes(x + i, k);
-    if constexpr (kPresent<Hi>) v = v - hi.at(i, k);
-    if constexpr (kPresent<Lo>) v = v - lo.at(i, k);
-    v = v * r.at(i, k);
-    if constexpr (kPresent<W>) v = v * w.at(i, k);
-    if constexpr (kPresent<B>) v = v + b.at(i, k);
+    if constexpr (kPresent<Hi>) v = v - hi.at(j, k);
+    if constexpr (kPresent<Lo>) v = v - lo.at(j, k);
+    v = v * r.at(j, k);
+    if constexpr (kPresent<W>) v = v * w.at(j, k);
+    if constexpr (kPresent<B>) v = v + b.at(j, k);
     return v;
   });
 }
@@ -110,15 +131,31 @@ Xhat<T, Mean, Rstd> makeXhat(Mean mean, Rstd rstd) { return {mean, rstd}; }
 
 // Scalar math: dx = ((g − mg) − x̂·mgx)·rstd with g = dy·w, mg = mean(g), mgx = mean(g·x̂);
 // mg Absent: RMSNorm; mg and mgx Absent: constant statistics, dx = g·rstd.
-template <class T, bool Stream, class Mean, class Rstd, class W, class MG, class MGX>
-inline void writeDxRun(const T* x, const T* dy, T* dx, size_t n, const Xhat<T, Mean, Rstd>& xhat, const W& w, const MG& mg,
-                       const MGX& mgx) {
-  writeRun<T, Stream>(dx, n, [&](size_t i, size_t k) {
+template <class T, bool Stream, class Index, class Mean, class Rstd, class W, class MG, class MGX>
+inline void writeDxRun(const T* x, const T* dy, T* dx, size_t n, Index index, Xhat<T, Mean, Rstd> xhat, W w, MG mg, MGX mgx) {
+  writeRun<T, Stream>(dx, n, [=](size_t i, size_t k) mutable {
+    const size_t j = index(i, k);
     Vec<T> v = loadLanes(dy + i, k);
-    if constexpr (kPresent<W>) v = v * w.at(i, k);
-    if constexpr (kPresent<MG>) v = v - mg.at(i, k);
-    if constexpr (kPresent<MGX>) v = v - xhat(loadLanes(x + i, k), i, k) * mgx.at(i, k);
-    return v * xhat.rstd.at(i, k);
+    if constexpr (kPresent<W>) v = v * w.at(j, k);
+    if constexpr (kPresent<MG>) v = v - mg.at(j, k);
+    if constexpr (kPresent<MGX>) v = v - xhat(loadLanes(x + i, k), j, k) * mgx.at(j, k);
+    return v * xhat.rstd.at(j, k);
+  });
+}
+
+// The same dx with the per-run constants folded: dx = dy·a − (x − mean)·b − c, where
+// a = rstd·w, b = rstd²·mean(g·x̂), c = rstd·mean(g) (mean/b/c Absent: constant statistics,
+// dx = dy·a). Fewer operands and operations per element than writeDxRun, for kernels whose
+// operands come from per-channel tables; the rounding differs from writeDxRun's, the size of
+// the error does not.
+template <class T, bool Stream, class Index, class Mean, class A, class B, class C>
+inline void writeDxAffineRun(const T* x, const T* dy, T* dx, size_t n, Index index, Mean mean, A a, B b, C c) {
+  writeRun<T, Stream>(dx, n, [=](size_t i, size_t k) mutable {
+    const size_t j = index(i, k);
+    Vec<T> v = loadLanes(dy + i, k) * a.at(j, k);
+    if constexpr (kPresent<B>) v = v - (loadLanes(x + i, k) - mean.at(j, k)) * b.at(j, k);
+    if constexpr (kPresent<C>) v = v - c.at(j, k);
+    return v;
   });
 }
 

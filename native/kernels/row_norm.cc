@@ -40,9 +40,9 @@ void normalize(const T* x, T* y, size_t n, const T* w, const T* b, SplitMean<T> 
     withPerElement(w, b, [&](auto wv, auto bv) {
       const Broadcast<T> r(rstd);
       if constexpr (Centered)
-        withBroadcastMean(mean, [&](auto hi, auto lo) { normalizeRun<T, Stream>(x, y, n, hi, lo, r, wv, bv); });
+        withBroadcastMean(mean, [&](auto hi, auto lo) { normalizeRun<T, Stream>(x, y, n, Linear(), hi, lo, r, wv, bv); });
       else
-        normalizeRun<T, Stream>(x, y, n, Absent(), Absent(), r, wv, bv);
+        normalizeRun<T, Stream>(x, y, n, Linear(), Absent(), Absent(), r, wv, bv);
     });
   });
 }
@@ -285,8 +285,8 @@ void writeDx(const T* x, const T* dy, const T* w, T* dx, size_t n, const RowXhat
       if constexpr (Centered) return Broadcast<T>(meanG);
       else return Absent();
     }();
-    if constexpr (HasWeight) writeDxRun<T, Stream>(x, dy, dx, n, xhat, PerElement<T>(w), mg, mgx);
-    else writeDxRun<T, Stream>(x, dy, dx, n, xhat, Absent(), mg, mgx);
+    if constexpr (HasWeight) writeDxRun<T, Stream>(x, dy, dx, n, Linear(), xhat, PerElement<T>(w), mg, mgx);
+    else writeDxRun<T, Stream>(x, dy, dx, n, Linear(), xhat, Absent(), mg, mgx);
   });
 }
 

@@ -13,11 +13,36 @@ using TaskBody = void (*)(void* context, size_t task);
 
 // Runs body(context, t) for every t in [0, tasks) using up to `threads` threads, the calling
 // thread included. Safe to call from several threads at once: while one job owns the pool,
-// a concurrent caller runs its job inline, so the machine is never oversubscribed.
+// a concurrent caller runs its job inline. Helpers join only for compute slots that are free
+// (see ComputeSlot), so a job gets fewer threads, never more, when other calls are running.
 void runTasks(size_t tasks, int threads, TaskBody body, void* context) noexcept;
 
 // Number of CPUs this process may run on (affinity mask), at least 1.
 int availableCores() noexcept;
+
+// The process-wide limit on threads computing kernels at once: availableCores() slots shared
+// by every caller (sync and async, every addon instance, every worker_thread) and the pool's
+// helpers. Each kernel call holds one slot for its whole run, waiting for one when all are
+// taken (e.g. more libuv threads than cores), and runTasks lends a job only the slots still
+// free as helpers. So N concurrent calls never run more than availableCores() threads, and
+// results do not change: they never depend on how many threads a call gets.
+class ComputeSlot {
+ public:
+  ComputeSlot() noexcept;  // blocks until a slot is free
+  ~ComputeSlot();
+  ComputeSlot(const ComputeSlot&) = delete;
+  ComputeSlot& operator=(const ComputeSlot&) = delete;
+};
+
+// What the limit did, for tests: `limit` slots; `peakBusy` the most threads seen computing at
+// once (slot holders plus helpers inside a job) since the last reset; `waits` how many calls
+// had to wait for a slot.
+struct ComputeStats {
+  int limit;
+  int peakBusy;
+  long long waits;
+};
+ComputeStats computeStats(bool reset) noexcept;
 
 // parallelFor(count, grain, threads, f): calls f(begin, end) on consecutive chunks of `grain`
 // indices (the last one shorter). Chunks are fixed by (count, grain), not by the threads.

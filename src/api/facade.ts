@@ -31,6 +31,7 @@ export const nativeAddon: NativeAddon | null = selected.addon;
 export const {
   layerNorm, layerNormBackward, rmsNorm, rmsNormBackward,
   batchNorm, batchNormBackward, batchNormStats, batchNormElemt, batchNormBackwardReduce, batchNormBackwardElemt,
+  groupNorm, groupNormBackward, instanceNorm, instanceNormBackward,
 } = createOps(backend.kernels);
 export { batchNormGatherStats } from './batch-norm.js';
 

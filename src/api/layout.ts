@@ -27,3 +27,8 @@ export function channelShape(shape: readonly number[], layout: Layout, name = 'x
   for (let i = channelsLast ? 1 : 2; i < (channelsLast ? shape.length - 1 : shape.length); i++) s *= shape[i];
   return { n: shape[0], c, s, channelsLast };
 }
+
+/** (n, c, s, channelsLast): how a ChannelShape is passed to the kernels. */
+export function shapeArgs(s: ChannelShape): [number, number, number, boolean] {
+  return [s.n, s.c, s.s, s.channelsLast];
+}

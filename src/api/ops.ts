@@ -4,6 +4,7 @@
 import type { AsyncKernels, Kernels } from '../backends/kernels.js';
 import type {
   BackwardResult, BatchNormBackwardOptions, BatchNormGradSums, BatchNormOptions, BatchNormStats, FloatArray, Layout,
+  GroupNormBackwardOptions, GroupNormOptions, InstanceNormBackwardOptions, InstanceNormOptions,
   LayerNormBackwardOptions, LayerNormOptions, LayerNormResult, RmsNormBackwardOptions,
   RmsNormOptions, RmsNormResult, Tensor,
 } from './types.js';
@@ -12,6 +13,7 @@ import {
   planBatchNorm, planBatchNormBackward, planBatchNormBackwardElemt, planBatchNormBackwardReduce, planBatchNormElemt,
   planBatchNormStats,
 } from './batch-norm.js';
+import { planGroupNorm, planGroupNormBackward, planInstanceNorm, planInstanceNormBackward } from './group-norm.js';
 import { planLayerNorm, planLayerNormBackward, planRmsNorm, planRmsNormBackward } from './row-norm.js';
 
 const planners = {
@@ -25,6 +27,10 @@ const planners = {
   batchNormElemt: planBatchNormElemt,
   batchNormBackwardReduce: planBatchNormBackwardReduce,
   batchNormBackwardElemt: planBatchNormBackwardElemt,
+  groupNorm: planGroupNorm,
+  groupNormBackward: planGroupNormBackward,
+  instanceNorm: planInstanceNorm,
+  instanceNormBackward: planInstanceNormBackward,
 } as const;
 
 type Planner = (...args: never[]) => Plan;
@@ -98,6 +104,39 @@ export interface Ops {
    */
   batchNormBackwardElemt<A extends FloatArray>(dy: Tensor<A>, x: Tensor<A>, saved: { mean: A; rstd: A },
     sums: BatchNormGradSums & { count: number }, opts?: Omit<BatchNormBackwardOptions<A>, 'training'>): BackwardResult<A>;
+  /**
+   * GroupNorm: statistics per (sample, group of C/numGroups channels) over those channels and every
+   * spatial position; per-channel weight/bias. `mean`/`rstd` hold N × numGroups values (n-major).
+   * 'NCHW' (N, C, *spatial) or 'NHWC' (N, *spatial, C), each computed in its own layout.
+   * @example
+   * const x = { data: new Float32Array(2 * 64 * 32 * 32), shape: [2, 64, 32, 32] };
+   * const { y, mean, rstd } = fastnorm.groupNorm(x, 32, { weight, bias });    // weight, bias: 64 values
+   * fastnorm.groupNorm({ data, shape: [2, 32, 32, 64] }, 32, { layout: 'NHWC' });
+   */
+  groupNorm<A extends FloatArray>(x: Tensor<A>, numGroups: number, opts?: GroupNormOptions<A>): { y: Tensor<A>; mean: A; rstd: A };
+  /**
+   * Gradients of groupNorm: dx, and dweight/dbias (C values) when a weight is passed (or as `grads` asks).
+   * @example
+   * const { dx, dweight, dbias } = fastnorm.groupNormBackward(dy, x, { mean, rstd }, 32, { weight });
+   */
+  groupNormBackward<A extends FloatArray>(dy: Tensor<A>, x: Tensor<A>, saved: { mean: A; rstd: A }, numGroups: number,
+    opts?: GroupNormBackwardOptions<A>): BackwardResult<A>;
+  /**
+   * InstanceNorm: statistics per (sample, channel) over the spatial positions (GroupNorm with
+   * numGroups = C). With `runningMean`/`runningVar` they are updated in place as PyTorch's
+   * track_running_stats does; `useInputStats: false` normalizes with them instead. `mean`/`rstd`: N × C.
+   * @example
+   * const { y, mean, rstd } = fastnorm.instanceNorm(x, { weight, bias, runningMean, runningVar, momentum: 0.1 });
+   * fastnorm.instanceNorm(x, { runningMean, runningVar, useInputStats: false });   // eval with running stats
+   */
+  instanceNorm<A extends FloatArray>(x: Tensor<A>, opts?: InstanceNormOptions<A>): { y: Tensor<A>; mean: A; rstd: A };
+  /**
+   * Gradients of instanceNorm (useInputStats: false — through the running statistics, constants).
+   * @example
+   * const { dx, dweight, dbias } = fastnorm.instanceNormBackward(dy, x, { mean, rstd }, { weight });
+   */
+  instanceNormBackward<A extends FloatArray>(dy: Tensor<A>, x: Tensor<A>, saved: { mean: A; rstd: A },
+    opts?: InstanceNormBackwardOptions<A>): BackwardResult<A>;
 }
 
 
@@ -122,7 +161,14 @@ export function createAsyncOps(kernels: AsyncKernels): AsyncOps {
     // async: a validation error becomes a rejection, thrown here with the caller's stack
     ops[name] = async (...args: never[]) => {
       const p = planner(...args);
-      await (kernels[`${p.kernel}Async`] as (...a: unknown[]) => Promise<void>)(...p.args);
+      try {
+        await (kernels[`${p.kernel}Async`] as (...a: unknown[]) => Promise<void>)(...p.args);
+      } catch (e) {
+        // a kernel failure (out of scratch memory) is created when the worker settles, with no
+        // JavaScript frames: give it this call's stack (V8 keeps the awaiting callers' frames)
+        if (e instanceof Error) Error.captureStackTrace(e);
+        throw e;
+      }
       return p.result;
     };
   }

@@ -127,3 +127,40 @@ export interface BatchNormGradSums {
   /** Σ dy·(x − mean) per channel. */
   sumDyXmu: Float64Array;
 }
+
+export interface GroupNormOptions<A extends FloatArray = FloatArray> {
+  /** Per-channel scale (C values). */
+  weight?: A;
+  /** Per-channel shift (C values). */
+  bias?: A;
+  /** Default 1e-5. */
+  eps?: number;
+  /** Default 'NCHW'. */
+  layout?: Layout;
+  out?: { y?: A; mean?: A; rstd?: A };
+}
+
+export interface GroupNormBackwardOptions<A extends FloatArray = FloatArray> {
+  weight?: A;
+  layout?: Layout;
+  grads?: GradsOption;
+  out?: { dx?: A; dweight?: A; dbias?: A };
+}
+
+export interface InstanceNormOptions<A extends FloatArray = FloatArray> extends GroupNormOptions<A> {
+  /** Running statistics (C values each, given together). With useInputStats (the default) they are
+   * updated in place from the batch, as PyTorch's track_running_stats: each channel's per-sample mean
+   * and unbiased variance, averaged over N, `running = (1 - momentum)·running + momentum·batch`. */
+  runningMean?: A;
+  runningVar?: A;
+  /** true (default): normalize each (n, c) with its own statistics; false: with the running
+   * statistics (then required), which `mean`/`rstd` return tiled over N. */
+  useInputStats?: boolean;
+  /** Default 0.1. */
+  momentum?: number;
+}
+
+export interface InstanceNormBackwardOptions<A extends FloatArray = FloatArray> extends GroupNormBackwardOptions<A> {
+  /** false: the forward used the running statistics, so the gradient is through constants (dx = dy·w·rstd). */
+  useInputStats?: boolean;
+}

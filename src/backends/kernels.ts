@@ -25,6 +25,11 @@ export interface Kernels {
     sumDy: Float64Array, sumDyXmu: Float64Array): void;
   batchNormBackwardApply(dy: Arr, x: Arr, mean: Arr, rstd: Arr, n: number, c: number, s: number, channelsLast: boolean,
     weight: Opt, sumDy: Float64Array, sumDyXmu: Float64Array, count: number, dx: Arr): void;
+  // GroupNorm, and InstanceNorm as groups = C with optional running statistics; mean/rstd: N × groups.
+  groupNormForward(x: Arr, n: number, c: number, s: number, channelsLast: boolean, groups: number, weight: Opt, bias: Opt,
+    runningMean: Opt, runningVar: Opt, momentum: number, eps: number, useInputStats: boolean, y: Arr, mean: Arr, rstd: Arr): void;
+  groupNormBackward(dy: Arr, x: Arr, mean: Arr, rstd: Arr, n: number, c: number, s: number, channelsLast: boolean,
+    groups: number, weight: Opt, useInputStats: boolean, dx: Arr, dweight: Opt, dbias: Opt): void;
 }
 
 /** A backend: its kernels plus the runtime settings the facade exposes. */

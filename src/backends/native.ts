@@ -15,6 +15,12 @@ export interface NativeAddon extends Kernels, AsyncKernels {
   _setIsa(isa: string): string;
   /** Bench hook: multithreaded memcpy, the bandwidth yardstick. */
   _copy(dst: ArrayBufferView, src: ArrayBufferView): void;
+  /**
+   * Test hook: the process-wide compute slots (see native/runtime/thread_pool.h): their number,
+   * the most threads seen computing at once and how many calls waited for a slot, since the last
+   * `_computeStats(true)`.
+   */
+  _computeStats(reset?: boolean): { limit: number; peakBusy: number; waits: number };
 }
 
 export function addonCandidates(): string[] {

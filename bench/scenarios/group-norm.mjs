@@ -1,0 +1,96 @@
+// GroupNorm and InstanceNorm scenarios: forward and backward on float32 image-shaped tensors, in
+// both layouts (the NHWC shapes are the NCHW ones with channels last). The scenario fields are
+// described in ../harness.mjs; every shape here is DRAM-sized, so every one carries the
+// DESIGN.md §6 targets.
+import { seededArray } from '../data.mjs';
+import * as js from '../js-loops/group-norm.mjs';
+
+const F32 = 4;
+const EPS = 1e-5; // the API default, passed explicitly so the JS loop uses the same
+
+// [op, NCHW shape, groups (InstanceNorm: C)]
+const CASES = [
+  ['groupNorm', [8, 64, 56, 56], 32],
+  ['groupNorm', [2, 320, 64, 64], 32],
+  ['instanceNorm', [8, 64, 56, 56], 64],
+  ['instanceNorm', [1, 3, 512, 512], 3],
+];
+const LAYOUTS = ['NCHW', 'NHWC'];
+
+// The table's op column names the layout when it is channels-last.
+function opLabel(op, layout) {
+  return layout === 'NHWC' ? `${op} NHWC` : op;
+}
+
+function inLayout([n, c, ...spatial], layout) {
+  return layout === 'NHWC' ? [n, ...spatial, c] : [n, c, ...spatial];
+}
+
+// Inputs are built once per (shape, layout) and shared by the scenarios of that shape.
+const inputsByShape = new Map();
+function shapeInputs(nchw, layout) {
+  const shape = inLayout(nchw, layout);
+  const key = `${shape.join(',')}|${layout}`;
+  let inputs = inputsByShape.get(key);
+  if (!inputs) {
+    const [n, c] = nchw;
+    const s = nchw.slice(2).reduce((p, d) => p * d, 1);
+    const size = n * c * s;
+    inputs = {
+      n, c, s, layout, nhwc: layout === 'NHWC',
+      x: { data: seededArray(Float32Array, size, 11, -1.5, 2.5), shape }, // non-zero mean on purpose
+      dy: { data: seededArray(Float32Array, size, 12), shape },
+      weight: seededArray(Float32Array, c, 13, 0.5, 1.5),
+      bias: seededArray(Float32Array, c, 14, -0.5, 0.5),
+    };
+    inputsByShape.set(key, inputs);
+  }
+  return inputs;
+}
+
+const TARGETS = { forward: { copyFraction: 0.85, jsSpeedup: 20 }, backward: { copyFraction: 0.70, jsSpeedup: 20 } };
+
+function forward([op, nchw, groups], layout) {
+  const shape = inLayout(nchw, layout);
+  const [n, c] = nchw;
+  const size = shape.reduce((p, d) => p * d, 1);
+  const call = op === 'groupNorm'
+    ? (api, s, out) => api.groupNorm(s.x, groups, { weight: s.weight, bias: s.bias, eps: EPS, layout, out })
+    : (api, s, out) => api.instanceNorm(s.x, { weight: s.weight, bias: s.bias, eps: EPS, layout, out });
+  return {
+    op: opLabel(op, layout), dir: 'forward', shape,
+    // x read, y written; weight and bias read; mean and rstd written.
+    bytes: F32 * (2 * size + 2 * c + 2 * n * groups),
+    targets: TARGETS.forward,
+    setup: () => shapeInputs(nchw, layout),
+    newOut: () => ({ y: new Float32Array(size), mean: new Float32Array(n * groups), rstd: new Float32Array(n * groups) }),
+    call,
+    jsLoop: (s, o) => js.groupNorm(s.x.data, s.n, s.c, s.s, s.nhwc, groups, s.weight, s.bias, EPS, o.y, o.mean, o.rstd),
+  };
+}
+
+function backward([op, nchw, groups], layout) {
+  const shape = inLayout(nchw, layout);
+  const [n, c] = nchw;
+  const size = shape.reduce((p, d) => p * d, 1);
+  const call = op === 'groupNorm'
+    ? (api, s, out) => api.groupNormBackward(s.dy, s.x, s.saved, groups, { weight: s.weight, layout, out })
+    : (api, s, out) => api.instanceNormBackward(s.dy, s.x, s.saved, { weight: s.weight, layout, out });
+  return {
+    op: opLabel(op, layout), dir: 'backward', shape,
+    // dy and x read, dx written; mean, rstd, weight read; dweight and dbias written.
+    bytes: F32 * (3 * size + 2 * n * groups + 3 * c),
+    targets: TARGETS.backward,
+    setup: (lib) => {
+      const s = shapeInputs(nchw, layout);
+      const { mean, rstd } = lib.fastnorm.groupNorm(s.x, groups, { weight: s.weight, bias: s.bias, eps: EPS, layout });
+      return { ...s, saved: { mean, rstd } };
+    },
+    newOut: () => ({ dx: new Float32Array(size), dweight: new Float32Array(c), dbias: new Float32Array(c) }),
+    call,
+    jsLoop: (s, o) => js.groupNormBackward(s.dy.data, s.x.data, s.saved.mean, s.saved.rstd, s.n, s.c, s.s, s.nhwc, groups, s.weight,
+      o.dx, o.dweight, o.dbias),
+  };
+}
+
+export const scenarios = CASES.flatMap((c) => LAYOUTS.flatMap((layout) => [forward(c, layout), backward(c, layout)]));

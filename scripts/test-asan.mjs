@@ -1,0 +1,36 @@
+// Runs the test suite against the sanitizer build (npm run build:asan: AddressSanitizer +
+// UndefinedBehaviorSanitizer, build-asan/Release/fastnorm.node); any finding aborts the process
+// that made it, which fails its test file. `node scripts/test-asan.mjs [test files...]`.
+//
+// Node itself is not instrumented, so the ASan runtime must be loaded before anything else
+// (LD_PRELOAD, inherited by every child process and worker the tests start), and leak detection
+// is off: Node does not free everything at exit. Left out by default: test/soak.test.ts (ASan's
+// quarantine of freed memory grows RSS by design) and test/server.test.ts (a latency
+// measurement, not a memory check).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+const ADDON = 'build-asan/Release/fastnorm.node';
+const SKIPPED = ['test/soak.test.ts', 'test/server.test.ts'];
+
+if (!existsSync(ADDON)) {
+  console.error(`${ADDON} not found: run npm run build:asan first`);
+  process.exit(2);
+}
+const runtime = execFileSync('gcc', ['-print-file-name=libasan.so'], { encoding: 'utf8' }).trim();
+if (!existsSync(runtime)) {
+  console.error(`the ASan runtime was not found (gcc -print-file-name=libasan.so: ${runtime})`);
+  process.exit(2);
+}
+const requested = process.argv.slice(2);
+const files = requested.length > 0 ? requested
+  : readdirSync('test').filter((f) => f.endsWith('.test.ts')).map((f) => `test/${f}`).filter((f) => !SKIPPED.includes(f));
+const env = {
+  ...process.env,
+  LD_PRELOAD: runtime,
+  ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=1',
+  UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1',
+};
+const result = spawnSync(process.execPath, ['scripts/test-with-addon.mjs', resolve(ADDON), ...files], { stdio: 'inherit', env });
+process.exit(result.status ?? 1);

@@ -1,0 +1,107 @@
+// Reference GroupNorm and InstanceNorm (groups = C): plain float64 arithmetic over each
+// (sample, group) set of C/G channels × S positions, in either layout; two-pass moments with a
+// refined mean, the centered backward of DESIGN.md §1, and PyTorch's running-statistics rule.
+import type { FloatArray } from '../../api/types.js';
+import { rstdOf } from './row-norm.js';
+
+type Opt = FloatArray | null;
+
+/** The flat indices of group g of sample ni, channel by channel. */
+function groupIndices(n: number, c: number, s: number, channelsLast: boolean, groups: number, ni: number, g: number): number[] {
+  const cg = c / groups;
+  const indices: number[] = [];
+  for (let ci = g * cg; ci < (g + 1) * cg; ci++) {
+    for (let si = 0; si < s; si++) indices.push(channelsLast ? (ni * s + si) * c + ci : (ni * c + ci) * s + si);
+  }
+  return indices;
+}
+
+function moments(x: FloatArray, indices: number[]): { mean: number; m2: number } {
+  const count = indices.length;
+  let sum = 0;
+  for (const i of indices) sum += x[i];
+  const mean0 = sum / count;
+  let s1 = 0;
+  let s2 = 0;
+  for (const i of indices) {
+    const d = x[i] - mean0;
+    s1 += d;
+    s2 += d * d;
+  }
+  return { mean: mean0 + s1 / count, m2: s2 - (s1 * s1) / count };
+}
+
+export const groupNormKernels = {
+  groupNormForward(x: FloatArray, n: number, c: number, s: number, channelsLast: boolean, groups: number, weight: Opt, bias: Opt,
+    runningMean: Opt, runningVar: Opt, momentum: number, eps: number, useInputStats: boolean, y: FloatArray, mean: FloatArray,
+    rstd: FloatArray): void {
+    const cg = groups > 0 ? c / groups : 0;
+    const batchMean = new Float64Array(c); // Σ over samples of each channel's mean and unbiased variance
+    const batchVar = new Float64Array(c);
+    for (let ni = 0; ni < n; ni++) {
+      for (let g = 0; g < groups; g++) {
+        const indices = groupIndices(n, c, s, channelsLast, groups, ni, g);
+        let mu: number;
+        let r: number;
+        if (useInputStats) {
+          const m = moments(x, indices);
+          mu = m.mean;
+          r = rstdOf(m.m2 / indices.length, eps);
+          if (cg === 1) {
+            batchMean[g] += m.mean;
+            batchVar[g] += m.m2 / (indices.length - 1);
+          }
+        } else {
+          mu = runningMean![g];
+          r = rstdOf(runningVar![g], eps);
+        }
+        mean[ni * groups + g] = mu;
+        rstd[ni * groups + g] = r;
+        for (const i of indices) {
+          const ci = channelsLast ? i % c : Math.floor(i / s) % c;
+          y[i] = (x[i] - mu) * r * (weight ? weight[ci] : 1) + (bias ? bias[ci] : 0);
+        }
+      }
+    }
+    if (useInputStats && runningMean && runningVar && n > 0) {
+      for (let ci = 0; ci < c; ci++) {
+        runningMean[ci] = (1 - momentum) * runningMean[ci] + momentum * (batchMean[ci] / n);
+        runningVar[ci] = (1 - momentum) * runningVar[ci] + momentum * (batchVar[ci] / n);
+      }
+    }
+  },
+
+  groupNormBackward(dy: FloatArray, x: FloatArray, mean: FloatArray, rstd: FloatArray, n: number, c: number, s: number,
+    channelsLast: boolean, groups: number, weight: Opt, useInputStats: boolean, dx: FloatArray, dweight: Opt, dbias: Opt): void {
+    const dw = new Float64Array(c);
+    const db = new Float64Array(c);
+    const channelOf = (i: number) => (channelsLast ? i % c : Math.floor(i / s) % c);
+    for (let ni = 0; ni < n; ni++) {
+      for (let g = 0; g < groups; g++) {
+        const indices = groupIndices(n, c, s, channelsLast, groups, ni, g);
+        const mu = mean[ni * groups + g];
+        const r = rstd[ni * groups + g];
+        let sumG = 0;
+        let sumGx = 0;
+        for (const i of indices) {
+          const ci = channelOf(i);
+          const xhat = (x[i] - mu) * r;
+          const gi = dy[i] * (weight ? weight[ci] : 1);
+          sumG += gi;
+          sumGx += gi * xhat;
+          dw[ci] += dy[i] * xhat;
+          db[ci] += dy[i];
+        }
+        const meanG = sumG / indices.length;
+        const meanGx = sumGx / indices.length;
+        for (const i of indices) {
+          const gi = dy[i] * (weight ? weight[channelOf(i)] : 1);
+          // with running statistics the normalization is a constant affine map: dx = g·rstd
+          dx[i] = useInputStats ? r * (gi - meanG - (x[i] - mu) * r * meanGx) : r * gi;
+        }
+      }
+    }
+    if (dweight) dweight.set(dw);
+    if (dbias) dbias.set(db);
+  },
+};
