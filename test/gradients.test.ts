@@ -6,31 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import * as reference from '../src/reference';
 import type { Tensor } from '../src/api/types';
-import { expectClose, makeRng, product, randn } from './helpers';
+import { dot, expectClose, makeRng, numericGradient, product, randn } from './helpers';
 
-const H = 1e-5;
 const TOL = 1e-6;
-
-/** Central-difference gradient of f with respect to every element of `v` (modified and restored). */
-function numericGradient(f: () => number, v: Float64Array): Float64Array {
-  const grad = new Float64Array(v.length);
-  for (let i = 0; i < v.length; i++) {
-    const keep = v[i];
-    v[i] = keep + H;
-    const up = f();
-    v[i] = keep - H;
-    const down = f();
-    v[i] = keep;
-    grad[i] = (up - down) / (2 * H);
-  }
-  return grad;
-}
-
-function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
-}
 
 interface Case {
   name: string;

@@ -370,3 +370,25 @@ export function detach<A extends FloatArray>(a: A): A {
   structuredClone(a.buffer, { transfer: [a.buffer as ArrayBuffer] });
   return a;
 }
+
+/** Central-difference gradient (step 1e-5) of f with respect to every element of `v` (modified and restored). */
+export function numericGradient(f: () => number, v: Float64Array, h = 1e-5): Float64Array {
+  const grad = new Float64Array(v.length);
+  for (let i = 0; i < v.length; i++) {
+    const keep = v[i];
+    v[i] = keep + h;
+    const up = f();
+    v[i] = keep - h;
+    const down = f();
+    v[i] = keep;
+    grad[i] = (up - down) / (2 * h);
+  }
+  return grad;
+}
+
+export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
