@@ -9,34 +9,11 @@ import * as fastnorm from '../src/index';
 import * as reference from '../src/reference';
 import { nativeAddon } from '../src/api/facade';
 import type { FloatArray, Layout } from '../src/api/types';
-import { DTYPES, expectBitwiseEqual, product, type DType } from './helpers';
+import { DTYPES, expectBitwiseEqual, isaThreadConfigs, product, type DType } from './helpers';
 import { bnInputs } from './batch-norm-helpers';
 
 const addon = nativeAddon!;
-const ISAS: string[] = nativeAddon ? nativeAddon.info().supportedIsas : [];
-const THREADS = [1, 2, 3, 8];
-const CONFIGS = ISAS.flatMap((isa) => THREADS.map((threads) => ({ isa, threads })));
-
-let initialIsa = '';
-let initialThreads = 0;
-
-beforeAll(() => {
-  expect(fastnorm.info().backend, 'native addon must be loaded for these tests').toBe('native');
-  initialIsa = fastnorm.info().isa;
-  initialThreads = fastnorm.getNumThreads();
-});
-
-afterAll(() => {
-  if (!nativeAddon) return;
-  addon._setIsa(initialIsa);
-  fastnorm.setNumThreads(initialThreads);
-});
-
-function configure(isa: string, threads: number): void {
-  expect(addon._setIsa(isa), `_setIsa(${isa})`).toBe(isa);
-  fastnorm.setNumThreads(threads);
-  expect(fastnorm.info()).toMatchObject({ isa, threads });
-}
+const { isas: ISAS, configs: CONFIGS, configure, initial } = isaThreadConfigs();
 
 /** [name, layout, N, C, spatial]: which kernel path each one takes is in the name. */
 const SHAPES: Array<[string, Layout, number, number, number[]]> = [
@@ -113,7 +90,7 @@ describe('BatchNorm: bitwise identical for every ISA × threads {1, 2, 3, 8}', (
         for (const k of Object.keys(first)) expectBitwiseEqual(out[k], first[k], `${k}: ${isa}/${threads} threads vs ${firstName}`);
       }
     } finally {
-      configure(initialIsa, initialThreads);
+      configure(initial.isa, initial.threads);
     }
   });
 
@@ -128,7 +105,7 @@ describe('BatchNorm: bitwise identical for every ISA × threads {1, 2, 3, 8}', (
         }
       }
     } finally {
-      fastnorm.setNumThreads(initialThreads);
+      fastnorm.setNumThreads(initial.threads);
     }
   });
 

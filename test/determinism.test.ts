@@ -8,34 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as fastnorm from '../src/index';
 import { nativeAddon } from '../src/api/facade';
 import type { FloatArray } from '../src/api/types';
-import { DTYPES, expectBitwiseEqual, expectChildOk, makeRng, randn, runNode, tensor, type DType } from './helpers';
+import { DTYPES, expectBitwiseEqual, isaThreadConfigs, expectChildOk, makeRng, randn, runNode, tensor, type DType } from './helpers';
 
 const addon = nativeAddon!;
-const ISAS: string[] = nativeAddon ? nativeAddon.info().supportedIsas : [];
-const THREADS = [1, 2, 3, 8];
-const CONFIGS = ISAS.flatMap((isa) => THREADS.map((threads) => ({ isa, threads })));
+const { isas: ISAS, configs: CONFIGS, configure, initial } = isaThreadConfigs();
 const SHAPES = [[300, 1000], [128, 768], [3, 70000]];
-
-let initialIsa = '';
-let initialThreads = 0;
-
-beforeAll(() => {
-  expect(fastnorm.info().backend, 'native addon must be loaded for these tests').toBe('native');
-  initialIsa = fastnorm.info().isa;
-  initialThreads = fastnorm.getNumThreads();
-});
-
-afterAll(() => {
-  if (!nativeAddon) return;
-  addon._setIsa(initialIsa);
-  fastnorm.setNumThreads(initialThreads);
-});
-
-function configure(isa: string, threads: number): void {
-  expect(addon._setIsa(isa), `_setIsa(${isa})`).toBe(isa);
-  fastnorm.setNumThreads(threads);
-  expect(fastnorm.info()).toMatchObject({ isa, threads });
-}
 
 type Outputs = Record<string, FloatArray>;
 
@@ -89,7 +66,7 @@ describe('supported ISA paths', () => {
   });
 
   it.runIf(!process.env.FASTNORM_ISA)('without FASTNORM_ISA the best supported path is used', () => {
-    expect(initialIsa).toBe(ISAS[0]);
+    expect(initial.isa).toBe(ISAS[0]);
   });
 
   it('_setIsa to an unsupported or unknown path falls back instead of failing', () => {
@@ -97,7 +74,7 @@ describe('supported ISA paths', () => {
       expect(addon._setIsa('bogus')).toBe(ISAS[0]);
       expect(ISAS).toContain(addon._setIsa('avx512'));
     } finally {
-      configure(initialIsa, initialThreads);
+      configure(initial.isa, initial.threads);
     }
   });
 });
@@ -125,7 +102,7 @@ describe.each(Object.keys(OPS))('%s: bitwise identical for every ISA × threads 
           expectBitwiseEqual(out[k], first[k], `${op} ${k}: ${isa}/${threads} threads vs ${firstName}`);
       }
     } finally {
-      configure(initialIsa, initialThreads);
+      configure(initial.isa, initial.threads);
     }
   });
 });
@@ -143,7 +120,7 @@ describe('thread-count independence on repeated calls', () => {
         expectBitwiseEqual(a.dx.data, b.dx.data, 'dx');
       }
     } finally {
-      fastnorm.setNumThreads(initialThreads);
+      fastnorm.setNumThreads(initial.threads);
     }
   });
 });
@@ -173,7 +150,7 @@ console.log(JSON.stringify({ info: f.info(), threads: f.getNumThreads(), y: h(r.
 `;
 
 function parentHashes(isa: string): { y: string; dx: string; dweight: string } {
-  configure(isa, initialThreads);
+  configure(isa, initial.threads);
   try {
     const x = tensor(lcg(Float32Array, 64 * 1000, 7), [64, 1000]);
     const w = lcg(Float32Array, 1000, 8) as Float32Array;
@@ -182,7 +159,7 @@ function parentHashes(isa: string): { y: string; dx: string; dweight: string } {
       { weight: w });
     return { y: sha256(r.y.data), dx: sha256(g.dx.data), dweight: sha256(g.dweight!) };
   } finally {
-    configure(initialIsa, initialThreads);
+    configure(initial.isa, initial.threads);
   }
 }
 

@@ -21,7 +21,8 @@ import * as reference from '../src/reference';
 import { nativeAddon } from '../src/api/facade';
 import type { BackwardResult, FloatArray, Tensor } from '../src/api/types';
 import {
-  CTORS, DTYPES, defaultFloor, expectBitwiseEqual, expectClose, expectL2Close, makeRng, misaligned, product, randn, tensor,
+  CTORS, DTYPES, defaultFloor, expectBitwiseEqual, expectClose, expectL2Close, isaThreadConfigs, makeRng, misaligned, product,
+  randn, tensor,
   type DType, type Rng,
 } from './helpers';
 
@@ -611,19 +612,7 @@ describe('ill-conditioned and non-finite data: native vs reference', () => {
 
 describe('groupNorm / instanceNorm: bitwise identical for every ISA × threads {1, 2, 3, 8}', () => {
   const addon = nativeAddon!;
-  const ISAS: string[] = nativeAddon ? nativeAddon.info().supportedIsas : [];
-  const CONFIGS = ISAS.flatMap((isa) => [1, 2, 3, 8].map((threads) => ({ isa, threads })));
-  let initialIsa = '';
-  let initialThreads = 0;
-  beforeAll(() => {
-    initialIsa = native.info().isa;
-    initialThreads = native.getNumThreads();
-  });
-  afterAll(() => {
-    if (!nativeAddon) return;
-    addon._setIsa(initialIsa);
-    native.setNumThreads(initialThreads);
-  });
+  const { configs: CONFIGS, initial } = isaThreadConfigs();
 
   const SHAPES: Array<[string, number[], number, Gen?]> = [
     ['in-cache groups', [8, 64, 24, 24], 32],
@@ -664,8 +653,8 @@ describe('groupNorm / instanceNorm: bitwise identical for every ISA × threads {
         for (const k of Object.keys(first)) expectBitwiseEqual(out[k as keyof typeof out], first[k], `${k}: ${isa}/${threads} threads vs ${firstName}`);
       }
     } finally {
-      addon._setIsa(initialIsa);
-      native.setNumThreads(initialThreads);
+      addon._setIsa(initial.isa);
+      native.setNumThreads(initial.threads);
     }
   });
 });

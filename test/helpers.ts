@@ -6,7 +6,9 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { nativeAddon } from '../src/api/facade';
+import * as fastnorm from '../src/index';
 import type { FloatArray, Tensor } from '../src/api/types';
 
 export type DType = 'float32' | 'float64';
@@ -392,3 +394,30 @@ export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return s;
 }
 
+
+/**
+ * Every supported ISA path × threads 1, 2, 3, 8 for the native backend, and configure() to switch
+ * to one. Registers hooks that require the native backend, record the file's initial ISA and
+ * thread count in `initial`, and restore them after the file.
+ */
+export function isaThreadConfigs() {
+  const isas: string[] = nativeAddon ? nativeAddon.info().supportedIsas : [];
+  const configs = isas.flatMap((isa) => [1, 2, 3, 8].map((threads) => ({ isa, threads })));
+  const initial = { isa: '', threads: 0 };
+  beforeAll(() => {
+    expect(fastnorm.info().backend, 'native addon must be loaded for these tests').toBe('native');
+    initial.isa = fastnorm.info().isa;
+    initial.threads = fastnorm.getNumThreads();
+  });
+  afterAll(() => {
+    if (!nativeAddon) return;
+    nativeAddon._setIsa(initial.isa);
+    fastnorm.setNumThreads(initial.threads);
+  });
+  function configure(isa: string, threads: number): void {
+    expect(nativeAddon!._setIsa(isa), `_setIsa(${isa})`).toBe(isa);
+    fastnorm.setNumThreads(threads);
+    expect(fastnorm.info()).toMatchObject({ isa, threads });
+  }
+  return { isas, configs, configure, initial };
+}
