@@ -9,7 +9,7 @@
 //   eval forward      apply pass                1 read  + 1 write
 //   training backward sums pass (dy, x) + dx pass (dy, x)   4 reads + 1 write
 // plus the per-channel vectors (weight, bias, statistics), which are negligible here.
-import { seededArray } from '../data.mjs';
+import { channelInputs, inLayout } from '../data.mjs';
 import * as js from '../js-loops/batch-norm.mjs';
 
 const F32 = 4;
@@ -30,32 +30,9 @@ function opLabel(layout) {
   return layout === 'NHWC' ? 'batchNorm NHWC' : 'batchNorm';
 }
 
-function inLayout([n, c, ...spatial], layout) {
-  return layout === 'NHWC' ? [n, ...spatial, c] : [n, c, ...spatial];
-}
-
 // Inputs are built once per (shape, layout) and shared by the scenarios of that shape.
-const inputsByShape = new Map();
 function shapeInputs(nchw, layout) {
-  const shape = inLayout(nchw, layout);
-  const key = `${shape.join(',')}|${layout}`;
-  let inputs = inputsByShape.get(key);
-  if (!inputs) {
-    const [n, c] = nchw;
-    const s = nchw.slice(2).reduce((p, d) => p * d, 1);
-    const size = n * c * s;
-    inputs = {
-      n, c, s, size, layout, channelsLast: layout === 'NHWC',
-      x: { data: seededArray(Float32Array, size, 21, -1.5, 2.5), shape }, // non-zero mean on purpose
-      dy: { data: seededArray(Float32Array, size, 22), shape },
-      weight: seededArray(Float32Array, c, 23, 0.5, 1.5),
-      bias: seededArray(Float32Array, c, 24, -0.5, 0.5),
-      runningMean: seededArray(Float32Array, c, 25, -0.1, 0.1),
-      runningVar: seededArray(Float32Array, c, 26, 0.9, 1.1),
-    };
-    inputsByShape.set(key, inputs);
-  }
-  return inputs;
+  return channelInputs(nchw, layout, 21);
 }
 
 function targetsFor(dir, nchw) {

@@ -2,7 +2,7 @@
 // both layouts (the NHWC shapes are the NCHW ones with channels last). The scenario fields are
 // described in ../harness.mjs; every shape here is DRAM-sized, so every one carries the
 // DESIGN.md §6 targets.
-import { seededArray } from '../data.mjs';
+import { channelInputs, inLayout } from '../data.mjs';
 import * as js from '../js-loops/group-norm.mjs';
 
 const F32 = 4;
@@ -22,30 +22,9 @@ function opLabel(op, layout) {
   return layout === 'NHWC' ? `${op} NHWC` : op;
 }
 
-function inLayout([n, c, ...spatial], layout) {
-  return layout === 'NHWC' ? [n, ...spatial, c] : [n, c, ...spatial];
-}
-
 // Inputs are built once per (shape, layout) and shared by the scenarios of that shape.
-const inputsByShape = new Map();
 function shapeInputs(nchw, layout) {
-  const shape = inLayout(nchw, layout);
-  const key = `${shape.join(',')}|${layout}`;
-  let inputs = inputsByShape.get(key);
-  if (!inputs) {
-    const [n, c] = nchw;
-    const s = nchw.slice(2).reduce((p, d) => p * d, 1);
-    const size = n * c * s;
-    inputs = {
-      n, c, s, layout, nhwc: layout === 'NHWC',
-      x: { data: seededArray(Float32Array, size, 11, -1.5, 2.5), shape }, // non-zero mean on purpose
-      dy: { data: seededArray(Float32Array, size, 12), shape },
-      weight: seededArray(Float32Array, c, 13, 0.5, 1.5),
-      bias: seededArray(Float32Array, c, 14, -0.5, 0.5),
-    };
-    inputsByShape.set(key, inputs);
-  }
-  return inputs;
+  return channelInputs(nchw, layout, 11);
 }
 
 const TARGETS = { forward: { copyFraction: 0.85, jsSpeedup: 20 }, backward: { copyFraction: 0.70, jsSpeedup: 20 } };
@@ -65,7 +44,7 @@ function forward([op, nchw, groups], layout) {
     setup: () => shapeInputs(nchw, layout),
     newOut: () => ({ y: new Float32Array(size), mean: new Float32Array(n * groups), rstd: new Float32Array(n * groups) }),
     call,
-    jsLoop: (s, o) => js.groupNorm(s.x.data, s.n, s.c, s.s, s.nhwc, groups, s.weight, s.bias, EPS, o.y, o.mean, o.rstd),
+    jsLoop: (s, o) => js.groupNorm(s.x.data, s.n, s.c, s.s, s.channelsLast, groups, s.weight, s.bias, EPS, o.y, o.mean, o.rstd),
   };
 }
 
@@ -88,7 +67,7 @@ function backward([op, nchw, groups], layout) {
     },
     newOut: () => ({ dx: new Float32Array(size), dweight: new Float32Array(c), dbias: new Float32Array(c) }),
     call,
-    jsLoop: (s, o) => js.groupNormBackward(s.dy.data, s.x.data, s.saved.mean, s.saved.rstd, s.n, s.c, s.s, s.nhwc, groups, s.weight,
+    jsLoop: (s, o) => js.groupNormBackward(s.dy.data, s.x.data, s.saved.mean, s.saved.rstd, s.n, s.c, s.s, s.channelsLast, groups, s.weight,
       o.dx, o.dweight, o.dbias),
   };
 }
