@@ -25,6 +25,8 @@
 
 #include "../runtime/thread_pool.h"
 #include "moments.h"
+#include "normalize.h"
+#include "schedule.h"
 
 namespace fastnorm::FASTNORM_ISA_NS {
 namespace {
@@ -36,12 +38,7 @@ constexpr size_t kPlaneBlock = 8192;           // NCHW: values per unit
 constexpr size_t kTileValues = 16384;          // NHWC: values per tile (two passes stay in cache)
 constexpr size_t kChannelChunk = 256;          // NHWC lane-per-channel path: channels per tile
 constexpr size_t kMaxPeriodVectors = 4;        // NHWC flat path: lcm(C, lanes) ≤ 4 vectors
-constexpr size_t kParallelMinValues = 1 << 16;  // smaller jobs run inline
-constexpr size_t kGrainValues = 32768;         // values per parallel task, at least
 
-inline size_t minSize(size_t a, size_t b) { return a < b ? a : b; }
-inline size_t maxSize(size_t a, size_t b) { return a > b ? a : b; }
-inline size_t ceilDiv(size_t a, size_t b) { return (a + b - 1) / b; }
 inline size_t gcd(size_t a, size_t b) {
   while (b) {
     const size_t t = a % b;
@@ -50,8 +47,6 @@ inline size_t gcd(size_t a, size_t b) {
   }
   return a;
 }
-template <class T> constexpr bool kIsFloat = sizeof(T) == 4;
-
 // ---- how a shape's reduction is cut into units ----
 
 template <class T>
@@ -95,8 +90,6 @@ struct Units {
   }
   size_t grain() const { return maxSize(1, kGrainValues / maxSize(valuesPerTask(), 1)); }
 };
-
-inline int threadsFor(const Exec& exec, size_t values) { return values < kParallelMinValues ? 1 : exec.threads; }
 
 // Partials: two doubles per (channel, unit), channel-major so a channel merges contiguously.
 struct Partials {
@@ -581,13 +574,12 @@ void channelElementwiseRun(const ChannelShape& s, const T* in0, const T* in1, T*
   }
   const size_t rows = s.n * s.s, grain = maxSize(1, kGrainValues / maxSize(s.c, 1));
   parallelFor(rows, grain, threads, [&](size_t r0, size_t r1) {
-    const size_t start = r0 * s.c, cycle = coef.cycle();
-    size_t m = start % cycle;
+    const size_t start = r0 * s.c;
+    Cyclic channel{coef.cycle(), start % coef.cycle()};
     writeRun<T, Stream>(out + start, (r1 - r0) * s.c, [&](size_t i, size_t lanes) {
+      const size_t m = channel(i, lanes);
       V k[Coefficients<T>::kMax];
       for (size_t j = 0; j < Coefficients<T>::kMax; ++j) k[j] = V::load(coef.table(j) + m);
-      m += lanes;
-      if (m >= cycle) m -= cycle;
       return f(loadLanes(in0 + start + i, lanes), in1 ? loadLanes(in1 + start + i, lanes) : V::zero(), k);
     });
     if (Stream) streamFence();
@@ -597,8 +589,9 @@ void channelElementwiseRun(const ChannelShape& s, const T* in0, const T* in1, T*
 template <class T, class F>
 void channelElementwise(const ChannelShape& s, const T* in0, const T* in1, T* out, const Coefficients<T>& coef,
                         const Exec& exec, F f) {
-  if (s.size() * sizeof(T) >= kStreamingBytes) channelElementwiseRun<T, true>(s, in0, in1, out, coef, exec, f);
-  else channelElementwiseRun<T, false>(s, in0, in1, out, coef, exec, f);
+  withStream(streamOutput<T>(s.size()), [&](auto stream) {
+    channelElementwiseRun<T, decltype(stream)::value>(s, in0, in1, out, coef, exec, f);
+  });
 }
 
 // Scratch for a call: 2C doubles of per-channel sums, then the coefficient tables.
@@ -620,9 +613,9 @@ void applyNormalize(const ChannelShape& s, const T* x, T* y, CallScratch<T>& cs,
                     const T* weight, const T* bias, const Exec& exec) {
   using V = Vec<T>;
   for (size_t c = 0; c < s.c; ++c) {
-    const T hi = T(mean[c]);
-    cs.coef.set(0, c, hi);
-    cs.coef.set(1, c, kIsFloat<T> ? T(mean[c] - double(hi)) : T(0));
+    const SplitMean<T> m(mean[c]);
+    cs.coef.set(0, c, m.hi);
+    cs.coef.set(1, c, m.lo);
     cs.coef.set(2, c, T(weight ? rstd[c] * double(weight[c]) : rstd[c]));
     cs.coef.set(3, c, bias ? bias[c] : T(0));
   }
