@@ -431,14 +431,29 @@ class Addon : public Napi::Addon<Addon> {
     });
   }
 
+  // (dy, x, mean, rstd, n, c, s, channelsLast, weight?): how both BatchNorm backward calls begin.
+  struct BatchNormBackwardInputs {
+    ArrayArg x;
+    ChannelShape shape;
+    ArrayArg dy, mean, rstd, weight;
+  };
+  static BatchNormBackwardInputs batchNormBackwardInputs(const Args& args) {
+    BatchNormBackwardInputs b;
+    b.x = args.array(1, "x");
+    b.shape = args.channels(4, b.x);
+    b.dy = args.array(0, "dy", b.x.type, b.x.length);
+    b.mean = args.array(2, "saved.mean", b.x.type, b.shape.c);
+    b.rstd = args.array(3, "saved.rstd", b.x.type, b.shape.c);
+    b.weight = args.array(8, "weight", b.x.type, b.shape.c, true);
+    return b;
+  }
+
   // (dy, x, mean, rstd, n, c, s, channelsLast, weight?, training, dx, dweight?, dbias?)
   PreparedCall prepareBatchNormBackward(const Args& args) {
-    const ArrayArg x = args.array(1, "x");
-    const ChannelShape shape = args.channels(4, x);
+    const BatchNormBackwardInputs b = batchNormBackwardInputs(args);
+    const ArrayArg &x = b.x, &dy = b.dy, &mean = b.mean, &rstd = b.rstd, &weight = b.weight;
+    const ChannelShape shape = b.shape;
     const size_t c = shape.c;
-    const ArrayArg dy = args.array(0, "dy", x.type, x.length);
-    const ArrayArg mean = args.array(2, "saved.mean", x.type, c), rstd = args.array(3, "saved.rstd", x.type, c);
-    const ArrayArg weight = args.array(8, "weight", x.type, c, true);
     const bool training = args.boolean(9, "training");
     const ArrayArg dx = args.array(10, "out.dx", x.type, x.length);
     const ArrayArg dweight = args.array(11, "out.dweight", x.type, c, true), dbias = args.array(12, "out.dbias", x.type, c, true);
@@ -501,12 +516,10 @@ class Addon : public Napi::Addon<Addon> {
 
   // (dy, x, mean, rstd, n, c, s, channelsLast, weight?, sumDy, sumDyXmu, count, dx)
   PreparedCall prepareBatchNormBackwardApply(const Args& args) {
-    const ArrayArg x = args.array(1, "x");
-    const ChannelShape shape = args.channels(4, x);
+    const BatchNormBackwardInputs b = batchNormBackwardInputs(args);
+    const ArrayArg &x = b.x, &dy = b.dy, &mean = b.mean, &rstd = b.rstd, &weight = b.weight;
+    const ChannelShape shape = b.shape;
     const size_t c = shape.c;
-    const ArrayArg dy = args.array(0, "dy", x.type, x.length);
-    const ArrayArg mean = args.array(2, "saved.mean", x.type, c), rstd = args.array(3, "saved.rstd", x.type, c);
-    const ArrayArg weight = args.array(8, "weight", x.type, c, true);
     const ArrayArg sumDy = args.array(9, "sums.sumDy", napi_float64_array, c);
     const ArrayArg sumDyXmu = args.array(10, "sums.sumDyXmu", napi_float64_array, c);
     const double count = args.number(11, "sums.count");
