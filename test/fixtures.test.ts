@@ -102,6 +102,26 @@ describe('fixtures are present', () => {
   });
 });
 
+/** Running statistics after a forward: the expected values, or unchanged when the case only reads them. */
+function checkRunningStats(backend: string, c: FixtureCase, runningMean?: FloatArray, runningVar?: FloatArray): void {
+  if ('runningMean' in c.expected) {
+    check(backend, c, 'runningMean', runningMean);
+    check(backend, c, 'runningVar', runningVar);
+  } else if (runningMean) {
+    expect(runningMean, 'runningMean unchanged').toEqual(c.inputs.runningMean);
+    expect(runningVar, 'runningVar unchanged').toEqual(c.inputs.runningVar);
+  }
+}
+
+/** A backward result: dx of x's shape, and exactly the parameter gradients the case expects. */
+function checkBackward(backend: string, c: FixtureCase, bwd: BackwardResult): void {
+  expect(bwd.dx.shape).toEqual(c.shape);
+  check(backend, c, 'dx', bwd.dx.data);
+  const gradKeys = expectedGradKeys(c);
+  expect(Object.keys(bwd).filter((k) => k !== 'dx').sort()).toEqual(gradKeys.sort());
+  for (const k of gradKeys) check(backend, c, k, gradOf(bwd, k));
+}
+
 describe.each(BACKENDS)('layerNorm fixtures (%s backend)', (backend, api: Api) => {
   it.each(idsOf('layerNorm'))('%s: forward y, mean, rstd and backward dx, dweight, dbias', (id) => {
     const c = fixture(id);
@@ -116,11 +136,7 @@ describe.each(BACKENDS)('layerNorm fixtures (%s backend)', (backend, api: Api) =
     const dy: Tensor = { data: c.inputs.dy, shape: c.shape };
     const bwd = api.layerNormBackward(dy, x, { mean: fwd.mean, rstd: fwd.rstd }, c.params.normalizedShape as number | number[],
       backwardOpts(c));
-    expect(bwd.dx.shape).toEqual(c.shape);
-    check(backend, c, 'dx', bwd.dx.data);
-    const gradKeys = expectedGradKeys(c);
-    expect(Object.keys(bwd).filter((k) => k !== 'dx').sort()).toEqual(gradKeys.sort());
-    for (const k of gradKeys) check(backend, c, k, gradOf(bwd, k));
+    checkBackward(backend, c, bwd);
     expect(c.inputs.x, 'x must not be modified').toEqual(xCopy);
   });
 });
@@ -160,24 +176,13 @@ describe.each(BACKENDS)('batchNorm fixtures (%s backend)', (backend, api: Api) =
     check(backend, c, 'y', fwd.y.data);
     check(backend, c, 'mean', fwd.mean);
     check(backend, c, 'rstd', fwd.rstd);
-    if ('runningMean' in c.expected) {
-      check(backend, c, 'runningMean', runningMean);
-      check(backend, c, 'runningVar', runningVar);
-    } else if (runningMean) {
-      // eval mode reads the running statistics and leaves them as they were
-      expect(runningMean, 'runningMean unchanged').toEqual(c.inputs.runningMean);
-      expect(runningVar, 'runningVar unchanged').toEqual(c.inputs.runningVar);
-    }
+    checkRunningStats(backend, c, runningMean, runningVar);
 
     const dy: Tensor = { data: c.inputs.dy, shape: c.shape };
     const bopts: Record<string, unknown> = backwardOpts(c);
     for (const k of ['layout', 'training']) if (k in c.params) bopts[k] = c.params[k];
     const bwd = api.batchNormBackward(dy, x, { mean: fwd.mean, rstd: fwd.rstd }, bopts);
-    expect(bwd.dx.shape).toEqual(c.shape);
-    check(backend, c, 'dx', bwd.dx.data);
-    const gradKeys = expectedGradKeys(c);
-    expect(Object.keys(bwd).filter((k) => k !== 'dx').sort()).toEqual(gradKeys.sort());
-    for (const k of gradKeys) check(backend, c, k, gradOf(bwd, k));
+    checkBackward(backend, c, bwd);
     expect(c.inputs.x, 'x must not be modified').toEqual(xCopy);
   });
 });
@@ -219,11 +224,7 @@ describe.each(BACKENDS)('groupNorm fixtures (%s backend)', (backend, api: Api) =
       const dy: Tensor = { data: c.inputs.dy, shape: c.shape };
       const bwd = api.groupNormBackward(dy, x, { mean: fwd.mean, rstd: fwd.rstd }, groups,
         { ...backwardOpts(c), ...channelOpts(c, ['layout']) });
-      expect(bwd.dx.shape).toEqual(c.shape);
-      check(backend, c, 'dx', bwd.dx.data);
-      const gradKeys = expectedGradKeys(c);
-      expect(Object.keys(bwd).filter((k) => k !== 'dx').sort()).toEqual(gradKeys.sort());
-      for (const k of gradKeys) check(backend, c, k, gradOf(bwd, k));
+      checkBackward(backend, c, bwd);
     }
     expect(c.inputs.x, 'x must not be modified').toEqual(xCopy);
   });
@@ -244,23 +245,12 @@ describe.each(BACKENDS)('instanceNorm fixtures (%s backend)', (backend, api: Api
     check(backend, c, 'y', fwd.y.data);
     check(backend, c, 'mean', fwd.mean);
     check(backend, c, 'rstd', fwd.rstd);
-    if ('runningMean' in c.expected) {
-      check(backend, c, 'runningMean', runningMean);
-      check(backend, c, 'runningVar', runningVar);
-    } else if (runningMean) {
-      // normalizing with the running statistics reads them and leaves them as they were
-      expect(runningMean, 'runningMean unchanged').toEqual(c.inputs.runningMean);
-      expect(runningVar, 'runningVar unchanged').toEqual(c.inputs.runningVar);
-    }
+    checkRunningStats(backend, c, runningMean, runningVar);
     if (c.backward) {
       const dy: Tensor = { data: c.inputs.dy, shape: c.shape };
       const bwd = api.instanceNormBackward(dy, x, { mean: fwd.mean, rstd: fwd.rstd },
         { ...backwardOpts(c), ...channelOpts(c, ['layout', 'useInputStats']) });
-      expect(bwd.dx.shape).toEqual(c.shape);
-      check(backend, c, 'dx', bwd.dx.data);
-      const gradKeys = expectedGradKeys(c);
-      expect(Object.keys(bwd).filter((k) => k !== 'dx').sort()).toEqual(gradKeys.sort());
-      for (const k of gradKeys) check(backend, c, k, gradOf(bwd, k));
+      checkBackward(backend, c, bwd);
     }
     expect(c.inputs.x, 'x must not be modified').toEqual(xCopy);
   });
