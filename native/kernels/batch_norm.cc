@@ -39,14 +39,6 @@ constexpr size_t kTileValues = 16384;          // NHWC: values per tile (two pas
 constexpr size_t kChannelChunk = 256;          // NHWC lane-per-channel path: channels per tile
 constexpr size_t kMaxPeriodVectors = 4;        // NHWC flat path: lcm(C, lanes) ≤ 4 vectors
 
-inline size_t gcd(size_t a, size_t b) {
-  while (b) {
-    const size_t t = a % b;
-    a = b;
-    b = t;
-  }
-  return a;
-}
 // ---- how a shape's reduction is cut into units ----
 
 template <class T>

@@ -63,15 +63,6 @@ constexpr size_t kWideChannelVectors = 4;         // NHWC: from C ≥ 4 vectors,
 // keeping its inputs in L3 is worth more than the reads for ownership they save (measured).
 constexpr size_t kStreamTouchedBytes = size_t(16) << 20;
 
-inline size_t gcd(size_t a, size_t b) {
-  while (b) {
-    const size_t t = a % b;
-    a = b;
-    b = t;
-  }
-  return a;
-}
-
 // Lays one scratch allocation out as 64-byte aligned arrays: measure with a null base, then
 // allocate and carve again with the same sequence of take() calls.
 class Carver {

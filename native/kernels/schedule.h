@@ -14,6 +14,14 @@ constexpr size_t kParallelMinValues = 1 << 16;  // smaller jobs run inline: a wa
 inline size_t minSize(size_t a, size_t b) { return a < b ? a : b; }
 inline size_t maxSize(size_t a, size_t b) { return a > b ? a : b; }
 inline size_t ceilDiv(size_t a, size_t b) { return (a + b - 1) / b; }
+inline size_t gcd(size_t a, size_t b) {
+  while (b) {
+    const size_t t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
 
 // Threads for a job over `values` values.
 inline int threadsFor(const Exec& exec, size_t values) { return values < kParallelMinValues ? 1 : exec.threads; }
