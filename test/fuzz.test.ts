@@ -13,6 +13,7 @@
 //
 // The seed is printed; FASTNORM_FUZZ_SEED=<seed> replays a run. FASTNORM_FUZZ_RUNS scales it.
 import fc from 'fast-check';
+import { inspect } from 'node:util';
 import v8 from 'node:v8';
 import { MessageChannel } from 'node:worker_threads';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -394,7 +395,8 @@ describe('the other public functions with random arguments', () => {
           try {
             api[name](...args);
           } catch (e) {
-            expect(['TypeError', 'RangeError'], `${name}(${args.map(String).join(', ')}): ${String(e)}`).toContain((e as Error).constructor.name);
+            // inspect, not String: a fuzzed argument may refuse conversion to a string
+            expect(['TypeError', 'RangeError'], `${name}(${inspect(args)}): ${inspect(e)}`).toContain((e as Error).constructor.name);
           }
         }
       }), { seed: SEED, numRuns: Math.round(300 * RUNS) });
