@@ -1,4 +1,4 @@
-// PyTorch float64 reference fixtures (shared/fixtures): every layerNorm, rmsNorm, batchNorm, groupNorm
+// PyTorch float64 reference fixtures (test/fixtures): every layerNorm, rmsNorm, batchNorm, groupNorm
 // and instanceNorm case, on the default (native) backend and on the reference backend, forward and
 // backward, judged with the fixture reader's own scaledError against each output's `tol`
 // (fixtures/README.md).

@@ -236,12 +236,12 @@ export function expectBitwiseEqualDeep(actual: unknown, expected: unknown, what 
 }
 
 // ---------------------------------------------------------------------------------------------
-// PyTorch float64 reference fixtures (shared/fixtures, beside the repository)
+// PyTorch float64 reference fixtures (test/fixtures, see its README)
 
-/** Where the fixtures are: $FASTNORM_FIXTURES_DIR, else <repo>/../shared/fixtures. */
+/** Where the fixtures are: $FASTNORM_FIXTURES_DIR, else test/fixtures. */
 export const FIXTURES_DIR = process.env.FASTNORM_FIXTURES_DIR
   ? path.resolve(process.env.FASTNORM_FIXTURES_DIR)
-  : path.resolve(__dirname, '../../shared/fixtures');
+  : path.resolve(__dirname, 'fixtures');
 
 export interface FixtureCase {
   id: string;
@@ -268,16 +268,16 @@ export interface FixtureReader {
 export function fixtureManifest(): { cases: Array<{ id: string; op: string; dtype: DType; category: string }> } {
   const file = path.join(FIXTURES_DIR, 'manifest.json');
   if (!existsSync(file)) {
-    throw new Error(`fixtures not found at ${FIXTURES_DIR}: put shared/ beside the repository or set FASTNORM_FIXTURES_DIR`);
+    throw new Error(`fixtures not found at ${FIXTURES_DIR}: the repository's test/fixtures is missing (or set FASTNORM_FIXTURES_DIR)`);
   }
   return JSON.parse(readFileSync(file, 'utf8'));
 }
 
-/** Imports the shared reader (read-fixtures.mjs) from FIXTURES_DIR. */
+/** Imports the fixture reader (read-fixtures.mjs) from FIXTURES_DIR. */
 export async function importFixtureReader(): Promise<FixtureReader> {
   const file = path.join(FIXTURES_DIR, 'read-fixtures.mjs');
   if (!existsSync(file)) {
-    throw new Error(`fixtures reader not found at ${file}: put shared/ beside the repository or set FASTNORM_FIXTURES_DIR`);
+    throw new Error(`fixtures reader not found at ${file}: the repository's test/fixtures is missing (or set FASTNORM_FIXTURES_DIR)`);
   }
   return (await import(pathToFileURL(file).href)) as FixtureReader;
 }
