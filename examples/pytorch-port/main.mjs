@@ -72,8 +72,8 @@ for (const [group, error] of Object.entries(worst)) {
 }
 const failed = rows.filter((r) => !(r.error <= TOLERANCE));
 if (failed.length > 0) {
-  for (const r of failed) console.log(`FAIL ${r.group} ${r.name}: error ${r.error.toExponential(2)} > ${TOLERANCE}`);
+  for (const r of failed) console.log(`FAIL ${r.group} ${r.name}: error ${r.error.toExponential(2)} > ${TOLERANCE.toExponential(0)}`);
   process.exit(1);
 }
-console.log(`OK: fastnorm/nn reproduces PyTorch (largest error ${Math.max(...rows.map((r) => r.error)).toExponential(1)} <= ${TOLERANCE})`);
+console.log(`OK: fastnorm/nn reproduces PyTorch (largest error ${Math.max(...rows.map((r) => r.error)).toExponential(1)} <= ${TOLERANCE.toExponential(0)})`);
 
