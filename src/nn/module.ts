@@ -43,6 +43,8 @@ interface Saved {
   /** The forward's input, its data and shape at the time (to detect a change before backward). */
   x: Tensor;
   data: ModuleArray;
+  /** data.length then: a detached buffer reads as length 0. */
+  length: number;
   shape: readonly number[];
   /** The shape the functional call saw (an unbatched InstanceNorm input gets a leading 1). */
   callShape: readonly number[];
@@ -320,7 +322,7 @@ export abstract class NormModule {
     const { y, backward } = call.done(result);
     const inPlace = out !== undefined && out.buffer === x.data.buffer && out.byteOffset === x.data.byteOffset;
     this.#saved = {
-      x, data: x.data as ModuleArray, shape: x.shape.slice(), callShape: this.callShape(x.shape), inPlace, backward,
+      x, data: x.data as ModuleArray, length: x.data.length, shape: x.shape.slice(), callShape: this.callShape(x.shape), inPlace, backward,
     };
     return { data: y, shape: x.shape.slice() };
   }
@@ -336,8 +338,7 @@ export abstract class NormModule {
     if (saved.inPlace)
       throw new Error(`${this.name}.backward: the last forward wrote y over its input (opts.out was x.data), so x is gone`);
     const { x } = saved;
-    if (x.data !== saved.data || !Array.isArray(x.shape) || !sameShape(x.shape, saved.shape) ||
-      (saved.data.length > 0 && saved.data.buffer.byteLength === 0))
+    if (x.data !== saved.data || x.data.length !== saved.length || !Array.isArray(x.shape) || !sameShape(x.shape, saved.shape))
       throw new Error(`${this.name}.backward: the last forward's input changed since (its data, shape or buffer); run forward again`);
     const array = MODULE_DTYPES[this.dtype].array;
     if (typeof dy !== 'object' || dy === null) throw new TypeError(`dy must be a tensor { data, shape }, got ${describe(dy)}`);
@@ -346,7 +347,7 @@ export abstract class NormModule {
       throw new RangeError(`dy.shape ${Array.isArray(dy.shape) ? formatShape(dy.shape) : describe(dy.shape)} must equal the shape of the forward's input ${formatShape(saved.shape)}`);
     const o = checkOptions<BackwardOptions>('opts', opts, FORWARD_OPTIONS);
     const request: GradRequest = { grads: {}, out: {} };
-    const dx = this.#checkOut('opts.out', o.out, saved.data.length);
+    const dx = this.#checkOut('opts.out', o.out, saved.length);
     if (dx) request.out.dx = dx;
     for (const name of this.gradNames()) {
       const p = this[name];
