@@ -245,7 +245,7 @@ export abstract class NormModule {
   stateDict(opts?: { prefix?: string }): StateDict {
     this.#checkIdle('stateDict');
     const o = checkOptions<{ prefix: string }>('opts', opts, ['prefix']);
-    const prefix = o.prefix ?? '';
+    const prefix = o.prefix === undefined ? '' : o.prefix;
     if (typeof prefix !== 'string') throw new TypeError(`opts.prefix must be a string, got ${describe(prefix)}`);
     const sd: StateDict = {};
     for (const e of this.stateEntries()) sd[prefix + e.key] = e.read();

@@ -77,7 +77,7 @@ export function loadStateEntries(moduleName: string, entries: StateEntry[], stat
     throw new TypeError(`stateDict must be an object of tensors, got ${describe(stateDict)}`);
   const o = checkOptions<LoadStateDictOptions>('opts', opts, LOAD_OPTIONS);
   const strict = checkBoolean('opts.strict', o.strict, true);
-  const prefix = o.prefix ?? '';
+  const prefix = o.prefix === undefined ? '' : o.prefix;
   if (typeof prefix !== 'string') throw new TypeError(`opts.prefix must be a string, got ${describe(prefix)}`);
   const sd = stateDict as Record<string, unknown>;
   const has = (k: string) => Object.prototype.hasOwnProperty.call(sd, k);
@@ -98,15 +98,14 @@ export function loadStateEntries(moduleName: string, entries: StateEntry[], stat
   }
   const expected = new Set(entries.map((e) => prefix + e.key));
   const unexpectedKeys = Object.keys(sd).filter((k) => k.startsWith(prefix) && !expected.has(k));
+  const refusal = (k: string) => (Object.prototype.hasOwnProperty.call(refused, k.slice(prefix.length)) ? refused[k.slice(prefix.length)] : null);
   for (const k of unexpectedKeys) {
-    const why = refused[k.slice(prefix.length)];
-    if (why !== undefined) problems.push({ type: false, message: `unexpected key '${k}': ${why}` });
+    const why = refusal(k);
+    if (why !== null) problems.push({ type: false, message: `unexpected key '${k}': ${why}` });
   }
   if (strict) {
     for (const k of missingKeys) problems.push({ type: false, message: `missing key '${k}'` });
-    for (const k of unexpectedKeys) {
-      if (refused[k.slice(prefix.length)] === undefined) problems.push({ type: false, message: `unexpected key '${k}'` });
-    }
+    for (const k of unexpectedKeys) if (refusal(k) === null) problems.push({ type: false, message: `unexpected key '${k}'` });
   }
   if (problems.length > 0) {
     const message = `stateDict does not fit this ${moduleName}${prefix ? ` (prefix '${prefix}')` : ''}:\n  ` +
