@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as src from '../src/index';
+import * as srcNn from '../src/nn';
 import * as srcReference from '../src/reference';
 import { expectChildOk, REPO_ROOT, runNode } from './helpers';
 
@@ -121,5 +122,40 @@ describe('ES modules: import', () => {
       console.log(JSON.stringify({ sameFn: f.layerNorm === c.layerNorm, one, two: f.getNumThreads() }));`, { esm: true });
     expectChildOk(r);
     expect(r.json).toEqual({ sameFn: true, one: 1, two: 2 });
+  });
+});
+
+describe("'fastnorm/nn': the layers entry point", () => {
+  const NN_PROBE = (f: string) => `
+const ln = new ${f}.LayerNorm(4);
+const y = ln.forward({ data: new Float32Array([1, 2, 3, 4]), shape: [1, 4] });
+const sd = ${f}.loadSafetensors(${f}.serializeSafetensors(ln.stateDict()));
+console.log(JSON.stringify({ names: Object.keys(${f}).filter((n) => n !== 'default' && n !== '__esModule').sort(), y: Array.from(y.data), keys: Object.keys(sd).sort() }));
+`;
+  const NN_NAMES = Object.keys(srcNn).sort();
+
+  it('package.json exports ./nn for import and require, with types, and dist/ has them', () => {
+    const entry = pkg.exports['./nn'];
+    for (const rel of [entry.import.default, entry.import.types, entry.require.default, entry.require.types])
+      expect(existsSync(path.join(REPO_ROOT, rel)), `${rel} exists`).toBe(true);
+  });
+
+  it.each([['require', false], ['import', true]] as const)("%s('fastnorm/nn'): the classes and safetensors functions", (_how, esm) => {
+    const r = runNode(esm ? `import * as f from 'fastnorm/nn';${NN_PROBE('f')}` : `const f = require('fastnorm/nn');${NN_PROBE('f')}`, { esm });
+    expectChildOk(r);
+    expect(r.json.names).toEqual(NN_NAMES);
+    expect(r.json.keys).toEqual(['bias', 'weight']);
+    expect(r.json.y.map((v: number) => Math.round(v * 1000) / 1000)).toEqual([-1.342, -0.447, 0.447, 1.342]);
+    expect(r.stderr).toBe('');
+  });
+
+  it("'fastnorm/nn' uses the same fastnorm instance as 'fastnorm' (one thread setting)", () => {
+    const r = runNode(`import * as f from 'fastnorm'; import { LayerNorm } from 'fastnorm/nn';
+      import { createRequire } from 'node:module';
+      const nnCjs = createRequire(import.meta.url)('fastnorm/nn');
+      f.setNumThreads(1);
+      console.log(JSON.stringify({ same: LayerNorm === nnCjs.LayerNorm, threads: createRequire(import.meta.url)('fastnorm').getNumThreads() }));`, { esm: true });
+    expectChildOk(r);
+    expect(r.json).toEqual({ same: true, threads: 1 });
   });
 });
