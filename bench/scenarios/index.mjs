@@ -1,6 +1,7 @@
 // Every benchmark scenario, in table order. A new op adds its own file here.
 import { scenarios as groupNorm } from './group-norm.mjs';
 import { scenarios as batchNorm } from './batch-norm.mjs';
+import { scenarios as nn } from './nn.mjs';
 import { scenarios as rowNorm } from './row-norm.mjs';
 
-export const scenarios = [...rowNorm, ...groupNorm, ...batchNorm];
+export const scenarios = [...rowNorm, ...groupNorm, ...batchNorm, ...nn];
