@@ -90,9 +90,9 @@ describe('loadStateDict()', () => {
 
   it('strict (the default): missing and unexpected keys are an error naming each; nothing is loaded', () => {
     const m = bn();
-    const sd = { ...bn().stateDict(), extra: { data: new Float32Array(1), shape: [1] } };
+    const sd: nn.StateDict = { ...bn().stateDict(), extra: { data: new Float32Array(1), shape: [1] } };
     sd.weight = { data: Float32Array.of(7, 7, 7), shape: [3], dtype: 'float32' };
-    delete (sd as Record<string, unknown>).bias;
+    delete sd.bias;
     expect(() => m.loadStateDict(sd)).toThrow(RangeError);
     expect(() => m.loadStateDict(sd)).toThrow("stateDict does not fit this BatchNorm1d:\n  missing key 'bias'\n  unexpected key 'extra'");
     expect([...m.weight!.data]).toEqual([1, 1, 1]);
@@ -156,12 +156,12 @@ describe('loadStateDict()', () => {
 
   it('prefix: only keys under it are the module’s (others are ignored, not unexpected)', () => {
     const m = bn();
-    const sd = { ...bn().stateDict({ prefix: 'layer1.bn.' }), 'layer2.bn.weight': { data: new Float32Array(3), shape: [3] } };
+    const sd: nn.StateDict = { ...bn().stateDict({ prefix: 'layer1.bn.' }), 'layer2.bn.weight': { data: new Float32Array(3), shape: [3] } };
     sd['layer1.bn.weight'] = { data: Float32Array.of(2, 3, 4), shape: [3], dtype: 'float32' };
     expect(m.loadStateDict(sd, { prefix: 'layer1.bn.' })).toEqual({ missingKeys: [], unexpectedKeys: [] });
     expect([...m.weight!.data]).toEqual([2, 3, 4]);
     expect(() => m.loadStateDict(sd, { prefix: 'layer2.bn.' })).toThrow(/\(prefix 'layer2\.bn\.'\):\n {2}missing key 'layer2\.bn\.bias'/);
-    sd['layer1.bn.extra' as 'layer1.bn.weight'] = sd['layer1.bn.weight'];
+    sd['layer1.bn.extra'] = sd['layer1.bn.weight'];
     expect(() => m.loadStateDict(sd, { prefix: 'layer1.bn.' })).toThrow(/unexpected key 'layer1\.bn\.extra'/);
   });
 

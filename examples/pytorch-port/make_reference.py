@@ -12,57 +12,25 @@ Writes next to this script (both files are committed, so the Node side needs no 
                          after.<buffer>                 the running statistics after that training forward
 
 PyTorch 1.13 (Debian 12's) has neither torch.nn.RMSNorm (2.4) nor LayerNorm(bias=False) (2.1):
-this script then uses stand-ins that compute what those do (see RMSNorm24 and layer_norm_without_bias),
-with the same parameter names, so the checkpoint is the one a newer PyTorch would write.
-Files are written with the `safetensors` package when it is installed, else with a small writer
-that follows the format's specification (the metadata key "writer" says which).
+this script then uses stand-ins that compute what those do (scripts/pytorch_reference.py), with the
+same parameter names, so the checkpoint is the one a newer PyTorch would write. Files are written
+with the `safetensors` package when it is installed, else with a small writer that follows the
+format's specification (the metadata key "writer" says which).
 """
-import json
 import os
-import struct
+import sys
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
+from pytorch_reference import layer_norm_without_bias, rms_norm, rms_norm_source, save  # noqa: E402
 SEED = 20240611
 N, C, H, W = 8, 4, 5, 6
 CLASSES = 3
 TRAIN_STEPS = 5
-
-
-class RMSNorm24(nn.Module):
-    """torch.nn.RMSNorm as PyTorch 2.4 defines it: eps=None means torch.finfo(x.dtype).eps."""
-
-    def __init__(self, normalized_shape, eps=None, elementwise_affine=True):
-        super().__init__()
-        self.normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-        self.eps = eps
-        if elementwise_affine:
-            self.weight = nn.Parameter(torch.ones(self.normalized_shape))
-        else:
-            self.register_parameter("weight", None)
-
-    def forward(self, x):
-        dims = tuple(range(-len(self.normalized_shape), 0))
-        eps = torch.finfo(x.dtype).eps if self.eps is None else self.eps
-        y = x * torch.rsqrt(x.pow(2).mean(dims, keepdim=True) + eps)
-        return y if self.weight is None else y * self.weight
-
-
-def rms_norm(normalized_shape):
-    return nn.RMSNorm(normalized_shape) if hasattr(nn, "RMSNorm") else RMSNorm24(normalized_shape)
-
-
-def layer_norm_without_bias(normalized_shape, eps):
-    try:
-        return nn.LayerNorm(normalized_shape, eps=eps, bias=False)  # PyTorch >= 2.1
-    except TypeError:
-        m = nn.LayerNorm(normalized_shape, eps=eps)
-        del m.bias
-        m.register_parameter("bias", None)  # F.layer_norm with bias=None: what bias=False does
-        return m
 
 
 class PortModel(nn.Module):
@@ -98,33 +66,6 @@ class PortModel(nn.Module):
         return self.fc3(h)
 
 
-def write_safetensors(path, tensors, metadata):
-    """The format, for when the safetensors package is missing: 8-byte LE header length, JSON, raw LE bytes."""
-    codes = {torch.float64: "F64", torch.float32: "F32", torch.int64: "I64"}
-    order = sorted(tensors, key=lambda k: (-tensors[k].element_size(), k))
-    header, blobs, offset = {"__metadata__": metadata}, [], 0
-    for name in order:
-        raw = tensors[name].contiguous().numpy().tobytes()
-        header[name] = {"dtype": codes[tensors[name].dtype], "shape": list(tensors[name].shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * ((8 - (8 + len(text)) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
-
-
-def save(path, tensors, metadata):
-    tensors = {k: v.detach().contiguous() for k, v in tensors.items()}
-    try:
-        import safetensors
-        from safetensors.torch import save_file
-    except ImportError:
-        write_safetensors(path, tensors, dict(metadata, writer="make_reference.py write_safetensors"))
-        return
-    save_file(tensors, path, metadata=dict(metadata, writer=f"safetensors {safetensors.__version__}"))
-
-
 def batch(generator):
     x = torch.randn(N, C, H, W, generator=generator) * 2 + 0.5
     target = torch.randint(0, CLASSES, (N,), generator=generator)
@@ -144,10 +85,10 @@ def main():
 
     metadata = {
         "torch": torch.__version__,
-        "rmsnorm": "torch.nn.RMSNorm" if hasattr(nn, "RMSNorm") else "RMSNorm24 stand-in (PyTorch < 2.4)",
+        "rmsnorm": rms_norm_source(),
         "seed": str(SEED),
     }
-    save(os.path.join(HERE, "model.safetensors"), model.state_dict(), dict(metadata, format="pt"))
+    save(os.path.join(HERE, "model.safetensors"), model.state_dict(), dict(metadata, format="pt"), "make_reference.py")
 
     x, target = batch(generator)
     ref = {"x": x, "target": target}
@@ -167,7 +108,7 @@ def main():
         ref[f"grad.{name}"] = p.grad
     for name, b in model.named_buffers():
         ref[f"after.{name}"] = b
-    save(os.path.join(HERE, "reference.safetensors"), ref, metadata)
+    save(os.path.join(HERE, "reference.safetensors"), ref, metadata, "make_reference.py")
     print(f"trained {TRAIN_STEPS} steps; eval logits[0] {ref['eval.logits'][0].tolist()}, train loss {loss.item():.6f}")
 
 

@@ -51,7 +51,13 @@ export interface RunningStatsNormOptions {
 
 const OPTIONS = ['eps', 'momentum', 'affine', 'trackRunningStats', 'layout', 'dtype'] as const;
 
-/** PyTorch's _NormBase: the state of BatchNorm and InstanceNorm. */
+/**
+ * PyTorch's _NormBase: what BatchNorm and InstanceNorm share — numFeatures, eps, momentum,
+ * affine, trackRunningStats, layout and the running statistics.
+ * @example
+ * import { RunningStatsNorm } from 'fastnorm/nn';
+ * for (const layer of layers) if (layer instanceof RunningStatsNorm) layer.resetRunningStats();
+ */
 export abstract class RunningStatsNorm extends NormModule {
   readonly numFeatures: number;
   readonly eps: number;
@@ -126,8 +132,7 @@ export abstract class RunningStatsNorm extends NormModule {
    */
   resetParameters(): void {
     this.resetRunningStats();
-    this.weight?.data.fill(1);
-    this.bias?.data.fill(0);
+    super.resetParameters();
   }
 
   /** Whether the input's channel count must equal numFeatures (only what uses it checks it, as in PyTorch). */

@@ -58,16 +58,6 @@ export class GroupNorm extends NormModule {
     this.layout = layout;
   }
 
-  /**
-   * Weight to ones, bias to zeros.
-   * @example
-   * gn.resetParameters();
-   */
-  resetParameters(): void {
-    this.weight?.data.fill(1);
-    this.bias?.data.fill(0);
-  }
-
   protected forwardCall(x: Tensor, y: ModuleArray | undefined): ForwardCall<Result> {
     if (x.shape.length < 2)
       throw new RangeError(`x must have at least 2 dims (N, C, *spatial) for GroupNorm, got shape ${formatShape(x.shape)}`);

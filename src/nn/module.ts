@@ -55,6 +55,13 @@ interface Saved {
 const FORWARD_OPTIONS = ['out'] as const;
 const ZERO_GRAD_OPTIONS = ['setToNone'] as const;
 
+/**
+ * The base class of every fastnorm/nn layer (use it for `instanceof` and types).
+ * @example
+ * import { NormModule, BatchNorm2d, LayerNorm } from 'fastnorm/nn';
+ * const layers: NormModule[] = [new BatchNorm2d(64), new LayerNorm(768)];
+ * for (const layer of layers) layer.eval();
+ */
 export abstract class NormModule {
   /** The dtype of the parameters, buffers, inputs and outputs. */
   readonly dtype: ModuleDType;
@@ -89,7 +96,11 @@ export abstract class NormModule {
   /** PyTorch's repr arguments, e.g. `64, eps=1e-05, momentum=0.1`. */
   protected abstract describeArguments(): string;
 
-  /** The module's name in messages, e.g. 'BatchNorm2d'. */
+  /**
+   * The class name, e.g. 'BatchNorm2d' (messages start with it).
+   * @example
+   * new GroupNorm(2, 4).name;   // 'GroupNorm'
+   */
   get name(): string {
     return this.constructor.name;
   }
@@ -265,6 +276,17 @@ export abstract class NormModule {
   loadStateDict(stateDict: StateDict, opts?: LoadStateDictOptions): LoadStateDictResult {
     this.#checkIdle('loadStateDict');
     return loadStateEntries(this.name, this.stateEntries(), stateDict, opts, this.refusedKeys());
+  }
+
+  /**
+   * Weight to ones and bias to zeros, PyTorch's initial values (BatchNorm and InstanceNorm also
+   * reset their running statistics).
+   * @example
+   * ln.resetParameters();
+   */
+  resetParameters(): void {
+    this.weight?.data.fill(1);
+    this.bias?.data.fill(0);
   }
 
   /**

@@ -2,6 +2,14 @@
 // it (null until the first one, as in PyTorch), and whether it wants one.
 import { MODULE_DTYPES, type ModuleArray, type ModuleDType, type TypedTensor } from './dtypes.js';
 
+/**
+ * A layer's learnable tensor, `{ data, shape, dtype, grad, requiresGrad }` — also a tensor, so it
+ * can be saved or passed to the functional ops as is.
+ * @example
+ * const bn = new BatchNorm2d(64);
+ * bn.weight.data;             // Float32Array(64) of ones
+ * bn.weight.requiresGrad = false;   // frozen: backward computes no weight gradient
+ */
 export class Parameter implements TypedTensor<ModuleArray> {
   /** The values, updated in place by loadStateDict (and by your optimizer step). */
   readonly data: ModuleArray;

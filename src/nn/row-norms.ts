@@ -57,16 +57,6 @@ export class LayerNorm extends NormModule {
     this.elementwiseAffine = affine;
   }
 
-  /**
-   * Weight to ones and bias to zeros (PyTorch's initialization).
-   * @example
-   * ln.resetParameters();
-   */
-  resetParameters(): void {
-    this.weight?.data.fill(1);
-    this.bias?.data.fill(0);
-  }
-
   protected forwardCall(x: Tensor, y: ModuleArray | undefined): ForwardCall<LayerNormResult> {
     const shape = this.normalizedShape;
     return {
@@ -124,15 +114,6 @@ export class RMSNorm extends NormModule {
    */
   get effectiveEps(): number {
     return this.eps ?? MODULE_DTYPES[this.dtype].epsilon;
-  }
-
-  /**
-   * Weight to ones (PyTorch's initialization).
-   * @example
-   * norm.resetParameters();
-   */
-  resetParameters(): void {
-    this.weight?.data.fill(1);
   }
 
   protected forwardCall(x: Tensor, y: ModuleArray | undefined): ForwardCall<RmsNormResult> {

@@ -21,7 +21,16 @@ import { checkTypedTensor, orThrow } from './tensor.js';
 /** Headers above this size are refused before anything is allocated (the reference implementation's limit). */
 export const MAX_HEADER_BYTES = 100_000_000;
 
-/** A malformed safetensors file: `byteOffset` is where in the file the problem is, `key` the tensor if one is at fault. */
+/**
+ * A malformed safetensors file: `byteOffset` is where in the file the problem is, `key` the
+ * tensor if one is at fault. A RangeError.
+ * @example
+ * try {
+ *   loadSafetensors('model.safetensors');
+ * } catch (e) {
+ *   if (e instanceof SafetensorsError) console.error(`bad file at byte ${e.byteOffset} (${e.key ?? 'header'}): ${e.message}`);
+ * }
+ */
 export class SafetensorsError extends RangeError {
   readonly byteOffset: number;
   readonly key: string | null;
