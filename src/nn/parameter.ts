@@ -25,15 +25,15 @@ export class Parameter implements TypedTensor<ModuleArray> {
    * const w = new Parameter(new Float32Array(64).fill(1), [64]);
    * w.grad;   // null until a backward
    */
-  constructor(data: ModuleArray, shape: readonly number[]) {
+  constructor(data: ModuleArray, shape: readonly number[], dtype: ModuleDType = data instanceof Float64Array ? 'float64' : 'float32') {
     this.data = data;
     this.shape = Object.freeze(shape.slice());
-    this.dtype = data instanceof Float64Array ? 'float64' : 'float32';
+    this.dtype = dtype;
   }
 }
 
 /** A new parameter of `dims` filled with `value` (PyTorch's initial weight 1 / bias 0). */
 export function filledParameter(dtype: ModuleDType, dims: readonly number[], value: number): Parameter {
   const n = dims.reduce((p, d) => p * d, 1);
-  return new Parameter(new MODULE_DTYPES[dtype].array(n).fill(value), dims);
+  return new Parameter(new MODULE_DTYPES[dtype].array(n).fill(value), dims, dtype);
 }
