@@ -375,16 +375,21 @@ export abstract class NormModule {
       const p = this[name];
       const wanted = p !== null && p.requiresGrad;
       request.grads[name] = wanted;
-      if (wanted) request.out[name === 'weight' ? 'dweight' : 'dbias'] = this.#scratchFor(name, p);
+      // no gradient yet: the backward writes a new one in place; else into scratch, then added
+      if (wanted) request.out[name === 'weight' ? 'dweight' : 'dbias'] = p.grad === null ? this.#newArray(p.data.length) : this.#scratchFor(name, p);
     }
     const call = saved.backward({ data: dy.data, shape: saved.callShape }, request);
     return { call, saved };
   }
 
+  #newArray(length: number): ModuleArray {
+    return new MODULE_DTYPES[this.dtype].array(length);
+  }
+
   #scratchFor(name: GradName, p: Parameter): ModuleArray {
     let s = this.#scratch[name];
     if (s === undefined || s.length !== p.data.length) {
-      s = new MODULE_DTYPES[this.dtype].array(p.data.length);
+      s = this.#newArray(p.data.length);
       this.#scratch[name] = s;
     }
     return s;
@@ -398,10 +403,10 @@ export abstract class NormModule {
   }
 }
 
-/** p.grad += g (p.grad = a copy of g the first time), as autograd accumulates. */
+/** p.grad += g, as autograd accumulates (g is the new gradient array itself when there was none). */
 function accumulateGrad(p: Parameter, g: ModuleArray): void {
   if (p.grad === null) {
-    p.grad = g.slice();
+    p.grad = g;
     return;
   }
   const grad = p.grad;
