@@ -12,6 +12,8 @@
 //   jsLoop(inputs, out) the plain-JavaScript contender, writing into `out`
 //   tolerance?          for checking jsLoop against the library (default 1e-4, relative)
 //   targets?            { copyFraction, jsSpeedup, callMicros } read by targets.mjs
+//   peer?               what the peers (peers/) need to build the same case: { op, dir, eps,
+//                       shape (row ops) | nchw + layout (+ groups, momentum) (channel ops) }
 
 const now = process.hrtime.bigint;
 
@@ -31,48 +33,62 @@ function median(sorted) {
   return sorted.length % 2 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
 }
 
-/** Times `fns` in interleaved samples: one batch of fns[0], then one of fns[1], ... so all see the
- * same machine load (this machine is shared; a copy measured a minute earlier is not comparable).
- * fns[0] drives the budget. Returns, per function, the median seconds per call and the sorted
- * per-call samples. The warm-up also JIT-compiles JS contenders, faults in output pages and
- * wakes the thread pool. */
-export function measure(fns, budget) {
-  const inners = fns.map((fn) => {
-    // Warm up in batches of 1, 1, 2, 4, ... calls; the last batch estimates the cost of one call
-    // (never the first call alone: it pays for JIT compilation and first-touch page faults).
+/**
+ * Times every runner interleaved, round by round: one sample (an inner batch of calls) of each
+ * runner per round, in an order that rotates every round, so machine drift and the load of this
+ * shared machine hit every contender alike. A runner is { sample(inner) } returning seconds per
+ * call (or a Promise of it: peers in another process or behind a promise API). A runner stops
+ * sampling once it has its own timed budget (`minSec` and `minSamples`); calls slower than the
+ * whole budget (reference, JS loop on big shapes) stop at 3 samples. Returns, per runner, the
+ * median seconds per call and the sorted samples.
+ *
+ * The warm-up (batches of 1, 1, 2, 4, ... calls, at least three) sizes each runner's inner batch from its last
+ * batch (never the first call alone: it pays for JIT compilation, first-touch page faults and
+ * waking thread pools).
+ */
+export async function measure(runners, budget) {
+  const state = [];
+  for (const r of runners) {
     let batch = 1;
     let spent = 0;
     for (let round = 1; ; round++) {
-      const t0 = now();
-      for (let i = 0; i < batch; i++) fn();
-      const dt = Number(now() - t0);
-      spent += dt;
-      if (round >= 2 && spent >= budget.warmSec * 1e9) {
-        const perCallNs = dt / batch;
-        return { perCallNs, inner: Math.max(1, Math.min(budget.maxInner, Math.round((budget.sampleSec * 1e9) / perCallNs))) };
+      const perCall = await r.sample(batch);
+      spent += perCall * batch;
+      if (round >= 3 && spent >= budget.warmSec) {
+        const inner = Math.max(1, Math.min(budget.maxInner, Math.round(budget.sampleSec / perCall)));
+        const minSamples = perCall * budget.minSamples > 2 * budget.minSec ? 3 : budget.minSamples;
+        state.push({ r, inner, minSamples, total: 0, samples: [] });
+        break;
       }
       if (round >= 2) batch *= 2;
     }
-  });
-  // Calls slower than the whole budget (reference, JS loop on big shapes) stop at 3 samples.
-  const minSamples = inners[0].perCallNs * budget.minSamples > 2 * budget.minSec * 1e9 ? 3 : budget.minSamples;
-  const perCall = fns.map(() => []);
-  let total = 0;
-  while ((total < budget.minSec * 1e9 || perCall[0].length < minSamples) && perCall[0].length < budget.maxSamples) {
-    for (let k = 0; k < fns.length; k++) {
-      const fn = fns[k];
-      const inner = inners[k].inner;
-      const t0 = now();
-      for (let i = 0; i < inner; i++) fn();
-      const dt = Number(now() - t0);
-      perCall[k].push(dt / inner / 1e9);
-      if (k === 0) total += dt;
+  }
+  const wants = (st) => (st.total < budget.minSec || st.samples.length < st.minSamples) && st.samples.length < budget.maxSamples;
+  for (let round = 0; state.some(wants); round++) {
+    for (let k = 0; k < state.length; k++) {
+      const st = state[(k + round) % state.length];
+      if (!wants(st)) continue;
+      const perCall = await st.r.sample(st.inner);
+      st.samples.push(perCall);
+      st.total += perCall * st.inner;
     }
   }
-  return perCall.map((samples, k) => {
+  return state.map(({ samples, inner }) => {
     samples.sort((a, b) => a - b);
-    return { seconds: median(samples), minSeconds: samples[0], samples, inner: inners[k].inner };
+    return { seconds: median(samples), minSeconds: samples[0], samples, inner };
   });
+}
+
+/** A runner timing `inner` back-to-back calls of the synchronous `fn` at `threads`. */
+function syncRunner(fn, threads, setThreads) {
+  return {
+    sample(inner) {
+      setThreads(threads);
+      const t0 = now();
+      for (let i = 0; i < inner; i++) fn();
+      return Number(now() - t0) / 1e9 / inner;
+    },
+  };
 }
 
 /** The memory-copy yardstick: `copy(dst, src)` (the addon's multithreaded memcpy) on two
@@ -104,16 +120,15 @@ export function createCopyMeter(copy) {
   };
 }
 
-/** Throws unless the plain-JS contender computes what the library computes. */
-export function checkJsLoop(s, inputs, lib) {
-  const expected = s.newOut(inputs);
-  s.call(lib.fastnorm, inputs, expected);
-  const actual = s.newOut(inputs);
-  s.jsLoop(inputs, actual);
-  const tol = s.tolerance ?? 1e-4;
-  for (const key of Object.keys(expected)) {
+/** The worst disagreement of `actual` with `expected` on the outputs both have, as text, or
+ * null when every one is within tol·(1 + max |expected|). */
+export function compareOutputs(expected, actual, tol) {
+  const names = Object.keys(actual).filter((k) => k in expected);
+  if (names.length === 0) return `no output to compare (got ${Object.keys(actual).join(', ')})`;
+  for (const key of names) {
     const e = expected[key];
     const a = actual[key];
+    if (a.length !== e.length) return `${key} has ${a.length} values, expected ${e.length}`;
     let scale = 0;
     let err = 0;
     for (let i = 0; i < e.length; i++) {
@@ -121,45 +136,130 @@ export function checkJsLoop(s, inputs, lib) {
       const d = Math.abs(a[i] - e[i]);
       if (!(d <= err)) err = d; // NaN-safe: a NaN difference becomes the error
     }
-    if (!(err <= tol * (1 + scale)))
-      throw new Error(`${scenarioLabel(s)}: JS loop disagrees with fastnorm on ${key}: max |diff| ${err} (scale ${scale})`);
+    if (!(err <= tol * (1 + scale))) return `${key}: max |diff| ${err.toPrecision(3)} (scale ${scale.toPrecision(3)})`;
   }
+  return null;
 }
 
-/** Runs every contender on every scenario; returns one row per (scenario, contender). */
-export function runBench({ scenarios, contenders, lib, budget, setThreads, copyMeter, gc = () => {}, progress = () => {} }) {
+// Peers compute in float32 with their own summation order: agreement to 1e-3 of the output's
+// scale says they compute the same op (a wrong variance or layout is off by far more).
+const PEER_TOLERANCE = 1e-3;
+
+/** fastnorm's own outputs for a scenario (reused out buffers), what JS loop and peers must match. */
+function expectedOutputs(s, inputs, lib) {
+  const expected = s.newOut(inputs);
+  s.call(lib.fastnorm, inputs, expected);
+  return expected;
+}
+
+/** Throws unless the plain-JS contender computes what the library computes. */
+export function checkJsLoop(s, inputs, expected) {
+  const actual = s.newOut(inputs);
+  s.jsLoop(inputs, actual);
+  const bad = compareOutputs(expected, actual, s.tolerance ?? 1e-4);
+  if (bad) throw new Error(`${scenarioLabel(s)}: JS loop disagrees with fastnorm on ${bad}`);
+}
+
+/**
+ * Runs every contender on every scenario, all of a scenario's contenders (and their copy
+ * yardsticks, one per thread count) interleaved in one measurement; returns one row per
+ * (scenario, contender). Peer contenders contribute one row each: their fastest variant, with
+ * every variant's median kept in `variants`. `note(text)` receives the peers' per-scenario notes.
+ */
+export async function runBench({
+  scenarios, contenders, lib, budget, setThreads, copyMeter, gc = () => {}, progress = () => {}, note = () => {},
+  releasePeers = async () => {}, onlyWithPeers = false,
+}) {
   const rows = [];
+  const compare = (expected, actual) => compareOutputs(expected, actual, PEER_TOLERANCE);
   for (const s of scenarios) {
     const label = scenarioLabel(s);
     const inputs = s.setup(lib);
-    checkJsLoop(s, inputs, lib);
-    const copy = copyMeter.forBytes(s.bytes);
-    const scenarioRows = [];
+    const expected = expectedOutputs(s, inputs, lib);
+    if (contenders.some((c) => c.kind === 'js')) checkJsLoop(s, inputs, expected);
+    const entries = []; // { c, variants: [{ impl, mode, runner }] }
     for (const c of contenders) {
-      const fn = c.prepare(s, inputs);
-      setThreads(c.threads); // the contender and its copy yardstick run at the same thread count
-      gc(); // each row starts without the previous row's garbage (allocating rows make plenty)
-      const [m, cm] = measure([fn, copy.call], budget);
-      copyMeter.record(s.bytes, c.threads, copy.bytesMoved, cm.samples);
+      if (c.kind === 'peer') {
+        const p = await c.prepare(s, inputs, expected, compare);
+        if (!p) continue;
+        for (const text of p.notes ?? []) note(`${label}: ${text}`);
+        if (p.variants.length) entries.push({ c, variants: p.variants.map((v) => ({ ...v, runner: v })) });
+      } else {
+        entries.push({ c, variants: [{ runner: syncRunner(c.prepare(s, inputs), c.threads, setThreads) }] });
+      }
+    }
+    if (onlyWithPeers && !entries.some((e) => e.c.kind === 'peer')) {
+      await releasePeers();
+      continue;
+    }
+    const threadCounts = [...new Set(entries.map((e) => e.c.threads))];
+    const copy = copyMeter.forBytes(s.bytes);
+    const copies = threadCounts.map((t) => ({ threads: t, runner: syncRunner(copy.call, t, setThreads) }));
+    const runners = [...entries.flatMap((e) => e.variants.map((v) => v.runner)), ...copies.map((c) => c.runner)];
+    gc(); // the scenario starts without the previous one's garbage (allocating rows make plenty)
+    const index = new Map(runners.map((r, i) => [r, i]));
+    const measured = await measure(runners, budget);
+    const resultOf = (runner) => measured[index.get(runner)];
+    const copyGbpsAt = new Map();
+    for (const c of copies) {
+      const m = resultOf(c.runner);
+      copyMeter.record(s.bytes, c.threads, copy.bytesMoved, m.samples);
+      copyGbpsAt.set(c.threads, copy.bytesMoved / m.seconds / 1e9);
+    }
+    const scenarioRows = [];
+    for (const { c, variants } of entries) {
+      const timed = variants.map((v) => ({ ...v, m: resultOf(v.runner) }));
+      const best = timed.reduce((a, b) => (b.m.seconds < a.m.seconds ? b : a));
+      const m = best.m;
       const gbps = s.bytes / m.seconds / 1e9;
-      const copyGbps = copy.bytesMoved / cm.seconds / 1e9;
+      const copyGbps = copyGbpsAt.get(c.threads);
       const row = {
-        op: s.op, dir: s.dir, shape: s.shape, contender: c.name, kind: c.kind, mode: c.mode, threads: c.threads,
+        op: s.op, dir: s.dir, shape: s.shape, contender: c.name, kind: c.kind, mode: best.mode ?? c.mode, threads: c.threads,
         bytes: s.bytes, seconds: m.seconds, minSeconds: m.minSeconds, samples: m.samples.length, callsPerSample: m.inner,
-        gbps, copyGbps, copyFraction: gbps / copyGbps, speedupVsJs: null, baseline: Boolean(c.baseline),
+        gbps, copyGbps, copyFraction: gbps / copyGbps, speedupVsJs: null, speedupVsPeer: null, fastestPeer: null,
       };
+      if (c.kind === 'peer') {
+        Object.assign(row, { peer: c.peer, impl: best.impl, singleThreaded: Boolean(c.singleThreaded) });
+        row.variants = timed.map((v) => ({ impl: v.fullImpl ?? v.impl, mode: v.mode, seconds: v.m.seconds, samples: v.m.samples.length }));
+      }
+      if (c.baseline) row.baseline = true;
       scenarioRows.push(row);
-      progress(`${label.padEnd(30)} ${c.name.padEnd(16)} ${formatTime(m.seconds).padStart(9)}  ` +
+      progress(`${label.padEnd(30)} ${contenderLabel(row).padEnd(24)} ${formatTime(m.seconds).padStart(9)}  ` +
         `${gbps.toFixed(1).padStart(6)} GB/s  copy ${copyGbps.toFixed(1).padStart(6)} GB/s`);
     }
-    const base = scenarioRows.find((r) => r.baseline);
-    for (const r of scenarioRows) {
-      if (base) r.speedupVsJs = base.seconds / r.seconds;
-      delete r.baseline;
-    }
+    addSpeedups(scenarioRows);
     rows.push(...scenarioRows);
+    await releasePeers();
   }
   return rows;
+}
+
+/** The fastest peer row a row at `threads` threads is compared with: peers at the same thread
+ * count, and single-threaded peers (TF.js cpu) at every thread count, since one thread is all
+ * they can use. */
+export function fastestPeer(scenarioRows, threads) {
+  const peers = scenarioRows.filter((p) => p.kind === 'peer' && (p.threads === threads || p.singleThreaded));
+  return peers.length ? peers.reduce((a, b) => (b.seconds < a.seconds ? b : a)) : null;
+}
+
+function addSpeedups(scenarioRows) {
+  const base = scenarioRows.find((r) => r.baseline);
+  for (const r of scenarioRows) {
+    if (base) r.speedupVsJs = base.seconds / r.seconds;
+    delete r.baseline;
+    if (r.kind !== 'native') continue;
+    const peer = fastestPeer(scenarioRows, r.threads);
+    if (peer) {
+      r.speedupVsPeer = peer.seconds / r.seconds;
+      r.fastestPeer = contenderLabel(peer);
+      r.fastestPeerName = peer.peer;
+    }
+  }
+}
+
+/** A row's contender with, for peers, the variant that was fastest: "pytorch 2T (aten)". */
+export function contenderLabel(r) {
+  return r.impl ? `${r.contender} (${r.impl})` : r.contender;
 }
 
 // ---- formatting -------------------------------------------------------------------------
@@ -179,12 +279,13 @@ const COLUMNS = [
   { title: 'op', value: (r) => r.op, group: true },
   { title: 'dir', value: (r) => (r.dir === 'forward' ? 'fwd' : r.dir === 'backward' ? 'bwd' : r.dir), group: true },
   { title: 'shape', value: (r) => `[${r.shape.join(',')}]`, group: true },
-  { title: 'contender', value: (r) => r.contender },
+  { title: 'contender', value: (r) => contenderLabel(r) },
   { title: 'time/call', value: (r) => formatTime(r.seconds), right: true },
   { title: 'GB/s', value: (r) => fixed3(r.gbps), right: true },
   { title: 'copy GB/s', value: (r) => `${fixed3(r.copyGbps)} (${r.threads}T)`, right: true },
   { title: '% copy', value: (r) => `${Math.round(100 * r.copyFraction)}%`, right: true },
   { title: 'vs JS', value: (r) => (r.speedupVsJs === null ? '-' : `${fixed3(r.speedupVsJs)}×`), right: true },
+  { title: 'vs peer', value: (r) => (r.speedupVsPeer === null ? '-' : `${fixed3(r.speedupVsPeer)}× ${r.fastestPeerName}`) },
 ];
 
 function sameScenario(a, b) {

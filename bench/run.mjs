@@ -1,10 +1,15 @@
-// npm run bench [-- --quick] [--filter <substring>] [--json <path>]
+// npm run bench [-- --quick] [--filter <substring>] [--json <path>] [--peers] [--no-peers]
 // Every contender × every scenario → one table, a targets summary, and bench/results/*.
-//   --quick           shorter timing budget (well under a minute)
+//   --quick           shorter timing budget
 //   --filter <text>   only scenarios whose label contains <text>, e.g. "rmsNorm backward", "[1,768]"
 //   --json <path>     also write the JSON there
-// Full unfiltered runs write results/latest.{json,md} and results/<date>.json; quick or
-// filtered runs write results/partial.{json,md} so they never replace the full figures.
+//   --peers           only fastnorm native and the peers, on the scenarios some peer has
+//                     (npm run bench:peers = --peers --quick)
+//   --no-peers        without the peers (PyTorch, onnxruntime-node, TF.js; see peers/)
+//   --peer <names>    only these peers, comma-separated (pytorch,onnxruntime,tfjs)
+// Full unfiltered runs write results/latest.{json,md,svg} and results/<date>.json; quick,
+// filtered or peers-only runs write results/partial.{json,md,svg} so they never replace the
+// full figures.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -13,18 +18,20 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { renderChart } from './chart.mjs';
 import { makeContenders } from './contenders.mjs';
 import {
   BUDGETS, consoleTable, copyTable, createCopyMeter, markdownTable, runBench, scenarioLabel, targetsMarkdown,
   targetsText,
 } from './harness.mjs';
+import { loadPeers, PEER_NAMES } from './peers/index.mjs';
 import { scenarios as allScenarios } from './scenarios/index.mjs';
 import { evaluateTargets } from './targets.mjs';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const distDir = join(benchDir, '..', 'dist', 'cjs');
 
-const USAGE = 'usage: node bench/run.mjs [--quick] [--filter <substring>] [--json <path>]';
+const USAGE = 'usage: node bench/run.mjs [--quick] [--filter <substring>] [--json <path>] [--peers | --no-peers] [--peer <names>]';
 
 function usageError(message) {
   console.error(`${message}\n${USAGE}`);
@@ -32,17 +39,25 @@ function usageError(message) {
 }
 
 function parseArgs(argv) {
-  const opts = { quick: false, filter: null, json: null };
+  const opts = { quick: false, filter: null, json: null, peers: 'with', peer: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') opts.quick = true;
-    else if (a === '--filter' || a === '--json') {
+    else if (a === '--peers') opts.peers = 'only';
+    else if (a === '--no-peers') opts.peers = 'none';
+    else if (a === '--filter' || a === '--json' || a === '--peer') {
       if (i + 1 >= argv.length) usageError(`${a} needs a value`);
       opts[a.slice(2)] = argv[++i];
     } else if (a === '--help' || a === '-h') {
       console.log(USAGE);
       process.exit(0);
     } else usageError(`unknown option ${a}`);
+  }
+  if (opts.peer) {
+    const names = opts.peer.split(',').map((n) => n.trim());
+    const unknown = names.filter((n) => !PEER_NAMES.includes(n));
+    if (unknown.length) usageError(`--peer: unknown ${unknown.join(', ')} (known: ${PEER_NAMES.join(', ')})`);
+    opts.peer = names;
   }
   return opts;
 }
@@ -78,7 +93,10 @@ const { fastnorm, addon } = lib;
 const allThreads = os.availableParallelism();
 const threadCounts = [...new Set([1, allThreads])];
 const budget = opts.quick ? BUDGETS.quick : BUDGETS.full;
-const contenders = makeContenders(lib, threadCounts);
+const peerSet = opts.peers === 'none' ? null : await loadPeers({ threadCounts, names: opts.peer ?? PEER_NAMES });
+const peerInfo = (peerSet?.peers ?? []).map(({ name, available, version, note }) => ({ name, available, version, note }));
+const ownContenders = makeContenders(lib, threadCounts).filter((c) => opts.peers !== 'only' || c.kind === 'native');
+const contenders = [...ownContenders, ...(peerSet?.contenders ?? [])];
 const setThreads = (n) => fastnorm.setNumThreads(n);
 // A full GC between rows without asking for `node --expose-gc`: the flag is set at run time and
 // the gc function read from a fresh context, where V8 installs it.
@@ -96,10 +114,30 @@ const machine = {
   platform: `${process.platform}-${process.arch}`,
   loadavgStart: os.loadavg(),
 };
-console.error(`fastnorm bench (${opts.quick ? 'quick' : 'full'}): ${scenarios.length} scenarios × ${contenders.length} contenders`);
+const mode = `${opts.quick ? 'quick' : 'full'}${opts.peers === 'only' ? ', peers only' : ''}`;
+console.error(`fastnorm bench (${mode}): ${scenarios.length} scenarios × ${contenders.length} contenders`);
+for (const p of peerInfo) console.error(`peer ${p.name}: ${p.available ? p.note : `skipped — ${p.note}`}`);
+if (opts.peers === 'only' && !peerInfo.some((p) => p.available)) {
+  console.error('no peer is available: nothing to compare (npm run bench times fastnorm alone)');
+  process.exit(0);
+}
 
 const copyMeter = createCopyMeter((dst, src) => addon._copy(dst, src));
-const rows = runBench({ scenarios, contenders, lib, budget, setThreads, copyMeter, gc, progress: (line) => console.error(line) });
+const peerNotes = [];
+let rows;
+try {
+  rows = await runBench({
+    scenarios, contenders, lib, budget, setThreads, copyMeter, gc, onlyWithPeers: opts.peers === 'only',
+    progress: (line) => console.error(line),
+    note: (text) => {
+      peerNotes.push(text);
+      console.error(`note: ${text}`);
+    },
+    releasePeers: () => peerSet?.release() ?? Promise.resolve(),
+  });
+} finally {
+  peerSet?.close();
+}
 setThreads(info.threads); // leave the process as we found it
 const targets = evaluateTargets(rows, scenarios, allThreads);
 const copies = copyMeter.summary();
@@ -108,37 +146,47 @@ const totalSeconds = Number(process.hrtime.bigint() - started) / 1e9;
 
 // ---- report -------------------------------------------------------------------------------
 const header = [
-  `fastnorm bench — ${machine.date}${opts.quick ? ' (quick)' : ''}${opts.filter ? ` (filter: ${opts.filter})` : ''}`,
+  `fastnorm bench — ${machine.date} (${mode})${opts.filter ? ` (filter: ${opts.filter})` : ''}`,
   `node ${machine.node}, fastnorm ${info.version} backend=${info.backend} isa=${info.isa} threads=${info.threads}` +
     ` (supported: ${machine.supportedIsas.join(', ')})`,
-  `cpu: ${machine.cpu}, ${allThreads} threads available; load average ${machine.loadavgStart.map((l) => l.toFixed(2)).join(' ')}`,
+  `cpu: ${machine.cpu}, ${allThreads} threads available; load average ${machine.loadavgStart.map((l) => l.toFixed(2)).join(' ')}` +
+    ` at the start, ${machine.loadavgEnd.map((l) => l.toFixed(2)).join(' ')} at the end`,
+  ...peerInfo.map((p) => `peer ${p.name}: ${p.available ? p.note : `skipped — ${p.note}`}`),
 ].join('\n');
 const notes = [
   'GB/s = minimum bytes (inputs read once + outputs written once) / median time per call.',
   'copy GB/s = addon memcpy of the same byte size (read + write) at the row\'s thread count (1T for reference and',
   'JS loop), its samples interleaved with the row\'s. alloc = outputs allocated by the call (default API); out = caller buffers reused.',
   'vs JS = JS-loop time / row time; the JS loop writes into reused buffers (its fastest form).',
+  'vs peer = fastest peer time / row time, peers at the same thread count (TF.js cpu, single-threaded, at every count);',
+  'a peer row shows its fastest variant in parentheses (F = torch.nn.functional, aten = the ATen op called directly,',
+  'out = into reused outputs, autograd = the backward node alone, composite = what users write without an op).',
+  'All contenders of a scenario, with their copy yardsticks, are timed interleaved round by round.',
 ].join('\n');
 
 console.log(header);
 console.log(`\nMemory-copy bandwidth (nativeAddon._copy on two buffers of bytes/2; median of all samples this run):\n${copyTable(copies, threadCounts)}`);
 console.log(`\n${consoleTable(rows)}\n\n${notes}`);
+if (peerNotes.length) console.log(`\nPeer notes:\n${peerNotes.map((n) => `  ${n}`).join('\n')}`);
 console.log(`\nTargets (DESIGN.md §6):\n${targetsText(targets)}`);
 console.log(`\ntotal ${totalSeconds.toFixed(1)} s`);
 
 // ---- results files ------------------------------------------------------------------------
 const result = {
-  machine, mode: opts.quick ? 'quick' : 'full', filter: opts.filter, budget, totalSeconds, threadCounts,
-  copy: copies, rows, targets,
+  machine, mode: opts.quick ? 'quick' : 'full', peersOnly: opts.peers === 'only', filter: opts.filter, budget, totalSeconds,
+  threadCounts, peers: peerInfo, peerNotes, copy: copies, rows, targets,
 };
 const markdown = [
   `fastnorm ${info.version}, ${machine.date.slice(0, 10)}: ${machine.cpu}, ${allThreads} threads, isa ${info.isa}, node ${machine.node}` +
-    `${opts.quick ? ' (quick run)' : ''}`,
+    `${opts.quick ? ' (quick run)' : ''}; load average ${machine.loadavgStart[0].toFixed(2)} → ${machine.loadavgEnd[0].toFixed(2)}`,
+  '',
+  ...peerInfo.map((p) => `- peer ${p.name}: ${p.available ? p.note : `skipped — ${p.note}`}`),
   '',
   markdownTable(rows),
   '',
   notes.replace(/\n/g, ' '),
   '',
+  ...(peerNotes.length ? ['Peer notes:', '', ...peerNotes.map((n) => `- ${n}`), ''] : []),
   targetsMarkdown(targets),
   '',
 ].join('\n');
@@ -150,13 +198,16 @@ const write = (file, text) => {
   writeFileSync(file, text);
   written.push(file);
 };
-if (!opts.quick && !opts.filter) {
+const svg = renderChart(result);
+if (!opts.quick && !opts.filter && opts.peers !== 'only') {
   write(join(resultsDir, 'latest.json'), json);
   write(join(resultsDir, 'latest.md'), markdown);
+  write(join(resultsDir, 'latest.svg'), svg);
   write(join(resultsDir, `${machine.date.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')}.json`), json);
 } else {
   write(join(resultsDir, 'partial.json'), json);
   write(join(resultsDir, 'partial.md'), markdown);
+  write(join(resultsDir, 'partial.svg'), svg);
 }
 if (opts.json) write(opts.json, json);
 console.error(`wrote ${written.join(', ')}`);

@@ -49,6 +49,7 @@ function trainForward(nchw, layout) {
   const size = nchw.reduce((p, d) => p * d, 1);
   return {
     op: opLabel(layout), dir, shape: inLayout(nchw, layout),
+    peer: { op: 'batchNorm', dir, nchw, layout, eps: EPS, momentum: MOMENTUM },
     // stats pass + apply pass over x, y written; weight, bias, running stats read; mean, rstd,
     // running stats written
     bytes: F32 * (3 * size + 8 * c),
@@ -74,6 +75,7 @@ function evalForward(nchw, layout) {
   const size = nchw.reduce((p, d) => p * d, 1);
   return {
     op: opLabel(layout), dir, shape: inLayout(nchw, layout),
+    peer: { op: 'batchNorm', dir, nchw, layout, eps: EPS, momentum: MOMENTUM },
     // x read, y written; weight, bias, running stats read; mean, rstd written
     bytes: F32 * (2 * size + 6 * c),
     targets: targetsFor(dir, nchw),
@@ -93,6 +95,7 @@ function trainBackward(nchw, layout) {
   const size = nchw.reduce((p, d) => p * d, 1);
   return {
     op: opLabel(layout), dir, shape: inLayout(nchw, layout),
+    peer: { op: 'batchNorm', dir, nchw, layout, eps: EPS, momentum: MOMENTUM },
     // sums pass (dy, x) + dx pass (dy, x), dx written; mean, rstd, weight read; dweight, dbias written
     bytes: F32 * (5 * size + 5 * c),
     targets: targetsFor(dir, nchw),

@@ -38,6 +38,7 @@ function forward([op, nchw, groups], layout) {
     : (api, s, out) => api.instanceNorm(s.x, { weight: s.weight, bias: s.bias, eps: EPS, layout, out });
   return {
     op: opLabel(op, layout), dir: 'forward', shape,
+    peer: { op, dir: 'forward', nchw, layout, groups, eps: EPS },
     // x read, y written; weight and bias read; mean and rstd written.
     bytes: F32 * (2 * size + 2 * c + 2 * n * groups),
     targets: TARGETS.forward,
@@ -57,6 +58,7 @@ function backward([op, nchw, groups], layout) {
     : (api, s, out) => api.instanceNormBackward(s.dy, s.x, s.saved, { weight: s.weight, layout, out });
   return {
     op: opLabel(op, layout), dir: 'backward', shape,
+    peer: { op, dir: 'backward', nchw, layout, groups, eps: EPS },
     // dy and x read, dx written; mean, rstd, weight read; dweight and dbias written.
     bytes: F32 * (3 * size + 2 * n * groups + 3 * c),
     targets: TARGETS.backward,

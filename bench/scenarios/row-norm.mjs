@@ -42,6 +42,7 @@ function layerNormForward(shape) {
   const [rows, cols] = shape;
   return {
     op: 'layerNorm', dir: 'forward', shape,
+    peer: { op: 'layerNorm', dir: 'forward', shape, eps: LN_EPS },
     // x read, y written; weight and bias read; mean and rstd written.
     bytes: F32 * (2 * rows * cols + 2 * cols + 2 * rows),
     targets: { ...targetsFor('forward', shape), ...(rows === 1 && cols === 768 ? { callMicros: 2 } : {}) },
@@ -56,6 +57,7 @@ function layerNormBackward(shape) {
   const [rows, cols] = shape;
   return {
     op: 'layerNorm', dir: 'backward', shape,
+    peer: { op: 'layerNorm', dir: 'backward', shape, eps: LN_EPS },
     // dy and x read, dx written; mean, rstd, weight read; dweight and dbias written.
     bytes: F32 * (3 * rows * cols + 2 * rows + 3 * cols),
     targets: targetsFor('backward', shape),
@@ -75,6 +77,7 @@ function rmsNormForward(shape) {
   const [rows, cols] = shape;
   return {
     op: 'rmsNorm', dir: 'forward', shape,
+    peer: { op: 'rmsNorm', dir: 'forward', shape, eps: RMS_EPS },
     // x read, y written; weight read; rstd written.
     bytes: F32 * (2 * rows * cols + cols + rows),
     targets: targetsFor('forward', shape),
@@ -89,6 +92,7 @@ function rmsNormBackward(shape) {
   const [rows, cols] = shape;
   return {
     op: 'rmsNorm', dir: 'backward', shape,
+    peer: { op: 'rmsNorm', dir: 'backward', shape, eps: RMS_EPS },
     // dy and x read, dx written; rstd and weight read; dweight written.
     bytes: F32 * (3 * rows * cols + rows + 2 * cols),
     targets: targetsFor('backward', shape),
