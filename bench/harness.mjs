@@ -44,8 +44,12 @@ function median(sorted) {
  *
  * The warm-up (batches of 1, 1, 2, 4, ... calls, at least three) sizes each runner's inner batch from its last
  * batch (never the first call alone: it pays for JIT compilation, first-touch page faults and
- * waking thread pools).
+ * waking thread pools). Runners sharing a `group` (the variants of one peer contender) are only
+ * there to find the fastest: one whose warm-up was over VARIANT_MARGIN × the group's best is not
+ * timed further (result { dropped: true, warmSeconds }).
  */
+const VARIANT_MARGIN = 1.25;
+
 export async function measure(runners, budget) {
   const state = [];
   for (const r of runners) {
@@ -57,25 +61,32 @@ export async function measure(runners, budget) {
       if (round >= 3 && spent >= budget.warmSec) {
         const inner = Math.max(1, Math.min(budget.maxInner, Math.round(budget.sampleSec / perCall)));
         const minSamples = perCall * budget.minSamples > 2 * budget.minSec ? 3 : budget.minSamples;
-        state.push({ r, inner, minSamples, total: 0, samples: [] });
+        state.push({ r, inner, minSamples, total: 0, samples: [], warmSeconds: perCall, dropped: false });
         break;
       }
       if (round >= 2) batch *= 2;
     }
   }
+  const bestWarm = new Map();
+  for (const st of state)
+    if (st.r.group !== undefined) bestWarm.set(st.r.group, Math.min(bestWarm.get(st.r.group) ?? Infinity, st.warmSeconds));
+  for (const st of state)
+    if (st.r.group !== undefined && st.warmSeconds > VARIANT_MARGIN * bestWarm.get(st.r.group)) st.dropped = true;
+  const timedState = state.filter((st) => !st.dropped);
   const wants = (st) => (st.total < budget.minSec || st.samples.length < st.minSamples) && st.samples.length < budget.maxSamples;
-  for (let round = 0; state.some(wants); round++) {
-    for (let k = 0; k < state.length; k++) {
-      const st = state[(k + round) % state.length];
+  for (let round = 0; timedState.some(wants); round++) {
+    for (let k = 0; k < timedState.length; k++) {
+      const st = timedState[(k + round) % timedState.length];
       if (!wants(st)) continue;
       const perCall = await st.r.sample(st.inner);
       st.samples.push(perCall);
       st.total += perCall * st.inner;
     }
   }
-  return state.map(({ samples, inner }) => {
+  return state.map(({ samples, inner, dropped, warmSeconds }) => {
+    if (dropped) return { dropped, warmSeconds };
     samples.sort((a, b) => a - b);
-    return { seconds: median(samples), minSeconds: samples[0], samples, inner };
+    return { seconds: median(samples), minSeconds: samples[0], samples, inner, warmSeconds };
   });
 }
 
@@ -183,7 +194,8 @@ export async function runBench({
         const p = await c.prepare(s, inputs, expected, compare);
         if (!p) continue;
         for (const text of p.notes ?? []) note(`${label}: ${text}`);
-        if (p.variants.length) entries.push({ c, variants: p.variants.map((v) => ({ ...v, runner: v })) });
+        if (p.variants.length)
+          entries.push({ c, variants: p.variants.map((v) => ({ ...v, runner: { sample: v.sample, group: c.name } })) });
       } else {
         entries.push({ c, variants: [{ runner: syncRunner(c.prepare(s, inputs), c.threads, setThreads) }] });
       }
@@ -208,7 +220,8 @@ export async function runBench({
     }
     const scenarioRows = [];
     for (const { c, variants } of entries) {
-      const timed = variants.map((v) => ({ ...v, m: resultOf(v.runner) }));
+      const all = variants.map((v) => ({ ...v, m: resultOf(v.runner) }));
+      const timed = all.filter((v) => !v.m.dropped);
       const best = timed.reduce((a, b) => (b.m.seconds < a.m.seconds ? b : a));
       const m = best.m;
       const gbps = s.bytes / m.seconds / 1e9;
@@ -220,7 +233,9 @@ export async function runBench({
       };
       if (c.kind === 'peer') {
         Object.assign(row, { peer: c.peer, impl: best.impl, singleThreaded: Boolean(c.singleThreaded) });
-        row.variants = timed.map((v) => ({ impl: v.fullImpl ?? v.impl, mode: v.mode, seconds: v.m.seconds, samples: v.m.samples.length }));
+        row.variants = all.map((v) => (v.m.dropped
+          ? { impl: v.fullImpl ?? v.impl, mode: v.mode, dropped: true, warmSeconds: v.m.warmSeconds }
+          : { impl: v.fullImpl ?? v.impl, mode: v.mode, seconds: v.m.seconds, samples: v.m.samples.length, warmSeconds: v.m.warmSeconds }));
       }
       if (c.baseline) row.baseline = true;
       scenarioRows.push(row);

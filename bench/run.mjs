@@ -168,7 +168,7 @@ console.log(header);
 console.log(`\nMemory-copy bandwidth (nativeAddon._copy on two buffers of bytes/2; median of all samples this run):\n${copyTable(copies, threadCounts)}`);
 console.log(`\n${consoleTable(rows)}\n\n${notes}`);
 if (peerNotes.length) console.log(`\nPeer notes:\n${peerNotes.map((n) => `  ${n}`).join('\n')}`);
-console.log(`\nTargets (DESIGN.md §6):\n${targetsText(targets)}`);
+console.log(`\nTargets (DESIGN.md §6; issue 13 against PyTorch):\n${targetsText(targets)}`);
 console.log(`\ntotal ${totalSeconds.toFixed(1)} s`);
 
 // ---- results files ------------------------------------------------------------------------

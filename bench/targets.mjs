@@ -1,5 +1,6 @@
-// The performance targets of DESIGN.md §6, checked against the rows of one run. Per-scenario
-// targets are declared by the scenarios themselves (`targets`), so new ops bring their own.
+// The performance targets of DESIGN.md §6 and issue 13 (against PyTorch), checked against the
+// rows of one run. Per-scenario targets are declared by the scenarios themselves (`targets`), so
+// new ops bring their own.
 import { fixed3, formatTime, scenarioLabel } from './harness.mjs';
 
 function rowsOf(rows, s) {
@@ -63,5 +64,58 @@ export function evaluateTargets(rows, scenarios, allThreads) {
       measured: `worst ${fixed3(worst.ratio)}× ref time: ${worst.where}`,
       met: worst.ratio <= 1,
     });
+  return [...lines, ...peerTargets(rows, scenarios, allThreads)];
+}
+
+// Issue 13's targets against PyTorch, when the run has PyTorch rows: on the large (DRAM-sized)
+// cases, reused `out` buffers, at every thread count, ≥ 1.5× the fastest PyTorch path — or,
+// where PyTorch itself runs above 60% of the copy bandwidth, ≥ 90% of it; the allocating call
+// at most 1.3× the out call there; every [64,768] row faster than PyTorch.
+const PEER_SPEEDUP = 1.5;
+const ROOFLINE_PEER = 0.6;
+const ROOFLINE_BAR = 0.9;
+const ALLOC_OVER_OUT = 1.3;
+
+function peerTargets(rows, scenarios, allThreads) {
+  const lines = [];
+  const torchAt = (mine, threads) => mine.find((r) => r.peer === 'pytorch' && r.threads === threads);
+  for (const s of scenarios) {
+    const mine = rowsOf(rows, s);
+    if (!mine.some((r) => r.peer === 'pytorch')) continue;
+    const label = scenarioLabel(s);
+    const large = s.targets?.copyFraction !== undefined;
+    const small = s.shape.join() === '64,768';
+    if (large || small) {
+      const results = [];
+      for (const r of mine.filter((x) => x.kind === 'native' && x.mode === 'out')) {
+        const torch = torchAt(mine, r.threads);
+        if (!torch) continue;
+        const speedup = torch.seconds / r.seconds;
+        const roofline = large && torch.copyFraction > ROOFLINE_PEER;
+        const met = small ? speedup > 1 : roofline ? r.copyFraction >= ROOFLINE_BAR : speedup >= PEER_SPEEDUP;
+        results.push({
+          met,
+          text: `${r.threads}T ${fixed3(speedup)}×${roofline ? ` (PyTorch at ${Math.round(100 * torch.copyFraction)}% of copy: ` +
+            `fastnorm ${Math.round(100 * r.copyFraction)}% of copy, bar ${Math.round(100 * ROOFLINE_BAR)}%)` : ''}`,
+        });
+      }
+      if (results.length)
+        lines.push({
+          target: small ? `${label} out: faster than PyTorch` : `${label} out: ≥ ${PEER_SPEEDUP}× PyTorch (or ≥ 90% of copy)`,
+          measured: results.map((x) => x.text).join(', '),
+          met: results.every((x) => x.met),
+        });
+    }
+    if (large) {
+      const alloc = mine.find((r) => r.kind === 'native' && r.mode === 'alloc' && r.threads === allThreads);
+      const out = mine.find((r) => r.kind === 'native' && r.mode === 'out' && r.threads === allThreads);
+      if (alloc && out)
+        lines.push({
+          target: `${label} allocating call: ≤ ${ALLOC_OVER_OUT}× the out call (${allThreads}T)`,
+          measured: `${fixed3(alloc.seconds / out.seconds)}× (${formatTime(alloc.seconds)} vs ${formatTime(out.seconds)})`,
+          met: alloc.seconds <= ALLOC_OVER_OUT * out.seconds,
+        });
+    }
+  }
   return lines;
 }

@@ -1,0 +1,114 @@
+// Where the time of the allocating call goes (issue 13, deliverable 4): for a few large cases,
+// the `out` call, the allocating call, and the pieces an allocation is made of, each timed in
+// its own loop (not interleaved: each piece needs its own steady state), with the minor page
+// faults and GC pauses counted per call.
+//   node bench/diagnose/alloc.mjs [--threads N] [--calls K]
+// Pieces: `new Float32Array(n)` alone (V8's zero-filled calloc: for big sizes glibc maps fresh
+// pages, which the kernel zeroes on first touch), the same plus a first write of every page
+// (what the kernel's output write pays), Buffer.allocUnsafeSlow (malloc, not zeroed) plus the
+// write, and the op into a freshly allocated `out` (allocation outside the op's own code).
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { channelInputs, seededArray } from '../data.mjs';
+
+const require = createRequire(import.meta.url);
+const dist = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'cjs');
+const fastnorm = require(join(dist, 'index.js'));
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : dflt);
+const threads = opt('--threads', 2);
+const calls = opt('--calls', 40);
+fastnorm.setNumThreads(threads);
+
+let gcMs = 0;
+let gcCount = 0;
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    gcMs += e.duration;
+    gcCount++;
+  }
+}).observe({ entryTypes: ['gc'] });
+
+/** Median ms per call of fn over `calls` calls (after 5 warm-up calls), faults and GC per call. */
+function time(fn) {
+  for (let i = 0; i < 5; i++) fn();
+  const faults0 = process.resourceUsage().minorPageFault;
+  const gcMs0 = gcMs;
+  const gc0 = gcCount;
+  const samples = [];
+  for (let i = 0; i < calls; i++) {
+    const t0 = process.hrtime.bigint();
+    fn();
+    samples.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  samples.sort((a, b) => a - b);
+  return {
+    ms: samples[samples.length >> 1],
+    faults: (process.resourceUsage().minorPageFault - faults0) / calls,
+    gcMsPerCall: (gcMs - gcMs0) / calls,
+    gcs: gcCount - gc0,
+  };
+}
+
+const PAGE = 4096 / 4;
+function touch(a) {
+  for (let i = 0; i < a.length; i += PAGE) a[i] = 1;
+}
+
+const cases = [];
+{
+  const [rows, cols] = [8192, 768];
+  const x = { data: seededArray(Float32Array, rows * cols, 1, -1.5, 2.5), shape: [rows, cols] };
+  const weight = seededArray(Float32Array, cols, 3, 0.5, 1.5);
+  const bias = seededArray(Float32Array, cols, 4, -0.5, 0.5);
+  const dy = { data: seededArray(Float32Array, rows * cols, 2), shape: [rows, cols] };
+  const saved = fastnorm.layerNorm(x, cols, { weight, bias });
+  cases.push({
+    label: 'layerNorm forward [8192,768]', n: rows * cols,
+    out: () => ({ y: new Float32Array(rows * cols), mean: new Float32Array(rows), rstd: new Float32Array(rows) }),
+    call: (out) => fastnorm.layerNorm(x, cols, { weight, bias, out }),
+  });
+  cases.push({
+    label: 'layerNorm backward [8192,768]', n: rows * cols,
+    out: () => ({ dx: new Float32Array(rows * cols), dweight: new Float32Array(cols), dbias: new Float32Array(cols) }),
+    call: (out) => fastnorm.layerNormBackward(dy, x, { mean: saved.mean, rstd: saved.rstd }, cols, { weight, out }),
+  });
+}
+{
+  const s = channelInputs([32, 64, 56, 56], 'NCHW', 21);
+  cases.push({
+    label: 'batchNorm eval fwd [32,64,56,56]', n: s.size,
+    out: () => ({ y: new Float32Array(s.size), mean: new Float32Array(s.c), rstd: new Float32Array(s.c) }),
+    call: (out) => fastnorm.batchNorm(s.x, { weight: s.weight, bias: s.bias, training: false, runningMean: s.runningMean,
+      runningVar: s.runningVar, out }),
+  });
+}
+{
+  const s = channelInputs([2, 320, 64, 64], 'NCHW', 11);
+  cases.push({
+    label: 'groupNorm forward [2,320,64,64]', n: s.size,
+    out: () => ({ y: new Float32Array(s.size), mean: new Float32Array(2 * 32), rstd: new Float32Array(2 * 32) }),
+    call: (out) => fastnorm.groupNorm(s.x, 32, { weight: s.weight, bias: s.bias, out }),
+  });
+}
+
+console.log(`threads ${threads}, ${calls} calls per line; ms = median per call; faults = minor page faults per call; ` +
+  'gc = GC pause ms per call (count)');
+for (const c of cases) {
+  const reused = c.out();
+  const rows = [
+    ['op, reused out', time(() => c.call(reused))],
+    ['op, allocating (default)', time(() => c.call())],
+    ['op, out freshly allocated', time(() => c.call(c.out()))],
+    ['new Float32Array(n)', time(() => new Float32Array(c.n))],
+    ['new Float32Array(n) + touch', time(() => touch(new Float32Array(c.n)))],
+    ['allocUnsafeSlow + touch', time(() => touch(new Float32Array(Buffer.allocUnsafeSlow(4 * c.n).buffer)))],
+  ];
+  console.log(`\n${c.label} (${(4 * c.n / 2 ** 20).toFixed(1)} MiB per output)`);
+  for (const [name, r] of rows)
+    console.log(`  ${name.padEnd(28)} ${r.ms.toFixed(3).padStart(8)} ms  faults ${r.faults.toFixed(0).padStart(6)}  ` +
+      `gc ${r.gcMsPerCall.toFixed(3)} ms (${r.gcs})`);
+}
