@@ -37,18 +37,20 @@ function median(sorted) {
  * Times every runner interleaved, round by round: one sample (an inner batch of calls) of each
  * runner per round, in an order that rotates every round, so machine drift and the load of this
  * shared machine hit every contender alike. A runner is { sample(inner) } returning seconds per
- * call (or a Promise of it: peers in another process or behind a promise API). A runner stops
- * sampling once it has its own timed budget (`minSec` and `minSamples`); calls slower than the
- * whole budget (reference, JS loop on big shapes) stop at 3 samples. Returns, per runner, the
- * median seconds per call and the sorted samples.
+ * call (or a Promise of it: peers in another process or behind a promise API). Every runner
+ * takes part in every round, so all of a scenario's samples span the same stretch of time; the
+ * number of rounds spends about `minSec` per runner (at least `minSamples` rounds). Calls slower
+ * than the whole budget (reference, JS loop, TF.js on big shapes) take 3 samples, in the first
+ * rounds. Returns, per runner, the median seconds per call and the sorted samples.
  *
- * The warm-up (batches of 1, 1, 2, 4, ... calls, at least three) sizes each runner's inner batch from its last
- * batch (never the first call alone: it pays for JIT compilation, first-touch page faults and
- * waking thread pools). Runners sharing a `group` (the variants of one peer contender) are only
- * there to find the fastest: one whose warm-up was over VARIANT_MARGIN × the group's best is not
- * timed further (result { dropped: true, warmSeconds }).
+ * The warm-up (batches of 1, 1, 2, 4, ... calls, at least three) sizes each runner's inner batch
+ * from its last batch (never the first call alone: it pays for JIT compilation, first-touch page
+ * faults and waking thread pools). Runners sharing a `group` (the variants of one peer
+ * contender) are only there to find the fastest: one whose warm-up was over VARIANT_MARGIN × the
+ * group's best is not timed further (result { dropped: true, warmSeconds }).
  */
 const VARIANT_MARGIN = 1.25;
+const SLOW_SAMPLES = 3;
 
 export async function measure(runners, budget) {
   const state = [];
@@ -60,8 +62,8 @@ export async function measure(runners, budget) {
       spent += perCall * batch;
       if (round >= 3 && spent >= budget.warmSec) {
         const inner = Math.max(1, Math.min(budget.maxInner, Math.round(budget.sampleSec / perCall)));
-        const minSamples = perCall * budget.minSamples > 2 * budget.minSec ? 3 : budget.minSamples;
-        state.push({ r, inner, minSamples, total: 0, samples: [], warmSeconds: perCall, dropped: false });
+        const slow = perCall * budget.minSamples > 2 * budget.minSec;
+        state.push({ r, inner, slow, samples: [], warmSeconds: perCall, dropped: false });
         break;
       }
       if (round >= 2) batch *= 2;
@@ -72,15 +74,16 @@ export async function measure(runners, budget) {
     if (st.r.group !== undefined) bestWarm.set(st.r.group, Math.min(bestWarm.get(st.r.group) ?? Infinity, st.warmSeconds));
   for (const st of state)
     if (st.r.group !== undefined && st.warmSeconds > VARIANT_MARGIN * bestWarm.get(st.r.group)) st.dropped = true;
-  const timedState = state.filter((st) => !st.dropped);
-  const wants = (st) => (st.total < budget.minSec || st.samples.length < st.minSamples) && st.samples.length < budget.maxSamples;
-  for (let round = 0; timedState.some(wants); round++) {
-    for (let k = 0; k < timedState.length; k++) {
-      const st = timedState[(k + round) % timedState.length];
-      if (!wants(st)) continue;
-      const perCall = await st.r.sample(st.inner);
-      st.samples.push(perCall);
-      st.total += perCall * st.inner;
+  const timed = state.filter((st) => !st.dropped);
+  const regular = timed.filter((st) => !st.slow);
+  const roundSeconds = regular.reduce((t, st) => t + st.inner * st.warmSeconds, 0);
+  const rounds = Math.min(budget.maxSamples, Math.max(budget.minSamples, SLOW_SAMPLES,
+    Math.ceil((regular.length * budget.minSec) / Math.max(roundSeconds, 1e-9))));
+  for (let round = 0; round < rounds; round++) {
+    for (let k = 0; k < timed.length; k++) {
+      const st = timed[(k + round) % timed.length];
+      if (st.slow && st.samples.length >= SLOW_SAMPLES) continue;
+      st.samples.push(await st.r.sample(st.inner));
     }
   }
   return state.map(({ samples, inner, dropped, warmSeconds }) => {
