@@ -148,7 +148,11 @@ export function compareOutputs(expected, actual, tol) {
     for (let i = 0; i < e.length; i++) {
       scale = Math.max(scale, Math.abs(e[i]));
       const d = Math.abs(a[i] - e[i]);
-      if (!(d <= err)) err = d; // NaN-safe: a NaN difference becomes the error
+      if (Number.isNaN(d)) {
+        err = NaN; // a NaN anywhere is the error, whatever follows it
+        break;
+      }
+      if (d > err) err = d;
     }
     if (!(err <= tol * (1 + scale))) return `${key}: max |diff| ${err.toPrecision(3)} (scale ${scale.toPrecision(3)})`;
   }
