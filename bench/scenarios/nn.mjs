@@ -24,6 +24,7 @@ function layerScenario(base, label, makeLayer) {
     ...base,
     op: label,
     targets: {},
+    peer: undefined, // the peers are compared on the functional rows this one is measured against
     setup: (lib) => {
       const s = base.setup(lib);
       const layer = makeLayer(s);
