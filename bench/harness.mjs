@@ -14,6 +14,9 @@
 //   targets?            { copyFraction, jsSpeedup, callMicros } read by targets.mjs
 //   peer?               what the peers (peers/) need to build the same case: { op, dir, eps,
 //                       shape (row ops) | nchw + layout (+ groups, momentum) (channel ops) }
+//   only?(contender)    runs the scenario only with the contenders it accepts (default: all)
+//   baselineName?       what the baseline contender is, for target labels (default 'JS loop')
+// bytes 0: no bandwidth figure (whole-model rows); GB/s and % copy print as '-'.
 
 const now = process.hrtime.bigint;
 
@@ -197,6 +200,7 @@ export async function runBench({
     if (contenders.some((c) => c.kind === 'js')) checkJsLoop(s, inputs, expected);
     const entries = []; // { c, variants: [{ impl, mode, runner }] }
     for (const c of contenders) {
+      if (s.only && !s.only(c)) continue;
       if (c.kind === 'peer') {
         const p = await c.prepare(s, inputs, expected, compare);
         if (!p) continue;
@@ -303,9 +307,9 @@ const COLUMNS = [
   { title: 'shape', value: (r) => `[${r.shape.join(',')}]`, group: true },
   { title: 'contender', value: (r) => contenderLabel(r) },
   { title: 'time/call', value: (r) => formatTime(r.seconds), right: true },
-  { title: 'GB/s', value: (r) => fixed3(r.gbps), right: true },
-  { title: 'copy GB/s', value: (r) => `${fixed3(r.copyGbps)} (${r.threads}T)`, right: true },
-  { title: '% copy', value: (r) => `${Math.round(100 * r.copyFraction)}%`, right: true },
+  { title: 'GB/s', value: (r) => (r.bytes ? fixed3(r.gbps) : '-'), right: true },
+  { title: 'copy GB/s', value: (r) => (r.bytes ? `${fixed3(r.copyGbps)} (${r.threads}T)` : '-'), right: true },
+  { title: '% copy', value: (r) => (r.bytes ? `${Math.round(100 * r.copyFraction)}%` : '-'), right: true },
   { title: 'vs JS', value: (r) => (r.speedupVsJs === null ? '-' : `${fixed3(r.speedupVsJs)}×`), right: true },
   { title: 'vs peer', value: (r) => (r.speedupVsPeer === null ? '-' : `${fixed3(r.speedupVsPeer)}× ${r.fastestPeerName}`) },
 ];

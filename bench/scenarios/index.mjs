@@ -3,5 +3,6 @@ import { scenarios as groupNorm } from './group-norm.mjs';
 import { scenarios as batchNorm } from './batch-norm.mjs';
 import { scenarios as nn } from './nn.mjs';
 import { scenarios as rowNorm } from './row-norm.mjs';
+import { scenarios as tfjs } from './tfjs.mjs';
 
-export const scenarios = [...rowNorm, ...groupNorm, ...batchNorm, ...nn];
+export const scenarios = [...rowNorm, ...groupNorm, ...batchNorm, ...nn, ...tfjs];
