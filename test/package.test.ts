@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import * as src from '../src/index';
 import * as srcNn from '../src/nn';
 import * as srcReference from '../src/reference';
+import * as srcTfjs from '../src/tfjs';
 import { expectChildOk, REPO_ROOT, runNode } from './helpers';
 
 const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8'));
@@ -157,5 +158,50 @@ console.log(JSON.stringify({ names: Object.keys(${f}).filter((n) => n !== 'defau
       console.log(JSON.stringify({ same: LayerNorm === nnCjs.LayerNorm, threads: createRequire(import.meta.url)('fastnorm').getNumThreads() }));`, { esm: true });
     expectChildOk(r);
     expect(r.json).toEqual({ same: true, threads: 1 });
+  });
+});
+
+describe('fastnorm/tfjs', () => {
+  const TFJS_PROBE = (f: string, tf: string) => `
+const names = Object.keys(${f}).filter((n) => n !== 'default' && n !== '__esModule').sort();
+${tf}.setBackend('cpu');
+const restore = ${f}.registerKernels(${tf});
+const y = ${tf}.batchNorm(${tf}.tensor2d([1, 2, 3, 4], [2, 2]), [1, 2], [1, 4], [0, 1], [2, 2], 0);
+restore();
+console.log(JSON.stringify({ names, y: Array.from(y.dataSync()), counters: ${f}.getCounters().fusedBatchNorm }));
+`;
+  const expectedNames = () => Object.keys(srcTfjs).sort();
+
+  it('dist/ holds the entry points package.json points to, built from src/tfjs.ts', () => {
+    const e = pkg.exports['./tfjs'];
+    for (const rel of [e.import.default, e.import.types, e.require.default, e.require.types])
+      expect(existsSync(path.join(REPO_ROOT, rel)), `${rel} exists`).toBe(true);
+    expect(pkg.peerDependenciesMeta['@tensorflow/tfjs-core']).toEqual({ optional: true });
+  });
+
+  it("require('fastnorm/tfjs'): registers the kernel, computes tf.batchNorm on fastnorm", () => {
+    const r = runNode(`const f = require('fastnorm/tfjs'); const tf = require('@tensorflow/tfjs-core'); require('@tensorflow/tfjs-backend-cpu');${TFJS_PROBE('f', 'tf')}`);
+    expectChildOk(r);
+    expect(r.json.names).toEqual(expectedNames());
+    expect(r.json.y).toEqual([0, 1, 4, 3]);
+    expect(r.json.counters).toEqual({ fastnorm: 1, fallback: 0, reasons: {} });
+  });
+
+  it("import { registerKernels } from 'fastnorm/tfjs', sharing one instance with require", () => {
+    const r = runNode(`import * as f from 'fastnorm/tfjs'; import * as tf from '@tensorflow/tfjs-core'; import '@tensorflow/tfjs-backend-cpu';
+      import { createRequire } from 'node:module';
+      const c = createRequire(import.meta.url)('fastnorm/tfjs');
+      if (c.getCounters !== f.getCounters) throw new Error('two instances');${TFJS_PROBE('f', 'tf')}`, { esm: true });
+    expectChildOk(r);
+    expect(r.json.names).toEqual(expectedNames());
+    expect(r.json.y).toEqual([0, 1, 4, 3]);
+    expect(r.json.counters.fastnorm).toBe(1);
+  });
+
+  it("the main entry loads no TensorFlow.js (it is an optional peer dependency)", () => {
+    const r = runNode(`require('fastnorm'); require('fastnorm/promises'); require('fastnorm/reference');
+      console.log(JSON.stringify(Object.keys(require.cache).filter((k) => k.includes('@tensorflow'))))`);
+    expectChildOk(r);
+    expect(r.json).toEqual([]);
   });
 });

@@ -8,9 +8,8 @@ import type { LayerVariable } from '@tensorflow/tfjs-layers';
 import type { BatchNormalization as StockBatchNormalization, BatchNormalizationLayerArgs } from '@tensorflow/tfjs-layers/dist/layers/normalization';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import type { Layout } from '../../index.js';
-import { countFallback, countFastnorm } from '../counters.js';
 import { impl } from '../implementation.js';
-import { fastnormOp, layerFallbackReason, markFastnormLayer, oneTensor, product, resultArray, stockLayerClass } from './shared.js';
+import { fastnormOp, layerCall, markFastnormLayer, oneTensor, product, resultArray, stockLayerClass } from './shared.js';
 
 const Stock = stockLayerClass<typeof StockBatchNormalization>('BatchNormalization');
 
@@ -151,23 +150,13 @@ function updateMovingAverage(variable: LayerVariable, value: Float32Array, momen
 export class BatchNormalization extends Stock {
   static override className = 'BatchNormalization';
 
-  constructor(args?: BatchNormalizationLayerArgs) {
-    super(args);
-  }
-
   override call(inputs: Tensor | Tensor[], kwargs: Kwargs): Tensor | Tensor[] {
     const x = oneTensor(inputs);
     const s = this as unknown as State;
-    const reason = layerFallbackReason(x, s.epsilon);
-    if (reason) {
-      countFallback('batchNormalization', reason);
-      return super.call(inputs, kwargs);
-    }
-    countFastnorm('batchNormalization');
     // Keras configs may hold the axis as a one-element list; tf.layers indexes with it as is.
     const axis = Number(Array.isArray(s.axis) ? s.axis[0] : s.axis);
     const training = kwargs.training == null ? false : Boolean(kwargs.training);
-    return tf.tidy(() => {
+    return layerCall('batchNormalization', x, s.epsilon, () => super.call(inputs, kwargs), () => {
       const gamma = s.scale && s.gamma ? s.gamma.read() : null;
       const beta = s.center && s.beta ? s.beta.read() : null;
       if (!training)

@@ -8,9 +8,8 @@ import type { LayerVariable, Shape } from '@tensorflow/tfjs-layers';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { BatchNormalization as StockBatchNormalization, BatchNormalizationLayerArgs } from '@tensorflow/tfjs-layers/dist/layers/normalization';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
-import { countFallback, countFastnorm } from '../counters.js';
 import { impl } from '../implementation.js';
-import { fastnormOp, layerFallbackReason, oneTensor, product, resultArray, stockLayerClass, withAxesLast } from './shared.js';
+import { fastnormOp, layerCall, oneTensor, product, resultArray, stockLayerClass, withAxesLast } from './shared.js';
 
 type AffineArgs = Pick<BatchNormalizationLayerArgs, 'betaInitializer' | 'gammaInitializer' | 'betaRegularizer' |
   'gammaRegularizer' | 'betaConstraint' | 'gammaConstraint'>;
@@ -180,17 +179,11 @@ export class GroupNormalization extends tfl.layers.Layer {
   override call(inputs: Tensor | Tensor[], _kwargs: Kwargs): Tensor | Tensor[] {
     const x = oneTensor(inputs);
     const axis = this.channelAxis(x.rank);
-    return tf.tidy(() => {
-      const gamma = this.gamma?.read() ?? null;
-      const beta = this.beta?.read() ?? null;
-      const reason = layerFallbackReason(x, this.epsilon);
-      if (reason) {
-        countFallback('groupNormalization', reason);
-        return groupNormalizationInTfjsOps(x, axis, this.groups, gamma, beta, this.epsilon);
-      }
-      countFastnorm('groupNormalization');
-      return groupNormalizationOp(x, axis, this.groups, gamma, beta, this.epsilon);
-    });
+    const gamma = () => this.gamma?.read() ?? null;
+    const beta = () => this.beta?.read() ?? null;
+    return layerCall('groupNormalization', x, this.epsilon,
+      () => groupNormalizationInTfjsOps(x, axis, this.groups, gamma(), beta(), this.epsilon),
+      () => groupNormalizationOp(x, axis, this.groups, gamma(), beta(), this.epsilon));
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -1,14 +1,12 @@
 // LayerNormalization: tf.layers' class (its config, defaults and weights, unchanged) whose call
 // is fastnorm's layerNorm and layerNormBackward instead of moments + four full-size tiled copies
 // of mean, variance, gamma and beta + FusedBatchNorm.
-import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor } from '@tensorflow/tfjs-core';
 import type { LayerVariable } from '@tensorflow/tfjs-layers';
 import type { LayerNormalization as StockLayerNormalization, LayerNormalizationLayerArgs } from '@tensorflow/tfjs-layers/dist/layers/normalization';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
-import { countFallback, countFastnorm } from '../counters.js';
 import { impl } from '../implementation.js';
-import { fastnormOp, layerFallbackReason, markFastnormLayer, oneTensor, product, resultArray, stockLayerClass, withAxesLast } from './shared.js';
+import { fastnormOp, layerCall, markFastnormLayer, oneTensor, product, resultArray, stockLayerClass, withAxesLast } from './shared.js';
 
 const Stock = stockLayerClass<typeof StockLayerNormalization>('LayerNormalization');
 
@@ -76,20 +74,11 @@ export function layerNormalizationOp(x: Tensor, axes: readonly number[], gamma: 
 export class LayerNormalization extends Stock {
   static override className = 'LayerNormalization';
 
-  constructor(args?: LayerNormalizationLayerArgs) {
-    super(args);
-  }
-
   override call(inputs: Tensor | Tensor[], kwargs: Kwargs): Tensor | Tensor[] {
     const x = oneTensor(inputs);
     const { axis, epsilon, gamma, beta } = this as unknown as State;
-    const reason = layerFallbackReason(x, epsilon);
-    if (reason) {
-      countFallback('layerNormalization', reason);
-      return super.call(inputs, kwargs);
-    }
-    countFastnorm('layerNormalization');
-    return tf.tidy(() => layerNormalizationOp(x, axis, gamma?.read() ?? null, beta?.read() ?? null, epsilon));
+    return layerCall('layerNormalization', x, epsilon, () => super.call(inputs, kwargs),
+      () => layerNormalizationOp(x, axis, gamma?.read() ?? null, beta?.read() ?? null, epsilon));
   }
 }
 markFastnormLayer(LayerNormalization, Stock);

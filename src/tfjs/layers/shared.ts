@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor } from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers'; // registers tf.layers' classes, which stockLayerClass looks up
-import type { FallbackReason } from '../counters.js';
+import { countFallback, countFastnorm, type CountedOp, type FallbackReason } from '../counters.js';
 import { uninitializedFloat32 } from '../cyclic.js';
 import { isFastnormBackend } from '../implementation.js';
 
@@ -27,11 +27,25 @@ export function markFastnormLayer(cls: object, stock: unknown): void {
 }
 
 /** Why fastnorm does not compute a layer call on x (TF.js's code then does), or null. */
-export function layerFallbackReason(x: Tensor, epsilon: number): FallbackReason | null {
+function layerFallbackReason(x: Tensor, epsilon: number): FallbackReason | null {
   if (!isFastnormBackend(tf.getBackend())) return 'backend';
   if (x.dtype !== 'float32') return 'dtype';
   if (!(Number.isFinite(epsilon) && epsilon >= 0)) return 'range';
   return null;
+}
+
+/**
+ * A layer call: `compute` (in a tidy) when fastnorm can compute it on x, else `tfjs` (TF.js's
+ * implementation); counted either way.
+ */
+export function layerCall<T>(op: CountedOp, x: Tensor, epsilon: number, tfjs: () => T, compute: () => Tensor): T | Tensor {
+  const reason = layerFallbackReason(x, epsilon);
+  if (reason) {
+    countFallback(op, reason);
+    return tfjs();
+  }
+  countFastnorm(op);
+  return tf.tidy(compute);
 }
 
 /** The one tensor a layer is called on (tf.layers passes a tensor or a one-element array). */
