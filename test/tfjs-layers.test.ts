@@ -7,10 +7,11 @@ import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   BatchNormalization, GroupNormalization, LayerNormalization, batchNormalization, getCounters, groupNormalization,
-  layerNormalization, resetCounters,
+  layerNormalization, resetCounters, setImplementation,
 } from '../src/tfjs';
+import * as fastnorm from '../src/index';
 import { groupNormalizationInTfjsOps } from '../src/tfjs/layers/group-normalization';
-import { expectClose, expectL2Close } from './helpers';
+import { bitwiseEqual, expectClose, expectL2Close, isaThreadConfigs } from './helpers';
 import { makeRng, seededTensor, tf, useCpuBackend, valuesOf } from './tfjs-helpers';
 
 useCpuBackend();
@@ -329,5 +330,38 @@ describe('fallbacks and bookkeeping of the layers', () => {
     expect(tf.memory().numTensors).toBe(before + 1); // the one undisposed predict result
     const c = getCounters();
     expect(c.layerNormalization.fallback + c.batchNormalization.fallback + c.groupNormalization.fallback).toBe(0);
+  });
+});
+
+describe('the layers on every ISA path and thread count, and on the reference backend', () => {
+  const { configs, configure } = isaThreadConfigs();
+  const layers = () => [new LayerNormalization(), new BatchNormalization(), new GroupNormalization({ groups: 4 })];
+  const x = () => seededTensor(makeRng(900), [4, 9, 7, 24], { offset: 1 });
+  const dy = () => seededTensor(makeRng(901), [4, 9, 7, 24]);
+
+  it('forward and backward are bitwise identical for every ISA path and thread count', () => {
+    const xs = x();
+    const dys = dy();
+    const made = layers();
+    let first: Float32Array[] | null = null;
+    for (const { isa, threads } of configs) {
+      configure(isa, threads);
+      const results = made.flatMap((l) => { const r = forwardBackward(l, xs, dys, true); return [r.y, r.dx, ...r.dweights]; });
+      if (!first) first = results;
+      else results.forEach((r, k) => expect(bitwiseEqual(r, first![k]), `${isa} × ${threads} threads, output ${k}`).toBe(true));
+    }
+  });
+
+  it('native and fastnorm/reference agree', () => {
+    const xs = x();
+    const dys = dy();
+    const made = layers();
+    const native = made.map((l) => forwardBackward(l, xs, dys, true));
+    const previous = setImplementation(fastnorm.reference);
+    try {
+      made.forEach((l, i) => expectSameLayerResults(forwardBackward(l, xs, dys, true), native[i]));
+    } finally {
+      setImplementation(previous);
+    }
   });
 });
