@@ -52,14 +52,48 @@ function withFastnorm(api, f) {
   }
 }
 
-/** A TF.js computation timed with and without fastnorm; `run` returns the tensors it creates. */
-function scenario({ op, dir, shape, bytes, targets, only = ONLY_ALLOCATING, setup, fastnorm, tfjs }) {
+// The harness checks the baseline against fastnorm on the outputs an `out` object holds. TF.js
+// allocates its own results, so `out` holds a strided sample of them (≤ SAMPLES values per
+// result, read from the result's own storage): checking costs next to nothing when timed.
+const SAMPLES = 256;
+const resultsOf = (r) => (typeof r === 'number' ? [r] : Array.isArray(r) ? r : [r]);
+function sampleInto(out, results) {
+  let k = 0;
+  for (const r of resultsOf(results)) {
+    if (typeof r === 'number') {
+      out[k++] = r;
+      continue;
+    }
+    const v = r.dataSync();
+    const stride = Math.max(1, Math.floor(v.length / SAMPLES));
+    for (let i = 0; i < v.length; i += stride) out[k++] = v[i];
+  }
+  return k;
+}
+
+/**
+ * A TF.js computation timed with fastnorm (`fastnorm`, default `tfjs`, with the kernels
+ * registered) and without (`tfjs`); each returns the tensors it creates (disposed after the call)
+ * or a number (a loss).
+ */
+function scenario({ op, dir, shape, bytes, targets, only = ONLY_ALLOCATING, setup, fastnorm, tfjs, tolerance, sampleLength }) {
+  const withResults = (f, s, out) => {
+    const results = f(s);
+    if (out) sampleInto(out.sample, results);
+    tf.dispose(resultsOf(results).filter((r) => typeof r !== 'number'));
+  };
   return {
-    op, dir, shape, bytes, targets, only, baselineName: 'TF.js',
-    setup,
-    newOut: () => ({}), // TF.js allocates its results; correctness is checked by the test suite
-    call: (api, s) => withFastnorm(api, () => tf.dispose((fastnorm ?? tfjs)(s))),
-    jsLoop: (s) => tf.dispose(tfjs(s)),
+    op, dir, shape, bytes, targets, only, tolerance, baselineName: 'TF.js',
+    setup: (lib) => {
+      const s = setup(lib);
+      // one fastnorm run sizes the sample (unless given: a training step must not run ahead)
+      s.sampleLength = sampleLength
+        ?? withFastnorm(lib.fastnorm, () => tf.tidy(() => sampleInto(new Float32Array(1 << 20), (fastnorm ?? tfjs)(s))));
+      return s;
+    },
+    newOut: (s) => ({ sample: new Float32Array(s.sampleLength) }),
+    call: (api, s, out) => withFastnorm(api, () => withResults(fastnorm ?? tfjs, s, out)),
+    jsLoop: (s, out) => withResults(tfjs, s, out),
   };
 }
 
@@ -116,10 +150,13 @@ const groupNormTfjs = (s) => {
 
 function modelScenario(name, dir) {
   const example = batchFor(name);
-  const run = (model, s) => (dir === 'inference' ? model.predict(s.x) : (trainStep(name, model, s.x, s.y), []));
+  // (the two models start from the same weights and data, so their first steps' losses agree;
+  // the check compares the first calls)
+  const run = (model, s) => (dir === 'inference' ? model.predict(s.x) : trainStep(name, model, s.x, s.y));
   return {
     ...scenario({
       op: `${name} (examples/tfjs)`, dir, shape: example.x.shape, bytes: 0, only: NO_REFERENCE,
+      sampleLength: dir === 'train step' ? 1 : undefined,
       targets: dir === 'train step' ? { jsSpeedup: 1.5 } : undefined,
       setup: () => ({ ...example, ours: MODELS[name]('fastnorm'), stock: MODELS[name]('tfjs') }),
       fastnorm: (s) => run(s.ours, s),
