@@ -1,6 +1,6 @@
-// The native backend: loads the addon (FASTNORM_ADDON_PATH, then prebuilds/, then the
-// node-gyp build) and exposes its functions as the kernels, with no JavaScript in between.
-import { existsSync } from 'node:fs';
+// The native backend: loads the addon (FASTNORM_ADDON_PATH, else the local build, then the
+// prebuilt binary) and exposes its functions as the kernels, with no JavaScript in between.
+import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { AsyncKernels, Backend, Kernels } from './kernels.js';
@@ -23,13 +23,47 @@ export interface NativeAddon extends Kernels, AsyncKernels {
   _computeStats(reset?: boolean): { limit: number; peakBusy: number; waits: number };
 }
 
+/**
+ * Where the addon is looked for, in order. FASTNORM_ADDON_PATH, when set, is the only candidate.
+ * Else build/Release first: it exists only after a compile on this machine (`npm install` found
+ * no fitting prebuild, a forced source build, `npm run build`), so a stale prebuild never hides a
+ * fresh build. Then the prebuilt binary of this platform-arch that `npm run build:prebuild`
+ * (prebuildify) made and the package ships.
+ */
 export function addonCandidates(): string[] {
   const explicit = process.env.FASTNORM_ADDON_PATH;
   if (explicit) return [explicit];
-  return [
-    join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, 'fastnorm.node'),
-    join(packageRoot, 'build', 'Release', 'fastnorm.node'),
-  ];
+  return [join(packageRoot, 'build', 'Release', 'fastnorm.node'), ...prebuildCandidates()];
+}
+
+/**
+ * The files of a prebuilds/<platform>-<arch>/ directory that fit this process, named by
+ * prebuildify `<name>[.<tag>...].node`: N-API ones (no `abi<N>` tag: any Node version with
+ * N-API 8) whose libc tag, if any, is `libc` (a glibc build cannot load on musl). The name it
+ * would have when there is none, so the fallback warning says where it was looked for.
+ */
+export function prebuildCandidates(
+  dir = join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`),
+  libc: string | undefined = process.platform !== 'linux' ? undefined : isMusl() ? 'musl' : 'glibc',
+): string[] {
+  let files: string[];
+  try {
+    files = readdirSync(dir);
+  } catch {
+    files = [];
+  }
+  const fitting = files.filter((file) => {
+    const tags = file.split('.');
+    if (tags.pop() !== 'node' || tags.some((t) => /^abi\d+$/.test(t))) return false;
+    const fileLibc = tags.find((t) => t === 'glibc' || t === 'musl');
+    return fileLibc === undefined || fileLibc === libc;
+  });
+  return fitting.length > 0 ? fitting.sort().map((file) => join(dir, file)) : [join(dir, `fastnorm${libc ? `.${libc}` : ''}.node`)];
+}
+
+/** musl (Alpine) or glibc: decided as prebuildify tags the binary and node-gyp-build picks it. */
+function isMusl(): boolean {
+  return existsSync('/etc/alpine-release');
 }
 
 /** Loads the addon, or returns the reason it could not be loaded. */

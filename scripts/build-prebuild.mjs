@@ -1,0 +1,43 @@
+// npm run build:prebuild [-- --arch arm64]: the prebuilt N-API binary that the package ships,
+// prebuilds/<platform>-<arch>/fastnorm.<libc>.node, made by prebuildify (--napi: one binary
+// for every Node version with N-API 8; --strip; --tag-libc: glibc, so musl systems compile
+// instead). It holds every ISA path of its architecture (dispatch picks one at run time).
+// It is compiled in a temporary copy of the sources, so the local build/ is left alone.
+// --arch arm64 on an x64 Linux host cross-compiles with Debian's g++-aarch64-linux-gnu.
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { arch as hostArch, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const argv = process.argv.slice(2);
+const archIndex = argv.indexOf('--arch');
+const arch = archIndex >= 0 ? argv[archIndex + 1] : hostArch();
+
+const CROSS = { arm64: 'aarch64-linux-gnu' };
+const env = { ...process.env, JOBS: process.env.JOBS ?? 'max' };
+const args = ['--napi', '--strip', '--tag-libc', '--arch', arch];
+if (arch !== hostArch()) {
+  const triple = CROSS[arch];
+  if (process.platform !== 'linux' || hostArch() !== 'x64' || !triple) {
+    console.error(`build-prebuild: cross-compiling for ${arch} is set up only on linux-x64 hosts, for ${Object.keys(CROSS).join(', ')}`);
+    process.exit(2);
+  }
+  Object.assign(env, { CC: `${triple}-gcc`, CXX: `${triple}-g++`, LINK: `${triple}-g++`, AR: `${triple}-ar` });
+  args.push('--strip-bin', `${triple}-strip`);
+}
+
+const work = mkdtempSync(join(tmpdir(), 'fastnorm-prebuild-'));
+try {
+  for (const entry of ['package.json', 'binding.gyp', 'native']) cpSync(join(root, entry), join(work, entry), { recursive: true });
+  symlinkSync(join(root, 'node_modules'), join(work, 'node_modules'), 'dir');
+  const prebuildify = join(dirname(require.resolve('prebuildify/package.json')), 'bin.js');
+  const result = spawnSync(process.execPath, [prebuildify, ...args, '--cwd', work, '--out', root], { stdio: 'inherit', env });
+  if (result.status !== 0) process.exit(result.status ?? 1);
+  console.log(`build-prebuild: prebuilds/${process.platform}-${arch}/ written`);
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
