@@ -69,21 +69,27 @@ export const batchNormKernels = {
     runningMean: Opt, runningVar: Opt, momentum: number, eps: number, training: boolean, y: FloatArray, mean: FloatArray,
     rstd: FloatArray): void {
     const count = n * s;
+    // y from the float64 statistics, not from mean/rstd rounded to a float32 output: a float32
+    // mean of 1e4 + N(0, 1) data is off by up to 5e-4 σ, which y would inherit
+    const mean64 = new Float64Array(c);
+    const rstd64 = new Float64Array(c);
     for (let ci = 0; ci < c; ci++) {
       if (training) {
         const m = channelMoments(x, n, c, s, channelsLast, ci);
-        mean[ci] = m.mean;
-        rstd[ci] = rstdOf(m.m2 / count, eps);
+        mean64[ci] = m.mean;
+        rstd64[ci] = rstdOf(m.m2 / count, eps);
         if (runningMean && runningVar) {
           runningMean[ci] = (1 - momentum) * runningMean[ci] + momentum * m.mean;
           runningVar[ci] = (1 - momentum) * runningVar[ci] + momentum * (m.m2 / (count - 1));
         }
       } else {
-        mean[ci] = runningMean![ci];
-        rstd[ci] = rstdOf(runningVar![ci], eps);
+        mean64[ci] = runningMean![ci];
+        rstd64[ci] = rstdOf(runningVar![ci], eps);
       }
     }
-    apply(x, n, c, s, channelsLast, mean, rstd, weight, bias, y);
+    mean.set(mean64);
+    rstd.set(rstd64);
+    apply(x, n, c, s, channelsLast, mean64, rstd64, weight, bias, y);
   },
 
   batchNormBackward(dy: FloatArray, x: FloatArray, mean: FloatArray, rstd: FloatArray, n: number, c: number, s: number,
