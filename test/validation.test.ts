@@ -219,8 +219,8 @@ const INSTANCE_NORM: Case[] = [
   ['useInputStats is a string', (f) => f.instanceNorm(GX(), { useInputStats: any('no') }), TypeError, /^useInputStats\b/],
   ['momentum is NaN', (f) => f.instanceNorm(GX(), { momentum: NaN }), RangeError, /^momentum\b/],
   ['momentum is a string', (f) => f.instanceNorm(GX(), { momentum: any('0.1') }), TypeError, /^momentum\b/],
-  ['running statistics need > 1 spatial position', (f) => f.instanceNorm({ data: f32(8), shape: [2, 4] },
-    { runningMean: f32(4), runningVar: f32(4) }), RangeError, /^x: updating running statistics needs more than 1 spatial position/],
+  ['input statistics need > 1 spatial element (as PyTorch)', (f) => f.instanceNorm({ data: f32(8), shape: [2, 4] },
+    { runningMean: f32(4), runningVar: f32(4) }), RangeError, /^x: instanceNorm with input statistics needs more than 1 spatial element/],
   ['runningMean and runningVar are the same array', (f) => {
     const r = f32(4);
     return f.instanceNorm(GX(), { runningMean: r, runningVar: r });

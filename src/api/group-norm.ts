@@ -30,6 +30,27 @@ export function checkNumGroups(v: unknown, c: number): number {
   return v;
 }
 
+/**
+ * PyTorch's group_norm refuses a call whose N × C/G × spatial is 1 ("Expected more than 1 value
+ * per channel when training": its batch-size check applied to (N·C/G, G, *spatial)); so do we,
+ * exactly then. With N > 1, groups of one value are allowed (y = bias) as in PyTorch.
+ */
+function checkGroupCount(s: ChannelShape, groups: number): void {
+  if (s.n * (s.c / groups) * s.s === 1)
+    throw new RangeError('x: groupNorm needs more than 1 value in N × C/numGroups × spatial (got 1), as PyTorch raises ' +
+      '"Expected more than 1 value per channel when training"');
+}
+
+/**
+ * PyTorch's instance_norm with input statistics refuses a single spatial element per channel
+ * ("Expected more than 1 spatial element when training"), whatever N and C; so do we.
+ */
+function checkInstanceSpatial(s: ChannelShape, useInputStats: boolean): void {
+  if (useInputStats && s.s === 1)
+    throw new RangeError('x: instanceNorm with input statistics needs more than 1 spatial element per channel (got 1), ' +
+      'as PyTorch raises "Expected more than 1 spatial element when training"; use running statistics (useInputStats: false)');
+}
+
 /** The forward outputs y (x's length) and mean/rstd (one per (n, group)), `out` buffers where given. */
 function forwardOutputs(x: Tensor, outOption: unknown, dtype: FloatArrayConstructor, stats: number) {
   const out = checkOut(outOption, ['y', 'mean', 'rstd']);
@@ -57,6 +78,7 @@ export function planGroupNorm(x: Tensor, numGroups: unknown, opts?: GroupNormOpt
   const dtype = dtypeOf(x);
   const s = channelShape(x.shape, checkLayout(o.layout));
   const groups = checkNumGroups(numGroups, s.c);
+  checkGroupCount(s, groups);
   const weight = checkArray('weight', o.weight, dtype, s.c);
   const bias = checkArray('bias', o.bias, dtype, s.c);
   const eps = checkEps(o.eps, 1e-5);
@@ -72,6 +94,7 @@ export function planGroupNormBackward(dy: Tensor, x: Tensor, saved: { mean: Floa
   const o = checkOptions<GroupNormBackwardOptions>('opts', opts, GROUP_BACKWARD_OPTIONS);
   const s = channelShape(x.shape, checkLayout(o.layout));
   const groups = checkNumGroups(numGroups, s.c);
+  checkGroupCount(s, groups);
   const { dtype, mean, rstd } = checkBackwardInputs(dy, x, saved, s, groups);
   const weight = checkArray('weight', o.weight, dtype, s.c);
   const grads = checkGrads(o.grads, weight !== null, ['weight', 'bias']);
@@ -94,14 +117,15 @@ export function planInstanceNorm(x: Tensor, opts?: InstanceNormOptions): Plan<Fo
   const momentum = checkMomentum(o.momentum);
   const eps = checkEps(o.eps, 1e-5);
   if (!useInputStats && !runningMean) throw new TypeError('runningMean and runningVar are required when useInputStats is false');
-  // the unbiased variance of a single value is undefined (PyTorch refuses it too)
-  if (useInputStats && runningMean && s.s < 2 && s.n * s.c > 0)
-    throw new RangeError(`x: updating running statistics needs more than 1 spatial position per channel (got ${s.s}), as in PyTorch`);
+  checkInstanceSpatial(s, useInputStats);
   const { out, y, mean, rstd } = forwardOutputs(x, o.out, dtype, s.n * s.c);
   if (out || runningMean) checkNoAliasing({ 'out.y': y, 'out.mean': mean, 'out.rstd': rstd, runningMean, runningVar },
     { x: x.data, weight, bias }, ['out.y', 'x']);
+  // no spatial positions: no batch statistics to fold in, the running ones stay (as in PyTorch)
+  const update = useInputStats && s.s === 0 ? null : runningMean;
+  const updateVar = update ? runningVar : null;
   return plan('groupNormForward',
-    [x.data, ...shapeArgs(s), s.c, weight, bias, runningMean, runningVar, momentum, eps, useInputStats, y, mean, rstd],
+    [x.data, ...shapeArgs(s), s.c, weight, bias, update, updateVar, momentum, eps, useInputStats, y, mean, rstd],
     { y: { data: y, shape: x.shape.slice() }, mean, rstd });
 }
 
@@ -113,6 +137,7 @@ export function planInstanceNormBackward(dy: Tensor, x: Tensor, saved: { mean: F
   const { dtype, mean, rstd } = checkBackwardInputs(dy, x, saved, s, s.c);
   const weight = checkArray('weight', o.weight, dtype, s.c);
   const useInputStats = checkBoolean('useInputStats', o.useInputStats, true);
+  checkInstanceSpatial(s, useInputStats);
   const grads = checkGrads(o.grads, weight !== null, ['weight', 'bias']);
   const { out, dx, dweight, dbias } = backwardOutputs(grads, o.out, dtype, x.data.length, s.c);
   if (out) checkNoAliasing({ 'out.dx': dx, 'out.dweight': dweight, 'out.dbias': dbias },
