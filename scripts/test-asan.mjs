@@ -32,5 +32,7 @@ const env = {
   ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=1',
   UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1',
 };
-const result = spawnSync(process.execPath, ['scripts/test-with-addon.mjs', resolve(ADDON), ...files], { stdio: 'inherit', env });
+// ASan makes the tests several times slower (more on a loaded machine): a longer per-test limit
+const result = spawnSync(process.execPath, ['scripts/test-with-addon.mjs', resolve(ADDON), ...files, '--testTimeout=120000',
+  '--hookTimeout=120000'], { stdio: 'inherit', env });
 process.exit(result.status ?? 1);
