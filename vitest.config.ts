@@ -12,8 +12,8 @@ const config: import('vitest/config').ViteUserConfig = {
     maxWorkers: 2,
     testTimeout: 30_000,
     hookTimeout: 30_000,
-    // The event-loop delay measured by test/server.test.ts is only meaningful when no other test
-    // file competes for the 2 cores, so that file runs alone, after all the others.
+    // The event-loop delay figures test/server.test.ts prints mean most when no other test file
+    // competes for the 2 cores, so that file runs alone, after all the others.
     projects: [
       { extends: true, test: { name: 'suite', include: ['test/**/*.test.ts'], exclude: ALONE } },
       { extends: true, test: { name: 'alone', include: ALONE, sequence: { groupOrder: 1 } } },

@@ -69,7 +69,7 @@ async function loadLibrary() {
   for (let attempt = 1; ; attempt++) {
     try {
       const fastnorm = require(join(distDir, 'index.js'));
-      const { nativeAddon } = require(join(distDir, 'api', 'facade.js'));
+      const { nativeAddon } = require(join(distDir, 'backends', 'default.js'));
       if (!nativeAddon) throw new Error('the native addon did not load (fastnorm is on the reference backend)');
       return { fastnorm, addon: nativeAddon };
     } catch (e) {

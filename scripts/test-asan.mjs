@@ -5,8 +5,8 @@
 // Node itself is not instrumented, so the ASan runtime must be loaded before anything else
 // (LD_PRELOAD, inherited by every child process and worker the tests start), and leak detection
 // is off: Node does not free everything at exit. Left out by default: test/soak.test.ts (ASan's
-// quarantine of freed memory grows RSS by design) and test/server.test.ts (a latency
-// measurement, not a memory check).
+// quarantine of freed memory grows RSS by design) and test/server.test.ts (about serving
+// requests while normalizing, not a memory check).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';

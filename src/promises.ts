@@ -1,13 +1,132 @@
 // fastnorm/promises: the same operations, each returning a Promise and computed on the libuv
-// thread pool, so a server's event loop keeps running while a large tensor is normalized.
-import { backend } from './api/facade.js';
-import { createAsyncOps } from './api/ops.js';
+// thread pool, so a server's event loop keeps running while a large tensor is normalized (the
+// few ops the table marks promise: 'sync' return their result directly, as in 'fastnorm').
+import { asyncOp, syncOp } from './api/ops.js';
+import { OP_TABLE } from './api/op-table.js';
+import { backend } from './backends/default.js';
 
-export const {
-  layerNorm, layerNormBackward, rmsNorm, rmsNormBackward,
-  batchNorm, batchNormBackward, batchNormStats, batchNormElemt, batchNormBackwardReduce, batchNormBackwardElemt,
-  groupNorm, groupNormBackward, instanceNorm, instanceNormBackward,
-} = createAsyncOps(backend.asyncKernels);
-export { batchNormGatherStats } from './api/batch-norm.js';
-export { setNumThreads, getNumThreads, info } from './api/facade.js';
+// ---- the ops: written by scripts/generate-entries.mjs from src/api/op-table.ts (npm run generate) ----
+/**
+ * LayerNorm over the trailing `normalizedShape` dims: y = (x − mean)·rstd·weight + bias per row.
+ * Returns a Promise: computed on the libuv thread pool, bitwise as the synchronous call.
+ * @example
+ * const { y, mean, rstd } = fastnorm.layerNorm({ data, shape: [4, 768] }, 768, { weight, bias });
+ */
+export const layerNorm = asyncOp(OP_TABLE.layerNorm.plan, backend.asyncKernels);
+/**
+ * Gradients of layerNorm: dx, and dweight/dbias when a weight is passed (or as `grads` asks).
+ * Returns a Promise: computed on the libuv thread pool, bitwise as the synchronous call.
+ * @example
+ * const { dx, dweight, dbias } = fastnorm.layerNormBackward(dy, x, { mean, rstd }, 768, { weight });
+ */
+export const layerNormBackward = asyncOp(OP_TABLE.layerNormBackward.plan, backend.asyncKernels);
+/**
+ * RMSNorm: y = x·rsqrt(mean(x²) + eps)·weight over the trailing dims (eps defaults to 1e-6).
+ * Returns a Promise: computed on the libuv thread pool, bitwise as the synchronous call.
+ * @example
+ * const { y, rstd } = fastnorm.rmsNorm(x, 768, { weight });
+ */
+export const rmsNorm = asyncOp(OP_TABLE.rmsNorm.plan, backend.asyncKernels);
+/**
+ * Gradients of rmsNorm: dx, and dweight when a weight is passed.
+ * Returns a Promise: computed on the libuv thread pool, bitwise as the synchronous call.
+ * @example
+ * const { dx, dweight } = fastnorm.rmsNormBackward(dy, x, { rstd }, 768, { weight });
+ */
+export const rmsNormBackward = asyncOp(OP_TABLE.rmsNormBackward.plan, backend.asyncKernels);
+/**
+ * BatchNorm: statistics per channel over N and every spatial position ('NCHW' or 'NHWC').
+ * Training (default) normalizes with the batch statistics and updates running stats in place;
+ * `training: false` uses the running statistics.
+ * Returns a Promise: computed on the libuv thread pool, bitwise as the synchronous call.
+ * @example
+ * const { y, mean, rstd } = fastnorm.batchNorm(x, { weight, bias, runningMean, runningVar });
+ */
+export const batchNorm = asyncOp(OP_TABLE.batchNorm.plan, backend.asyncKernels);
+/**
+ * Gradients of batchNorm (training: through the batch statistics; eval: through fixed ones).
+ * Returns a Promise: computed on the libuv thread pool, bitwise as the synchronous call.
+ * @example
+ * const { dx, dweight, dbias } = fastnorm.batchNormBackward(dy, x, { mean, rstd }, { weight });
+ */
+export const batchNormBackward = asyncOp(OP_TABLE.batchNormBackward.plan, backend.asyncKernels);
+/**
+ * Synchronized BatchNorm, step 1: per-channel partial statistics { count, mean, m2 } of a shard.
+ * Returns a Promise: computed on the libuv thread pool, bitwise as the synchronous call.
+ * @example
+ * const part = fastnorm.batchNormStats(shard, { layout: 'NHWC' });
+ */
+export const batchNormStats = asyncOp(OP_TABLE.batchNormStats.plan, backend.asyncKernels);
+/**
+ * Synchronized BatchNorm, step 2: merges per-channel partial statistics of several shards
+ * (Chan et al., exact in float64) into the batch statistics `{ mean, rstd, count }`, updating
+ * running statistics in place as batchNorm training would. The shards' order is the merge
+ * order. Synchronous in every entry point (fastnorm/promises too): it merges C values.
+ * Not a Promise: computed on the calling thread (it merges a few values).
+ * @example
+ * const parts = shards.map((x) => fastnorm.batchNormStats(x));   // on each worker
+ * const stats = fastnorm.batchNormGatherStats(parts, { runningMean, runningVar });
+ * const { y } = fastnorm.batchNormElemt(shard, stats, { weight, bias });
+ */
+export const batchNormGatherStats = syncOp(OP_TABLE.batchNormGatherStats.plan, backend.kernels);
+/**
+ * Synchronized BatchNorm, step 3: y = (x − mean)·rstd·weight + bias with given statistics.
+ * Returns a Promise: computed on the libuv thread pool, bitwise as the synchronous call.
+ * @example
+ * const { y } = fastnorm.batchNormElemt(shard, fastnorm.batchNormGatherStats(parts), { weight, bias });
+ */
+export const batchNormElemt = asyncOp(OP_TABLE.batchNormElemt.plan, backend.asyncKernels);
+/**
+ * Synchronized BatchNorm backward, step 1: per-channel Σdy and Σdy·(x − mean) of a shard.
+ * Returns a Promise: computed on the libuv thread pool, bitwise as the synchronous call.
+ * @example
+ * const sums = fastnorm.batchNormBackwardReduce(dyShard, shard, { mean });
+ */
+export const batchNormBackwardReduce = asyncOp(OP_TABLE.batchNormBackwardReduce.plan, backend.asyncKernels);
+/**
+ * Synchronized BatchNorm backward, step 2: dx of a shard from the sums over all shards (and
+ * dweight/dbias, the same on every shard).
+ * Returns a Promise: computed on the libuv thread pool, bitwise as the synchronous call.
+ * @example
+ * const { dx } = fastnorm.batchNormBackwardElemt(dyShard, shard, { mean, rstd }, { sumDy, sumDyXmu, count }, { weight });
+ */
+export const batchNormBackwardElemt = asyncOp(OP_TABLE.batchNormBackwardElemt.plan, backend.asyncKernels);
+/**
+ * GroupNorm: statistics per (sample, group of C/numGroups channels) over those channels and every
+ * spatial position; per-channel weight/bias. `mean`/`rstd` hold N × numGroups values (n-major).
+ * 'NCHW' (N, C, *spatial) or 'NHWC' (N, *spatial, C), each computed in its own layout.
+ * Returns a Promise: computed on the libuv thread pool, bitwise as the synchronous call.
+ * @example
+ * const x = { data: new Float32Array(2 * 64 * 32 * 32), shape: [2, 64, 32, 32] };
+ * const { y, mean, rstd } = fastnorm.groupNorm(x, 32, { weight, bias });    // weight, bias: 64 values
+ * fastnorm.groupNorm({ data, shape: [2, 32, 32, 64] }, 32, { layout: 'NHWC' });
+ */
+export const groupNorm = asyncOp(OP_TABLE.groupNorm.plan, backend.asyncKernels);
+/**
+ * Gradients of groupNorm: dx, and dweight/dbias (C values) when a weight is passed (or as `grads` asks).
+ * Returns a Promise: computed on the libuv thread pool, bitwise as the synchronous call.
+ * @example
+ * const { dx, dweight, dbias } = fastnorm.groupNormBackward(dy, x, { mean, rstd }, 32, { weight });
+ */
+export const groupNormBackward = asyncOp(OP_TABLE.groupNormBackward.plan, backend.asyncKernels);
+/**
+ * InstanceNorm: statistics per (sample, channel) over the spatial positions (GroupNorm with
+ * numGroups = C). With `runningMean`/`runningVar` they are updated in place as PyTorch's
+ * track_running_stats does; `useInputStats: false` normalizes with them instead. `mean`/`rstd`: N × C.
+ * Returns a Promise: computed on the libuv thread pool, bitwise as the synchronous call.
+ * @example
+ * const { y, mean, rstd } = fastnorm.instanceNorm(x, { weight, bias, runningMean, runningVar, momentum: 0.1 });
+ * fastnorm.instanceNorm(x, { runningMean, runningVar, useInputStats: false });   // eval with running stats
+ */
+export const instanceNorm = asyncOp(OP_TABLE.instanceNorm.plan, backend.asyncKernels);
+/**
+ * Gradients of instanceNorm (useInputStats: false — through the running statistics, constants).
+ * Returns a Promise: computed on the libuv thread pool, bitwise as the synchronous call.
+ * @example
+ * const { dx, dweight, dbias } = fastnorm.instanceNormBackward(dy, x, { mean, rstd }, { weight });
+ */
+export const instanceNormBackward = asyncOp(OP_TABLE.instanceNormBackward.plan, backend.asyncKernels);
+// ---- end of the ops ----
+
+export { setNumThreads, getNumThreads, info } from './backends/default.js';
 export type * from './api/types.js';

@@ -1,15 +1,117 @@
 // fastnorm/reference: the pure-TypeScript backend with the same functions as 'fastnorm'.
-import { createOps } from './api/ops.js';
+import { syncOp } from './api/ops.js';
+import { OP_TABLE } from './api/op-table.js';
 import { createRuntime } from './api/runtime.js';
 import { createReferenceBackend } from './backends/reference/index.js';
 
 const backend = createReferenceBackend();
 
-export const {
-  layerNorm, layerNormBackward, rmsNorm, rmsNormBackward,
-  batchNorm, batchNormBackward, batchNormStats, batchNormElemt, batchNormBackwardReduce, batchNormBackwardElemt,
-  groupNorm, groupNormBackward, instanceNorm, instanceNormBackward,
-} = createOps(backend.kernels);
-export { batchNormGatherStats } from './api/batch-norm.js';
+// ---- the ops: written by scripts/generate-entries.mjs from src/api/op-table.ts (npm run generate) ----
+/**
+ * LayerNorm over the trailing `normalizedShape` dims: y = (x − mean)·rstd·weight + bias per row.
+ * @example
+ * const { y, mean, rstd } = fastnorm.layerNorm({ data, shape: [4, 768] }, 768, { weight, bias });
+ */
+export const layerNorm = syncOp(OP_TABLE.layerNorm.plan, backend.kernels);
+/**
+ * Gradients of layerNorm: dx, and dweight/dbias when a weight is passed (or as `grads` asks).
+ * @example
+ * const { dx, dweight, dbias } = fastnorm.layerNormBackward(dy, x, { mean, rstd }, 768, { weight });
+ */
+export const layerNormBackward = syncOp(OP_TABLE.layerNormBackward.plan, backend.kernels);
+/**
+ * RMSNorm: y = x·rsqrt(mean(x²) + eps)·weight over the trailing dims (eps defaults to 1e-6).
+ * @example
+ * const { y, rstd } = fastnorm.rmsNorm(x, 768, { weight });
+ */
+export const rmsNorm = syncOp(OP_TABLE.rmsNorm.plan, backend.kernels);
+/**
+ * Gradients of rmsNorm: dx, and dweight when a weight is passed.
+ * @example
+ * const { dx, dweight } = fastnorm.rmsNormBackward(dy, x, { rstd }, 768, { weight });
+ */
+export const rmsNormBackward = syncOp(OP_TABLE.rmsNormBackward.plan, backend.kernels);
+/**
+ * BatchNorm: statistics per channel over N and every spatial position ('NCHW' or 'NHWC').
+ * Training (default) normalizes with the batch statistics and updates running stats in place;
+ * `training: false` uses the running statistics.
+ * @example
+ * const { y, mean, rstd } = fastnorm.batchNorm(x, { weight, bias, runningMean, runningVar });
+ */
+export const batchNorm = syncOp(OP_TABLE.batchNorm.plan, backend.kernels);
+/**
+ * Gradients of batchNorm (training: through the batch statistics; eval: through fixed ones).
+ * @example
+ * const { dx, dweight, dbias } = fastnorm.batchNormBackward(dy, x, { mean, rstd }, { weight });
+ */
+export const batchNormBackward = syncOp(OP_TABLE.batchNormBackward.plan, backend.kernels);
+/**
+ * Synchronized BatchNorm, step 1: per-channel partial statistics { count, mean, m2 } of a shard.
+ * @example
+ * const part = fastnorm.batchNormStats(shard, { layout: 'NHWC' });
+ */
+export const batchNormStats = syncOp(OP_TABLE.batchNormStats.plan, backend.kernels);
+/**
+ * Synchronized BatchNorm, step 2: merges per-channel partial statistics of several shards
+ * (Chan et al., exact in float64) into the batch statistics `{ mean, rstd, count }`, updating
+ * running statistics in place as batchNorm training would. The shards' order is the merge
+ * order. Synchronous in every entry point (fastnorm/promises too): it merges C values.
+ * @example
+ * const parts = shards.map((x) => fastnorm.batchNormStats(x));   // on each worker
+ * const stats = fastnorm.batchNormGatherStats(parts, { runningMean, runningVar });
+ * const { y } = fastnorm.batchNormElemt(shard, stats, { weight, bias });
+ */
+export const batchNormGatherStats = syncOp(OP_TABLE.batchNormGatherStats.plan, backend.kernels);
+/**
+ * Synchronized BatchNorm, step 3: y = (x − mean)·rstd·weight + bias with given statistics.
+ * @example
+ * const { y } = fastnorm.batchNormElemt(shard, fastnorm.batchNormGatherStats(parts), { weight, bias });
+ */
+export const batchNormElemt = syncOp(OP_TABLE.batchNormElemt.plan, backend.kernels);
+/**
+ * Synchronized BatchNorm backward, step 1: per-channel Σdy and Σdy·(x − mean) of a shard.
+ * @example
+ * const sums = fastnorm.batchNormBackwardReduce(dyShard, shard, { mean });
+ */
+export const batchNormBackwardReduce = syncOp(OP_TABLE.batchNormBackwardReduce.plan, backend.kernels);
+/**
+ * Synchronized BatchNorm backward, step 2: dx of a shard from the sums over all shards (and
+ * dweight/dbias, the same on every shard).
+ * @example
+ * const { dx } = fastnorm.batchNormBackwardElemt(dyShard, shard, { mean, rstd }, { sumDy, sumDyXmu, count }, { weight });
+ */
+export const batchNormBackwardElemt = syncOp(OP_TABLE.batchNormBackwardElemt.plan, backend.kernels);
+/**
+ * GroupNorm: statistics per (sample, group of C/numGroups channels) over those channels and every
+ * spatial position; per-channel weight/bias. `mean`/`rstd` hold N × numGroups values (n-major).
+ * 'NCHW' (N, C, *spatial) or 'NHWC' (N, *spatial, C), each computed in its own layout.
+ * @example
+ * const x = { data: new Float32Array(2 * 64 * 32 * 32), shape: [2, 64, 32, 32] };
+ * const { y, mean, rstd } = fastnorm.groupNorm(x, 32, { weight, bias });    // weight, bias: 64 values
+ * fastnorm.groupNorm({ data, shape: [2, 32, 32, 64] }, 32, { layout: 'NHWC' });
+ */
+export const groupNorm = syncOp(OP_TABLE.groupNorm.plan, backend.kernels);
+/**
+ * Gradients of groupNorm: dx, and dweight/dbias (C values) when a weight is passed (or as `grads` asks).
+ * @example
+ * const { dx, dweight, dbias } = fastnorm.groupNormBackward(dy, x, { mean, rstd }, 32, { weight });
+ */
+export const groupNormBackward = syncOp(OP_TABLE.groupNormBackward.plan, backend.kernels);
+/**
+ * InstanceNorm: statistics per (sample, channel) over the spatial positions (GroupNorm with
+ * numGroups = C). With `runningMean`/`runningVar` they are updated in place as PyTorch's
+ * track_running_stats does; `useInputStats: false` normalizes with them instead. `mean`/`rstd`: N × C.
+ * @example
+ * const { y, mean, rstd } = fastnorm.instanceNorm(x, { weight, bias, runningMean, runningVar, momentum: 0.1 });
+ * fastnorm.instanceNorm(x, { runningMean, runningVar, useInputStats: false });   // eval with running stats
+ */
+export const instanceNorm = syncOp(OP_TABLE.instanceNorm.plan, backend.kernels);
+/**
+ * Gradients of instanceNorm (useInputStats: false — through the running statistics, constants).
+ * @example
+ * const { dx, dweight, dbias } = fastnorm.instanceNormBackward(dy, x, { mean, rstd }, { weight });
+ */
+export const instanceNormBackward = syncOp(OP_TABLE.instanceNormBackward.plan, backend.kernels);
+// ---- end of the ops ----
 
 export const { setNumThreads, getNumThreads, info } = createRuntime(backend);

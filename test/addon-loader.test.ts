@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { addonCandidates, prebuildCandidates } from '../src/backends/native';
-import { packageRoot } from '../src/backends/package-root';
+import { packageRoot } from '../src/api/package-root';
 
 const saved = process.env.FASTNORM_ADDON_PATH;
 afterEach(() => {

@@ -10,76 +10,71 @@
 //  - ill-conditioned data (offset, tiny variance, constant channels, |x| ~ 1e30), NaN/Inf,
 //    zero-size tensors.
 //
-// Tolerances (DESIGN §5), scaled errors as in helpers.expectClose:
-//  - float64 1e-12; 1e-10 on offset data x = 1e4 + N(0, 1), where one ulp of the mean (1.8e-12)
-//    is already ~1e-12 of y, so 1e-12 would test the summation order, not correctness;
-//  - float32 forward 1e-5; float32 backward L2-relative ≤ 1e-5 (dx floored at the norm of its
-//    terms, see bnDxTermsNorm: with 2 values per channel dx cancels to ~0).
 // The backward of both backends always gets the SAME saved statistics (the reference's): a
 // float32 saved mean legitimately differs by an ulp between backends, and dweight is sensitive
-// to it on offset data.
-import { beforeAll, describe, expect, it } from 'vitest';
+// to it on offset data. Tolerances: helpers.TOL (float64 offset data: TOL.F64_OFFSET). The
+// reference backward is checked against finite differences of its forward (helpers.FD_TOL).
+import { describe, expect, it } from 'vitest';
 import * as fastnorm from '../src/index';
 import * as reference from '../src/reference';
 import type { BackwardResult, FloatArray, GradsOption, Layout, Tensor } from '../src/api/types';
 import {
-  CTORS, DTYPES, defaultFloor, expectBitwiseEqual, expectChildOk, expectClose, expectL2Close, misaligned, product, runNode, tensor, type DType,
+  CTORS, DTYPES, FD_TOL, LAYOUTS, TOL, batchSlice, channelIndexer, channelsShape, dims, dot, dxTerms, expectBackwardClose, expectBitwiseEqual,
+  expectBitwiseEqualDeep,
+  expectChildOk, expectClose, expectForwardClose, makeRng, misaligned, numericGradient, product, randn, requireNative, runNode, tensor,
+  transpose, type DType, type Rng,
 } from './helpers';
-import {
-  LAYOUTS, batchSlice, bnDxTermsNorm, bnInputs, bnShape, channelIndexer, dims, transpose,
-  type BnSpec,
-} from './batch-norm-helpers';
 
 const native = fastnorm;
 type Api = typeof reference;
 const BACKENDS: Array<[string, Api]> = [['native', native], ['reference', reference]];
+const fwdClose = expectForwardClose;
+const F64_TOL = TOL.F64;
+const F64_OFFSET_TOL = TOL.F64_OFFSET;
+const bnShape = channelsShape;
 
-const F64_TOL = 1e-12;
-const F64_OFFSET_TOL = 1e-10;
-const F32_FWD_TOL = 1e-5;
-const F32_BWD_L2_TOL = 1e-5;
+requireNative();
 
-beforeAll(() => {
-  // Without the addon the facade silently uses the reference backend: every comparison below
-  // would compare the reference with itself.
-  expect(native.info().backend, 'native addon must be loaded for these tests').toBe('native');
-});
+interface BnSpec {
+  dtype: DType;
+  layout: Layout;
+  n: number;
+  c: number;
+  spatial?: number[];
+  seed?: number;
+  /** x = offset + scale·N(0, 1) (default 0.5 + 2·N(0, 1): a non-zero mean on purpose) */
+  scale?: number;
+  offset?: number;
+}
 
-function fwdClose(dtype: DType, actual: FloatArray | undefined, expected: FloatArray, what: string, f64Tol = F64_TOL): void {
-  expect(actual, `${what}: present`).toBeDefined();
-  expect(actual!.constructor, `${what}: dtype`).toBe(CTORS[dtype]);
-  expectClose(actual!, expected, dtype === 'float64' ? f64Tol : F32_FWD_TOL, what);
+/** Seeded x, dy, weight, bias and running statistics (runningVar > 0). */
+function bnInputs(spec: BnSpec) {
+  const rng: Rng = makeRng(spec.seed ?? 4242);
+  const shape = bnShape(spec.layout, spec.n, spec.c, spec.spatial ?? []);
+  const len = product(shape);
+  const x: Tensor = { data: randn(rng, spec.dtype, len, spec.scale ?? 2, spec.offset ?? 0.5), shape };
+  const dy: Tensor = { data: randn(rng, spec.dtype, len), shape: shape.slice() };
+  const weight = randn(rng, spec.dtype, spec.c, 0.5, 1);
+  const bias = randn(rng, spec.dtype, spec.c);
+  const runningMean = randn(rng, spec.dtype, spec.c, 0.3);
+  const runningVar = new CTORS[spec.dtype](spec.c).map(() => 0.5 + rng.uniform());
+  return { shape, x, dy, weight, bias, runningMean, runningVar };
+}
+
+/** The float32 L2 floor of a BatchNorm dx: its terms w_c·rstd_c·dy, before they cancel (with 2 values per channel dx is ~0). */
+function bnDxFloor(dy: FloatArray, rstd: ArrayLike<number>, shape: readonly number[], layout: Layout, weight?: ArrayLike<number>,
+  f64Tol?: number) {
+  const ch = channelIndexer(shape, layout);
+  return { l2Floor: dxTerms(dy, (i) => rstd[ch(i)] * (weight ? weight[ch(i)] : 1)).l2, f64Tol };
 }
 
 /**
- * float64: expectClose; float32: L2-relative ≤ 1e-5. `floor`: for dx, the float32 L2
- * denominator floor (bnDxTermsNorm); for dweight/dbias a GradFloor: the norm of the terms summed
- * into them (the fixtures' floor), so a per-channel sum that happens to cancel is judged like a
+ * Floors for dweight = Σ dy·(x − μ)·rstd and dbias = Σ dy: the norm of the terms summed into
+ * them (the fixtures' floor), so a per-channel sum that happens to cancel is judged like a
  * typical one (float64: the smallest per-channel norm, as the elementwise floor).
  */
-function bwdClose(dtype: DType, actual: FloatArray | undefined, expected: FloatArray | undefined, what: string,
-  floor: number | GradFloor = 0, f64Tol = F64_TOL): void {
-  expect(actual === undefined, `${what}: presence`).toBe(expected === undefined);
-  if (!actual || !expected) return;
-  expect(actual.constructor, `${what}: dtype`).toBe(CTORS[dtype]);
-  const isGrad = typeof floor === 'object';
-  if (dtype === 'float64') {
-    expectClose(actual, expected, f64Tol, what, isGrad ? Math.max(floor.min, defaultFloor(expected)) : undefined);
-  } else {
-    expectL2Close(actual, expected, F32_BWD_L2_TOL, what, isGrad ? floor.l2 : floor);
-  }
-}
-
-interface GradFloor {
-  /** ||all terms||₂ */
-  l2: number;
-  /** min over channels of ||terms of channel c||₂ */
-  min: number;
-}
-
-/** Floors for dweight = Σ dy·(x − μ)·rstd and dbias = Σ dy (per channel, see bwdClose). */
 function gradFloors(dy: FloatArray, x: FloatArray, mean: ArrayLike<number>, rstd: ArrayLike<number>, shape: readonly number[],
-  layout: Layout): { dweight: GradFloor; dbias: GradFloor } {
+  layout: Layout, f64Tol?: number) {
   const ch = channelIndexer(shape, layout);
   const c = mean.length;
   const w = new Float64Array(c);
@@ -90,8 +85,8 @@ function gradFloors(dy: FloatArray, x: FloatArray, mean: ArrayLike<number>, rstd
     if (Number.isFinite(t)) w[k] += t * t;
     if (Number.isFinite(dy[i])) b[k] += dy[i] * dy[i];
   }
-  const floorOf = (a: Float64Array): GradFloor => ({
-    l2: Math.sqrt(a.reduce((p, v) => p + v, 0)), min: a.length ? Math.sqrt(Math.min(...a)) : 0,
+  const floorOf = (a: Float64Array) => ({
+    l2Floor: Math.sqrt(a.reduce((p, v) => p + v, 0)), f64Floor: a.length ? Math.sqrt(Math.min(...a)) : 0, f64Tol,
   });
   return { dweight: floorOf(w), dbias: floorOf(b) };
 }
@@ -113,16 +108,15 @@ interface Check extends BnSpec {
   evalToo?: boolean;
 }
 
-/**
- * batchNorm training forward (+ running-stat update), training backward, and (evalToo) eval
- * forward and backward on both backends; each pair must agree within the tolerances.
- */
-function checkBatchNorm(spec: Check) {
+const where = (spec: Check, shape: readonly number[]) => `${spec.dtype} ${spec.layout} [${shape.join(', ')}]`;
+
+/** batchNorm training forward (with the running-statistics update) on both backends. */
+function checkTrainingForward(spec: Check) {
   const inp = bnInputs(spec);
-  const { x, dy } = inp;
+  const { x } = inp;
   const weight = spec.weight ? inp.weight : undefined;
   const bias = spec.bias ? inp.bias : undefined;
-  const at = `${spec.dtype} ${spec.layout} [${x.shape.join(', ')}]`;
+  const at = where(spec, x.shape);
   const xBefore = x.data.slice();
   const nRun = spec.running ? { runningMean: inp.runningMean.slice(), runningVar: inp.runningVar.slice() } : {};
   const rRun = spec.running ? { runningMean: inp.runningMean.slice(), runningVar: inp.runningVar.slice() } : {};
@@ -138,9 +132,16 @@ function checkBatchNorm(spec: Check) {
     fwdClose(spec.dtype, nRun.runningMean, rRun.runningMean!, `${at} runningMean`, spec.f64Tol);
     fwdClose(spec.dtype, nRun.runningVar, rRun.runningVar!, `${at} runningVar`, spec.f64Tol);
   }
+  return { inp, n, r, nRun, rRun };
+}
 
-  // the backward, both backends with the reference's saved statistics
-  const saved = { mean: r.mean, rstd: r.rstd };
+/** batchNormBackward (training) on both backends, with the reference's saved statistics. */
+function checkTrainingBackward(spec: Check) {
+  const inp = bnInputs(spec);
+  const { x, dy } = inp;
+  const weight = spec.weight ? inp.weight : undefined;
+  const at = where(spec, x.shape);
+  const saved = reference.batchNorm(x, { layout: spec.layout, eps: spec.eps });
   const bopts = { weight, layout: spec.layout, grads: spec.grads };
   const nb = native.batchNormBackward(dy, x, saved, bopts);
   const rb = reference.batchNormBackward(dy, x, saved, bopts);
@@ -150,34 +151,49 @@ function checkBatchNorm(spec: Check) {
   expect(gradKeys(nb), 'native backward outputs').toEqual(keys);
   expect(gradKeys(rb), 'reference backward outputs').toEqual(keys);
   expect(nb.dx.shape).toEqual(x.shape);
-  bwdClose(spec.dtype, nb.dx.data, rb.dx.data, `${at} dx`, bnDxTermsNorm(dy.data, r.rstd, x.shape, spec.layout, weight), spec.f64Tol);
-  const gf = gradFloors(dy.data, x.data, r.mean, r.rstd, x.shape, spec.layout);
-  bwdClose(spec.dtype, nb.dweight, rb.dweight, `${at} dweight`, gf.dweight, spec.f64Tol);
-  bwdClose(spec.dtype, nb.dbias, rb.dbias, `${at} dbias`, gf.dbias, spec.f64Tol);
+  expectBackwardClose(spec.dtype, nb.dx.data, rb.dx.data, `${at} dx`, bnDxFloor(dy.data, saved.rstd, x.shape, spec.layout, weight, spec.f64Tol));
+  const gf = gradFloors(dy.data, x.data, saved.mean, saved.rstd, x.shape, spec.layout, spec.f64Tol);
+  expectBackwardClose(spec.dtype, nb.dweight, rb.dweight, `${at} dweight`, gf.dweight);
+  expectBackwardClose(spec.dtype, nb.dbias, rb.dbias, `${at} dbias`, gf.dbias);
+  return { nb, rb };
+}
 
-  let ne: ReturnType<Api['batchNorm']> | undefined;
-  let re: ReturnType<Api['batchNorm']> | undefined;
-  if (spec.evalToo) {
-    // eval: the running statistics (the initial ones, identical for both backends) normalize
-    const run = { runningMean: inp.runningMean, runningVar: inp.runningVar };
-    const runBefore = [inp.runningMean.slice(), inp.runningVar.slice()];
-    ne = native.batchNorm(x, { ...common, ...run, training: false });
-    re = reference.batchNorm(x, { ...common, ...run, training: false });
-    expectBitwiseEqual(inp.runningMean, runBefore[0], 'eval leaves runningMean alone');
-    expectBitwiseEqual(inp.runningVar, runBefore[1], 'eval leaves runningVar alone');
-    expectBitwiseEqual(ne.mean, inp.runningMean, `${at} eval mean = runningMean`);
-    fwdClose(spec.dtype, ne.rstd, re.rstd, `${at} eval rstd`, spec.f64Tol);
-    fwdClose(spec.dtype, ne.y.data, re.y.data, `${at} eval y`, spec.f64Tol);
-    const esaved = { mean: re.mean, rstd: re.rstd };
-    const eopts = { ...bopts, training: false };
-    const neb = native.batchNormBackward(dy, x, esaved, eopts);
-    const reb = reference.batchNormBackward(dy, x, esaved, eopts);
-    expect(gradKeys(neb), 'native eval backward outputs').toEqual(keys);
-    bwdClose(spec.dtype, neb.dx.data, reb.dx.data, `${at} eval dx`, 0, spec.f64Tol);
-    const egf = gradFloors(dy.data, x.data, re.mean, re.rstd, x.shape, spec.layout);
-    bwdClose(spec.dtype, neb.dweight, reb.dweight, `${at} eval dweight`, egf.dweight, spec.f64Tol);
-    bwdClose(spec.dtype, neb.dbias, reb.dbias, `${at} eval dbias`, egf.dbias, spec.f64Tol);
-  }
+/** Eval mode: the running statistics (the initial ones, identical for both backends) normalize; forward and backward. */
+function checkEval(spec: Check) {
+  const inp = bnInputs(spec);
+  const { x, dy } = inp;
+  const weight = spec.weight ? inp.weight : undefined;
+  const bias = spec.bias ? inp.bias : undefined;
+  const at = `${where(spec, x.shape)} eval`;
+  const run = { runningMean: inp.runningMean, runningVar: inp.runningVar };
+  const runBefore = [inp.runningMean.slice(), inp.runningVar.slice()];
+  const common = { weight, bias, layout: spec.layout, momentum: spec.momentum, eps: spec.eps };
+  const ne = native.batchNorm(x, { ...common, ...run, training: false });
+  const re = reference.batchNorm(x, { ...common, ...run, training: false });
+  expectBitwiseEqual(inp.runningMean, runBefore[0], 'eval leaves runningMean alone');
+  expectBitwiseEqual(inp.runningVar, runBefore[1], 'eval leaves runningVar alone');
+  expectBitwiseEqual(ne.mean, inp.runningMean, `${at} mean = runningMean`);
+  fwdClose(spec.dtype, ne.rstd, re.rstd, `${at} rstd`, spec.f64Tol);
+  fwdClose(spec.dtype, ne.y.data, re.y.data, `${at} y`, spec.f64Tol);
+  const esaved = { mean: re.mean, rstd: re.rstd };
+  const eopts = { weight, layout: spec.layout, grads: spec.grads, training: false };
+  const neb = native.batchNormBackward(dy, x, esaved, eopts);
+  const reb = reference.batchNormBackward(dy, x, esaved, eopts);
+  const wantW = spec.grads?.weight ?? !!weight;
+  const wantB = spec.grads?.bias ?? !!weight;
+  expect(gradKeys(neb), 'native eval backward outputs').toEqual([...(wantB ? ['dbias'] : []), ...(wantW ? ['dweight'] : [])]);
+  expectBackwardClose(spec.dtype, neb.dx.data, reb.dx.data, `${at} dx`, { f64Tol: spec.f64Tol });
+  const egf = gradFloors(dy.data, x.data, re.mean, re.rstd, x.shape, spec.layout, spec.f64Tol);
+  expectBackwardClose(spec.dtype, neb.dweight, reb.dweight, `${at} dweight`, egf.dweight);
+  expectBackwardClose(spec.dtype, neb.dbias, reb.dbias, `${at} dbias`, egf.dbias);
+  return { ne, re };
+}
+
+/** The three checks of a spec (the data-driven cases below; each check names its output). */
+function checkBatchNorm(spec: Check) {
+  const { inp, n, r, nRun, rRun } = checkTrainingForward(spec);
+  const { nb, rb } = checkTrainingBackward(spec);
+  const { ne, re } = spec.evalToo ? checkEval(spec) : { ne: undefined, re: undefined };
   return { inp, n, r, nb, rb, ne, re, nRun, rRun };
 }
 
@@ -190,9 +206,17 @@ const BATCHES: Array<[number, number[]]> = [[2, []], [5, []], [1, [2]], [3, [17]
 const GRID = DTYPES.flatMap((dtype) => LAYOUTS.flatMap((layout) => CHANNELS.map((c) => [`${dtype} ${layout} C=${c}`, dtype, layout, c] as const)));
 
 describe('batchNorm: native vs reference', () => {
-  it.each(GRID)('%s, 0-3 spatial dims: training (running stats) and eval, forward and backward', (_n, dtype, layout, c) => {
+  it.each(GRID)('%s, 0-3 spatial dims: training forward (running stats)', (_n, dtype, layout, c) => {
     for (const [n, spatial] of BATCHES)
-      checkBatchNorm({ dtype, layout, n, c, spatial, weight: true, bias: true, running: true, evalToo: true, seed: c * 31 + n + spatial.length });
+      checkTrainingForward({ dtype, layout, n, c, spatial, weight: true, bias: true, running: true, seed: c * 31 + n + spatial.length });
+  });
+
+  it.each(GRID)('%s, 0-3 spatial dims: training backward', (_n, dtype, layout, c) => {
+    for (const [n, spatial] of BATCHES) checkTrainingBackward({ dtype, layout, n, c, spatial, weight: true, bias: true, seed: c * 31 + n + spatial.length });
+  });
+
+  it.each(GRID)('%s, 0-3 spatial dims: eval forward and backward', (_n, dtype, layout, c) => {
+    for (const [n, spatial] of BATCHES) checkEval({ dtype, layout, n, c, spatial, weight: true, bias: true, seed: c * 31 + n + spatial.length });
   });
 
   // NCHW: a unit is a ≤ 8192-value block of one (n, c) plane; planes around the vector width and
@@ -415,10 +439,10 @@ describe('NCHW and NHWC agree on transposed data', () => {
     const back = (d: FloatArray) => transpose(d, n, c, s, 'NHWC');
     for (const [name, api] of BACKENDS) {
       // the reference visits a channel's values in the same (n, s) order in both layouts: bitwise
-      const same = (actual: FloatArray, expected: FloatArray, what: string, kind: 'fwd' | 'bwd', floor: number | GradFloor = 0) => {
+      const same = (actual: FloatArray, expected: FloatArray, what: string, kind: 'fwd' | 'bwd', floor: { l2Floor?: number; f64Floor?: number } = {}) => {
         if (name === 'reference') expectBitwiseEqual(actual, expected, `${name} ${what}`);
         else if (kind === 'fwd') fwdClose(dtype, actual, expected, `${name} ${what}`);
-        else bwdClose(dtype, actual, expected, `${name} ${what}`, floor);
+        else expectBackwardClose(dtype, actual, expected, `${name} ${what}`, floor);
       };
       const runC = { runningMean: a.runningMean.slice(), runningVar: a.runningVar.slice() };
       const runH = { runningMean: a.runningMean.slice(), runningVar: a.runningVar.slice() };
@@ -436,7 +460,7 @@ describe('NCHW and NHWC agree on transposed data', () => {
       same(back(eh.y.data), ec.y.data, 'eval y', 'fwd');
 
       const saved = { mean: fc.mean, rstd: fc.rstd };
-      const floor = bnDxTermsNorm(a.dy.data, fc.rstd, a.x.shape, 'NCHW', a.weight);
+      const floor = bnDxFloor(a.dy.data, fc.rstd, a.x.shape, 'NCHW', a.weight);
       const gf = gradFloors(a.dy.data, a.x.data, fc.mean, fc.rstd, a.x.shape, 'NCHW');
       for (const training of [true, false]) {
         const bc = api.batchNormBackward(a.dy, a.x, saved, { weight: a.weight, training });
@@ -539,12 +563,12 @@ describe('synchronized BatchNorm: merged shards equal the full batch', () => {
         fwdClose(dtype, s.y, full.y.data, `${at}: y`);
         // the backward against batchNormBackward with the same (gathered) saved statistics
         const ref = api.batchNormBackward(dy, x, { mean: s.stats.mean, rstd: s.stats.rstd }, { weight, layout });
-        bwdClose(dtype, s.dx, ref.dx.data, `${at}: dx`, bnDxTermsNorm(dy.data, s.stats.rstd, x.shape, layout, weight));
+        expectBackwardClose(dtype, s.dx, ref.dx.data, `${at}: dx`, bnDxFloor(dy.data, s.stats.rstd, x.shape, layout, weight));
         const gf = gradFloors(dy.data, x.data, s.stats.mean, s.stats.rstd, x.shape, layout);
-        bwdClose(dtype, s.dweight, ref.dweight, `${at}: dweight`, gf.dweight);
-        bwdClose(dtype, s.dbias, ref.dbias, `${at}: dbias`, gf.dbias);
+        expectBackwardClose(dtype, s.dweight, ref.dweight, `${at}: dweight`, gf.dweight);
+        expectBackwardClose(dtype, s.dbias, ref.dbias, `${at}: dbias`, gf.dbias);
         // and against the full batch's own backward (its own saved statistics: close, not equal)
-        bwdClose(dtype, s.dx, fullBwd.dx.data, `${at}: dx vs full batch`, bnDxTermsNorm(dy.data, full.rstd, x.shape, layout, weight));
+        expectBackwardClose(dtype, s.dx, fullBwd.dx.data, `${at}: dx vs full batch`, bnDxFloor(dy.data, full.rstd, x.shape, layout, weight));
         if (cuts.length === 0 && name === 'native') {
           // one shard: the same moments kernel and the same arithmetic as batchNorm → same bits
           expectBitwiseEqual(s.stats.mean, full.mean, `${at}: mean bitwise`);
@@ -575,9 +599,9 @@ describe('synchronized BatchNorm: merged shards equal the full batch', () => {
     const rm = new CTORS[dtype](4);
     const rv = new CTORS[dtype](4).fill(1);
     expect(native.batchNormGatherStats(parts, { runningMean: rm, runningVar: rv }).rstd).toBeInstanceOf(CTORS[dtype]);
-    // the same function from every entry point
-    expect(fastnorm.promises.batchNormGatherStats).toBe(native.batchNormGatherStats);
-    expect(reference.batchNormGatherStats).toBe(native.batchNormGatherStats);
+    // the same result from every entry point (each merges on its own backend, exactly)
+    expectBitwiseEqualDeep(fastnorm.promises.batchNormGatherStats(parts), native.batchNormGatherStats(parts), 'promises');
+    expectBitwiseEqualDeep(reference.batchNormGatherStats(parts), native.batchNormGatherStats(parts), 'reference');
   });
 
   // float64 data: exact to rounding; float32 data: the native kernel forms x − μ in float32
@@ -780,10 +804,10 @@ function checkAgainstFloat64(spec: BnSpec, eps: number, refTol: number) {
   for (const training of [true, false]) {
     const nb = native.batchNormBackward(inp.dy, inp.x, saved, { weight: inp.weight, layout, training });
     const rb = reference.batchNormBackward(inp.dy, inp.x, saved, { weight: inp.weight, layout, training });
-    bwdClose('float32', nb.dx.data, rb.dx.data, `dx (training ${training})`, bnDxTermsNorm(inp.dy.data, saved.rstd, inp.x.shape, layout, inp.weight));
+    expectBackwardClose('float32', nb.dx.data, rb.dx.data, `dx (training ${training})`, bnDxFloor(inp.dy.data, saved.rstd, inp.x.shape, layout, inp.weight));
     const gf = gradFloors(inp.dy.data, inp.x.data, saved.mean, saved.rstd, inp.x.shape, layout);
-    bwdClose('float32', nb.dweight, rb.dweight, `dweight (training ${training})`, gf.dweight);
-    bwdClose('float32', nb.dbias, rb.dbias, `dbias (training ${training})`, gf.dbias);
+    expectBackwardClose('float32', nb.dweight, rb.dweight, `dweight (training ${training})`, gf.dweight);
+    expectBackwardClose('float32', nb.dbias, rb.dbias, `dbias (training ${training})`, gf.dbias);
   }
   return n32;
 }
@@ -844,8 +868,8 @@ describe('ill-conditioned data', () => {
     const saved = reference.batchNorm(x, { layout });
     const nb = native.batchNormBackward(dy, x, saved, { weight, layout });
     const rb = reference.batchNormBackward(dy, x, saved, { weight, layout });
-    bwdClose(dtype, nb.dx.data, rb.dx.data, 'dx', bnDxTermsNorm(dy.data, saved.rstd, shape, layout, weight));
-    bwdClose(dtype, nb.dbias, rb.dbias, 'dbias', gradFloors(dy.data, x.data, saved.mean, saved.rstd, shape, layout).dbias);
+    expectBackwardClose(dtype, nb.dx.data, rb.dx.data, 'dx', bnDxFloor(dy.data, saved.rstd, shape, layout, weight));
+    expectBackwardClose(dtype, nb.dbias, rb.dbias, 'dbias', gradFloors(dy.data, x.data, saved.mean, saved.rstd, shape, layout).dbias);
     expect(Array.from(nb.dweight!).every((v) => v === 0), 'dweight = Σ dy·x̂ = 0').toBe(true);
   });
 
@@ -995,5 +1019,125 @@ describe('zero-size tensors', () => {
       console.log(JSON.stringify([y.y.data.length, y.mean.length, st.count, st.mean.length]));`);
     expectChildOk(r);
     expect(r.json).toEqual([0, 0, 20, 0]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The reference backward (the oracle of the tests above) against finite differences of its
+// forward. Training mode differentiates through the batch statistics; eval mode through fixed
+// running statistics (dx = dy·w·rstd_running); the synchronized path (stats → gather → elemt,
+// reduce → backwardElemt) the same way.
+
+
+interface GradientCase {
+  name: string;
+  layout: Layout;
+  n: number;
+  c: number;
+  spatial: number[];
+  weight: boolean;
+  bias: boolean;
+  eps?: number;
+  grads?: GradsOption;
+  /** expectClose floor for dx: 1 where dx cancels to ~eps-sized values (errors then count against the O(1) terms) */
+  dxFloor?: number;
+}
+
+const GRADIENT_CASES: GradientCase[] = [
+  { name: 'NCHW [3, 4] (no spatial dims), weight and bias', layout: 'NCHW', n: 3, c: 4, spatial: [], weight: true, bias: true },
+  { name: 'NCHW [2, 3, 4] (BatchNorm1d), weight only', layout: 'NCHW', n: 2, c: 3, spatial: [4], weight: true, bias: false },
+  { name: 'NCHW [2, 2, 2, 3] (BatchNorm2d), no weight or bias, grads of both', layout: 'NCHW', n: 2, c: 2, spatial: [2, 3], weight: false, bias: false,
+    grads: { weight: true, bias: true } },
+  { name: 'NCHW [2, 2, 1, 2, 2] (BatchNorm3d), weight and bias', layout: 'NCHW', n: 2, c: 2, spatial: [1, 2, 2], weight: true, bias: true },
+  { name: 'NHWC [2, 3, 5], weight and bias', layout: 'NHWC', n: 2, c: 5, spatial: [3], weight: true, bias: true },
+  { name: 'NHWC [2, 2, 2, 3], bias only, grads.bias', layout: 'NHWC', n: 2, c: 3, spatial: [2, 2], weight: false, bias: true, grads: { bias: true } },
+  { name: 'NCHW [2, 3] with 2 values per channel (the minimum: dx ≈ 0)', layout: 'NCHW', n: 2, c: 3, spatial: [], weight: true, bias: true, dxFloor: 1 },
+  { name: 'NHWC [3, 2, 4] with a large eps = 0.5', layout: 'NHWC', n: 3, c: 4, spatial: [2], weight: true, bias: true, eps: 0.5 },
+];
+
+function gradientSetup(c: GradientCase, seed: number) {
+  const rng = makeRng(seed);
+  const shape = bnShape(c.layout, c.n, c.c, c.spatial);
+  const x = randn(rng, 'float64', product(shape), 1.5, 0.3) as Float64Array;
+  const g = randn(rng, 'float64', x.length) as Float64Array;
+  const w = randn(rng, 'float64', c.c, 0.5, 1) as Float64Array;
+  const b = randn(rng, 'float64', c.c) as Float64Array;
+  const runningMean = randn(rng, 'float64', c.c, 0.5) as Float64Array;
+  const runningVar = Float64Array.from(randn(rng, 'float64', c.c), (v) => 0.5 + Math.abs(v));
+  const xt: Tensor<Float64Array> = { data: x, shape };
+  const dy: Tensor<Float64Array> = { data: g, shape };
+  return { shape, x, g, w, b, runningMean, runningVar, xt, dy };
+}
+
+describe.each([true, false])('batchNormBackward (reference, float64, training %s) vs central finite differences', (training) => {
+  it.each(GRADIENT_CASES.map((c, i) => [c.name, c, i] as const))('%s: dx, dweight, dbias', (_name, c, i) => {
+    const { x, g, w, b, runningMean, runningVar, xt, dy } = gradientSetup(c, 3000 + i);
+    // a parameter that is absent is 1 (weight) / 0 (bias); its gradient is still defined. The
+    // running statistics are read in eval mode; in training mode they are not passed (so the
+    // perturbed forwards do not update them).
+    const run = training ? {} : { runningMean, runningVar };
+    const forward = (weight: Float64Array | undefined, bias: Float64Array | undefined) =>
+      reference.batchNorm(xt, { weight, bias, eps: c.eps, layout: c.layout, training, ...run });
+    const loss = () => dot(forward(c.weight ? w : undefined, c.bias ? b : undefined).y.data, g);
+    const fwd = forward(c.weight ? w : undefined, c.bias ? b : undefined);
+    const grads = c.grads ?? (c.weight ? undefined : { weight: true, bias: true });
+    const bwd = reference.batchNormBackward(dy, xt, { mean: fwd.mean, rstd: fwd.rstd },
+      { weight: c.weight ? w : undefined, grads, layout: c.layout, training });
+
+    expectClose(bwd.dx.data, numericGradient(loss, x), FD_TOL, 'dx', c.dxFloor);
+    const wantWeight = grads?.weight ?? c.weight;
+    const wantBias = grads?.bias ?? c.weight;
+    expect(bwd.dweight !== undefined).toBe(wantWeight);
+    expect(bwd.dbias !== undefined).toBe(wantBias);
+    const lossW = () => dot(forward(w, c.bias ? b : undefined).y.data, g);
+    const lossB = () => dot(forward(c.weight ? w : undefined, b).y.data, g);
+    if (wantWeight) expectClose(bwd.dweight!, numericGradient(lossW, w), FD_TOL, 'dweight');
+    if (wantBias) expectClose(bwd.dbias!, numericGradient(lossB, b), FD_TOL, 'dbias');
+  });
+});
+
+describe('the finite-difference check itself detects wrong gradients', () => {
+  it('the eval-mode dx is not the training-mode dx (and vice versa)', () => {
+    const c = GRADIENT_CASES[0];
+    const { x, g, w, b, runningMean, runningVar, xt, dy } = gradientSetup(c, 3100);
+    const lossTrain = () => dot(reference.batchNorm(xt, { weight: w, bias: b }).y.data, g);
+    const fwd = reference.batchNorm(xt, { weight: w, bias: b });
+    const wrong = reference.batchNormBackward(dy, xt, fwd, { weight: w, training: false });
+    expect(() => expectClose(wrong.dx.data, numericGradient(lossTrain, x), FD_TOL, 'dx')).toThrow(/scaled error/);
+    const lossEval = () => dot(reference.batchNorm(xt, { weight: w, bias: b, runningMean, runningVar, training: false }).y.data, g);
+    const efwd = reference.batchNorm(xt, { weight: w, bias: b, runningMean, runningVar, training: false });
+    const wrong2 = reference.batchNormBackward(dy, xt, efwd, { weight: w, training: true });
+    expect(() => expectClose(wrong2.dx.data, numericGradient(lossEval, x), FD_TOL, 'dx')).toThrow(/scaled error/);
+  });
+});
+
+describe('synchronized BatchNorm (reference, float64) vs central finite differences', () => {
+  it.each([['NCHW', [2, 3]], ['NHWC', [1, 2, 2]]] as const)('%s, shards of 1 and 2 samples: dx, dweight, dbias', (layout, cuts) => {
+    const c: GradientCase = { name: '', layout, n: 3, c: 3, spatial: [2, 2], weight: true, bias: true };
+    const { x, g, w, b, xt, dy } = gradientSetup(c, 3200);
+    const bounds = [0, ...cuts.filter((k) => k < 3), 3];
+    const shards = bounds.slice(1).map((end, k) => [bounds[k], end] as const).filter(([a, e]) => e > a);
+    // the forward of the whole pipeline: stats per shard → gather → elemt per shard
+    const pipeline = (weight: Float64Array, bias: Float64Array) => {
+      const stats = reference.batchNormGatherStats(shards.map(([a, e]) => reference.batchNormStats(batchSlice(xt, a, e), { layout })), { dtype: 'float64' });
+      const ys = shards.map(([a, e]) => reference.batchNormElemt(batchSlice(xt, a, e), stats, { weight, bias, layout }).y.data);
+      return { stats, y: Float64Array.from(ys.flatMap((v) => Array.from(v))) };
+    };
+    const loss = () => dot(pipeline(w, b).y, g);
+    const { stats } = pipeline(w, b);
+    const saved = { mean: stats.mean as Float64Array, rstd: stats.rstd as Float64Array };
+    const sums = { sumDy: new Float64Array(3), sumDyXmu: new Float64Array(3), count: stats.count };
+    for (const [a, e] of shards) {
+      const p = reference.batchNormBackwardReduce(batchSlice(dy, a, e), batchSlice(xt, a, e), saved, { layout });
+      for (let k = 0; k < 3; k++) {
+        sums.sumDy[k] += p.sumDy[k];
+        sums.sumDyXmu[k] += p.sumDyXmu[k];
+      }
+    }
+    const parts = shards.map(([a, e]) => reference.batchNormBackwardElemt(batchSlice(dy, a, e), batchSlice(xt, a, e), saved, sums, { weight: w, layout }));
+    const dx = Float64Array.from(parts.flatMap((p) => Array.from(p.dx.data)));
+    expectClose(dx, numericGradient(loss, x), FD_TOL, 'dx');
+    expectClose(parts[0].dweight!, numericGradient(loss, w), FD_TOL, 'dweight');
+    expectClose(parts[0].dbias!, numericGradient(loss, b), FD_TOL, 'dbias');
   });
 });

@@ -1,62 +1,52 @@
 // DESIGN §3: results are bitwise identical for every thread count, and (the stated goal) for
-// every SIMD path. Every supported ISA × threads {1, 2, 3, 8} must reproduce the bits of the
-// first configuration, for shapes big enough to be split over threads (≥ 1<<16 values; the
-// kernels run inline below 1<<15) and a huge row (blocked path). Environment overrides
-// (FASTNORM_ISA, FASTNORM_THREADS) are read at load, so they are checked in child processes.
+// every SIMD path. For every op of the table (its row of op-cases.ts), every supported ISA ×
+// threads {1, 2, 3, 8} must reproduce the bits of the first configuration, on inputs big enough
+// to be split over threads (≥ 1<<16 values; the kernels run inline below 1<<15) that take each
+// kernel path, in both dtypes and layouts, training and eval, and on ill-conditioned data.
+// Environment overrides (FASTNORM_ISA, FASTNORM_THREADS) are read at load, so they are checked
+// in child processes.
 import { createHash } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as fastnorm from '../src/index';
-import { nativeAddon } from '../src/api/facade';
+import { describe, expect, it } from 'vitest';
+import { OP_TABLE, type OpName } from '../src/api/op-table';
 import type { FloatArray } from '../src/api/types';
-import { DTYPES, expectBitwiseEqual, isaThreadConfigs, expectChildOk, makeRng, randn, runNode, tensor, type DType } from './helpers';
+import { nativeAddon } from '../src/backends/default';
+import * as fastnorm from '../src/index';
+import { DTYPES, expectBitwiseEqual, expectChildOk, isaThreadConfigs, runNode, tensor } from './helpers';
+import { ALL_FLAGS, OP_CASES, OP_NAMES, typedArraysIn, type DataKind, type OpFlags, type OpInput } from './op-cases';
 
 const addon = nativeAddon!;
-const { isas: ISAS, configs: CONFIGS, configure, initial } = isaThreadConfigs();
-const SHAPES = [[300, 1000], [128, 768], [3, 70000]];
+const { isas: ISAS, configure, initial, expectSameBitsEverywhere } = isaThreadConfigs();
 
-type Outputs = Record<string, FloatArray>;
+// Inputs of every op (op-cases.ts: [a, b, c] is a row op's [rows..., cols] and a channel op's
+// (N, C, S)), each big enough to be split over threads (≥ 1<<16 values) and chosen for the
+// kernel paths it takes.
+const INPUTS: Array<[string, OpInput['dims'], DataKind?]> = [
+  ['[300, 4, 64]: many short rows; BatchNorm NCHW short planes, NHWC C = 4 (periodic)', [300, 4, 64]],
+  ['[3, 2, 35000]: huge rows (blocked path); NCHW planes of several blocks, NHWC C = 2', [3, 2, 35000]],
+  ['[2, 300, 225]: NHWC lane-per-channel path, C = 300 (two channel chunks per tile)', [2, 300, 225]],
+  ['[1, 2, 140000]: GroupNorm units beyond L2 (waves at 3 and 8 threads)', [1, 2, 140000]],
+  ['[3, 12, 3600], far-off starts (redo passes)', [3, 12, 3600], 'farStart'],
+  ['[4, 16, 1100], offset by 1e4', [4, 16, 1100], 'offset'],
+];
+const FLAGS: Array<[string, OpFlags]> = [
+  ['', ALL_FLAGS],
+  [', alt (two normalized dims, NHWC)', { ...ALL_FLAGS, alt: true }],
+];
+const EVAL_FLAGS: [string, OpFlags] = [', eval (running statistics), NHWC', { ...ALL_FLAGS, alt: true, eval: true }];
+/** The flag sets of an op: eval too when its kernel has a mode (training, useInputStats). */
+const flagsOf = (name: OpName) =>
+  (OP_TABLE[name].kernel.fields as readonly { name: string }[]).some((f) => f.name === 'training' || f.name === 'useInputStats')
+    ? [...FLAGS, EVAL_FLAGS] : FLAGS;
 
-function inputsFor(dtype: DType, shape: number[]) {
-  const rng = makeRng(shape[0] * 100003 + shape[1]);
-  const n = shape[0] * shape[1];
-  const cols = shape[1];
-  return {
-    cols,
-    x: tensor(randn(rng, dtype, n, 2, 0.5), shape),
-    dy: tensor(randn(rng, dtype, n), shape),
-    weight: randn(rng, dtype, cols, 0.5, 1),
-    bias: randn(rng, dtype, cols),
-  };
+type AnyOp = (...args: unknown[]) => unknown;
+const sync = fastnorm as unknown as Record<string, AnyOp>;
+
+/** Every array an op's call produced or updated: its result and its arguments (running statistics). */
+function outputsOf(name: OpName, argsOf: () => unknown[]): Record<string, FloatArray> {
+  const args = argsOf();
+  const result = sync[name](...args);
+  return Object.fromEntries([...typedArraysIn(result).map(([p, a]) => [`result.${p}`, a]), ...typedArraysIn(args).map(([p, a]) => [`args.${p}`, a])]);
 }
-
-type In = ReturnType<typeof inputsFor>;
-
-const OPS: Record<string, (i: In) => Outputs> = {
-  layerNorm: ({ x, cols, weight, bias }) => {
-    const r = fastnorm.layerNorm(x, cols, { weight, bias });
-    return { y: r.y.data, mean: r.mean, rstd: r.rstd };
-  },
-  layerNormBackward: ({ x, dy, cols, weight }) => {
-    // fixed saved statistics (computed once per input), so only the backward kernel is compared
-    const { mean, rstd } = savedLayerNorm.get(x.data)!;
-    const r = fastnorm.layerNormBackward(dy, x, { mean, rstd }, cols, { weight });
-    return { dx: r.dx.data, dweight: r.dweight!, dbias: r.dbias! };
-  },
-  rmsNorm: ({ x, cols, weight }) => {
-    const r = fastnorm.rmsNorm(x, cols, { weight });
-    return { y: r.y.data, rstd: r.rstd };
-  },
-  rmsNormBackward: ({ x, dy, cols, weight }) => {
-    const { rstd } = savedRmsNorm.get(x.data)!;
-    const r = fastnorm.rmsNormBackward(dy, x, { rstd }, cols, { weight });
-    return { dx: r.dx.data, dweight: r.dweight! };
-  },
-};
-
-const savedLayerNorm = new Map<FloatArray, { mean: FloatArray; rstd: FloatArray }>();
-const savedRmsNorm = new Map<FloatArray, { rstd: FloatArray }>();
-
-const CASES = DTYPES.flatMap((d) => SHAPES.map((s) => [`${d} [${s.join(', ')}]`, d, s] as const));
 
 describe('supported ISA paths', () => {
   it('the addon reports its supported ISAs, ending with scalar', () => {
@@ -77,47 +67,32 @@ describe('supported ISA paths', () => {
       configure(initial.isa, initial.threads);
     }
   });
-});
 
-describe.each(Object.keys(OPS))('%s: bitwise identical for every ISA × threads {1, 2, 3, 8}', (op) => {
-  it.each(CASES)('%s', (_n, dtype, shape) => {
-    const inp = inputsFor(dtype, shape);
-    if (op === 'layerNormBackward' || op === 'rmsNormBackward') {
-      const ln = fastnorm.reference.layerNorm(inp.x, inp.cols, { weight: inp.weight, bias: inp.bias });
-      savedLayerNorm.set(inp.x.data, { mean: ln.mean, rstd: ln.rstd });
-      savedRmsNorm.set(inp.x.data, { rstd: fastnorm.reference.rmsNorm(inp.x, inp.cols, { weight: inp.weight }).rstd });
-    }
-    let first: Outputs | null = null;
-    let firstName = '';
-    try {
-      for (const { isa, threads } of CONFIGS) {
-        configure(isa, threads);
-        const out = OPS[op](inp);
-        if (!first) {
-          first = out;
-          firstName = `${isa}/${threads} threads`;
-          continue;
-        }
-        for (const k of Object.keys(first))
-          expectBitwiseEqual(out[k], first[k], `${op} ${k}: ${isa}/${threads} threads vs ${firstName}`);
-      }
-    } finally {
-      configure(initial.isa, initial.threads);
-    }
+  it('the inputs are big enough to be multithreaded (≥ 1<<16 values)', () => {
+    for (const [what, [a, b, c]] of INPUTS) expect(a * b * c, what).toBeGreaterThanOrEqual(1 << 16);
   });
 });
 
-describe('thread-count independence on repeated calls', () => {
-  it('the same call twice at 8 threads gives the same bits (no racy accumulation)', () => {
-    const inp = inputsFor('float32', [300, 1000]);
+describe.each(OP_NAMES)('%s: bitwise identical for every ISA × threads {1, 2, 3, 8}', (name) => {
+  it.each(INPUTS)('%s, both dtypes and layouts (and modes)', (what, dims, data) => {
+    for (const dtype of DTYPES) {
+      for (const [flagsWhat, flags] of flagsOf(name)) {
+        const input: OpInput = { seed: dims[1] * 7 + dims[2], dtype, dims, flags, data };
+        // every configuration gets its own copy of the same arguments (running statistics are updated in place)
+        const args = OP_CASES[name].args(input);
+        expectSameBitsEverywhere(() => outputsOf(name, () => structuredClone(args)), `${name} ${dtype} ${what}${flagsWhat}`);
+      }
+    }
+  });
+
+  it('the same call repeated at 8 threads gives the same bits (no racy accumulation)', () => {
+    const args = OP_CASES[name].args({ seed: 3, dtype: 'float32', dims: [8, 64, 576], flags: ALL_FLAGS });
     fastnorm.setNumThreads(8);
     try {
+      const first = outputsOf(name, () => structuredClone(args));
       for (let rep = 0; rep < 3; rep++) {
-        const { mean, rstd } = fastnorm.layerNorm(inp.x, inp.cols);
-        const a = fastnorm.layerNormBackward(inp.dy, inp.x, { mean, rstd }, inp.cols, { weight: inp.weight });
-        const b = fastnorm.layerNormBackward(inp.dy, inp.x, { mean, rstd }, inp.cols, { weight: inp.weight });
-        expectBitwiseEqual(a.dweight!, b.dweight!, 'dweight');
-        expectBitwiseEqual(a.dx.data, b.dx.data, 'dx');
+        const again = outputsOf(name, () => structuredClone(args));
+        for (const k of Object.keys(first)) expectBitwiseEqual(again[k], first[k], `${name} ${k} (repeat ${rep})`);
       }
     } finally {
       fastnorm.setNumThreads(initial.threads);

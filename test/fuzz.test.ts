@@ -7,7 +7,7 @@
 // (and, after an error, the view itself) must be intact. A second property drives the addon's
 // own positional functions (the native boundary behind the facade) with spoiled arguments.
 //
-// Precision is native-vs-reference.test.ts's job; here a result is "correct" within a tolerance
+// Precision is the op family files' job (row-norm, batch-norm, group-norm .test.ts); here a result is "correct" within a tolerance
 // relative to the output's largest value (float64 1e-9, float32 1e-4), loose enough for any
 // random conditioning and tight enough to catch a wrong element, row or buffer.
 //
@@ -16,60 +16,33 @@ import fc from 'fast-check';
 import { inspect } from 'node:util';
 import v8 from 'node:v8';
 import { MessageChannel } from 'node:worker_threads';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as fastnorm from '../src/index';
 import * as promises from '../src/promises';
 import * as reference from '../src/reference';
-import { nativeAddon } from '../src/api/facade';
+import { nativeAddon } from '../src/backends/default';
+import { KERNELS } from '../src/api/kernel-schema';
 import { createAsyncOps, createOps } from '../src/api/ops';
 import type { FloatArray } from '../src/api/types';
-import type { Kernels } from '../src/backends/kernels';
+import type { Kernels, OpName } from '../src/api/op-table';
 import { createReferenceBackend } from '../src/backends/reference/index';
-import { CTORS, detach, expectBitwiseEqualDeep } from './helpers';
-import { OP_CASES, opNames, typedArraysIn, type OpCase, type OpInput } from './op-cases';
+import { CTORS, detach, expectBitwiseEqualDeep, guardDamage, guardedView, requireNative } from './helpers';
+import { OP_CASES, OP_NAMES, syncInPromises, typedArraysIn, type OpInput } from './op-cases';
 
 type AnyOp = (...args: unknown[]) => unknown;
 type Api = Record<string, AnyOp>;
 
 const SEED = Number(process.env.FASTNORM_FUZZ_SEED ?? Date.now() % 2 ** 31);
 const RUNS = Number(process.env.FASTNORM_FUZZ_RUNS ?? 1);
-const ALL_OPS = opNames(fastnorm, promises);
-const OPS = ALL_OPS.filter((name) => name in OP_CASES);
-const caseOf = (name: string) => OP_CASES[name as keyof typeof OP_CASES] as OpCase;
+const OPS = OP_NAMES;
+const caseOf = (name: string) => OP_CASES[name as OpName];
 
 const BACKENDS: Array<[string, Api, Api]> = [
   ['native', fastnorm as unknown as Api, promises as unknown as Api],
-  ['reference', reference as unknown as Api, createAsyncOps(createReferenceBackend().asyncKernels) as unknown as Api],
+  ['reference', reference as unknown as Api, createAsyncOps(createReferenceBackend()) as unknown as Api],
 ];
 
-beforeAll(() => {
-  // without the addon the facade silently uses the reference backend: native would be compared with itself
-  expect(fastnorm.info().backend, 'native addon must be loaded for these tests').toBe('native');
-});
-
-// ---------------------------------------------------------------------------------------------
-// Guarded output buffers
-
-const GUARD = 24; // elements of sentinel on each side of an output view
-const SENTINEL = 0xa5;
-
-/** A length-element view, `shift` elements into a sentinel-filled buffer with GUARD elements around it. */
-function guardedView(ctor: Float32ArrayConstructor | Float64ArrayConstructor, length: number, shift: number): FloatArray {
-  const whole = new ctor(length + 2 * GUARD + shift);
-  new Uint8Array(whole.buffer).fill(SENTINEL);
-  return whole.subarray(GUARD + shift, GUARD + shift + length);
-}
-
-/** Where a guarded view's buffer was written outside the view (or, with `whole`, anywhere): a message, or null. */
-function guardDamage(view: FloatArray, whole: boolean): string | null {
-  if (view.buffer.byteLength === 0) return null; // detached by the test itself
-  const bytes = new Uint8Array(view.buffer);
-  for (let i = 0; i < bytes.length; i++) {
-    const inside = i >= view.byteOffset && i < view.byteOffset + view.byteLength;
-    if ((whole || !inside) && bytes[i] !== SENTINEL) return `byte ${i} of ${bytes.length} (view at ${view.byteOffset}..${view.byteOffset + view.byteLength}) was written`;
-  }
-  return null;
-}
+requireNative();
 
 // ---------------------------------------------------------------------------------------------
 // Random calls: a valid call of an op (op-cases.ts) and one spoiling change
@@ -245,10 +218,10 @@ function failure(e: unknown): Outcome {
 }
 
 /** Runs a call on one backend and API; checks the outcome's own invariants (error class, guard bytes). */
-async function runCall(c: Call, api: Api, isAsync: boolean, what: string): Promise<Outcome> {
+async function runCall(c: Call, api: Api, promiseApi: boolean, what: string): Promise<Outcome> {
   const { args, outs } = buildCall(c);
   let outcome: Outcome;
-  if (isAsync) {
+  if (promiseApi && !syncInPromises(c.op as OpName)) {
     let pending: unknown;
     try {
       pending = api[c.op](...args);
@@ -326,10 +299,15 @@ describe('every op: random calls are correct or a TypeError/RangeError, on both 
 });
 
 describe('the addon positional functions (the native boundary behind the facade)', () => {
-  /** A facade call's positional kernel arguments, captured instead of run. */
+  /** A facade call's kernel arguments, captured instead of run, in the addon's positional order. */
   function capture(c: Call): { kernel: string; args: unknown[] } | null {
     let captured: { kernel: string; args: unknown[] } | null = null;
-    const spy = new Proxy({}, { get: (_, kernel) => (...args: unknown[]) => { captured = { kernel: String(kernel), args }; } }) as Kernels;
+    const spy = new Proxy({}, {
+      get: (_, kernel) => (args: Record<string, unknown>) => {
+        const fields = KERNELS[kernel as keyof typeof KERNELS].fields;
+        captured = { kernel: String(kernel), args: fields.map((f) => args[f.name]) };
+      },
+    }) as Kernels;
     try {
       (createOps(spy) as unknown as Api)[c.op](...caseOf(c.op).args(c.input));
     } catch {
@@ -386,9 +364,9 @@ describe('the addon positional functions (the native boundary behind the facade)
 });
 
 describe('the other public functions with random arguments', () => {
-  it(`seed ${SEED}: setNumThreads/getNumThreads/info/batchNormGatherStats return or throw a TypeError/RangeError`, () => {
+  it(`seed ${SEED}: setNumThreads/getNumThreads/info return or throw a TypeError/RangeError`, () => {
     const initial = fastnorm.getNumThreads();
-    const names = Object.keys(fastnorm).filter((name) => typeof (fastnorm as unknown as Api)[name] === 'function' && !ALL_OPS.includes(name));
+    const names = Object.keys(fastnorm).filter((name) => typeof (fastnorm as unknown as Api)[name] === 'function' && !OPS.includes(name as OpName));
     try {
       fc.assert(fc.property(fc.constantFrom(...names), fc.array(strangeValue, { maxLength: 3 }), (name, args) => {
         for (const [, api] of BACKENDS) {

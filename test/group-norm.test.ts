@@ -11,42 +11,26 @@
 //    element (bitwise on the native NCHW path: the kernels share the row reduction), InstanceNorm ==
 //    GroupNorm(G = C) (bitwise), NHWC == NCHW transposed;
 //  - bitwise identical results for every ISA path × threads {1, 2, 3, 8}.
-// Tolerances as in native-vs-reference.test.ts (DESIGN §5): float64 1e-12 scaled; float32 forward
-// 1e-5 scaled, float32 backward L2-relative 1e-5; dx is judged relative to its terms rstd·dy·w.
-// Data offset by 1e4 gets OFFSET_TOL_F64 = 1e-10 in float64: one ulp of the mean (1.8e-12)
-// already moves y by more than 1e-12, whichever of two correct computations rounds it.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// Tolerances: helpers.TOL (float64 data offset by 1e4: TOL.F64_OFFSET); dx is judged relative
+// to its terms rstd·dy·w. The reference backward is checked against finite differences of its
+// forward (helpers.FD_TOL).
+import { describe, expect, it } from 'vitest';
 import * as fastnorm from '../src/index';
 import * as reference from '../src/reference';
-import { nativeAddon } from '../src/api/facade';
-import type { BackwardResult, FloatArray, Tensor } from '../src/api/types';
+import type { FloatArray, Tensor } from '../src/api/types';
 import {
-  CTORS, DTYPES, defaultFloor, expectBitwiseEqual, expectClose, expectL2Close, isaThreadConfigs, makeRng, misaligned, product,
-  randn, tensor,
+  CTORS, DTYPES, FD_TOL, LAYOUTS, TOL, buffers, dot, dxTerms, expectBackwardClose, expectBitwiseEqual, expectClose, expectForwardClose,
+  expectGradKeys, expectGuardsIntact, guardedView, inLayout, makeRng, misaligned, numericGradient, product, randn, requireNative, tensor,
   type DType, type Rng,
 } from './helpers';
 
 const native = fastnorm;
 type Api = typeof reference;
 type Layout = 'NCHW' | 'NHWC';
-const LAYOUTS: Layout[] = ['NCHW', 'NHWC'];
+const F64_TOL = TOL.F64;
+const OFFSET_TOL_F64 = TOL.F64_OFFSET;
 
-const F64_TOL = 1e-12;
-const F32_FWD_TOL = 1e-5;
-const F32_BWD_L2_TOL = 1e-5;
-const OFFSET_TOL_F64 = 1e-10;
-
-beforeAll(() => {
-  expect(native.info().backend, 'native addon must be loaded for these tests').toBe('native');
-});
-
-// ---------------------------------------------------------------------------------------------
-// Shapes: specs are written NCHW ([N, C, ...spatial]) and laid out per layout.
-
-function inLayout(nchw: readonly number[], layout: Layout): number[] {
-  const [n, c, ...spatial] = nchw;
-  return layout === 'NHWC' ? [n, ...spatial, c] : [n, c, ...spatial];
-}
+requireNative();
 
 /** NCHW data → NHWC data (same logical tensor). */
 function toChannelsLast(data: FloatArray, nchw: readonly number[]): FloatArray {
@@ -85,57 +69,25 @@ function inputs(s: Spec) {
   return { x, dy, weight, bias, shape, c };
 }
 
-function expectForwardClose(dtype: DType, actual: FloatArray, expected: FloatArray, what: string, f64Tol = F64_TOL): void {
-  expect(actual.constructor, `${what}: dtype`).toBe(CTORS[dtype]);
-  expectClose(actual, expected, dtype === 'float64' ? f64Tol : F32_FWD_TOL, what);
-}
-
-/** The size of dx's terms before they cancel, as the fixtures' dx floor: the 2-norm (float32,
- * L2 comparison) or the largest (float64, elementwise comparison) of rstd·dy·w. */
-interface DxTerms {
-  l2: number;
-  max: number;
-}
-
-/**
- * float64: expectClose, errors relative to max(|dx|, dx's terms) (a group of 1-2 values has dx ≈ 0
- * by cancellation, and its rounding error is relative to the terms); float32: L2-relative <= 1e-5
- * with the denominator floored at ||terms||₂.
- */
-function expectBackwardClose(dtype: DType, actual: FloatArray | undefined, expected: FloatArray | undefined, what: string,
-  f64Tol = F64_TOL, terms?: DxTerms): void {
-  expect(actual === undefined, `${what}: presence`).toBe(expected === undefined);
-  if (!actual || !expected) return;
-  expect(actual.constructor, `${what}: dtype`).toBe(CTORS[dtype]);
-  if (dtype === 'float64') expectClose(actual, expected, f64Tol, what, terms ? Math.max(defaultFloor(expected), terms.max) : undefined);
-  else expectL2Close(actual, expected, F32_BWD_L2_TOL, what, terms?.l2 ?? 0);
-}
-
-function dxTerms(dy: FloatArray, rstd: FloatArray, nchw: number[], layout: Layout, groups: number, weight?: FloatArray): DxTerms {
+/** The dx terms rstd·dy·w of a GroupNorm (the floors of expectBackwardClose: a group of 1-2 values has dx ≈ 0 by cancellation). */
+function dxFloors(dy: FloatArray, rstd: FloatArray, nchw: number[], layout: Layout, groups: number, weight?: FloatArray, f64Tol?: number) {
   const [, c, ...spatial] = nchw;
   const s = product(spatial);
-  let sum = 0;
-  let max = 0;
-  for (let i = 0; i < dy.length; i++) {
+  const terms = dxTerms(dy, (i) => {
     const ni = layout === 'NHWC' ? Math.floor(i / (s * c)) : Math.floor(i / (c * s));
     const ci = layout === 'NHWC' ? i % c : Math.floor(i / s) % c;
-    const t = rstd[ni * groups + Math.floor(ci / (c / groups))] * dy[i] * (weight ? weight[ci] : 1);
-    if (Number.isFinite(t)) sum += t * t, max = Math.max(max, Math.abs(t));
-  }
-  return { l2: Math.sqrt(sum), max };
-}
-
-function expectGradKeys(result: BackwardResult, weight: boolean, bias: boolean, what: string): void {
-  expect(Object.keys(result).sort(), what).toEqual(['dx', ...(bias ? ['dbias'] : []), ...(weight ? ['dweight'] : [])].sort());
+    return rstd[ni * groups + Math.floor(ci / (c / groups))] * (weight ? weight[ci] : 1);
+  });
+  return { l2Floor: terms.l2, f64Floor: terms.max, f64Tol };
 }
 
 function label(s: Spec): string {
   return `groupNorm ${s.dtype} ${s.layout} [${inLayout(s.nchw, s.layout).join(', ')}] G=${s.groups}`;
 }
 
-/** groupNorm forward + backward on both backends; they must agree within the tolerances. */
-function checkGroupNorm(s: Spec) {
-  const { x, dy, weight, bias, shape } = inputs(s);
+/** groupNorm forward on both backends: y, mean, rstd. */
+function checkGroupNormForward(s: Spec) {
+  const { x, weight, bias, shape } = inputs(s);
   const xBefore = x.data.slice();
   const opts = { weight, bias, eps: s.eps, layout: s.layout };
   const r = reference.groupNorm(x, s.groups, opts);
@@ -147,8 +99,13 @@ function checkGroupNorm(s: Spec) {
   expectForwardClose(s.dtype, n.mean, r.mean, `${at} mean`, s.f64Tol);
   expectForwardClose(s.dtype, n.rstd, r.rstd, `${at} rstd`, s.f64Tol);
   expectForwardClose(s.dtype, n.y.data, r.y.data, `${at} y`, s.f64Tol);
+  return { n, r };
+}
 
-  const saved = { mean: r.mean, rstd: r.rstd }; // both backward calls get the reference's statistics
+/** groupNormBackward on both backends, with the reference's saved statistics: dx, dweight, dbias. */
+function checkGroupNormBackward(s: Spec) {
+  const { x, dy, weight, shape } = inputs(s);
+  const saved = reference.groupNorm(x, s.groups, { eps: s.eps, layout: s.layout });
   const bopts = { weight, grads: s.grads, layout: s.layout };
   const rb = reference.groupNormBackward(dy, x, saved, s.groups, bopts);
   const nb = native.groupNormBackward(dy, x, saved, s.groups, bopts);
@@ -157,11 +114,18 @@ function checkGroupNorm(s: Spec) {
   expectGradKeys(nb, wantW, wantB, 'native backward outputs');
   expectGradKeys(rb, wantW, wantB, 'reference backward outputs');
   expect(nb.dx.shape).toEqual(shape);
-  const terms = dxTerms(dy.data, r.rstd, s.nchw, s.layout, s.groups, weight);
-  expectBackwardClose(s.dtype, nb.dx.data, rb.dx.data, `${at} dx`, s.f64Tol, terms);
-  expectBackwardClose(s.dtype, nb.dweight, rb.dweight, `${at} dweight`, s.f64Tol);
-  expectBackwardClose(s.dtype, nb.dbias, rb.dbias, `${at} dbias`, s.f64Tol);
-  return { x, dy, weight, bias, r, n, rb, nb };
+  const at = label(s);
+  expectBackwardClose(s.dtype, nb.dx.data, rb.dx.data, `${at} dx`, dxFloors(dy.data, saved.rstd, s.nchw, s.layout, s.groups, weight, s.f64Tol));
+  expectBackwardClose(s.dtype, nb.dweight, rb.dweight, `${at} dweight`, { f64Tol: s.f64Tol });
+  expectBackwardClose(s.dtype, nb.dbias, rb.dbias, `${at} dbias`, { f64Tol: s.f64Tol });
+  return { nb, rb };
+}
+
+/** groupNorm forward and backward (for the data-driven cases below; each check names its output). */
+function checkGroupNorm(s: Spec) {
+  const { n, r } = checkGroupNormForward(s);
+  const { nb, rb } = checkGroupNormBackward(s);
+  return { n, r, nb, rb };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -178,10 +142,16 @@ describe('groupNorm: native vs reference', () => {
   const CASES = DTYPES.flatMap((dtype) => LAYOUTS.flatMap((layout) => CHANNEL_GROUPS.map(([c, gs]) =>
     [`${dtype} ${layout} C=${c} G=${gs.join('/')}`, dtype, layout, c, gs] as const)));
 
-  it.each(CASES)('%s, N = 2, spatial [], [1], [7], [8], [15], [16], [17], [3, 11], [5, 7, 3]', (_n, dtype, layout, c, gs) => {
+  it.each(CASES)('%s, N = 2, spatial [], [1], [7], [8], [15], [16], [17], [3, 11], [5, 7, 3]: forward', (_n, dtype, layout, c, gs) => {
     for (const groups of gs)
       for (const spatial of SPATIAL)
-        checkGroupNorm({ dtype, layout, nchw: [2, c, ...spatial], groups, weight: true, bias: true, seed: c * 131 + groups + spatial.length });
+        checkGroupNormForward({ dtype, layout, nchw: [2, c, ...spatial], groups, weight: true, bias: true, seed: c * 131 + groups + spatial.length });
+  });
+
+  it.each(CASES)('%s, N = 2, the same spatial extents: backward', (_n, dtype, layout, c, gs) => {
+    for (const groups of gs)
+      for (const spatial of SPATIAL)
+        checkGroupNormBackward({ dtype, layout, nchw: [2, c, ...spatial], groups, weight: true, bias: true, seed: c * 131 + groups + spatial.length });
   });
 
   // Longer spatial runs: around the NCHW block (8192 values) and the small-S threshold (64),
@@ -247,7 +217,7 @@ describe('groupNorm and instanceNorm: equivalences', () => {
         }
         const gb = api.groupNormBackward(dy, x, g, 1, { weight });
         const lb = api.layerNormBackward(tensor(dy.data, rows.shape), rows, l, c * sp, { weight: expand(weight!) });
-        expectBackwardClose(dtype, gb.dx.data, lb.dx.data, `${name} dx`, F64_TOL, dxTerms(dy.data, g.rstd, nchw, 'NCHW', 1, weight));
+        expectBackwardClose(dtype, gb.dx.data, lb.dx.data, `${name} dx`, dxFloors(dy.data, g.rstd, nchw, 'NCHW', 1, weight));
         // dweight/dbias per channel = the per-element ones summed over each channel's positions
         const perChannel = (v: FloatArray) => {
           const out = new Float64Array(c);
@@ -292,10 +262,9 @@ describe('groupNorm and instanceNorm: equivalences', () => {
       expectForwardClose(dtype, b.rstd, a.rstd, 'rstd');
       const ga = native.groupNormBackward(dy, x, a, groups, { weight });
       const gb = native.groupNormBackward(dyl, xl, a, groups, { weight, layout: 'NHWC' });
-      expectBackwardClose(dtype, gb.dx.data, toChannelsLast(ga.dx.data, nchw), 'dx', F64_TOL,
-        dxTerms(dy.data, a.rstd, [...nchw], 'NCHW', groups, weight));
-      expectBackwardClose(dtype, gb.dweight, ga.dweight, 'dweight', 1e-11);
-      expectBackwardClose(dtype, gb.dbias, ga.dbias, 'dbias', 1e-11);
+      expectBackwardClose(dtype, gb.dx.data, toChannelsLast(ga.dx.data, nchw), 'dx', dxFloors(dy.data, a.rstd, [...nchw], 'NCHW', groups, weight));
+      expectBackwardClose(dtype, gb.dweight, ga.dweight, 'dweight', { f64Tol: 1e-11 });
+      expectBackwardClose(dtype, gb.dbias, ga.dbias, 'dbias', { f64Tol: 1e-11 });
     }
   });
 });
@@ -365,8 +334,8 @@ describe('instanceNorm: running statistics (native vs reference)', () => {
       const nb = native.instanceNormBackward(dy, x, n, bo);
       const rb = reference.instanceNormBackward(dy, x, n, bo);
       expectBackwardClose(dtype, nb.dx.data, rb.dx.data, 'dx');
-      expectBackwardClose(dtype, nb.dweight, rb.dweight, 'dweight', 1e-11);
-      expectBackwardClose(dtype, nb.dbias, rb.dbias, 'dbias', 1e-11);
+      expectBackwardClose(dtype, nb.dweight, rb.dweight, 'dweight', { f64Tol: 1e-11 });
+      expectBackwardClose(dtype, nb.dbias, rb.dbias, 'dbias', { f64Tol: 1e-11 });
       const s = product(nchw.slice(2));
       for (let i = 0; i < dy.data.length; i += 97) {
         const c = layout === 'NHWC' ? i % C : Math.floor(i / s) % C;
@@ -392,22 +361,13 @@ describe('instanceNorm: running statistics (native vs reference)', () => {
 
 // ---------------------------------------------------------------------------------------------
 
-type Fill = (a: FloatArray) => void;
-
 describe('caller-provided out buffers, in-place and zero-size tensors (native and reference)', () => {
   const BACKENDS = [['native', native], ['reference', reference]] as const;
   const SHAPES: Array<[number[], Layout, number]> = [[[2, 6, 5, 7], 'NCHW', 3], [[2, 9, 11, 6], 'NHWC', 3], [[1, 2, 300, 300], 'NCHW', 2],
     [[1, 300, 300, 4], 'NHWC', 2]];
   const CASES = BACKENDS.flatMap(([b, api]) => DTYPES.flatMap((d) => SHAPES.map(([shape, layout, g]) =>
     [`${b} ${d} ${layout} [${shape.join(', ')}]`, api, d, shape, layout, g] as const)));
-  const buffers = (dtype: DType, lengths: Record<string, number>, fill: Fill = (a) => a.fill(NaN)) => {
-    const out: Record<string, FloatArray> = {};
-    for (const [k, n] of Object.entries(lengths)) {
-      out[k] = new CTORS[dtype](n);
-      fill(out[k]);
-    }
-    return out;
-  };
+
 
   it.each(CASES)('%s: out buffers are written and returned (bitwise as allocated); out.y = x.data works in place', (_n, api: Api, dtype, shape, layout, groups) => {
     const rng = makeRng(21);
@@ -455,7 +415,7 @@ describe('caller-provided out buffers, in-place and zero-size tensors (native an
       const gout = { dx: misaligned(new Float32Array(n), 3), dweight: new Float32Array(64), dbias: new Float32Array(64) };
       const g = native.groupNormBackward(dy, x, r, groups, { weight, layout, out: gout });
       const rg = reference.groupNormBackward(dy, x, r, groups, { weight, layout });
-      expectBackwardClose('float32', g.dx.data, rg.dx.data, 'dx', F64_TOL, dxTerms(dy.data, r.rstd, nchw, layout, groups, weight));
+      expectBackwardClose('float32', g.dx.data, rg.dx.data, 'dx', dxFloors(dy.data, r.rstd, nchw, layout, groups, weight));
       expectBackwardClose('float32', g.dweight, rg.dweight, 'dweight');
       // the same bits as an aligned, freshly allocated output
       expectBitwiseEqual(f.y.data, native.groupNorm(x, groups, { weight, bias, layout }).y.data, 'y vs aligned output');
@@ -464,28 +424,19 @@ describe('caller-provided out buffers, in-place and zero-size tensors (native an
   });
 
   it.each(DTYPES)('%s: native writes nothing outside out views placed inside larger buffers', (dtype) => {
-    const C = CTORS[dtype];
-    const SENTINEL = -12345.5;
     for (const [shape, layout, groups] of [[[2, 5, 3, 7], 'NCHW', 5], [[2, 3, 7, 5], 'NHWC', 5], [[1, 3, 9000], 'NCHW', 3], [[1, 9000, 3], 'NHWC', 1]] as const) {
       const rng = makeRng(3);
       const c = layout === 'NHWC' ? shape[shape.length - 1] : shape[1];
       const x = tensor(randn(rng, dtype, product(shape)), [...shape]);
       const dy = tensor(randn(rng, dtype, product(shape)), [...shape]);
       const weight = randn(rng, dtype, c, 0.5, 1);
-      const guarded = (n: number) => new C(n + 2 * 19).fill(SENTINEL).subarray(19, 19 + n);
-      const intact = (v: FloatArray, what: string) => {
-        const whole = new C(v.buffer as ArrayBuffer, 0, v.buffer.byteLength / C.BYTES_PER_ELEMENT);
-        for (let i = 0; i < 19; i++) {
-          expect(whole[i], `${what}: guard before`).toBe(SENTINEL);
-          expect(whole[whole.length - 1 - i], `${what}: guard after`).toBe(SENTINEL);
-        }
-      };
+      const guarded = (n: number) => guardedView(CTORS[dtype], n, 1);
       const out = { y: guarded(x.data.length), mean: guarded(shape[0] * groups), rstd: guarded(shape[0] * groups) };
       const f = native.groupNorm(x, groups, { weight, bias: weight, layout, out });
-      for (const [k, v] of Object.entries(out)) intact(v, `groupNorm out.${k}`);
+      expectGuardsIntact(out, 'groupNorm');
       const gout = { dx: guarded(x.data.length), dweight: guarded(c), dbias: guarded(c) };
       native.groupNormBackward(dy, x, f, groups, { weight, layout, out: gout });
-      for (const [k, v] of Object.entries(gout)) intact(v, `groupNormBackward out.${k}`);
+      expectGuardsIntact(gout, 'groupNormBackward');
     }
   });
 
@@ -607,54 +558,72 @@ describe('ill-conditioned and non-finite data: native vs reference', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// DESIGN §3: bitwise identical for every ISA path × threads {1, 2, 3, 8}, for shapes that take
-// every scheduling path (in-cache units, waves, per-unit tasks over large units, redo passes).
+// The reference backward (the oracle of the tests above) against finite differences of its
+// forward; shapes are (N, C, *spatial) in the given layout.
 
-describe('groupNorm / instanceNorm: bitwise identical for every ISA × threads {1, 2, 3, 8}', () => {
-  const addon = nativeAddon!;
-  const { configs: CONFIGS, initial } = isaThreadConfigs();
+interface GradientCase {
+  name: string;
+  shape: number[];
+  layout: 'NCHW' | 'NHWC';
+  /** GroupNorm's numGroups; absent: InstanceNorm */
+  groups?: number;
+  weight: boolean;
+  bias: boolean;
+  eps?: number;
+  grads?: { weight?: boolean; bias?: boolean };
+  /** InstanceNorm normalizing with (constant) running statistics */
+  runningStats?: boolean;
+}
 
-  const SHAPES: Array<[string, number[], number, Gen?]> = [
-    ['in-cache groups', [8, 64, 24, 24], 32],
-    ['groups beyond a block, per-unit tasks', [2, 20, 64, 64], 2],
-    ['instance norm, 3 units beyond L2 (waves at 2 and 8 threads)', [1, 3, 380, 380], 3],
-    ['odd channels, small S', [40, 33, 5], 11],
-    ['far-off starts (redo passes)', [3, 12, 60, 60], 4, farStart([3, 12, 60, 60])],
-  ];
-  const CASES = DTYPES.flatMap((d) => LAYOUTS.flatMap((l) => SHAPES.map(([what, nchw, g, gen]) =>
-    [`${d} ${l} ${what} [${nchw.join(', ')}] G=${g}`, d, l, nchw, g, gen] as const)));
+const GRADIENT_CASES: GradientCase[] = [
+  { name: 'groupNorm NCHW [2, 4, 3] G=2, weight and bias', shape: [2, 4, 3], layout: 'NCHW', groups: 2, weight: true, bias: true },
+  { name: 'groupNorm NHWC [2, 3, 4] G=2, weight and bias', shape: [2, 3, 4], layout: 'NHWC', groups: 2, weight: true, bias: true },
+  { name: 'groupNorm NCHW [2, 3, 5] G=1, no affine (grads requested)', shape: [2, 3, 5], layout: 'NCHW', groups: 1, weight: false, bias: false,
+    grads: { weight: true, bias: true } },
+  { name: 'groupNorm NCHW [2, 3, 5] G=C, weight only', shape: [2, 3, 5], layout: 'NCHW', groups: 3, weight: true, bias: false },
+  { name: 'groupNorm NHWC [2, 5, 3] G=3, bias only, grads.bias', shape: [2, 5, 3], layout: 'NHWC', groups: 3, weight: false, bias: true,
+    grads: { bias: true } },
+  { name: 'groupNorm NCHW [3, 4] (no spatial dims) G=2, eps = 0.5', shape: [3, 4], layout: 'NCHW', groups: 2, weight: true, bias: true, eps: 0.5 },
+  { name: 'groupNorm NHWC [1, 2, 2, 3, 4] (3 spatial dims) G=4', shape: [1, 2, 2, 3, 4], layout: 'NHWC', groups: 4, weight: true, bias: true },
+  { name: 'instanceNorm NCHW [2, 3, 5], weight and bias', shape: [2, 3, 5], layout: 'NCHW', weight: true, bias: true },
+  { name: 'instanceNorm NHWC [2, 2, 3, 3], weight and bias', shape: [2, 2, 3, 3], layout: 'NHWC', weight: true, bias: true },
+  { name: 'instanceNorm NCHW [2, 3, 4] with running statistics (useInputStats: false)', shape: [2, 3, 4], layout: 'NCHW', weight: true,
+    bias: true, runningStats: true },
+];
 
-  it.each(CASES)('%s', (_n, dtype, layout, nchw, groups, gen) => {
-    const { x, dy, weight, bias } = inputs({ dtype, layout, nchw, groups, weight: true, bias: true, gen, seed: 77 });
-    const c = nchw[1];
-    const saved = reference.groupNorm(x, groups, { weight, bias, layout });
-    const run = () => {
-      const rng = makeRng(5); // the same initial running statistics for every configuration
-      const f = native.groupNorm(x, groups, { weight, bias, layout });
-      const b = native.groupNormBackward(dy, x, saved, groups, { weight, layout });
-      const runningMean = randn(rng, dtype, c);
-      const runningVar = randn(rng, dtype, c).map(Math.abs) as FloatArray;
-      const i = native.instanceNorm(x, { weight, layout, runningMean, runningVar, momentum: 0.2 });
-      return { y: f.y.data, mean: f.mean, rstd: f.rstd, dx: b.dx.data, dweight: b.dweight!, dbias: b.dbias!, iy: i.y.data,
-        runningMean, runningVar };
+describe('groupNormBackward / instanceNormBackward (reference, float64) vs central finite differences', () => {
+  it.each(GRADIENT_CASES.map((c, i) => [c.name, c, i] as const))('%s: dx, dweight, dbias', (_name, c, i) => {
+    const rng = makeRng(3000 + i);
+    const channels = c.layout === 'NHWC' ? c.shape[c.shape.length - 1] : c.shape[1];
+    const x = randn(rng, 'float64', product(c.shape)) as Float64Array;
+    const g = randn(rng, 'float64', x.length) as Float64Array;
+    const w = c.weight ? (randn(rng, 'float64', channels, 0.5, 1) as Float64Array) : new Float64Array(channels).fill(1);
+    const b = c.bias ? (randn(rng, 'float64', channels) as Float64Array) : new Float64Array(channels);
+    const runningMean = randn(rng, 'float64', channels, 0.3) as Float64Array;
+    const runningVar = (randn(rng, 'float64', channels, 0.2, 1) as Float64Array).map(Math.abs);
+    const xt: Tensor<Float64Array> = { data: x, shape: c.shape };
+    const dy: Tensor<Float64Array> = { data: g, shape: c.shape };
+    const running = c.runningStats ? { runningMean, runningVar, useInputStats: false } : {};
+    // the forward with the given parameters (absent ones are 1 / 0, their gradients still defined)
+    const forward = (weight: Float64Array | undefined, bias: Float64Array | undefined) => {
+      const opts = { weight, bias, eps: c.eps, layout: c.layout, ...running };
+      return c.groups === undefined ? reference.instanceNorm(xt, opts) : reference.groupNorm(xt, c.groups, opts);
     };
-    let first: Record<string, FloatArray> | null = null;
-    let firstName = '';
-    try {
-      for (const { isa, threads } of CONFIGS) {
-        expect(addon._setIsa(isa)).toBe(isa);
-        native.setNumThreads(threads);
-        const out = run();
-        if (!first) {
-          first = out;
-          firstName = `${isa}/${threads}`;
-          continue;
-        }
-        for (const k of Object.keys(first)) expectBitwiseEqual(out[k as keyof typeof out], first[k], `${k}: ${isa}/${threads} threads vs ${firstName}`);
-      }
-    } finally {
-      addon._setIsa(initial.isa);
-      native.setNumThreads(initial.threads);
-    }
+    const wOpt = c.weight ? w : undefined;
+    const bOpt = c.bias ? b : undefined;
+    const loss = () => dot(forward(wOpt, bOpt).y.data, g);
+    const fwd = forward(wOpt, bOpt);
+    const bopts = { weight: wOpt, grads: c.grads, layout: c.layout, ...(c.runningStats ? { useInputStats: false } : {}) };
+    const bwd = c.groups === undefined
+      ? reference.instanceNormBackward(dy, xt, fwd, bopts)
+      : reference.groupNormBackward(dy, xt, fwd, c.groups, bopts);
+
+    expectClose(bwd.dx.data, numericGradient(loss, x), FD_TOL, 'dx');
+    const wantWeight = c.grads?.weight ?? c.weight;
+    const wantBias = c.grads?.bias ?? c.weight;
+    expect(bwd.dweight !== undefined).toBe(wantWeight);
+    expect(bwd.dbias !== undefined).toBe(wantBias);
+    if (wantWeight) expectClose(bwd.dweight!, numericGradient(() => dot(forward(w, bOpt).y.data, g), w), FD_TOL, 'dweight');
+    if (wantBias) expectClose(bwd.dbias!, numericGradient(() => dot(forward(wOpt, b).y.data, g), b), FD_TOL, 'dbias');
   });
 });

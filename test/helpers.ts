@@ -1,5 +1,7 @@
-// Shared test helpers: seeded data, THE closeness check (one definition for the whole suite),
-// bitwise comparison, tensor makers, the PyTorch fixtures loader and child-process runners.
+// Shared test helpers, one definition each for the whole suite: seeded data, tensors and the
+// channel layouts, THE tolerance policy and closeness checks, bitwise comparison, guarded output
+// buffers, the PyTorch fixtures loader, child-process runners, finite differences and the
+// ISA × threads configurations.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -7,9 +9,9 @@ import { pathToFileURL } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { afterAll, beforeAll, expect } from 'vitest';
-import { nativeAddon } from '../src/api/facade';
+import { nativeAddon } from '../src/backends/default';
 import * as fastnorm from '../src/index';
-import type { FloatArray, Tensor } from '../src/api/types';
+import type { FloatArray, Layout, Tensor } from '../src/api/types';
 
 export type DType = 'float32' | 'float64';
 export type Ctor = Float32ArrayConstructor | Float64ArrayConstructor;
@@ -92,6 +94,62 @@ export function misaligned<A extends FloatArray>(data: A, elementOffset = 1): A 
   const view = new C(data.length + elementOffset + 1).subarray(elementOffset, elementOffset + data.length) as A;
   view.set(data);
   return view;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Channel layouts of batch/instance/group norm: 'NCHW' = (N, C, *spatial), 'NHWC' = (N, *spatial, C)
+
+export const LAYOUTS: Layout[] = ['NCHW', 'NHWC'];
+
+/** The shape of N samples × C channels × spatial dims in the layout: (N, C, *sp) or (N, *sp, C). */
+export function channelsShape(layout: Layout, n: number, c: number, spatial: readonly number[] = []): number[] {
+  return layout === 'NCHW' ? [n, c, ...spatial] : [n, ...spatial, c];
+}
+
+/** A shape written NCHW ([N, C, ...spatial]) in the given layout. */
+export function inLayout(nchw: readonly number[], layout: Layout): number[] {
+  const [n, c, ...spatial] = nchw;
+  return channelsShape(layout, n, c, spatial);
+}
+
+/** (N, C, S) of a shape in the layout. */
+export function dims(shape: readonly number[], layout: Layout): { n: number; c: number; s: number } {
+  const n = shape[0];
+  const c = layout === 'NCHW' ? shape[1] : shape[shape.length - 1];
+  const s = layout === 'NCHW' ? product(shape.slice(2)) : product(shape.slice(1, -1));
+  return { n, c, s };
+}
+
+/** The channel of every flat index, as a function. */
+export function channelIndexer(shape: readonly number[], layout: Layout): (i: number) => number {
+  const { c, s } = dims(shape, layout);
+  return layout === 'NCHW' ? (i) => Math.floor(i / s) % c : (i) => i % c;
+}
+
+/** The sample of every flat index, as a function. */
+export function sampleIndexer(shape: readonly number[]): (i: number) => number {
+  const per = shape[0] === 0 ? 1 : product(shape) / shape[0];
+  return (i) => Math.floor(i / per);
+}
+
+/** The same values in the other layout: NCHW (N, C, S) <-> NHWC (N, S, C). */
+export function transpose(data: FloatArray, n: number, c: number, s: number, from: Layout): FloatArray {
+  const out = new (data.constructor as Ctor)(data.length);
+  for (let ni = 0; ni < n; ni++)
+    for (let ci = 0; ci < c; ci++)
+      for (let si = 0; si < s; si++) {
+        const nchw = (ni * c + ci) * s + si;
+        const nhwc = (ni * s + si) * c + ci;
+        if (from === 'NCHW') out[nhwc] = data[nchw];
+        else out[nchw] = data[nhwc];
+      }
+  return out;
+}
+
+/** Samples [n0, n1) of a tensor (N is the leading dim in both layouts: a contiguous view). */
+export function batchSlice<A extends FloatArray>(t: Tensor<A>, n0: number, n1: number): Tensor<A> {
+  const per = t.shape[0] === 0 ? 0 : t.data.length / t.shape[0];
+  return { data: t.data.subarray(n0 * per, n1 * per) as A, shape: [n1 - n0, ...t.shape.slice(1)] };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -192,6 +250,64 @@ export function expectL2Close(actual: ArrayLike<number>, expected: ArrayLike<num
   if (!(err <= tol)) expect.fail(`${what}: L2-relative error ${err.toExponential(3)} > ${tol.toExponential(1)}`);
 }
 
+// ---------------------------------------------------------------------------------------------
+// THE tolerance policy of native vs reference (DESIGN §5), in scaled errors of expectClose:
+//  - float64: 1e-12. Both backends compute in double and differ only in summation order (lanes,
+//    blocks, Chan merges). Two documented exceptions: data offset by 1e4 (F64_OFFSET: one ulp of
+//    the mean, 1.8e-12, already moves y by more than 1e-12, whichever correct computation rounds
+//    it) and the backward of tiny-variance sets with eps = 0 (F64_CANCELLATION: dx's terms
+//    rstd·|g| ≈ 1e6 cancel to |dx| ≈ 10, so rounding the terms is ~1e-11 of 1 + |dx|).
+//  - float32 forward: 1e-5 (the reference rounds its float64 result to float32 at the end).
+//  - float32 backward: L2-relative error ≤ 1e-5, the denominator floored at the size of the terms
+//    the output is a cancellation of (see dxTerms): with 1-2 values per set dx is ~0 by
+//    cancellation and its rounding error is relative to those terms, not to dx.
+export const TOL = { F64: 1e-12, F64_OFFSET: 1e-10, F64_CANCELLATION: 1e-10, F32_FORWARD: 1e-5, F32_BACKWARD_L2: 1e-5 } as const;
+
+/** A forward output of dtype: its dtype, and close within the policy (f64Tol: an exception above). */
+export function expectForwardClose(dtype: DType, actual: FloatArray | undefined, expected: FloatArray, what: string, f64Tol: number = TOL.F64): void {
+  expect(actual, `${what}: present`).toBeDefined();
+  expect(actual!.constructor, `${what}: dtype`).toBe(CTORS[dtype]);
+  expectClose(actual!, expected, dtype === 'float64' ? f64Tol : TOL.F32_FORWARD, what);
+}
+
+/**
+ * A backward output (dx, dweight, dbias; both absent is fine): float64 elementwise within f64Tol,
+ * errors relative to at least `f64Floor`; float32 L2-relative within the policy, the
+ * denominator floored at `l2Floor` (the norms of the terms the output cancels from: dxTerms).
+ */
+export function expectBackwardClose(dtype: DType, actual: FloatArray | undefined, expected: FloatArray | undefined, what: string,
+  opts: { f64Tol?: number; l2Floor?: number; f64Floor?: number } = {}): void {
+  expect(actual === undefined, `${what}: presence`).toBe(expected === undefined);
+  if (!actual || !expected) return;
+  expect(actual.constructor, `${what}: dtype`).toBe(CTORS[dtype]);
+  if (dtype === 'float64') {
+    const floor = opts.f64Floor === undefined ? undefined : Math.max(defaultFloor(expected), opts.f64Floor);
+    expectClose(actual, expected, opts.f64Tol ?? TOL.F64, what, floor);
+  } else {
+    expectL2Close(actual, expected, TOL.F32_BACKWARD_L2, what, opts.l2Floor ?? 0);
+  }
+}
+
+/**
+ * The size of a normalization's dx terms before they cancel, rstd·dy·w per element (`scale(i)`
+ * gives rstd·w of element i): their 2-norm (the float32 L2 floor) and largest one (float64's
+ * elementwise floor), over the finite terms.
+ */
+export function dxTerms(dy: ArrayLike<number>, scale: (i: number) => number): { l2: number; max: number } {
+  let sum = 0;
+  let max = 0;
+  for (let i = 0; i < dy.length; i++) {
+    const t = scale(i) * dy[i];
+    if (Number.isFinite(t)) sum += t * t, max = Math.max(max, Math.abs(t));
+  }
+  return { l2: Math.sqrt(sum), max };
+}
+
+/** The keys of a backward result: dx, and dweight/dbias as requested. */
+export function expectGradKeys(result: object, weight: boolean, bias: boolean, what: string): void {
+  expect(Object.keys(result).sort(), what).toEqual(['dx', ...(bias ? ['dbias'] : []), ...(weight ? ['dweight'] : [])].sort());
+}
+
 /** Index of the first element whose bytes differ (-1 when a and b are bitwise identical). */
 export function firstBitwiseDifference(a: FloatArray, b: FloatArray): number {
   if (a.constructor !== b.constructor) return 0;
@@ -233,6 +349,58 @@ export function expectBitwiseEqualDeep(actual: unknown, expected: unknown, what 
   } else {
     expect(Object.is(actual, expected), `${what}: ${String(actual)} vs ${String(expected)}`).toBe(true);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output buffers
+
+/** Fresh arrays of the given lengths, filled (default NaN, so that an unwritten element shows). */
+export function buffers(dtype: DType, lengths: Record<string, number>, fill: (a: FloatArray) => void = (a) => a.fill(NaN)): Record<string, FloatArray> {
+  const out: Record<string, FloatArray> = {};
+  for (const [k, n] of Object.entries(lengths)) {
+    out[k] = new CTORS[dtype](n);
+    fill(out[k]);
+  }
+  return out;
+}
+
+const GUARD_ELEMENTS = 24; // sentinel elements on each side of a guarded view
+const SENTINEL = 0xa5;
+
+/** A length-element view, `shift` elements into a buffer of sentinel bytes with GUARD_ELEMENTS elements around it. */
+export function guardedView(ctor: Ctor, length: number, shift = 0): FloatArray {
+  const whole = new ctor(length + 2 * GUARD_ELEMENTS + shift);
+  new Uint8Array(whole.buffer).fill(SENTINEL);
+  return whole.subarray(GUARD_ELEMENTS + shift, GUARD_ELEMENTS + shift + length);
+}
+
+/** Where a guarded view's buffer was written outside the view (or, with `whole`, anywhere): a message, or null. */
+export function guardDamage(view: FloatArray, whole = false): string | null {
+  if (view.buffer.byteLength === 0) return null; // detached by the test itself
+  const bytes = new Uint8Array(view.buffer);
+  for (let i = 0; i < bytes.length; i++) {
+    const inside = i >= view.byteOffset && i < view.byteOffset + view.byteLength;
+    if ((whole || !inside) && bytes[i] !== SENTINEL) return `byte ${i} of ${bytes.length} (view at ${view.byteOffset}..${view.byteOffset + view.byteLength}) was written`;
+  }
+  return null;
+}
+
+/** Fails naming every guarded view whose buffer was written outside the view. */
+export function expectGuardsIntact(views: Record<string, FloatArray>, what: string): void {
+  for (const [key, view] of Object.entries(views)) {
+    const damage = guardDamage(view);
+    if (damage) expect.fail(`${what} out.${key}: ${damage}`);
+  }
+}
+
+/** The error a call throws (undefined when it returns). */
+export function thrown(call: () => unknown): unknown {
+  try {
+    call();
+  } catch (e) {
+    return e;
+  }
+  return undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -306,6 +474,19 @@ export function childEnv(extra: Record<string, string> = {}): Record<string, str
   return Object.assign(env, extra);
 }
 
+/** Runs node with these arguments, cwd = the repo root, in childEnv; `json` is the last stdout line parsed as JSON. */
+function runChild(args: string[], env: Record<string, string> | undefined, timeoutMs: number): ChildResult {
+  const r = spawnSync(process.execPath, args, { cwd: REPO_ROOT, env: childEnv(env), encoding: 'utf8', timeout: timeoutMs });
+  const lines = (r.stdout ?? '').trim().split('\n');
+  let json: unknown = undefined;
+  try {
+    json = JSON.parse(lines[lines.length - 1]);
+  } catch {
+    json = undefined;
+  }
+  return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '', json };
+}
+
 /**
  * Runs `node` on a script (`-e` CommonJS, or `--input-type=module -e` ESM) with cwd = the repo
  * root, so that `require('fastnorm')` / `import 'fastnorm'` resolve to this package (self-reference
@@ -314,17 +495,7 @@ export function childEnv(extra: Record<string, string> = {}): Record<string, str
  * a given addon build (scripts/test-with-addon.mjs), the children load that same addon.
  */
 export function runNode(script: string, opts: { env?: Record<string, string>; esm?: boolean } = {}): ChildResult {
-  const env = childEnv(opts.env);
-  const args = opts.esm ? ['--input-type=module', '-e', script] : ['-e', script];
-  const r = spawnSync(process.execPath, args, { cwd: REPO_ROOT, env, encoding: 'utf8', timeout: 30_000 });
-  const lines = (r.stdout ?? '').trim().split('\n');
-  let json: unknown = undefined;
-  try {
-    json = JSON.parse(lines[lines.length - 1]);
-  } catch {
-    json = undefined;
-  }
-  return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '', json };
+  return runChild(opts.esm ? ['--input-type=module', '-e', script] : ['-e', script], opts.env, 30_000);
 }
 
 /** Fails with the child's output unless it exited with status 0 and printed a JSON result. */
@@ -333,24 +504,9 @@ export function expectChildOk(r: ChildResult): void {
     expect.fail(`child process failed (status ${r.status})\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
 }
 
-/**
- * Runs `node <file> ...args` (a path relative to the repo root, e.g. an example program) with
- * the environment of runNode: cwd = the repo root, FASTNORM_* cleared except FASTNORM_ADDON_PATH.
- * `json` is the last stdout line parsed as JSON, when it is JSON.
- */
+/** Runs `node <file> ...args` (a path relative to the repo root, e.g. an example program) as runNode runs a script. */
 export function runNodeFile(file: string, args: string[] = [], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): ChildResult {
-  const env: Record<string, string | undefined> = { ...process.env };
-  for (const k of Object.keys(env)) if ((k.startsWith('FASTNORM_') && k !== 'FASTNORM_ADDON_PATH') || k === 'NODE_OPTIONS') delete env[k];
-  Object.assign(env, opts.env ?? {});
-  const r = spawnSync(process.execPath, [file, ...args], { cwd: REPO_ROOT, env, encoding: 'utf8', timeout: opts.timeoutMs ?? 30_000 });
-  const lines = (r.stdout ?? '').trim().split('\n');
-  let json: unknown = undefined;
-  try {
-    json = JSON.parse(lines[lines.length - 1]);
-  } catch {
-    json = undefined;
-  }
-  return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '', json };
+  return runChild([file, ...args], opts.env, opts.timeoutMs ?? 30_000);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -372,6 +528,15 @@ export function detach<A extends FloatArray>(a: A): A {
   structuredClone(a.buffer, { transfer: [a.buffer as ArrayBuffer] });
   return a;
 }
+
+/**
+ * The reference backwards (the oracle of every other test) are checked against central finite
+ * differences of their own forward, in float64: loss = Σ y·g for a fixed random g (so dL/dy = g
+ * is the dy passed to the backward). With h = 1e-5 the truncation error O(h²) ≈ 1e-10 and the
+ * rounding error ≈ 1e-16·|loss|/h ≈ 1e-10, so FD_TOL (relative, see expectClose) leaves a wide
+ * margin while any wrong term in a formula is an O(1) error.
+ */
+export const FD_TOL = 1e-6;
 
 /** Central-difference gradient (step 1e-5) of f with respect to every element of `v` (modified and restored). */
 export function numericGradient(f: () => number, v: Float64Array, h = 1e-5): Float64Array {
@@ -419,5 +584,31 @@ export function isaThreadConfigs() {
     fastnorm.setNumThreads(threads);
     expect(fastnorm.info()).toMatchObject({ isa, threads });
   }
-  return { isas, configs, configure, initial };
+  /** run() in every configuration: every array it returns must have the bits of the first configuration's. */
+  function expectSameBitsEverywhere(run: () => Record<string, FloatArray>, what: string): void {
+    let first: Record<string, FloatArray> | null = null;
+    let firstName = '';
+    try {
+      for (const { isa, threads } of configs) {
+        configure(isa, threads);
+        const out = run();
+        if (!first) {
+          first = out;
+          firstName = `${isa}/${threads} threads`;
+          continue;
+        }
+        for (const k of Object.keys(first)) expectBitwiseEqual(out[k], first[k], `${what} ${k}: ${isa}/${threads} threads vs ${firstName}`);
+      }
+    } finally {
+      configure(initial.isa, initial.threads);
+    }
+  }
+  return { isas, configs, configure, initial, expectSameBitsEverywhere };
+}
+
+/** Registers a check that the native addon is loaded (else the facade's reference fallback would be compared with itself). */
+export function requireNative(): void {
+  beforeAll(() => {
+    expect(fastnorm.info().backend, 'native addon must be loaded for these tests').toBe('native');
+  });
 }

@@ -2,24 +2,25 @@
 // the libuv thread pool; results bitwise identical to the sync API; bad input rejects with the
 // TypeError/RangeError the sync call throws, with a stack through the caller; every input and
 // output stays alive until the call settles, even when JavaScript drops all references to them.
-// Generic over the ops: each op of `fastnorm/promises` is driven by its entry in op-cases.ts.
-import { beforeAll, describe, expect, it } from 'vitest';
+// Generic over the ops: each op of the op table is driven by its row in op-cases.ts; the few the
+// table marks promise: 'sync' return their result directly, as in 'fastnorm'.
+import { describe, expect, it } from 'vitest';
 import * as fastnorm from '../src/index';
 import * as promises from '../src/promises';
 import * as reference from '../src/reference';
-import { nativeAddon } from '../src/api/facade';
+import { nativeAddon } from '../src/backends/default';
 import { createAsyncOps } from '../src/api/ops';
-import type { AsyncKernels } from '../src/backends/kernels';
-import { createReferenceBackend } from '../src/backends/reference/index';
-import { detach, DTYPES, expectBitwiseEqualDeep, expectChildOk, forceGc, makeRng, randn, runNode } from './helpers';
-import { ALL_FLAGS, OP_CASES, opNames, typedArraysIn, uncoveredOps, type OpCase, type OpInput } from './op-cases';
+import type { AsyncKernels } from '../src/api/op-table';
+import { createReferenceBackend, referenceKernels } from '../src/backends/reference/index';
+import { DTYPES, expectBitwiseEqualDeep, expectChildOk, forceGc, makeRng, randn, requireNative, runNode } from './helpers';
+import { ALL_FLAGS, BAD_INPUTS, OP_CASES, OP_NAMES, syncInPromises, typedArraysIn, type OpInput } from './op-cases';
 
 type AnyOp = (...args: unknown[]) => unknown;
 const sync = fastnorm as unknown as Record<string, AnyOp>;
 const async = promises as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
-const OPS = opNames(fastnorm, promises);
-const COVERED = OPS.filter((name) => OP_CASES[name as keyof typeof OP_CASES]);
-const caseOf = (name: string) => OP_CASES[name as keyof typeof OP_CASES] as OpCase;
+const ASYNC_OPS = OP_NAMES.filter((name) => !syncInPromises(name));
+const SYNC_OPS = OP_NAMES.filter((name) => syncInPromises(name));
+const caseOf = (name: (typeof OP_NAMES)[number]) => OP_CASES[name];
 
 // Small (inline) and large (split over the thread pool: > 1<<15 values) inputs.
 const SIZES: Array<[string, OpInput['dims']]> = [['small [3, 4, 17]', [3, 4, 17]], ['large [32, 16, 160]', [32, 16, 160]]];
@@ -33,14 +34,11 @@ function outcome(result: unknown, args: unknown[]) {
   return { result, args: Object.fromEntries(typedArraysIn(args)) };
 }
 
-beforeAll(() => {
-  // without the addon the facade silently uses the reference backend: native would be compared with itself
-  expect(fastnorm.info().backend, 'native addon must be loaded for these tests').toBe('native');
-});
+requireNative();
 
 describe('fastnorm/promises: the API', () => {
-  it('has a Promise form of every op of fastnorm and re-exports the other functions unchanged', () => {
-    expect(OPS.length).toBeGreaterThanOrEqual(4);
+  it('has every op of the table and re-exports the other functions of fastnorm unchanged', () => {
+    for (const name of OP_NAMES) expect(typeof async[name], `promises.${name}`).toBe('function');
     for (const [name, value] of Object.entries(fastnorm)) {
       if (typeof value !== 'function') continue;
       expect(typeof async[name], `promises.${name}`).toBe('function');
@@ -50,17 +48,18 @@ describe('fastnorm/promises: the API', () => {
     expect(promises.info().backend).toBe('native');
   });
 
-  it('every op has an argument generator in test/op-cases.ts', () => {
-    // a new op without one is still checked below for errors, but not for results
-    const missing = uncoveredOps(OPS);
-    if (missing.length > 0) console.warn(`ops without an entry in test/op-cases.ts (results not checked): ${missing.join(', ')}`);
-    expect(COVERED.length).toBeGreaterThanOrEqual(4);
+  it.each(SYNC_OPS)("%s (promise: 'sync' in the table) returns its result directly, bitwise as fastnorm's", (name) => {
+    for (const dtype of DTYPES) {
+      const args = caseOf(name).args(input(dtype, [4, 3, 5]));
+      const result = async[name](...args);
+      expect(result).not.toBeInstanceOf(Promise);
+      const syncArgs = caseOf(name).args(input(dtype, [4, 3, 5]));
+      expectBitwiseEqualDeep(outcome(result, args), outcome(sync[name](...syncArgs), syncArgs), name);
+    }
   });
-
-  for (const name of uncoveredOps(OPS)) it.todo(`${name}: add an entry to test/op-cases.ts`);
 });
 
-describe.each(COVERED)('%s: promise vs sync', (name) => {
+describe.each(ASYNC_OPS)('%s: promise vs sync', (name) => {
   it.each(DTYPES.flatMap((dtype) => SIZES.map(([label, dims]) => [`${dtype} ${label}`, dtype, dims] as const)))(
     '%s: returns a Promise, result and in-place updates bitwise identical to the sync call', async (_label, dtype, dims) => {
       const op = caseOf(name);
@@ -95,23 +94,11 @@ describe.each(COVERED)('%s: promise vs sync', (name) => {
   });
 });
 
-/** Bad arguments every op rejects the same way: [what, change the valid arguments]. */
-const BAD_INPUTS: Array<[string, (args: unknown[], op: OpCase) => void]> = [
-  ['first argument is null', (args) => { args[0] = null; }],
-  ['an unknown option', (args, op) => { args[op.optsIndex] = { ...(args[op.optsIndex] as object), bogusOption: 1 }; }],
-  ['the first tensor is detached', (args) => { detach((args[0] as { data: Float32Array }).data); }],
-  ['an out buffer of the wrong length', (args, op) => {
-    if (op.outKeys.length === 0) args[op.optsIndex] = { ...(args[op.optsIndex] as object), out: {} };
-    else args[op.optsIndex] = { ...(args[op.optsIndex] as object), out: { [op.outKeys[0]]: new Float32Array(1) } };
-  }],
-];
-
-describe.each(OPS)('%s: errors', (name) => {
-  const cases = OP_CASES[name as keyof typeof OP_CASES] ? BAD_INPUTS : BAD_INPUTS.slice(0, 1);
-  it.each(cases)('%s: rejects (never throws) with the error the sync call throws, stack through the caller', async (_what, spoil) => {
-    const op = caseOf(name) ?? { optsIndex: 1, outKeys: [], args: () => [null] };
+describe.each(ASYNC_OPS)('%s: errors', (name) => {
+  it.each(BAD_INPUTS)('%s: rejects (never throws) with the error the sync call throws, stack through the caller', async (_what, spoil) => {
+    const op = caseOf(name);
     const syncArgs = op.args(input('float32', [2, 3, 5]));
-    spoil(syncArgs, op);
+    if (!spoil(syncArgs, op)) return;
     let thrown: unknown;
     try {
       sync[name](...syncArgs);
@@ -161,7 +148,7 @@ describe('the native worker keeps its arguments alive', () => {
   it('calls whose arguments and promises are all dropped settle without harm (outputs written into unreachable memory)', async () => {
     const addon = nativeAddon!;
     for (let k = 0; k < 8; k++) {
-      void addon.rmsNormForwardAsync(new Float64Array(256 * 1024), 256, 1024, null, null, 1e-6, new Float64Array(256 * 1024), null,
+      void addon.rmsNormForwardAsync(new Float64Array(256 * 1024), 256, 1024, null, 1e-6, new Float64Array(256 * 1024),
         new Float64Array(256));
     }
     forceGc();
@@ -192,7 +179,7 @@ describe('a failing kernel (native out of memory) rejects with a stack through t
     const failing = new Proxy({}, {
       get: () => () => new Promise((_, reject) => setImmediate(() => reject(new Error('fastnorm: out of memory for scratch buffers')))),
     }) as AsyncKernels;
-    const ops = createAsyncOps(failing);
+    const ops = createAsyncOps({ kernels: referenceKernels, asyncKernels: failing });
     async function callerOfLayerNorm() {
       return await ops.layerNorm({ data: new Float32Array(4), shape: [1, 4] }, 4);
     }
@@ -204,10 +191,10 @@ describe('a failing kernel (native out of memory) rejects with a stack through t
 });
 
 describe('the reference backend: promise forms are deferred sync calls', () => {
-  const asyncReference = createAsyncOps(createReferenceBackend().asyncKernels) as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
+  const asyncReference = createAsyncOps(createReferenceBackend()) as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
   const referenceOps = reference as unknown as Record<string, AnyOp>;
 
-  it.each(COVERED)('%s: same result as the sync reference call', async (name) => {
+  it.each(ASYNC_OPS)('%s: same result as the sync reference call', async (name) => {
     const op = caseOf(name);
     for (const dtype of DTYPES) {
       const syncArgs = op.args(input(dtype, [3, 4, 9]));

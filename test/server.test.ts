@@ -1,12 +1,15 @@
 // examples/server (README "Using fastnorm in a server"): the node:http service started as a user
 // would, on 127.0.0.1 with an ephemeral port. Concurrent JSON and binary requests are each checked
 // against the reference backend; bad requests get a 400 naming the argument. And the point of the
-// promise API: while a large batch is normalized the event loop stays responsive, measured by the
-// server's own monitorEventLoopDelay (resolution 1 ms, read through GET /stats) over the
-// normalization of each of several [32768, 768] float32 requests: p99 below 10 ms with the
-// promise API. The same run against the --sync server is printed for comparison, not asserted.
-// vitest.config.ts runs this file alone, after the others, so that no other test file competes
-// for the cores while it measures.
+// promise API: while a large batch is normalized the event loop keeps serving. That is checked
+// without a clock: while each of several [32768, 768] float32 requests is normalized, the client
+// sends small requests (GET /stats) one after another, and the promise server must answer
+// MIN_ANSWERS of them per large request in all before those are done (it answers dozens; the
+// --sync server none, its event loop waiting for the normalization — at most the one request in
+// flight when it ends, whatever the machine's load: printed for comparison). The server's own
+// event-loop delay figures (monitorEventLoopDelay, GET /stats) are printed too, not asserted:
+// they are timings, and the machine is shared. vitest.config.ts runs this file alone, after the
+// others, so that its figures are not those of a machine busy with other test files.
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,7 +22,8 @@ const F32_TOL = 1e-5;
 const LARGE_ROWS = 32768;
 const DIM = 768;
 const LARGE_REQUESTS = 4;
-const ATTEMPTS = 3;
+/** Small requests the promise server must answer per large request it normalizes (in all). */
+const MIN_ANSWERS = 2;
 
 interface Server {
   url: string;
@@ -52,9 +56,9 @@ interface Reply {
   body: Buffer;
 }
 
-function request(url: string, method: string, headers: Record<string, string> = {}, body?: Buffer | string): Promise<Reply> {
+function request(url: string, method: string, headers: Record<string, string> = {}, body?: Buffer | string, agent?: http.Agent): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, headers }, (res) => {
+    const req = http.request(url, { method, headers, agent }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
@@ -142,6 +146,8 @@ interface DelayStats {
   p99: number;
   max: number;
   samples: number;
+  /** small requests answered while a large one was normalized, in each window */
+  answers: number[];
 }
 
 /**
@@ -163,9 +169,22 @@ async function normalizationWindow(s: Server, data: Float32Array): Promise<{ sta
   await new Promise((resolve) => setTimeout(resolve, 200)); // the server drains what the sockets still hold
   await request(`${s.url}/stats?reset=1`, 'GET');
   req.end(body.subarray(body.length - 4));
+  // small requests, one after another, until the large response starts: how many are answered first
+  let done = false;
+  let answers = 0;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 }); // one connection: a request costs a round trip, no handshake
+  const pings = (async () => {
+    while (!done) {
+      await request(`${s.url}/stats`, 'GET', {}, undefined, agent);
+      if (!done) answers++;
+    }
+  })();
   const res = await response;
+  done = true;
   res.pause();
-  const stats = json(await request(`${s.url}/stats`, 'GET')) as DelayStats;
+  await pings;
+  agent.destroy();
+  const stats = { ...(json(await request(`${s.url}/stats`, 'GET')) as DelayStats), answers: [answers] };
   const chunks: Buffer[] = [];
   res.resume();
   for await (const chunk of res) chunks.push(chunk as Buffer);
@@ -187,13 +206,15 @@ async function worstWindow(s: Server, data: Float32Array): Promise<DelayStats> {
     p99: Math.max(...windows.map((w) => w.p99)),
     max: Math.max(...windows.map((w) => w.max)),
     samples: windows.reduce((n, w) => n + w.samples, 0),
+    answers: windows.flatMap((w) => w.answers),
   };
 }
 
 function describeStats(api: string, stats: DelayStats): string {
   return `${api} server, ${LARGE_REQUESTS} requests of [${LARGE_ROWS}, ${DIM}] float32 (${(LARGE_ROWS * DIM * 4 / 2 ** 20).toFixed(0)} MiB): ` +
     `event-loop delay while normalizing, worst request: p50 ${stats.p50.toFixed(2)} ms, p99 ${stats.p99.toFixed(2)} ms, ` +
-    `max ${stats.max.toFixed(2)} ms (${stats.samples} samples of 1 ms resolution in all)`;
+    `max ${stats.max.toFixed(2)} ms (${stats.samples} samples of 1 ms resolution in all); small requests answered while normalizing: ` +
+    `${stats.answers.join(', ')}`;
 }
 
 describe('examples/server: the event loop stays responsive while large batches are normalized', () => {
@@ -215,18 +236,10 @@ describe('examples/server: the event loop stays responsive while large batches a
     stopServer(syncServer);
   });
 
-  it(`promise API: event-loop delay p99 < 10 ms in each of ${LARGE_REQUESTS} large requests`, async () => {
-    // Other processes on the machine only ever add delay, so a noisy attempt is repeated (at most
-    // ATTEMPTS in all) and the best one counts; an event loop that waited for the normalization
-    // (the sync API: 12-22 ms per request here) fails every attempt.
-    const attempts: DelayStats[] = [];
-    for (let k = 0; k < ATTEMPTS && !(attempts.length > 0 && attempts[attempts.length - 1].p99 < 10); k++) {
-      attempts.push(await worstWindow(promiseServer!, data));
-      console.log(describeStats(`promise API (attempt ${k + 1})`, attempts[attempts.length - 1]));
-    }
-    const best = attempts.reduce((a, b) => (b.p99 < a.p99 ? b : a));
-    expect(best.samples).toBeGreaterThan(0);
-    expect(best.p99).toBeLessThan(10);
+  it(`promise API: the server answers other requests while it normalizes each of ${LARGE_REQUESTS} large ones`, async () => {
+    const stats = await worstWindow(promiseServer!, data);
+    console.log(describeStats('promise API', stats));
+    expect(stats.answers.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(MIN_ANSWERS * LARGE_REQUESTS);
   });
 
   it('sync API, for comparison (printed, not asserted)', async () => {

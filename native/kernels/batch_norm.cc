@@ -19,11 +19,10 @@
 // training backward 2 + 2 reads + 1 write (sums, then dx); eval backward 2 + 1 (+ 2 reads for
 // dweight/dbias). Precision: sums in double (float lane blocks of ≤ 16 terms widened), means
 // split hi + lo for (x − μ); float tiles whose squares overflow are redone in double.
-#include "batch_norm.h"
-
 #include <cmath>
 
 #include "../runtime/thread_pool.h"
+#include "kernels.h"
 #include "moments.h"
 #include "normalize.h"
 #include "schedule.h"
@@ -637,9 +636,19 @@ void applyTrainingGrad(const ChannelShape& s, const T* dy, const T* x, T* dx, Ca
                         [](V d, V xv, const V* k) { return ((d - k[1]) - (xv - k[0]) * k[2]) * k[3]; });
 }
 
+// The parameter gradients from the per-channel sums: dweight = Σdy·(x − μ)·rstd, dbias = Σdy
+// (either may be null: not requested).
 template <class T>
-bool batchNormForwardImpl(const BatchNormForwardArgs<T>& a, const Exec& exec) noexcept {
-  const ChannelShape& s = a.shape;
+void paramGrads(size_t channels, const double* sumDy, const double* sumDyXmu, const T* rstd, T* dweight, T* dbias) {
+  for (size_t c = 0; c < channels; ++c) {
+    if (dbias) dbias[c] = T(sumDy[c]);
+    if (dweight) dweight[c] = T(sumDyXmu[c] * double(rstd[c]));
+  }
+}
+
+template <class T>
+bool batchNormForwardImpl(const Args<Kernel::batchNormForward, T>& a, const Exec& exec) noexcept {
+  const ChannelShape s = channelShapeOf(a);
   CallScratch<T> cs(s);
   if (!cs.ok()) return false;
   double* mean = cs.sums;
@@ -661,15 +670,15 @@ bool batchNormForwardImpl(const BatchNormForwardArgs<T>& a, const Exec& exec) no
     }
   }
   for (size_t c = 0; c < s.c; ++c) a.mean[c] = T(mean[c]), a.rstd[c] = T(rstd[c]);
-  // normalize with the statistics as stored (T), as a later batchNormApply would
+  // normalize with the statistics as stored (T), as a later batchNormElemt would
   for (size_t c = 0; c < s.c; ++c) rstd[c] = double(a.rstd[c]);
   applyNormalize(s, a.x, a.y, cs, mean, rstd, a.weight, a.bias, exec);
   return true;
 }
 
 template <class T>
-bool batchNormApplyImpl(const BatchNormApplyArgs<T>& a, const Exec& exec) noexcept {
-  const ChannelShape& s = a.shape;
+bool batchNormElemtImpl(const Args<Kernel::batchNormElemt, T>& a, const Exec& exec) noexcept {
+  const ChannelShape s = channelShapeOf(a);
   CallScratch<T> cs(s);
   if (!cs.ok()) return false;
   for (size_t c = 0; c < s.c; ++c) cs.sums[c] = double(a.mean[c]), cs.sums[s.c + c] = double(a.rstd[c]);
@@ -678,8 +687,8 @@ bool batchNormApplyImpl(const BatchNormApplyArgs<T>& a, const Exec& exec) noexce
 }
 
 template <class T>
-bool batchNormBackwardImpl(const BatchNormBackwardArgs<T>& a, const Exec& exec) noexcept {
-  const ChannelShape& s = a.shape;
+bool batchNormBackwardImpl(const Args<Kernel::batchNormBackward, T>& a, const Exec& exec) noexcept {
+  const ChannelShape s = channelShapeOf(a);
   CallScratch<T> cs(s);
   if (!cs.ok()) return false;
   double* sumDy = cs.sums;
@@ -692,10 +701,7 @@ bool batchNormBackwardImpl(const BatchNormBackwardArgs<T>& a, const Exec& exec) 
       return false;
     }
   }
-  for (size_t c = 0; c < s.c; ++c) {
-    if (a.dbias) a.dbias[c] = T(sumDy[c]);
-    if (a.dweight) a.dweight[c] = T(sumDyXmu[c] * double(a.rstd[c]));
-  }
+  paramGrads(s.c, sumDy, sumDyXmu, a.rstd, a.dweight, a.dbias);
   if (a.training) {
     applyTrainingGrad(s, a.dy, a.x, a.dx, cs, a.mean, a.rstd, a.weight, sumDy, sumDyXmu, double(s.n * s.s), exec);
     return true;
@@ -703,61 +709,106 @@ bool batchNormBackwardImpl(const BatchNormBackwardArgs<T>& a, const Exec& exec) 
   // eval: the statistics are constants, so dx = dy·w·rstd
   using V = Vec<T>;
   for (size_t c = 0; c < s.c; ++c) cs.coef.set(0, c, T(a.weight ? double(a.rstd[c]) * double(a.weight[c]) : double(a.rstd[c])));
+  // Scalar math: dx = dy·(w·rstd)
   if (s.size() > 0) channelElementwise<T>(s, a.dy, nullptr, a.dx, cs.coef, exec, [](V d, V, const V* k) { return d * k[0]; });
   return true;
 }
 
 template <class T>
-bool batchNormBackwardApplyImpl(const BatchNormBackwardApplyArgs<T>& a, const Exec& exec) noexcept {
-  CallScratch<T> cs(a.shape);
+bool batchNormBackwardElemtImpl(const Args<Kernel::batchNormBackwardElemt, T>& a, const Exec& exec) noexcept {
+  const ChannelShape s = channelShapeOf(a);
+  CallScratch<T> cs(s);
   if (!cs.ok()) return false;
-  applyTrainingGrad(a.shape, a.dy, a.x, a.dx, cs, a.mean, a.rstd, a.weight, a.sumDy, a.sumDyXmu, a.count, exec);
+  paramGrads(s.c, a.sumDy, a.sumDyXmu, a.rstd, a.dweight, a.dbias);
+  applyTrainingGrad(s, a.dy, a.x, a.dx, cs, a.mean, a.rstd, a.weight, a.sumDy, a.sumDyXmu, a.count, exec);
   return true;
 }
 
 }  // namespace
 
 template <class T>
-bool batchNormForward(const BatchNormForwardArgs<T>& a, const Exec& e) noexcept {
+bool batchNormForward(const Args<Kernel::batchNormForward, T>& a, const Exec& e) noexcept {
   return batchNormForwardImpl(a, e);
 }
 template <class T>
-bool batchNormBackward(const BatchNormBackwardArgs<T>& a, const Exec& e) noexcept {
+bool batchNormBackward(const Args<Kernel::batchNormBackward, T>& a, const Exec& e) noexcept {
   return batchNormBackwardImpl(a, e);
 }
 template <class T>
-bool batchNormStats(const BatchNormStatsArgs<T>& a, const Exec& e) noexcept {
-  if (a.shape.n * a.shape.s == 0) {  // moments of nothing
-    for (size_t c = 0; c < a.shape.c; ++c) a.mean[c] = 0, a.m2[c] = 0;
+bool batchNormStats(const Args<Kernel::batchNormStats, T>& a, const Exec& e) noexcept {
+  if (a.n * a.s == 0) {  // moments of nothing
+    for (size_t c = 0; c < a.c; ++c) a.mean[c] = 0, a.m2[c] = 0;
     return true;
   }
-  return channelMoments(a.x, a.shape, e, a.mean, a.m2);
-}
-template <class T>
-bool batchNormApply(const BatchNormApplyArgs<T>& a, const Exec& e) noexcept {
-  return batchNormApplyImpl(a, e);
-}
-template <class T>
-bool batchNormBackwardReduce(const BatchNormBackwardReduceArgs<T>& a, const Exec& e) noexcept {
-  if (a.shape.size() == 0) {
-    for (size_t c = 0; c < a.shape.c; ++c) a.sumDy[c] = 0, a.sumDyXmu[c] = 0;
-    return true;
-  }
-  return channelGradSums(a.dy, a.x, a.mean, a.shape, e, a.sumDy, a.sumDyXmu);
-}
-template <class T>
-bool batchNormBackwardApply(const BatchNormBackwardApplyArgs<T>& a, const Exec& e) noexcept {
-  return batchNormBackwardApplyImpl(a, e);
+  return channelMoments(a.x, channelShapeOf(a), e, a.mean, a.m2);
 }
 
-#define FASTNORM_INSTANTIATE_BATCH_NORM(T)                                                                    \
-  template bool batchNormForward<T>(const BatchNormForwardArgs<T>&, const Exec&) noexcept;                   \
-  template bool batchNormBackward<T>(const BatchNormBackwardArgs<T>&, const Exec&) noexcept;                 \
-  template bool batchNormStats<T>(const BatchNormStatsArgs<T>&, const Exec&) noexcept;                       \
-  template bool batchNormApply<T>(const BatchNormApplyArgs<T>&, const Exec&) noexcept;                       \
-  template bool batchNormBackwardReduce<T>(const BatchNormBackwardReduceArgs<T>&, const Exec&) noexcept;     \
-  template bool batchNormBackwardApply<T>(const BatchNormBackwardApplyArgs<T>&, const Exec&) noexcept;
-FASTNORM_INSTANTIATE_BATCH_NORM(float)
-FASTNORM_INSTANTIATE_BATCH_NORM(double)
+// Scalar math, per channel j over the parts in order (empty parts skipped), Chan et al.:
+//   δ = mean_p − mean,  mean += δ·(n_p/n),  M2 += M2_p + δ²·(count·n_p/n),  n = count + n_p
+// then rstd = 1/sqrt(M2/count + eps) and the running statistics' update with the unbiased
+// variance M2/(count − 1). Exact in double; C values, so one thread.
+template <class T>
+bool batchNormGatherStats(const Args<Kernel::batchNormGatherStats, T>& a, const Exec&) noexcept {
+  const size_t C = a.c;
+  ScratchDoubles merged(2 * C);  // mean, M2
+  if (!merged.data() && C > 0) return false;
+  double* mean = merged.data();
+  double* m2 = mean + C;
+  for (size_t j = 0; j < 2 * C; ++j) mean[j] = 0;
+  double count = 0;
+  for (size_t p = 0; p < a.parts; ++p) {
+    const double n = a.counts[p];
+    if (n == 0) continue;
+    const double total = count + n;
+    const double* pm = a.means + p * C;
+    const double* pm2 = a.m2s + p * C;
+    for (size_t j = 0; j < C; ++j) {
+      if (count == 0) {
+        mean[j] = pm[j];
+        m2[j] = pm2[j];
+        continue;
+      }
+      const double delta = pm[j] - mean[j];
+      mean[j] += delta * (n / total);
+      m2[j] += pm2[j] + delta * delta * ((count * n) / total);
+    }
+    count = total;
+  }
+  for (size_t j = 0; j < C; ++j) {
+    a.mean[j] = T(mean[j]);
+    a.rstd[j] = T(rstdOf(m2[j] / count, a.eps));
+    if (a.runningMean && a.runningVar) {
+      a.runningMean[j] = T((1 - a.momentum) * double(a.runningMean[j]) + a.momentum * mean[j]);
+      a.runningVar[j] = T((1 - a.momentum) * double(a.runningVar[j]) + a.momentum * (m2[j] / (count - 1)));
+    }
+  }
+  return true;
+}
+
+template <class T>
+bool batchNormElemt(const Args<Kernel::batchNormElemt, T>& a, const Exec& e) noexcept {
+  return batchNormElemtImpl(a, e);
+}
+template <class T>
+bool batchNormBackwardReduce(const Args<Kernel::batchNormBackwardReduce, T>& a, const Exec& e) noexcept {
+  const ChannelShape s = channelShapeOf(a);
+  if (s.size() == 0) {
+    for (size_t c = 0; c < s.c; ++c) a.sumDy[c] = 0, a.sumDyXmu[c] = 0;
+    return true;
+  }
+  return channelGradSums(a.dy, a.x, a.mean, s, e, a.sumDy, a.sumDyXmu);
+}
+template <class T>
+bool batchNormBackwardElemt(const Args<Kernel::batchNormBackwardElemt, T>& a, const Exec& e) noexcept {
+  return batchNormBackwardElemtImpl(a, e);
+}
+
+FASTNORM_INSTANTIATE_KERNEL(batchNormForward)
+FASTNORM_INSTANTIATE_KERNEL(batchNormBackward)
+FASTNORM_INSTANTIATE_KERNEL(batchNormStats)
+FASTNORM_INSTANTIATE_KERNEL(batchNormGatherStats)
+FASTNORM_INSTANTIATE_KERNEL(batchNormElemt)
+FASTNORM_INSTANTIATE_KERNEL(batchNormBackwardReduce)
+FASTNORM_INSTANTIATE_KERNEL(batchNormBackwardElemt)
 
 }  // namespace fastnorm::FASTNORM_ISA_NS

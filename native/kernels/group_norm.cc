@@ -35,14 +35,13 @@
 // cachedMoments does along a row. Elementwise passes in the data type; NCHW writes y exactly as
 // LayerNorm does (mean split hi + lo), NHWC folds it to (x − hi)·α + β per channel (fewer
 // table loads; α = rstd·w, β = b − lo·α).
-#include "group_norm.h"
-
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
 #include <utility>
 
 #include "../runtime/thread_pool.h"
+#include "kernels.h"
 #include "moments.h"
 #include "normalize.h"
 #include "schedule.h"
@@ -52,6 +51,39 @@ namespace {
 
 using runtime::parallelFor;
 using runtime::ScratchDoubles;
+
+// What the GroupNorm and InstanceNorm kernels share: GroupNorm's arguments with InstanceNorm's
+// running statistics (groups = C for InstanceNorm; GroupNorm has no running statistics).
+template <class T>
+struct GroupNormForwardArgs {
+  const T* x;
+  ChannelShape shape;
+  size_t groups;       // ≥ 1, divides shape.c
+  const T* weight;     // C or null
+  const T* bias;       // C or null
+  T* runningMean;      // C or null (groups == C only): updated in place when useInputStats
+  T* runningVar;       // C or null: updated with the unbiased variance, averaged over N
+  double momentum, eps;
+  bool useInputStats;  // false: normalize with the running statistics (then required)
+  T* y;                // may be x itself
+  T* mean;             // N·groups, n-major (useInputStats false: the running mean, tiled over N)
+  T* rstd;             // N·groups
+};
+
+template <class T>
+struct GroupNormBackwardArgs {
+  const T* dy;
+  const T* x;
+  const T* mean;       // N·groups, saved by the forward
+  const T* rstd;       // N·groups
+  ChannelShape shape;
+  size_t groups;
+  const T* weight;     // C or null
+  bool useInputStats;  // false: the statistics were constants (running stats): dx = dy·w·rstd
+  T* dx;
+  T* dweight;          // C or null (not requested)
+  T* dbias;            // C or null
+};
 
 constexpr size_t kUnitInCacheBytes = 512 * 1024;  // units up to this size: one task each (L2 is 1 MiB here)
 constexpr size_t kWaveBytes = 1 << 20;            // larger units: waves of about this many bytes
@@ -1072,14 +1104,28 @@ bool groupNormBackwardImpl(const GroupNormBackwardArgs<T>& a, const Exec& exec) 
 }  // namespace
 
 template <class T>
-bool groupNormForward(const GroupNormForwardArgs<T>& a, const Exec& e) noexcept { return groupNormForwardImpl(a, e); }
+bool groupNormForward(const Args<Kernel::groupNormForward, T>& a, const Exec& e) noexcept {
+  return groupNormForwardImpl<T>({a.x, channelShapeOf(a), a.groups, a.weight, a.bias, nullptr, nullptr, 0, a.eps, true, a.y, a.mean,
+                                  a.rstd}, e);
+}
 template <class T>
-bool groupNormBackward(const GroupNormBackwardArgs<T>& a, const Exec& e) noexcept { return groupNormBackwardImpl(a, e); }
+bool instanceNormForward(const Args<Kernel::instanceNormForward, T>& a, const Exec& e) noexcept {
+  return groupNormForwardImpl<T>({a.x, channelShapeOf(a), a.c, a.weight, a.bias, a.runningMean, a.runningVar, a.momentum, a.eps,
+                                  a.useInputStats, a.y, a.mean, a.rstd}, e);
+}
+template <class T>
+bool groupNormBackward(const Args<Kernel::groupNormBackward, T>& a, const Exec& e) noexcept {
+  return groupNormBackwardImpl<T>({a.dy, a.x, a.mean, a.rstd, channelShapeOf(a), a.groups, a.weight, true, a.dx, a.dweight, a.dbias}, e);
+}
+template <class T>
+bool instanceNormBackward(const Args<Kernel::instanceNormBackward, T>& a, const Exec& e) noexcept {
+  return groupNormBackwardImpl<T>({a.dy, a.x, a.mean, a.rstd, channelShapeOf(a), a.c, a.weight, a.useInputStats, a.dx, a.dweight,
+                                   a.dbias}, e);
+}
 
-#define FASTNORM_INSTANTIATE_GROUP_NORM(T)                                                     \
-  template bool groupNormForward<T>(const GroupNormForwardArgs<T>&, const Exec&) noexcept;   \
-  template bool groupNormBackward<T>(const GroupNormBackwardArgs<T>&, const Exec&) noexcept;
-FASTNORM_INSTANTIATE_GROUP_NORM(float)
-FASTNORM_INSTANTIATE_GROUP_NORM(double)
+FASTNORM_INSTANTIATE_KERNEL(groupNormForward)
+FASTNORM_INSTANTIATE_KERNEL(instanceNormForward)
+FASTNORM_INSTANTIATE_KERNEL(groupNormBackward)
+FASTNORM_INSTANTIATE_KERNEL(instanceNormBackward)
 
 }  // namespace fastnorm::FASTNORM_ISA_NS

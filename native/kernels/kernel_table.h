@@ -1,8 +1,10 @@
-// The kernel table: one entry per (op, direction), per dtype. The same list drives each ISA's
-// table (kernel_table.cc, compiled per ISA), the dispatcher and the binding.
+// The kernel table: every kernel of kernel_list.h, per dtype, for one ISA (kernel_table.cc,
+// compiled per ISA, fills it; runtime/dispatch.cc chooses one; the binding calls through it).
 // This header is ISA-independent: plain argument structs and function pointers only.
 #pragma once
 #include <cstddef>
+
+#include "kernel_list.h"
 
 namespace fastnorm {
 
@@ -19,159 +21,55 @@ struct ChannelShape {
   size_t size() const { return n * c * s; }
 };
 
-// LayerNorm (centered) and RMSNorm (not centered) over `rows` contiguous rows of `cols` values.
+// A tensor as N samples × C channels × S spatial positions of a kernel's (n, c, s, channelsLast).
+template <class A>
+ChannelShape channelShapeOf(const A& a) {
+  return {a.n, a.c, a.s, a.channelsLast};
+}
+
+// The C++ type of an array argument of each dtype rule (kernel_list.h), for a kernel computing in T.
+template <schema::Dtype D, class T>
+struct FieldType {
+  using type = T;  // Data, Param, Stats: the call's dtype
+};
 template <class T>
-struct RowNormForwardArgs {
-  const T* x;
-  size_t rows, cols;
-  const T* weight;  // cols values or null
-  const T* bias;    // cols values or null (always null for RMSNorm)
-  double eps;
-  T* y;             // rows*cols, may be x itself
-  T* mean;          // rows (null for RMSNorm)
-  T* rstd;          // rows
+struct FieldType<schema::Dtype::Float64, T> {
+  using type = double;
 };
 
-template <class T>
-struct RowNormBackwardArgs {
-  const T* dy;
-  const T* x;
-  const T* mean;    // rows (null for RMSNorm)
-  const T* rstd;    // rows
-  size_t rows, cols;
-  const T* weight;  // cols values or null
-  T* dx;            // rows*cols
-  T* dweight;       // cols or null (not requested)
-  T* dbias;         // cols or null (not requested; always null for RMSNorm)
-};
+// Args<K, T>: kernel K's arguments, its rows of kernel_list.h as members, in order.
+template <Kernel K, class T>
+struct Args;
 
-// BatchNorm: statistics per channel over N and every spatial position.
-template <class T>
-struct BatchNormForwardArgs {
-  const T* x;
-  ChannelShape shape;
-  const T* weight;    // C or null
-  const T* bias;      // C or null
-  T* runningMean;     // C or null; training updates it in place, eval reads it
-  T* runningVar;      // C or null (same)
-  double momentum, eps;
-  bool training;
-  T* y;               // may be x itself
-  T* mean;            // C: batch mean (training) or the running mean (eval)
-  T* rstd;            // C
-};
+#define FASTNORM_MEMBER_IN(name, dtype, ...) const typename FieldType<schema::Dtype::dtype, T>::type* name;
+#define FASTNORM_MEMBER_OUT(name, dtype, ...) typename FieldType<schema::Dtype::dtype, T>::type* name;
+#define FASTNORM_MEMBER_SIZE(name, ...) size_t name;
+#define FASTNORM_MEMBER_NUMBER(name) double name;
+#define FASTNORM_MEMBER_FLAG(name) bool name;
+#define FASTNORM_ARGS_STRUCT(name)                                                                   \
+  template <class T>                                                                                 \
+  struct Args<Kernel::name, T> {                                                                     \
+    FASTNORM_ARGS_##name(FASTNORM_MEMBER_IN, FASTNORM_MEMBER_OUT, FASTNORM_MEMBER_OUT, FASTNORM_MEMBER_SIZE, \
+                         FASTNORM_MEMBER_NUMBER, FASTNORM_MEMBER_FLAG)                               \
+  };
+FASTNORM_KERNELS(FASTNORM_ARGS_STRUCT)
+#undef FASTNORM_ARGS_STRUCT
+#undef FASTNORM_MEMBER_IN
+#undef FASTNORM_MEMBER_OUT
+#undef FASTNORM_MEMBER_SIZE
+#undef FASTNORM_MEMBER_NUMBER
+#undef FASTNORM_MEMBER_FLAG
 
-template <class T>
-struct BatchNormBackwardArgs {
-  const T* dy;
-  const T* x;
-  const T* mean;      // C, saved by the forward
-  const T* rstd;      // C
-  ChannelShape shape;
-  const T* weight;    // C or null
-  bool training;      // false: gradient through fixed (running) statistics
-  T* dx;
-  T* dweight;         // C or null (not requested)
-  T* dbias;           // C or null
-};
+// A kernel: computes from its arguments with at most exec.threads threads; returns false only
+// when it could not get its scratch memory.
+template <Kernel K, class T>
+using KernelFunction = bool (*)(const Args<K, T>&, const Exec&) noexcept;
 
-// Synchronized-BatchNorm building blocks (per-channel statistics in double, exact to merge).
-template <class T>
-struct BatchNormStatsArgs {
-  const T* x;
-  ChannelShape shape;
-  double* mean;       // C
-  double* m2;         // C: Σ(x − mean)²
-};
-
-template <class T>
-struct BatchNormApplyArgs {  // y = (x − mean)·rstd·w + b with given statistics
-  const T* x;
-  ChannelShape shape;
-  const T* mean;
-  const T* rstd;
-  const T* weight;
-  const T* bias;
-  T* y;
-};
-
-template <class T>
-struct BatchNormBackwardReduceArgs {
-  const T* dy;
-  const T* x;
-  const T* mean;
-  ChannelShape shape;
-  double* sumDy;      // C: Σdy
-  double* sumDyXmu;   // C: Σdy·(x − mean)
-};
-
-template <class T>
-struct BatchNormBackwardApplyArgs {  // dx from the (all-reduced) sums over `count` values per channel
-  const T* dy;
-  const T* x;
-  const T* mean;
-  const T* rstd;
-  ChannelShape shape;
-  const T* weight;
-  const double* sumDy;
-  const double* sumDyXmu;
-  double count;
-  T* dx;
-};
-
-// GroupNorm: statistics per (n, group of C/groups channels) over those channels × S positions.
-// InstanceNorm is groups == C, optionally with running statistics (PyTorch's track_running_stats).
-template <class T>
-struct GroupNormForwardArgs {
-  const T* x;
-  ChannelShape shape;
-  size_t groups;       // ≥ 1, divides shape.c
-  const T* weight;     // C or null
-  const T* bias;       // C or null
-  T* runningMean;      // C or null (groups == C only): updated in place when useInputStats
-  T* runningVar;       // C or null: updated with the unbiased variance, averaged over N
-  double momentum, eps;
-  bool useInputStats;  // false: normalize with the running statistics (then required)
-  T* y;                // may be x itself
-  T* mean;             // N·groups, n-major (useInputStats false: the running mean, tiled over N)
-  T* rstd;             // N·groups
-};
-
-template <class T>
-struct GroupNormBackwardArgs {
-  const T* dy;
-  const T* x;
-  const T* mean;       // N·groups, saved by the forward
-  const T* rstd;       // N·groups
-  ChannelShape shape;
-  size_t groups;
-  const T* weight;     // C or null
-  bool useInputStats;  // false: the statistics were constants (running stats): dx = dy·w·rstd
-  T* dx;
-  T* dweight;          // C or null (not requested)
-  T* dbias;            // C or null
-};
-
-// X(name, ArgsTemplate): every kernel. A kernel returns false only when it could not get its
-// scratch memory.
-#define FASTNORM_KERNEL_LIST(X)               \
-  X(layerNormForward, RowNormForwardArgs)     \
-  X(layerNormBackward, RowNormBackwardArgs)   \
-  X(rmsNormForward, RowNormForwardArgs)       \
-  X(rmsNormBackward, RowNormBackwardArgs)                 \
-  X(batchNormForward, BatchNormForwardArgs)               \
-  X(batchNormBackward, BatchNormBackwardArgs)             \
-  X(batchNormStats, BatchNormStatsArgs)                   \
-  X(batchNormApply, BatchNormApplyArgs)                   \
-  X(batchNormBackwardReduce, BatchNormBackwardReduceArgs) \
-  X(batchNormBackwardApply, BatchNormBackwardApplyArgs) \
-  X(groupNormForward, GroupNormForwardArgs)               \
-  X(groupNormBackward, GroupNormBackwardArgs)
-
+// Every kernel of one dtype.
 template <class T>
 struct KernelSet {
-#define FASTNORM_KERNEL_POINTER(name, Args) bool (*name)(const Args<T>&, const Exec&) noexcept;
-  FASTNORM_KERNEL_LIST(FASTNORM_KERNEL_POINTER)
+#define FASTNORM_KERNEL_POINTER(name) KernelFunction<Kernel::name, T> name;
+  FASTNORM_KERNELS(FASTNORM_KERNEL_POINTER)
 #undef FASTNORM_KERNEL_POINTER
 };
 

@@ -14,11 +14,10 @@
 //
 // Precision: statistics and gradient sums in double; the elementwise passes in the data type,
 // with the float mean split into hi + lo so (x − μ) keeps the precision of x.
-#include "row_norm.h"
-
 #include <type_traits>
 
 #include "../runtime/thread_pool.h"
+#include "kernels.h"
 #include "moments.h"
 #include "normalize.h"
 #include "schedule.h"
@@ -28,6 +27,33 @@ namespace {
 
 using runtime::parallelFor;
 using runtime::ScratchDoubles;
+
+// What the LayerNorm (centered) and RMSNorm kernels share: their arguments, RMSNorm's mean and
+// bias null.
+template <class T>
+struct RowNormForwardArgs {
+  const T* x;
+  size_t rows, cols;
+  const T* weight;  // cols values or null
+  const T* bias;    // cols values or null (always null for RMSNorm)
+  double eps;
+  T* y;             // rows*cols, may be x itself
+  T* mean;          // rows (null for RMSNorm)
+  T* rstd;          // rows
+};
+
+template <class T>
+struct RowNormBackwardArgs {
+  const T* dy;
+  const T* x;
+  const T* mean;    // rows (null for RMSNorm)
+  const T* rstd;    // rows
+  size_t rows, cols;
+  const T* weight;  // cols values or null
+  T* dx;            // rows*cols
+  T* dweight;       // cols or null (not requested)
+  T* dbias;         // cols or null (not requested; always null for RMSNorm)
+};
 
 constexpr size_t kMaxRowBlocks = 64;             // dweight/dbias partials per backward call
 constexpr size_t kMinBlockRows = 8;
@@ -408,17 +434,26 @@ bool rowNormBackward(const RowNormBackwardArgs<T>& a, const Exec& exec) noexcept
 
 }  // namespace
 
-template <class T> bool layerNormForward(const RowNormForwardArgs<T>& a, const Exec& e) noexcept { return rowNormForward<T, true>(a, e); }
-template <class T> bool rmsNormForward(const RowNormForwardArgs<T>& a, const Exec& e) noexcept { return rowNormForward<T, false>(a, e); }
-template <class T> bool layerNormBackward(const RowNormBackwardArgs<T>& a, const Exec& e) noexcept { return rowNormBackward<T, true>(a, e); }
-template <class T> bool rmsNormBackward(const RowNormBackwardArgs<T>& a, const Exec& e) noexcept { return rowNormBackward<T, false>(a, e); }
+template <class T>
+bool layerNormForward(const Args<Kernel::layerNormForward, T>& a, const Exec& e) noexcept {
+  return rowNormForward<T, true>({a.x, a.rows, a.cols, a.weight, a.bias, a.eps, a.y, a.mean, a.rstd}, e);
+}
+template <class T>
+bool rmsNormForward(const Args<Kernel::rmsNormForward, T>& a, const Exec& e) noexcept {
+  return rowNormForward<T, false>({a.x, a.rows, a.cols, a.weight, nullptr, a.eps, a.y, nullptr, a.rstd}, e);
+}
+template <class T>
+bool layerNormBackward(const Args<Kernel::layerNormBackward, T>& a, const Exec& e) noexcept {
+  return rowNormBackward<T, true>({a.dy, a.x, a.mean, a.rstd, a.rows, a.cols, a.weight, a.dx, a.dweight, a.dbias}, e);
+}
+template <class T>
+bool rmsNormBackward(const Args<Kernel::rmsNormBackward, T>& a, const Exec& e) noexcept {
+  return rowNormBackward<T, false>({a.dy, a.x, nullptr, a.rstd, a.rows, a.cols, a.weight, a.dx, a.dweight, nullptr}, e);
+}
 
-#define FASTNORM_INSTANTIATE(T)                                                                    \
-  template bool layerNormForward<T>(const RowNormForwardArgs<T>&, const Exec&) noexcept;           \
-  template bool rmsNormForward<T>(const RowNormForwardArgs<T>&, const Exec&) noexcept;             \
-  template bool layerNormBackward<T>(const RowNormBackwardArgs<T>&, const Exec&) noexcept;         \
-  template bool rmsNormBackward<T>(const RowNormBackwardArgs<T>&, const Exec&) noexcept;
-FASTNORM_INSTANTIATE(float)
-FASTNORM_INSTANTIATE(double)
+FASTNORM_INSTANTIATE_KERNEL(layerNormForward)
+FASTNORM_INSTANTIATE_KERNEL(rmsNormForward)
+FASTNORM_INSTANTIATE_KERNEL(layerNormBackward)
+FASTNORM_INSTANTIATE_KERNEL(rmsNormBackward)
 
 }  // namespace fastnorm::FASTNORM_ISA_NS

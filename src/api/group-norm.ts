@@ -1,20 +1,17 @@
-// GroupNorm and InstanceNorm planners (validate, allocate, name the kernel call). InstanceNorm
-// is GroupNorm with numGroups = C, so both run the groupNorm kernels; InstanceNorm adds the
-// running statistics of PyTorch's track_running_stats.
-import { checkLayout, channelShape, shapeArgs, type ChannelShape } from './layout.js';
-import { backwardOutputs, backwardResult, checkGrads, checkOut, output } from './outputs.js';
-import { plan, type Plan } from './plan.js';
+// GroupNorm and InstanceNorm planners (validate, derive the kernel call's sizes, name its
+// outputs; bind.ts checks the arrays). InstanceNorm is GroupNorm with numGroups = C, plus the
+// running statistics of PyTorch's track_running_stats; each has kernels of its own name.
+import { plan, wanted, type Plan } from './bind.js';
+import { KERNELS } from './kernel-schema.js';
+import { channelArgs, channelShape, checkLayout, type ChannelShape } from './layout.js';
+import { backwardResult, checkGrads, checkOut, checkUnwantedOutputs, hasWeight } from './outputs.js';
 import { checkMomentum, checkRunningStats } from './running-stats.js';
 import type {
-  BackwardResult, FloatArray, GroupNormBackwardOptions, GroupNormOptions, InstanceNormBackwardOptions,
-  InstanceNormOptions, Tensor,
+  BackwardResult, FloatArray, GroupNormBackwardOptions, GroupNormOptions, InstanceNormBackwardOptions, InstanceNormOptions, Tensor,
 } from './types.js';
-import {
-  checkArray, checkBoolean, checkEps, checkNoAliasing, checkOptions, checkRequiredArray, checkSameShape, checkSaved,
-  checkTensor, dtypeOf, type FloatArrayConstructor,
-} from './validate.js';
+import { checkBoolean, checkEps, checkOptions, checkSameShape, checkSaved, checkTensor, dtypeOf } from './validate.js';
 
-type ForwardResult = { y: Tensor; mean: FloatArray; rstd: FloatArray };
+type ForwardResult<A extends FloatArray> = { y: Tensor<A>; mean: A; rstd: A };
 
 const GROUP_FORWARD_OPTIONS = ['weight', 'bias', 'eps', 'layout', 'out'] as const;
 const GROUP_BACKWARD_OPTIONS = ['weight', 'layout', 'grads', 'out'] as const;
@@ -51,98 +48,75 @@ function checkInstanceSpatial(s: ChannelShape, useInputStats: boolean): void {
       'as PyTorch raises "Expected more than 1 spatial element when training"; use running statistics (useInputStats: false)');
 }
 
-/** The forward outputs y (x's length) and mean/rstd (one per (n, group)), `out` buffers where given. */
-function forwardOutputs(x: Tensor, outOption: unknown, dtype: FloatArrayConstructor, stats: number) {
-  const out = checkOut(outOption, ['y', 'mean', 'rstd']);
-  return {
-    out,
-    y: output(out, 'y', dtype, x.data.length),
-    mean: output(out, 'mean', dtype, stats),
-    rstd: output(out, 'rstd', dtype, stats),
-  };
+function forwardResult<A extends FloatArray>(x: Tensor<A>) {
+  return (a: { y: FloatArray; mean: FloatArray; rstd: FloatArray }): ForwardResult<A> =>
+    ({ y: { data: a.y as A, shape: x.shape.slice() }, mean: a.mean as A, rstd: a.rstd as A });
 }
 
-/** dy like x, and the saved statistics: one mean/rstd per (n, group). */
-function checkBackwardInputs(dy: Tensor, x: Tensor, saved: unknown, s: ChannelShape, groups: number) {
-  const dtype = dtypeOf(x);
-  checkSameShape(checkTensor('dy', dy, dtype), x);
+/** dy like x, the saved statistics object and the backward's gradient outputs. */
+function backwardInputs(dy: Tensor, x: Tensor, saved: unknown, o: GroupNormBackwardOptions) {
+  checkSameShape(checkTensor('dy', dy, dtypeOf(x)), x);
   const sv = checkSaved(saved);
-  const mean = checkRequiredArray('saved.mean', sv.mean, dtype, s.n * groups);
-  const rstd = checkRequiredArray('saved.rstd', sv.rstd, dtype, s.n * groups);
-  return { dtype, mean, rstd };
+  const grads = checkGrads(o.grads, hasWeight(o.weight), ['weight', 'bias']);
+  const out = checkOut(o.out, ['dx', 'dweight', 'dbias']);
+  checkUnwantedOutputs(out, grads, true);
+  return { mean: sv.mean, rstd: sv.rstd, weight: o.weight, dx: out?.dx, dweight: wanted(grads.weight, out?.dweight),
+    dbias: wanted(grads.bias, out?.dbias) };
 }
 
-export function planGroupNorm(x: Tensor, numGroups: unknown, opts?: GroupNormOptions): Plan<ForwardResult> {
+export function planGroupNorm<A extends FloatArray>(x: Tensor<A>, numGroups: number, opts?: GroupNormOptions<A>):
+  Plan<typeof KERNELS.groupNormForward, ForwardResult<A>> {
   checkTensor('x', x);
   const o = checkOptions<GroupNormOptions>('opts', opts, GROUP_FORWARD_OPTIONS);
-  const dtype = dtypeOf(x);
   const s = channelShape(x.shape, checkLayout(o.layout));
   const groups = checkNumGroups(numGroups, s.c);
   checkGroupCount(s, groups);
-  const weight = checkArray('weight', o.weight, dtype, s.c);
-  const bias = checkArray('bias', o.bias, dtype, s.c);
   const eps = checkEps(o.eps, 1e-5);
-  const { out, y, mean, rstd } = forwardOutputs(x, o.out, dtype, s.n * groups);
-  if (out) checkNoAliasing({ 'out.y': y, 'out.mean': mean, 'out.rstd': rstd }, { x: x.data, weight, bias }, ['out.y', 'x']);
-  return plan('groupNormForward', [x.data, ...shapeArgs(s), groups, weight, bias, null, null, 0, eps, true, y, mean, rstd],
-    { y: { data: y, shape: x.shape.slice() }, mean, rstd });
+  const out = checkOut(o.out, ['y', 'mean', 'rstd']);
+  return plan(KERNELS.groupNormForward, {
+    x: x.data, ...channelArgs(s), groups, weight: o.weight, bias: o.bias, eps, y: out?.y, mean: out?.mean, rstd: out?.rstd,
+  }, forwardResult(x));
 }
 
-export function planGroupNormBackward(dy: Tensor, x: Tensor, saved: { mean: FloatArray; rstd: FloatArray }, numGroups: unknown,
-  opts?: GroupNormBackwardOptions): Plan<BackwardResult> {
+export function planGroupNormBackward<A extends FloatArray>(dy: Tensor<A>, x: Tensor<A>, saved: { mean: A; rstd: A }, numGroups: number,
+  opts?: GroupNormBackwardOptions<A>): Plan<typeof KERNELS.groupNormBackward, BackwardResult<A>> {
   checkTensor('x', x);
   const o = checkOptions<GroupNormBackwardOptions>('opts', opts, GROUP_BACKWARD_OPTIONS);
   const s = channelShape(x.shape, checkLayout(o.layout));
   const groups = checkNumGroups(numGroups, s.c);
   checkGroupCount(s, groups);
-  const { dtype, mean, rstd } = checkBackwardInputs(dy, x, saved, s, groups);
-  const weight = checkArray('weight', o.weight, dtype, s.c);
-  const grads = checkGrads(o.grads, weight !== null, ['weight', 'bias']);
-  const { out, dx, dweight, dbias } = backwardOutputs(grads, o.out, dtype, x.data.length, s.c);
-  if (out) checkNoAliasing({ 'out.dx': dx, 'out.dweight': dweight, 'out.dbias': dbias },
-    { dy: dy.data, x: x.data, 'saved.mean': mean, 'saved.rstd': rstd, weight });
-  return plan('groupNormBackward', [dy.data, x.data, mean, rstd, ...shapeArgs(s), groups, weight, true, dx, dweight, dbias],
-    backwardResult(dx, x, dweight, dbias));
+  return plan(KERNELS.groupNormBackward, { dy: dy.data, x: x.data, ...channelArgs(s), groups, ...backwardInputs(dy, x, saved, o) },
+    (a) => backwardResult(a.dx, x, a.dweight, a.dbias) as BackwardResult<A>);
 }
 
-export function planInstanceNorm(x: Tensor, opts?: InstanceNormOptions): Plan<ForwardResult> {
+export function planInstanceNorm<A extends FloatArray>(x: Tensor<A>, opts?: InstanceNormOptions<A>):
+  Plan<typeof KERNELS.instanceNormForward, ForwardResult<A>> {
   checkTensor('x', x);
   const o = checkOptions<InstanceNormOptions>('opts', opts, INSTANCE_FORWARD_OPTIONS);
-  const dtype = dtypeOf(x);
   const s = channelShape(x.shape, checkLayout(o.layout));
-  const weight = checkArray('weight', o.weight, dtype, s.c);
-  const bias = checkArray('bias', o.bias, dtype, s.c);
-  const { runningMean, runningVar } = checkRunningStats(o.runningMean, o.runningVar, dtype, s.c);
+  const running = checkRunningStats(o.runningMean, o.runningVar);
   const useInputStats = checkBoolean('useInputStats', o.useInputStats, true);
   const momentum = checkMomentum(o.momentum);
   const eps = checkEps(o.eps, 1e-5);
-  if (!useInputStats && !runningMean) throw new TypeError('runningMean and runningVar are required when useInputStats is false');
+  if (!useInputStats && !running) throw new TypeError('runningMean and runningVar are required when useInputStats is false');
   checkInstanceSpatial(s, useInputStats);
-  const { out, y, mean, rstd } = forwardOutputs(x, o.out, dtype, s.n * s.c);
-  if (out || runningMean) checkNoAliasing({ 'out.y': y, 'out.mean': mean, 'out.rstd': rstd, runningMean, runningVar },
-    { x: x.data, weight, bias }, ['out.y', 'x']);
-  // no spatial positions: no batch statistics to fold in, the running ones stay (as in PyTorch)
-  const update = useInputStats && s.s === 0 ? null : runningMean;
-  const updateVar = update ? runningVar : null;
-  return plan('groupNormForward',
-    [x.data, ...shapeArgs(s), s.c, weight, bias, update, updateVar, momentum, eps, useInputStats, y, mean, rstd],
-    { y: { data: y, shape: x.shape.slice() }, mean, rstd });
+  const out = checkOut(o.out, ['y', 'mean', 'rstd']);
+  const p = plan(KERNELS.instanceNormForward, {
+    x: x.data, ...channelArgs(s), weight: o.weight, bias: o.bias, runningMean: o.runningMean, runningVar: o.runningVar, momentum, eps,
+    useInputStats, y: out?.y, mean: out?.mean, rstd: out?.rstd,
+  }, forwardResult(x));
+  // no spatial positions: no batch statistics to fold in, the running ones (checked) stay, as in PyTorch
+  if (useInputStats && s.s === 0) p.args.runningMean = p.args.runningVar = null;
+  return p;
 }
 
-export function planInstanceNormBackward(dy: Tensor, x: Tensor, saved: { mean: FloatArray; rstd: FloatArray },
-  opts?: InstanceNormBackwardOptions): Plan<BackwardResult> {
+export function planInstanceNormBackward<A extends FloatArray>(dy: Tensor<A>, x: Tensor<A>, saved: { mean: A; rstd: A },
+  opts?: InstanceNormBackwardOptions<A>): Plan<typeof KERNELS.instanceNormBackward, BackwardResult<A>> {
   checkTensor('x', x);
   const o = checkOptions<InstanceNormBackwardOptions>('opts', opts, INSTANCE_BACKWARD_OPTIONS);
   const s = channelShape(x.shape, checkLayout(o.layout));
-  const { dtype, mean, rstd } = checkBackwardInputs(dy, x, saved, s, s.c);
-  const weight = checkArray('weight', o.weight, dtype, s.c);
   const useInputStats = checkBoolean('useInputStats', o.useInputStats, true);
   checkInstanceSpatial(s, useInputStats);
-  const grads = checkGrads(o.grads, weight !== null, ['weight', 'bias']);
-  const { out, dx, dweight, dbias } = backwardOutputs(grads, o.out, dtype, x.data.length, s.c);
-  if (out) checkNoAliasing({ 'out.dx': dx, 'out.dweight': dweight, 'out.dbias': dbias },
-    { dy: dy.data, x: x.data, 'saved.mean': mean, 'saved.rstd': rstd, weight });
-  return plan('groupNormBackward',
-    [dy.data, x.data, mean, rstd, ...shapeArgs(s), s.c, weight, useInputStats, dx, dweight, dbias],
-    backwardResult(dx, x, dweight, dbias));
+  return plan(KERNELS.instanceNormBackward, { dy: dy.data, x: x.data, ...channelArgs(s), useInputStats, ...backwardInputs(dy, x, saved, o) },
+    (a) => backwardResult(a.dx, x, a.dweight, a.dbias) as BackwardResult<A>);
 }

@@ -28,7 +28,7 @@ export function channelShape(shape: readonly number[], layout: Layout, name = 'x
   return { n: shape[0], c, s, channelsLast };
 }
 
-/** (n, c, s, channelsLast): how a ChannelShape is passed to the kernels. */
-export function shapeArgs(s: ChannelShape): [number, number, number, boolean] {
-  return [s.n, s.c, s.s, s.channelsLast];
+/** { n, c, s, channelsLast }: how a ChannelShape is passed to the kernels. */
+export function channelArgs(s: ChannelShape): ChannelShape {
+  return { n: s.n, c: s.c, s: s.s, channelsLast: s.channelsLast };
 }

@@ -1,6 +1,5 @@
 // Running statistics (BatchNorm, InstanceNorm): updated in place by training-mode calls as in
 // PyTorch, `running = (1 - momentum)·running + momentum·batch` (unbiased batch variance).
-import { checkArray, checkNoAliasing, type FloatArrayConstructor } from './validate.js';
 
 /** `momentum`: a finite number, default 0.1. */
 export function checkMomentum(v: unknown): number {
@@ -10,11 +9,13 @@ export function checkMomentum(v: unknown): number {
   return v;
 }
 
-/** Running statistics: both or neither, C values of the dtype each, not sharing memory. */
-export function checkRunningStats(mean: unknown, variance: unknown, dtype: FloatArrayConstructor, c: number) {
-  const runningMean = checkArray('runningMean', mean, dtype, c);
-  const runningVar = checkArray('runningVar', variance, dtype, c);
-  if ((runningMean === null) !== (runningVar === null)) throw new TypeError('runningMean and runningVar must be given together');
-  if (runningMean && runningVar) checkNoAliasing({ runningMean }, { runningVar });
-  return { runningMean, runningVar };
+/**
+ * Running statistics are given both or neither (their arrays are checked with the kernel's
+ * arguments: C values of the dtype each, not sharing memory); true when given.
+ */
+export function checkRunningStats(mean: unknown, variance: unknown): boolean {
+  const hasMean = mean !== undefined && mean !== null;
+  const hasVar = variance !== undefined && variance !== null;
+  if (hasMean !== hasVar) throw new TypeError('runningMean and runningVar must be given together');
+  return hasMean;
 }

@@ -1,6 +1,6 @@
 // Thread and introspection controls of one backend (the same functions on every entry point).
-import type { Backend } from '../backends/kernels.js';
-import { packageVersion } from '../backends/package-root.js';
+import type { Backend } from './backend.js';
+import { packageVersion } from './package-root.js';
 import type { Info } from './types.js';
 import { checkThreadCount } from './validate.js';
 

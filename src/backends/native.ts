@@ -1,13 +1,19 @@
 // The native backend: loads the addon (FASTNORM_ADDON_PATH, else the local build, then the
-// prebuilt binary) and exposes its functions as the kernels, with no JavaScript in between.
+// prebuilt binary) and runs its kernels. The addon takes a kernel's arguments by position, in
+// the order of its rows (native/kernels/kernel_list.h, mirrored by src/api/kernel-schema.ts):
+// each kernel here passes its checked arguments in that order, and nothing else.
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import type { AsyncKernels, Backend, Kernels } from './kernels.js';
-import { packageRoot } from './package-root.js';
+import type { Backend } from '../api/backend.js';
+import { KERNELS, type KernelName } from '../api/kernel-schema.js';
+import type { AsyncKernels, Kernels } from '../api/op-table.js';
+import { packageRoot } from '../api/package-root.js';
 
-/** The addon's own surface: the kernels plus runtime controls and test/bench hooks. */
-export interface NativeAddon extends Kernels, AsyncKernels {
+type Positional = (...args: unknown[]) => unknown;
+
+/** The addon's own surface: every kernel by position (sync and `<name>Async`), runtime controls, test and bench hooks. */
+export type NativeAddon = { [K in KernelName]: Positional } & { [K in KernelName as `${K}Async`]: (...args: unknown[]) => Promise<void> } & {
   info(): { isa: string; threads: number; cores: number; supportedIsas: string[]; warning?: string };
   setNumThreads(n: number): void;
   getNumThreads(): number;
@@ -21,7 +27,9 @@ export interface NativeAddon extends Kernels, AsyncKernels {
    * `_computeStats(true)`.
    */
   _computeStats(reset?: boolean): { limit: number; peakBusy: number; waits: number };
-}
+  /** Test hook: every kernel's rows of kernel_list.h, { name: [{ name, role, dtype, ... }] }. */
+  _kernelSchema(): Record<string, Array<Record<string, unknown>>>;
+};
 
 /**
  * Where the addon is looked for, in order. FASTNORM_ADDON_PATH, when set, is the only candidate.
@@ -84,11 +92,28 @@ export function loadAddon(): { addon: NativeAddon } | { error: string } {
   return { error: `fastnorm native addon could not be loaded: ${tried.join('; ')}` };
 }
 
+/** An addon function called with a kernel's named arguments, in the order of its rows. */
+function byPosition(addon: NativeAddon, fn: Positional, names: readonly string[]): (args: unknown) => unknown {
+  const values = new Array<unknown>(names.length); // reused: the addon reads its arguments before it returns
+  return (args) => {
+    const a = args as Record<string, unknown>;
+    for (let i = 0; i < names.length; i++) values[i] = a[names[i]];
+    return fn.apply(addon, values);
+  };
+}
+
 export function createNativeBackend(addon: NativeAddon): Backend {
+  const kernels: Record<string, unknown> = {};
+  const asyncKernels: Record<string, unknown> = {};
+  for (const [name, schema] of Object.entries(KERNELS)) {
+    const names = schema.fields.map((f) => f.name);
+    kernels[name] = byPosition(addon, addon[name as KernelName], names);
+    asyncKernels[name] = byPosition(addon, addon[`${name as KernelName}Async`], names);
+  }
   return {
     name: 'native',
-    kernels: addon,
-    asyncKernels: addon,
+    kernels: kernels as Kernels,
+    asyncKernels: asyncKernels as AsyncKernels,
     isa: () => addon.info().isa,
     setNumThreads: (n) => addon.setNumThreads(n),
     getNumThreads: () => addon.getNumThreads(),

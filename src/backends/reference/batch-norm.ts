@@ -1,7 +1,10 @@
 // Reference BatchNorm: plain float64 arithmetic over each channel's N·S values (two-pass
-// moments with a refined mean, centered backward formulas), in either layout.
+// moments with a refined mean, centered backward formulas), in either layout; and the
+// synchronized-BatchNorm building blocks.
+import type { ArgsOf } from '../../api/bind.js';
+import type { Kernels } from '../../api/op-table.js';
 import type { FloatArray } from '../../api/types.js';
-import { rstdOf } from './row-norm.js';
+import { moments, rstdOf } from './numerics.js';
 
 type Opt = FloatArray | null;
 
@@ -17,18 +20,7 @@ function eachInChannel(n: number, c: number, s: number, channelsLast: boolean, c
 }
 
 function channelMoments(x: FloatArray, n: number, c: number, s: number, channelsLast: boolean, ci: number) {
-  const count = n * s;
-  let sum = 0;
-  eachInChannel(n, c, s, channelsLast, ci, (i) => { sum += x[i]; });
-  const mean0 = sum / count;
-  let s1 = 0;
-  let s2 = 0;
-  eachInChannel(n, c, s, channelsLast, ci, (i) => {
-    const d = x[i] - mean0;
-    s1 += d;
-    s2 += d * d;
-  });
-  return { mean: mean0 + s1 / count, m2: s2 - (s1 * s1) / count };
+  return moments(n * s, (visit) => eachInChannel(n, c, s, channelsLast, ci, (i) => visit(x[i])));
 }
 
 function gradSums(dy: FloatArray, x: FloatArray, mu: number, n: number, c: number, s: number, channelsLast: boolean, ci: number) {
@@ -64,10 +56,20 @@ function trainingGrad(dy: FloatArray, x: FloatArray, mean: FloatArray, rstd: Flo
   }
 }
 
-export const batchNormKernels = {
-  batchNormForward(x: FloatArray, n: number, c: number, s: number, channelsLast: boolean, weight: Opt, bias: Opt,
-    runningMean: Opt, runningVar: Opt, momentum: number, eps: number, training: boolean, y: FloatArray, mean: FloatArray,
-    rstd: FloatArray): void {
+type BatchNormKernels = 'batchNormForward' | 'batchNormBackward' | 'batchNormStats' | 'batchNormGatherStats' | 'batchNormElemt'
+  | 'batchNormBackwardReduce' | 'batchNormBackwardElemt';
+
+/** dweight = Σdy·(x − μ)·rstd and dbias = Σdy per channel (either may be null: not requested). */
+function paramGrads(c: number, sumDy: ArrayLike<number>, sumDyXmu: ArrayLike<number>, rstd: FloatArray, dweight: Opt, dbias: Opt): void {
+  for (let ci = 0; ci < c; ci++) {
+    if (dbias) dbias[ci] = sumDy[ci];
+    if (dweight) dweight[ci] = sumDyXmu[ci] * rstd[ci];
+  }
+}
+
+export const batchNormKernels: Pick<Kernels, BatchNormKernels> = {
+  batchNormForward({ x, n, c, s, channelsLast, weight, bias, runningMean, runningVar, momentum, eps, training, y, mean, rstd }:
+    ArgsOf<'batchNormForward'>): void {
     const count = n * s;
     // y from the float64 statistics, not from mean/rstd rounded to a float32 output: a float32
     // mean of 1e4 + N(0, 1) data is off by up to 5e-4 σ, which y would inherit
@@ -92,17 +94,15 @@ export const batchNormKernels = {
     apply(x, n, c, s, channelsLast, mean64, rstd64, weight, bias, y);
   },
 
-  batchNormBackward(dy: FloatArray, x: FloatArray, mean: FloatArray, rstd: FloatArray, n: number, c: number, s: number,
-    channelsLast: boolean, weight: Opt, training: boolean, dx: FloatArray, dweight: Opt, dbias: Opt): void {
+  batchNormBackward({ dy, x, mean, rstd, n, c, s, channelsLast, weight, training, dx, dweight, dbias }: ArgsOf<'batchNormBackward'>): void {
     const sumDy = new Float64Array(c);
     const sumDyXmu = new Float64Array(c);
     for (let ci = 0; ci < c; ci++) {
       const g = gradSums(dy, x, mean[ci], n, c, s, channelsLast, ci);
       sumDy[ci] = g.sumDy;
       sumDyXmu[ci] = g.sumDyXmu;
-      if (dbias) dbias[ci] = g.sumDy;
-      if (dweight) dweight[ci] = g.sumDyXmu * rstd[ci];
     }
+    paramGrads(c, sumDy, sumDyXmu, rstd, dweight, dbias);
     if (training) {
       trainingGrad(dy, x, mean, rstd, n, c, s, channelsLast, weight, sumDy, sumDyXmu, n * s, dx);
       return;
@@ -113,7 +113,7 @@ export const batchNormKernels = {
     }
   },
 
-  batchNormStats(x: FloatArray, n: number, c: number, s: number, channelsLast: boolean, mean: Float64Array, m2: Float64Array): void {
+  batchNormStats({ x, n, c, s, channelsLast, mean, m2 }: ArgsOf<'batchNormStats'>): void {
     for (let ci = 0; ci < c; ci++) {
       const m = n * s === 0 ? { mean: 0, m2: 0 } : channelMoments(x, n, c, s, channelsLast, ci);
       mean[ci] = m.mean;
@@ -121,13 +121,43 @@ export const batchNormKernels = {
     }
   },
 
-  batchNormApply(x: FloatArray, n: number, c: number, s: number, channelsLast: boolean, mean: FloatArray, rstd: FloatArray,
-    weight: Opt, bias: Opt, y: FloatArray): void {
+  // Chan et al.'s merge of the parts' (count, mean, M2) in part order, exact in float64.
+  batchNormGatherStats({ counts, means, m2s, parts, c, eps, momentum, runningMean, runningVar, mean, rstd }:
+    ArgsOf<'batchNormGatherStats'>): void {
+    let count = 0;
+    const mu = new Float64Array(c);
+    const m2 = new Float64Array(c);
+    for (let p = 0; p < parts; p++) {
+      const np = counts[p];
+      if (np === 0) continue;
+      const total = count + np;
+      for (let j = 0; j < c; j++) {
+        if (count === 0) {
+          mu[j] = means[p * c + j];
+          m2[j] = m2s[p * c + j];
+          continue;
+        }
+        const delta = means[p * c + j] - mu[j];
+        mu[j] += delta * (np / total);
+        m2[j] += m2s[p * c + j] + delta * delta * ((count * np) / total);
+      }
+      count = total;
+    }
+    for (let j = 0; j < c; j++) {
+      mean[j] = mu[j];
+      rstd[j] = rstdOf(m2[j] / count, eps);
+      if (runningMean && runningVar) {
+        runningMean[j] = (1 - momentum) * runningMean[j] + momentum * mu[j];
+        runningVar[j] = (1 - momentum) * runningVar[j] + momentum * (m2[j] / (count - 1));
+      }
+    }
+  },
+
+  batchNormElemt({ x, n, c, s, channelsLast, mean, rstd, weight, bias, y }: ArgsOf<'batchNormElemt'>): void {
     apply(x, n, c, s, channelsLast, mean, rstd, weight, bias, y);
   },
 
-  batchNormBackwardReduce(dy: FloatArray, x: FloatArray, mean: FloatArray, n: number, c: number, s: number,
-    channelsLast: boolean, sumDy: Float64Array, sumDyXmu: Float64Array): void {
+  batchNormBackwardReduce({ dy, x, mean, n, c, s, channelsLast, sumDy, sumDyXmu }: ArgsOf<'batchNormBackwardReduce'>): void {
     for (let ci = 0; ci < c; ci++) {
       const g = gradSums(dy, x, mean[ci], n, c, s, channelsLast, ci);
       sumDy[ci] = g.sumDy;
@@ -135,8 +165,9 @@ export const batchNormKernels = {
     }
   },
 
-  batchNormBackwardApply(dy: FloatArray, x: FloatArray, mean: FloatArray, rstd: FloatArray, n: number, c: number, s: number,
-    channelsLast: boolean, weight: Opt, sumDy: Float64Array, sumDyXmu: Float64Array, count: number, dx: FloatArray): void {
+  batchNormBackwardElemt({ dy, x, mean, rstd, n, c, s, channelsLast, weight, sumDy, sumDyXmu, count, dx, dweight, dbias }:
+    ArgsOf<'batchNormBackwardElemt'>): void {
+    paramGrads(c, sumDy, sumDyXmu, rstd, dweight, dbias);
     trainingGrad(dy, x, mean, rstd, n, c, s, channelsLast, weight, sumDy, sumDyXmu, count, dx);
   },
 };

@@ -1,8 +1,10 @@
 // Reference GroupNorm and InstanceNorm (groups = C): plain float64 arithmetic over each
 // (sample, group) set of C/G channels × S positions, in either layout; two-pass moments with a
 // refined mean, the centered backward of DESIGN.md §1, and PyTorch's running-statistics rule.
+import type { ArgsOf } from '../../api/bind.js';
+import type { Kernels } from '../../api/op-table.js';
 import type { FloatArray } from '../../api/types.js';
-import { rstdOf } from './row-norm.js';
+import { moments, rstdOf } from './numerics.js';
 
 type Opt = FloatArray | null;
 
@@ -16,92 +18,90 @@ function groupIndices(n: number, c: number, s: number, channelsLast: boolean, gr
   return indices;
 }
 
-function moments(x: FloatArray, indices: number[]): { mean: number; m2: number } {
-  const count = indices.length;
-  let sum = 0;
-  for (const i of indices) sum += x[i];
-  const mean0 = sum / count;
-  let s1 = 0;
-  let s2 = 0;
-  for (const i of indices) {
-    const d = x[i] - mean0;
-    s1 += d;
-    s2 += d * d;
-  }
-  return { mean: mean0 + s1 / count, m2: s2 - (s1 * s1) / count };
+function groupMoments(x: FloatArray, indices: number[]): { mean: number; m2: number } {
+  return moments(indices.length, (visit) => { for (const i of indices) visit(x[i]); });
 }
 
-export const groupNormKernels = {
-  groupNormForward(x: FloatArray, n: number, c: number, s: number, channelsLast: boolean, groups: number, weight: Opt, bias: Opt,
-    runningMean: Opt, runningVar: Opt, momentum: number, eps: number, useInputStats: boolean, y: FloatArray, mean: FloatArray,
-    rstd: FloatArray): void {
-    const cg = groups > 0 ? c / groups : 0;
-    const batchMean = new Float64Array(c); // Σ over samples of each channel's mean and unbiased variance
-    const batchVar = new Float64Array(c);
-    for (let ni = 0; ni < n; ni++) {
-      for (let g = 0; g < groups; g++) {
-        const indices = groupIndices(n, c, s, channelsLast, groups, ni, g);
-        let mu: number;
-        let r: number;
-        if (useInputStats) {
-          const m = moments(x, indices);
-          mu = m.mean;
-          r = rstdOf(m.m2 / indices.length, eps);
-          if (cg === 1) {
-            batchMean[g] += m.mean;
-            batchVar[g] += m.m2 / (indices.length - 1);
-          }
-        } else {
-          mu = runningMean![g];
-          r = rstdOf(runningVar![g], eps);
+function forward(x: FloatArray, n: number, c: number, s: number, channelsLast: boolean, groups: number, weight: Opt, bias: Opt,
+  runningMean: Opt, runningVar: Opt, momentum: number, eps: number, useInputStats: boolean, y: FloatArray, mean: FloatArray,
+  rstd: FloatArray): void {
+  const cg = groups > 0 ? c / groups : 0;
+  const batchMean = new Float64Array(c); // Σ over samples of each channel's mean and unbiased variance
+  const batchVar = new Float64Array(c);
+  for (let ni = 0; ni < n; ni++) {
+    for (let g = 0; g < groups; g++) {
+      const indices = groupIndices(n, c, s, channelsLast, groups, ni, g);
+      let mu: number;
+      let r: number;
+      if (useInputStats) {
+        const m = groupMoments(x, indices);
+        mu = m.mean;
+        r = rstdOf(m.m2 / indices.length, eps);
+        if (cg === 1) {
+          batchMean[g] += m.mean;
+          batchVar[g] += m.m2 / (indices.length - 1);
         }
-        mean[ni * groups + g] = mu;
-        rstd[ni * groups + g] = r;
-        for (const i of indices) {
-          const ci = channelsLast ? i % c : Math.floor(i / s) % c;
-          y[i] = (x[i] - mu) * r * (weight ? weight[ci] : 1) + (bias ? bias[ci] : 0);
-        }
+      } else {
+        mu = runningMean![g];
+        r = rstdOf(runningVar![g], eps);
+      }
+      mean[ni * groups + g] = mu;
+      rstd[ni * groups + g] = r;
+      for (const i of indices) {
+        const ci = channelsLast ? i % c : Math.floor(i / s) % c;
+        y[i] = (x[i] - mu) * r * (weight ? weight[ci] : 1) + (bias ? bias[ci] : 0);
       }
     }
-    if (useInputStats && runningMean && runningVar && n > 0) {
-      for (let ci = 0; ci < c; ci++) {
-        runningMean[ci] = (1 - momentum) * runningMean[ci] + momentum * (batchMean[ci] / n);
-        runningVar[ci] = (1 - momentum) * runningVar[ci] + momentum * (batchVar[ci] / n);
-      }
+  }
+  if (useInputStats && runningMean && runningVar && n > 0) {
+    for (let ci = 0; ci < c; ci++) {
+      runningMean[ci] = (1 - momentum) * runningMean[ci] + momentum * (batchMean[ci] / n);
+      runningVar[ci] = (1 - momentum) * runningVar[ci] + momentum * (batchVar[ci] / n);
     }
-  },
+  }
+}
 
-  groupNormBackward(dy: FloatArray, x: FloatArray, mean: FloatArray, rstd: FloatArray, n: number, c: number, s: number,
-    channelsLast: boolean, groups: number, weight: Opt, useInputStats: boolean, dx: FloatArray, dweight: Opt, dbias: Opt): void {
-    const dw = new Float64Array(c);
-    const db = new Float64Array(c);
-    const channelOf = (i: number) => (channelsLast ? i % c : Math.floor(i / s) % c);
-    for (let ni = 0; ni < n; ni++) {
-      for (let g = 0; g < groups; g++) {
-        const indices = groupIndices(n, c, s, channelsLast, groups, ni, g);
-        const mu = mean[ni * groups + g];
-        const r = rstd[ni * groups + g];
-        let sumG = 0;
-        let sumGx = 0;
-        for (const i of indices) {
-          const ci = channelOf(i);
-          const xhat = (x[i] - mu) * r;
-          const gi = dy[i] * (weight ? weight[ci] : 1);
-          sumG += gi;
-          sumGx += gi * xhat;
-          dw[ci] += dy[i] * xhat;
-          db[ci] += dy[i];
-        }
-        const meanG = sumG / indices.length;
-        const meanGx = sumGx / indices.length;
-        for (const i of indices) {
-          const gi = dy[i] * (weight ? weight[channelOf(i)] : 1);
-          // with running statistics the normalization is a constant affine map: dx = g·rstd
-          dx[i] = useInputStats ? r * (gi - meanG - (x[i] - mu) * r * meanGx) : r * gi;
-        }
+function backward(dy: FloatArray, x: FloatArray, mean: FloatArray, rstd: FloatArray, n: number, c: number, s: number,
+  channelsLast: boolean, groups: number, weight: Opt, useInputStats: boolean, dx: FloatArray, dweight: Opt, dbias: Opt): void {
+  const dw = new Float64Array(c);
+  const db = new Float64Array(c);
+  const channelOf = (i: number) => (channelsLast ? i % c : Math.floor(i / s) % c);
+  for (let ni = 0; ni < n; ni++) {
+    for (let g = 0; g < groups; g++) {
+      const indices = groupIndices(n, c, s, channelsLast, groups, ni, g);
+      const mu = mean[ni * groups + g];
+      const r = rstd[ni * groups + g];
+      let sumG = 0;
+      let sumGx = 0;
+      for (const i of indices) {
+        const ci = channelOf(i);
+        const xhat = (x[i] - mu) * r;
+        const gi = dy[i] * (weight ? weight[ci] : 1);
+        sumG += gi;
+        sumGx += gi * xhat;
+        dw[ci] += dy[i] * xhat;
+        db[ci] += dy[i];
+      }
+      const meanG = sumG / indices.length;
+      const meanGx = sumGx / indices.length;
+      for (const i of indices) {
+        const gi = dy[i] * (weight ? weight[channelOf(i)] : 1);
+        // with running statistics the normalization is a constant affine map: dx = g·rstd
+        dx[i] = useInputStats ? r * (gi - meanG - (x[i] - mu) * r * meanGx) : r * gi;
       }
     }
-    if (dweight) dweight.set(dw);
-    if (dbias) dbias.set(db);
-  },
+  }
+  if (dweight) dweight.set(dw);
+  if (dbias) dbias.set(db);
+}
+
+export const groupNormKernels: Pick<Kernels, 'groupNormForward' | 'groupNormBackward' | 'instanceNormForward' | 'instanceNormBackward'> = {
+  groupNormForward: (a: ArgsOf<'groupNormForward'>) =>
+    forward(a.x, a.n, a.c, a.s, a.channelsLast, a.groups, a.weight, a.bias, null, null, 0, a.eps, true, a.y, a.mean, a.rstd),
+  instanceNormForward: (a: ArgsOf<'instanceNormForward'>) => forward(a.x, a.n, a.c, a.s, a.channelsLast, a.c, a.weight, a.bias,
+    a.runningMean, a.runningVar, a.momentum, a.eps, a.useInputStats, a.y, a.mean, a.rstd),
+  groupNormBackward: (a: ArgsOf<'groupNormBackward'>) => backward(a.dy, a.x, a.mean, a.rstd, a.n, a.c, a.s, a.channelsLast, a.groups,
+    a.weight, true, a.dx, a.dweight, a.dbias),
+  instanceNormBackward: (a: ArgsOf<'instanceNormBackward'>) => backward(a.dy, a.x, a.mean, a.rstd, a.n, a.c, a.s, a.channelsLast, a.c,
+    a.weight, a.useInputStats, a.dx, a.dweight, a.dbias),
 };

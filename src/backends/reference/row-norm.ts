@@ -1,28 +1,10 @@
 // Reference LayerNorm and RMSNorm: plain float64 arithmetic, written to be obviously right.
 // Statistics are two-pass with one refinement of the mean (exact for constant rows, stable
 // for a large mean offset); the backward uses the centered formulas of DESIGN.md §1.
+import type { ArgsOf } from '../../api/bind.js';
+import type { Kernels } from '../../api/op-table.js';
 import type { FloatArray } from '../../api/types.js';
-
-/** 1/sqrt(var + eps), 0 when var + eps is 0; NaN propagates. */
-export function rstdOf(variance: number, eps: number): number {
-  const v = (variance < 0 ? 0 : variance) + eps;
-  return v === 0 ? 0 : 1 / Math.sqrt(v);
-}
-
-/** Mean and biased variance of x[start, start + n), two-pass with a refined mean. */
-export function moments(x: FloatArray, start: number, n: number, stride = 1): { mean: number; variance: number } {
-  let sum = 0;
-  for (let i = 0; i < n; i++) sum += x[start + i * stride];
-  const mean0 = sum / n;
-  let s1 = 0;
-  let s2 = 0;
-  for (let i = 0; i < n; i++) {
-    const d = x[start + i * stride] - mean0;
-    s1 += d;
-    s2 += d * d;
-  }
-  return { mean: mean0 + s1 / n, variance: (s2 - (s1 * s1) / n) / n };
-}
+import { moments, rstdOf } from './numerics.js';
 
 function meanOfSquares(x: FloatArray, start: number, n: number): number {
   let s = 0;
@@ -37,9 +19,9 @@ function rowNormForward(centered: boolean, x: FloatArray, rows: number, cols: nu
     let mu = 0;
     let rs: number;
     if (centered) {
-      const m = moments(x, start, cols);
+      const m = moments(cols, (visit) => { for (let j = 0; j < cols; j++) visit(x[start + j]); });
       mu = m.mean;
-      rs = rstdOf(m.variance, eps);
+      rs = rstdOf(m.m2 / cols, eps);
       mean![r] = mu;
     } else {
       rs = rstdOf(meanOfSquares(x, start, cols), eps);
@@ -85,16 +67,12 @@ function rowNormBackward(centered: boolean, dy: FloatArray, x: FloatArray, mean:
   if (dbias) dbias.set(db);
 }
 
-export const rowNormKernels = {
-  layerNormForward: (x: FloatArray, rows: number, cols: number, weight: FloatArray | null, bias: FloatArray | null,
-    eps: number, y: FloatArray, mean: FloatArray, rstd: FloatArray) =>
-    rowNormForward(true, x, rows, cols, weight, bias, eps, y, mean, rstd),
-  rmsNormForward: (x: FloatArray, rows: number, cols: number, weight: FloatArray | null, _bias: null, eps: number,
-    y: FloatArray, _mean: null, rstd: FloatArray) => rowNormForward(false, x, rows, cols, weight, null, eps, y, null, rstd),
-  layerNormBackward: (dy: FloatArray, x: FloatArray, mean: FloatArray, rstd: FloatArray, rows: number, cols: number,
-    weight: FloatArray | null, dx: FloatArray, dweight: FloatArray | null, dbias: FloatArray | null) =>
-    rowNormBackward(true, dy, x, mean, rstd, rows, cols, weight, dx, dweight, dbias),
-  rmsNormBackward: (dy: FloatArray, x: FloatArray, _mean: null, rstd: FloatArray, rows: number, cols: number,
-    weight: FloatArray | null, dx: FloatArray, dweight: FloatArray | null, _dbias: null) =>
-    rowNormBackward(false, dy, x, null, rstd, rows, cols, weight, dx, dweight, null),
+export const rowNormKernels: Pick<Kernels, 'layerNormForward' | 'layerNormBackward' | 'rmsNormForward' | 'rmsNormBackward'> = {
+  layerNormForward: (a: ArgsOf<'layerNormForward'>) =>
+    rowNormForward(true, a.x, a.rows, a.cols, a.weight, a.bias, a.eps, a.y, a.mean, a.rstd),
+  rmsNormForward: (a: ArgsOf<'rmsNormForward'>) => rowNormForward(false, a.x, a.rows, a.cols, a.weight, null, a.eps, a.y, null, a.rstd),
+  layerNormBackward: (a: ArgsOf<'layerNormBackward'>) =>
+    rowNormBackward(true, a.dy, a.x, a.mean, a.rstd, a.rows, a.cols, a.weight, a.dx, a.dweight, a.dbias),
+  rmsNormBackward: (a: ArgsOf<'rmsNormBackward'>) =>
+    rowNormBackward(false, a.dy, a.x, null, a.rstd, a.rows, a.cols, a.weight, a.dx, a.dweight, null),
 };

@@ -1,70 +1,21 @@
-// The native backend against the pure-TypeScript reference backend on seeded random data:
-// every row-size class of the kernels (vector tails, cache-resident rows, blocked huge rows),
-// both dtypes, forward and backward, optional weight/bias and grads, caller-provided and
-// in-place outputs, zero-size tensors, and ill-conditioned or non-finite data.
-//
-// Tolerances (DESIGN §5), with the scaled error |a − r| / (1 + |r|) of expectClose (relative to
-// the output's magnitude instead when the whole output is far below 1, see helpers.defaultFloor):
-//  - float64: 1e-12. Both backends compute in double; they differ only in summation order
-//    (lanes, blocks, Chan merges). That holds even for the offset data (1e4 + N(0, 1)). One
-//    exception, ILL_TOL_F64 = 1e-10: the backward with eps = 0 on tiny-variance rows
-//    (σ = 1e-6): dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) has terms rstd·|g| ≈ 1e6 that cancel to
-//    |dx| ≈ 10, so double rounding of the terms (≈ 1e6·1e-16) is ~1e-11 of 1 + |dx| (seen:
-//    6.6e-12 on [2, 70000]); 1e-12 there would test summation order, not correctness.
-//  - float32 forward: 1e-5 (the reference rounds its float64 result to float32 at the end).
-//  - float32 backward: L2-relative error <= 1e-5.
-import { beforeAll, describe, expect, it } from 'vitest';
+// LayerNorm and RMSNorm: the native backend against the pure-TypeScript reference on seeded
+// random data — every row-size class of the kernels (vector tails, cache-resident rows, blocked
+// huge rows), both dtypes, forward and backward, optional weight/bias and grads, caller-provided
+// and in-place outputs, zero-size tensors, ill-conditioned or non-finite data — and the
+// reference backward against finite differences of its own forward (helpers.FD_TOL).
+// Tolerances: helpers.TOL.
+import { describe, expect, it } from 'vitest';
 import * as fastnorm from '../src/index';
 import * as reference from '../src/reference';
-import type { BackwardResult, FloatArray } from '../src/api/types';
+import type { FloatArray, Tensor } from '../src/api/types';
 import {
-  CTORS, DTYPES, expectBitwiseEqual, expectClose, expectL2Close, makeRng, product, randn, tensor, misaligned,
-  type DType, type Rng,
+  CTORS, DTYPES, FD_TOL, buffers, dot, dxTerms, expectBackwardClose, expectBitwiseEqual, expectClose, expectForwardClose, expectGradKeys,
+  expectGuardsIntact, guardedView, makeRng, misaligned, numericGradient, product, randn, requireNative, tensor, TOL, type DType, type Rng,
 } from './helpers';
 
 const native = fastnorm;
 
-const F64_TOL = 1e-12;
-const F32_FWD_TOL = 1e-5;
-const F32_BWD_L2_TOL = 1e-5;
-/** float64 tolerance for the cancellation-dominated backward of tiny-variance rows with eps = 0 (see the header). */
-const ILL_TOL_F64 = 1e-10;
-
-beforeAll(() => {
-  // Without the addon the facade silently uses the reference backend and every comparison
-  // below would compare the reference with itself.
-  expect(native.info().backend, 'native addon must be loaded for these tests').toBe('native');
-});
-
-function expectForwardClose(dtype: DType, actual: FloatArray, expected: FloatArray, what: string, f64Tol = F64_TOL): void {
-  expect(actual.constructor, `${what}: dtype`).toBe(CTORS[dtype]);
-  expectClose(actual, expected, dtype === 'float64' ? f64Tol : F32_FWD_TOL, what);
-}
-
-/**
- * float64: expectClose; float32: L2-relative <= 1e-5. For dx the float32 denominator is floored
- * at ||rstd·dy·w||₂, the size of the terms of dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) before they
- * cancel (the fixtures' floor for dx, in L2 form): for rows of 1-2 values dx is almost exactly 0
- * by cancellation, and its float32 rounding error is relative to those terms, not to dx.
- */
-function expectBackwardClose(dtype: DType, actual: FloatArray | undefined, expected: FloatArray | undefined, what: string,
-  f64Tol = F64_TOL, floor = 0): void {
-  expect(actual === undefined, `${what}: presence`).toBe(expected === undefined);
-  if (!actual || !expected) return;
-  expect(actual.constructor, `${what}: dtype`).toBe(CTORS[dtype]);
-  if (dtype === 'float64') expectClose(actual, expected, f64Tol, what);
-  else expectL2Close(actual, expected, F32_BWD_L2_TOL, what, floor);
-}
-
-/** ||rstd[row]·dy·w||₂ over the finite terms: the natural magnitude of dx. */
-function dxTermsNorm(dy: FloatArray, rstd: FloatArray, cols: number, weight: FloatArray | undefined): number {
-  let s = 0;
-  for (let i = 0; i < dy.length; i++) {
-    const t = rstd[Math.floor(i / cols)] * dy[i] * (weight ? weight[i % cols] : 1);
-    if (Number.isFinite(t)) s += t * t;
-  }
-  return Math.sqrt(s);
-}
+requireNative();
 
 type Gen = (rng: Rng, dtype: DType, n: number) => FloatArray;
 const normal: Gen = (rng, dtype, n) => randn(rng, dtype, n);
@@ -97,27 +48,32 @@ function inputs(s: Spec) {
   return { x, dy, weight, bias, cols };
 }
 
-function expectGradKeys(result: BackwardResult, weight: boolean, bias: boolean, what: string): void {
-  const keys = Object.keys(result).sort();
-  expect(keys, what).toEqual(['dx', ...(bias ? ['dbias'] : []), ...(weight ? ['dweight'] : [])].sort());
-}
+/** rstd·w of element i of a row op (the dx terms' scale). */
+const rowScale = (rstd: FloatArray, cols: number, weight?: FloatArray) => (i: number) =>
+  rstd[Math.floor(i / cols)] * (weight ? weight[i % cols] : 1);
 
-/** layerNorm forward + backward on both backends; both must agree within the tolerances. */
-function checkLayerNorm(s: Spec) {
-  const { x, dy, weight, bias } = inputs(s);
+const label = (op: string, s: Spec) => `${op} ${s.dtype} [${s.shape.join(', ')}]`;
+
+/** layerNorm forward on both backends: y, mean, rstd within the tolerances; x untouched. */
+function checkLayerNormForward(s: Spec) {
+  const { x, weight, bias } = inputs(s);
   const xBefore = x.data.slice();
   const opts = { weight, bias, eps: s.eps };
   const r = reference.layerNorm(x, s.normalizedShape, opts);
   const n = native.layerNorm(x, s.normalizedShape, opts);
   expectBitwiseEqual(x.data, xBefore, 'x must not be modified');
   expect(n.y.shape).toEqual(s.shape);
-  const at = `layerNorm ${s.dtype} [${s.shape.join(', ')}]`;
+  const at = label('layerNorm', s);
   expectForwardClose(s.dtype, n.mean, r.mean, `${at} mean`, s.f64Tol);
   expectForwardClose(s.dtype, n.rstd, r.rstd, `${at} rstd`, s.f64Tol);
   expectForwardClose(s.dtype, n.y.data, r.y.data, `${at} y`, s.f64Tol);
+  return { x, r, n };
+}
 
-  // both backward calls get the same saved statistics (the reference's)
-  const saved = { mean: r.mean, rstd: r.rstd };
+/** layerNormBackward on both backends, with the same (reference) saved statistics: dx, dweight, dbias. */
+function checkLayerNormBackward(s: Spec) {
+  const { x, dy, weight, cols } = inputs(s);
+  const saved = reference.layerNorm(x, s.normalizedShape, { eps: s.eps });
   const bopts = { weight, grads: s.grads };
   const rb = reference.layerNormBackward(dy, x, saved, s.normalizedShape, bopts);
   const nb = native.layerNormBackward(dy, x, saved, s.normalizedShape, bopts);
@@ -126,33 +82,56 @@ function checkLayerNorm(s: Spec) {
   expectGradKeys(nb, wantW, wantB, 'native backward outputs');
   expectGradKeys(rb, wantW, wantB, 'reference backward outputs');
   expect(nb.dx.shape).toEqual(s.shape);
-  expectBackwardClose(s.dtype, nb.dx.data, rb.dx.data, `${at} dx`, s.f64Tol, dxTermsNorm(dy.data, r.rstd, colsOf(s.normalizedShape), weight));
-  expectBackwardClose(s.dtype, nb.dweight, rb.dweight, `${at} dweight`, s.f64Tol);
-  expectBackwardClose(s.dtype, nb.dbias, rb.dbias, `${at} dbias`, s.f64Tol);
-  return { x, dy, weight, bias, r, n, rb, nb };
+  const at = label('layerNormBackward', s);
+  const terms = dxTerms(dy.data, rowScale(saved.rstd, cols, weight));
+  expectBackwardClose(s.dtype, nb.dx.data, rb.dx.data, `${at} dx`, { f64Tol: s.f64Tol, l2Floor: terms.l2 });
+  expectBackwardClose(s.dtype, nb.dweight, rb.dweight, `${at} dweight`, { f64Tol: s.f64Tol });
+  expectBackwardClose(s.dtype, nb.dbias, rb.dbias, `${at} dbias`, { f64Tol: s.f64Tol });
+  return { x, dy, nb, rb };
 }
 
-/** rmsNorm forward + backward on both backends. */
-function checkRmsNorm(s: Spec) {
-  const { x, dy, weight } = inputs(s);
+/** layerNorm forward and backward (for the data-driven cases below; each check names its output). */
+function checkLayerNorm(s: Spec) {
+  const { n } = checkLayerNormForward(s);
+  const { nb } = checkLayerNormBackward(s);
+  return { n, nb };
+}
+
+/** rmsNorm forward on both backends: y, rstd. */
+function checkRmsNormForward(s: Spec) {
+  const { x, weight } = inputs(s);
   const xBefore = x.data.slice();
   const r = reference.rmsNorm(x, s.normalizedShape, { weight, eps: s.eps });
   const n = native.rmsNorm(x, s.normalizedShape, { weight, eps: s.eps });
   expectBitwiseEqual(x.data, xBefore, 'x must not be modified');
   expect(Object.keys(n).sort()).toEqual(['rstd', 'y']);
-  const at = `rmsNorm ${s.dtype} [${s.shape.join(', ')}]`;
+  const at = label('rmsNorm', s);
   expectForwardClose(s.dtype, n.rstd, r.rstd, `${at} rstd`, s.f64Tol);
   expectForwardClose(s.dtype, n.y.data, r.y.data, `${at} y`, s.f64Tol);
+  return { n };
+}
 
+/** rmsNormBackward on both backends, with the same (reference) saved statistics: dx, dweight. */
+function checkRmsNormBackward(s: Spec) {
+  const { x, dy, weight, cols } = inputs(s);
+  const { rstd } = reference.rmsNorm(x, s.normalizedShape, { eps: s.eps });
   const bopts = { weight, grads: s.grads as { weight?: boolean } | undefined };
-  const rb = reference.rmsNormBackward(dy, x, { rstd: r.rstd }, s.normalizedShape, bopts);
-  const nb = native.rmsNormBackward(dy, x, { rstd: r.rstd }, s.normalizedShape, bopts);
+  const rb = reference.rmsNormBackward(dy, x, { rstd }, s.normalizedShape, bopts);
+  const nb = native.rmsNormBackward(dy, x, { rstd }, s.normalizedShape, bopts);
   const wantW = s.grads?.weight ?? !!weight;
   expectGradKeys(nb, wantW, false, 'native backward outputs');
   expectGradKeys(rb, wantW, false, 'reference backward outputs');
-  expectBackwardClose(s.dtype, nb.dx.data, rb.dx.data, `${at} dx`, s.f64Tol, dxTermsNorm(dy.data, r.rstd, colsOf(s.normalizedShape), weight));
-  expectBackwardClose(s.dtype, nb.dweight, rb.dweight, `${at} dweight`, s.f64Tol);
-  return { x, dy, weight, r, n, rb, nb };
+  const at = label('rmsNormBackward', s);
+  const terms = dxTerms(dy.data, rowScale(rstd, cols, weight));
+  expectBackwardClose(s.dtype, nb.dx.data, rb.dx.data, `${at} dx`, { f64Tol: s.f64Tol, l2Floor: terms.l2 });
+  expectBackwardClose(s.dtype, nb.dweight, rb.dweight, `${at} dweight`, { f64Tol: s.f64Tol });
+  return { nb };
+}
+
+function checkRmsNorm(s: Spec) {
+  const { n } = checkRmsNormForward(s);
+  const { nb } = checkRmsNormBackward(s);
+  return { n, nb };
 }
 
 // Row sizes around every vector width (16 floats / 8 doubles per logical vector) and cache
@@ -169,8 +148,12 @@ const HUGE: Array<[DType, number[]]> = [
 const HUGE_CASES = HUGE.map(([dtype, shape]) => [`${dtype} [${shape.join(', ')}]`, dtype, shape] as const);
 
 describe('layerNorm: native vs reference', () => {
-  it.each(GRID)('%s, rows 0/1/3/64/257, weight + bias: y, mean, rstd, dx, dweight, dbias', (_n, dtype, cols) => {
-    for (const rows of ROWS) checkLayerNorm({ dtype, shape: [rows, cols], normalizedShape: cols, weight: true, bias: true, seed: rows * 7919 + cols });
+  it.each(GRID)('%s, rows 0/1/3/64/257, weight + bias: forward y, mean, rstd', (_n, dtype, cols) => {
+    for (const rows of ROWS) checkLayerNormForward({ dtype, shape: [rows, cols], normalizedShape: cols, weight: true, bias: true, seed: rows * 7919 + cols });
+  });
+
+  it.each(GRID)('%s, rows 0/1/3/64/257, weight: backward dx, dweight, dbias', (_n, dtype, cols) => {
+    for (const rows of ROWS) checkLayerNormBackward({ dtype, shape: [rows, cols], normalizedShape: cols, weight: true, bias: true, seed: rows * 7919 + cols });
   });
 
   it.each(HUGE_CASES)('huge row %s (blocked path), weight + bias', (_n, dtype, shape) => {
@@ -235,8 +218,12 @@ describe('layerNorm: native vs reference', () => {
 });
 
 describe('rmsNorm: native vs reference', () => {
-  it.each(GRID)('%s, rows 0/1/3/64/257, weight: y, rstd, dx, dweight', (_n, dtype, cols) => {
-    for (const rows of ROWS) checkRmsNorm({ dtype, shape: [rows, cols], normalizedShape: cols, weight: true, seed: rows * 104729 + cols });
+  it.each(GRID)('%s, rows 0/1/3/64/257, weight: forward y, rstd', (_n, dtype, cols) => {
+    for (const rows of ROWS) checkRmsNormForward({ dtype, shape: [rows, cols], normalizedShape: cols, weight: true, seed: rows * 104729 + cols });
+  });
+
+  it.each(GRID)('%s, rows 0/1/3/64/257, weight: backward dx, dweight', (_n, dtype, cols) => {
+    for (const rows of ROWS) checkRmsNormBackward({ dtype, shape: [rows, cols], normalizedShape: cols, weight: true, seed: rows * 104729 + cols });
   });
 
   it.each(HUGE_CASES)('huge row %s (blocked path), weight', (_n, dtype, shape) => {
@@ -260,16 +247,6 @@ describe('rmsNorm: native vs reference', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-
-type Fill = (a: FloatArray) => void;
-function buffers(dtype: DType, lengths: Record<string, number>, fill: Fill = (a) => a.fill(NaN)) {
-  const out: Record<string, FloatArray> = {};
-  for (const [k, n] of Object.entries(lengths)) {
-    out[k] = new CTORS[dtype](n);
-    fill(out[k]);
-  }
-  return out;
-}
 
 describe('caller-provided out buffers (native and reference)', () => {
   const BACKENDS = [['native', native], ['reference', reference]] as const;
@@ -345,30 +322,21 @@ describe('caller-provided out buffers (native and reference)', () => {
   });
 
   it.each(DTYPES)('%s: native writes nothing outside out views placed inside larger buffers (odd tails)', (dtype) => {
-    const C = CTORS[dtype];
-    const SENTINEL = -12345.5;
+    const guarded = (n: number) => guardedView(CTORS[dtype], n, 1);
     for (const [rows, cols] of [[3, 17], [5, 33], [2, 769], [1, 70000]]) {
       const { x, dy, weight, bias } = inputs({ dtype, shape: [rows, cols], normalizedShape: cols, weight: true, bias: true, seed: cols });
-      const guarded = (n: number) => new C(n + 2 * 19).fill(SENTINEL).subarray(19, 19 + n);
-      const intact = (v: FloatArray, what: string) => {
-        const whole = new C(v.buffer as ArrayBuffer, 0, v.buffer.byteLength / C.BYTES_PER_ELEMENT);
-        for (let i = 0; i < 19; i++) {
-          expect(whole[i], `${what}: guard before`).toBe(SENTINEL);
-          expect(whole[whole.length - 1 - i], `${what}: guard after`).toBe(SENTINEL);
-        }
-      };
       const out = { y: guarded(rows * cols), mean: guarded(rows), rstd: guarded(rows) };
       const fwd = native.layerNorm(x, cols, { weight, bias, out });
-      for (const [k, v] of Object.entries(out)) intact(v, `layerNorm out.${k}`);
+      expectGuardsIntact(out, 'layerNorm');
       const rout = { y: guarded(rows * cols), rstd: guarded(rows) };
       native.rmsNorm(x, cols, { weight, out: rout });
-      for (const [k, v] of Object.entries(rout)) intact(v, `rmsNorm out.${k}`);
+      expectGuardsIntact(rout, 'rmsNorm');
       const gout = { dx: guarded(rows * cols), dweight: guarded(cols), dbias: guarded(cols) };
       native.layerNormBackward(dy, x, { mean: fwd.mean, rstd: fwd.rstd }, cols, { weight, out: gout });
-      for (const [k, v] of Object.entries(gout)) intact(v, `layerNormBackward out.${k}`);
+      expectGuardsIntact(gout, 'layerNormBackward');
       const rgout = { dx: guarded(rows * cols), dweight: guarded(cols) };
       native.rmsNormBackward(dy, x, { rstd: fwd.rstd }, cols, { weight, out: rgout });
-      for (const [k, v] of Object.entries(rgout)) intact(v, `rmsNormBackward out.${k}`);
+      expectGuardsIntact(rgout, 'rmsNormBackward');
     }
   });
 });
@@ -441,7 +409,7 @@ describe('ill-conditioned data: native vs reference', () => {
   it.each(CASES)('%s: tiny variance x = 1e-3 + 1e-6·N(0, 1)', (_n, dtype, shape) => {
     // eps (1e-5) >> var (1e-12): y ≈ (x − μ)/sqrt(eps); with eps = 0, y = (x − μ)/σ and rstd = 1e6
     checkLayerNorm({ dtype, shape, normalizedShape: shape[1], weight: true, bias: true, gen: tinyVar });
-    checkLayerNorm({ dtype, shape, normalizedShape: shape[1], weight: true, bias: true, gen: tinyVar, eps: 0, f64Tol: ILL_TOL_F64 });
+    checkLayerNorm({ dtype, shape, normalizedShape: shape[1], weight: true, bias: true, gen: tinyVar, eps: 0, f64Tol: TOL.F64_CANCELLATION });
     checkRmsNorm({ dtype, shape, normalizedShape: shape[1], weight: true, gen: tinyVar });
   });
 
@@ -572,5 +540,104 @@ describe('non-finite data propagates (NaN/±Inf are not errors)', () => {
     }
     // the parameter gradients sum over all rows: a NaN row poisons them
     expect(ln.nb.dweight!.some(Number.isNaN)).toBe(true);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The reference backward (the oracle of the tests above) against finite differences of its forward
+
+interface GradientCase {
+  name: string;
+  shape: number[];
+  normalizedShape: number | number[];
+  weight: boolean;
+  bias: boolean;
+  eps?: number;
+  /** explicit grads option */
+  grads?: { weight?: boolean; bias?: boolean };
+}
+
+function setup(c: GradientCase, seed: number) {
+  const rng = makeRng(seed);
+  const cols = product(typeof c.normalizedShape === 'number' ? [c.normalizedShape] : c.normalizedShape);
+  const x = randn(rng, 'float64', product(c.shape)) as Float64Array;
+  const g = randn(rng, 'float64', x.length) as Float64Array;
+  const weight = c.weight ? (randn(rng, 'float64', cols, 0.5, 1) as Float64Array) : undefined;
+  const bias = c.bias ? (randn(rng, 'float64', cols) as Float64Array) : undefined;
+  const xt: Tensor<Float64Array> = { data: x, shape: c.shape };
+  const dy: Tensor<Float64Array> = { data: g, shape: c.shape };
+  return { cols, x, g, weight, bias, xt, dy };
+}
+
+const LAYER_NORM_CASES: GradientCase[] = [
+  { name: '[3, 7] with weight and bias', shape: [3, 7], normalizedShape: 7, weight: true, bias: true },
+  { name: '[3, 7] without weight or bias', shape: [3, 7], normalizedShape: [7], weight: false, bias: false },
+  { name: '[4, 5] weight only', shape: [4, 5], normalizedShape: [5], weight: true, bias: false },
+  { name: '[4, 5] bias only, grads.bias', shape: [4, 5], normalizedShape: [5], weight: false, bias: true, grads: { bias: true } },
+  { name: '[2, 3, 4] over normalizedShape [3, 4], weight and bias', shape: [2, 3, 4], normalizedShape: [3, 4], weight: true, bias: true },
+  { name: '[2, 2, 2, 3] over normalizedShape [2, 2, 3], weight and bias', shape: [2, 2, 2, 3], normalizedShape: [2, 2, 3], weight: true, bias: true },
+  { name: '[3, 6] with a large eps = 0.5', shape: [3, 6], normalizedShape: 6, weight: true, bias: true, eps: 0.5 },
+  { name: '[3, 1] single-column rows (zero variance, dx = 0)', shape: [3, 1], normalizedShape: 1, weight: true, bias: true },
+];
+
+describe('layerNormBackward (reference, float64) vs central finite differences', () => {
+  it.each(LAYER_NORM_CASES.map((c, i) => [c.name, c, i] as const))('%s: dx, dweight, dbias', (_name, c, i) => {
+    const { cols, x, g, weight, bias, xt, dy } = setup(c, 1000 + i);
+    // a parameter that is absent is 1 (weight) / 0 (bias); its gradient is still defined
+    const w = weight ?? new Float64Array(cols).fill(1);
+    const b = bias ?? new Float64Array(cols);
+    const loss = () => dot(reference.layerNorm(xt, c.normalizedShape, {
+      weight: weight ? w : undefined, bias: bias ? b : undefined, eps: c.eps,
+    }).y.data, g);
+
+    const fwd = reference.layerNorm(xt, c.normalizedShape, { weight, bias, eps: c.eps });
+    const grads = c.grads ?? (c.weight ? undefined : { weight: true, bias: true });
+    const bwd = reference.layerNormBackward(dy, xt, { mean: fwd.mean, rstd: fwd.rstd }, c.normalizedShape, { weight, grads });
+
+    expectClose(bwd.dx.data, numericGradient(loss, x), FD_TOL, 'dx');
+    const wantWeight = grads?.weight ?? c.weight;
+    const wantBias = grads?.bias ?? c.weight;
+    expect(bwd.dweight !== undefined).toBe(wantWeight);
+    expect(bwd.dbias !== undefined).toBe(wantBias);
+    // dweight without weight: the gradient at weight = 1 (the loss then passes w = ones explicitly)
+    const lossW = () => dot(reference.layerNorm(xt, c.normalizedShape, { weight: w, bias: bias ? b : undefined, eps: c.eps }).y.data, g);
+    const lossB = () => dot(reference.layerNorm(xt, c.normalizedShape, { weight: weight ? w : undefined, bias: b, eps: c.eps }).y.data, g);
+    if (wantWeight) expectClose(bwd.dweight!, numericGradient(lossW, w), FD_TOL, 'dweight');
+    if (wantBias) expectClose(bwd.dbias!, numericGradient(lossB, b), FD_TOL, 'dbias');
+  });
+
+  it('the finite-difference check itself detects a wrong gradient (dx of a wrong eps)', () => {
+    const c = LAYER_NORM_CASES[6];
+    const { x, g, weight, bias, xt, dy } = setup(c, 1006);
+    const loss = () => dot(reference.layerNorm(xt, c.normalizedShape, { weight, bias, eps: c.eps }).y.data, g);
+    const { mean, rstd } = reference.layerNorm(xt, c.normalizedShape, { weight, bias }); // default eps, not 0.5
+    const wrong = reference.layerNormBackward(dy, xt, { mean, rstd }, c.normalizedShape, { weight });
+    expect(() => expectClose(wrong.dx.data, numericGradient(loss, x), FD_TOL, 'dx')).toThrow(/scaled error/);
+  });
+});
+
+const RMS_NORM_CASES: GradientCase[] = [
+  { name: '[3, 7] with weight', shape: [3, 7], normalizedShape: 7, weight: true, bias: false },
+  { name: '[3, 7] without weight', shape: [3, 7], normalizedShape: [7], weight: false, bias: false },
+  { name: '[3, 7] without weight, grads.weight', shape: [3, 7], normalizedShape: [7], weight: false, bias: false, grads: { weight: true } },
+  { name: '[2, 3, 4] over normalizedShape [3, 4], weight', shape: [2, 3, 4], normalizedShape: [3, 4], weight: true, bias: false },
+  { name: '[3, 6] with a large eps = 0.5', shape: [3, 6], normalizedShape: 6, weight: true, bias: false, eps: 0.5 },
+  { name: '[4, 1] single-column rows', shape: [4, 1], normalizedShape: 1, weight: true, bias: false },
+];
+
+describe('rmsNormBackward (reference, float64) vs central finite differences', () => {
+  it.each(RMS_NORM_CASES.map((c, i) => [c.name, c, i] as const))('%s: dx, dweight', (_name, c, i) => {
+    const { cols, x, g, weight, xt, dy } = setup(c, 2000 + i);
+    const w = weight ?? new Float64Array(cols).fill(1);
+    const loss = () => dot(reference.rmsNorm(xt, c.normalizedShape, { weight: weight ? w : undefined, eps: c.eps }).y.data, g);
+    const lossW = () => dot(reference.rmsNorm(xt, c.normalizedShape, { weight: w, eps: c.eps }).y.data, g);
+
+    const fwd = reference.rmsNorm(xt, c.normalizedShape, { weight, eps: c.eps });
+    const bwd = reference.rmsNormBackward(dy, xt, { rstd: fwd.rstd }, c.normalizedShape, { weight, grads: c.grads });
+    expectClose(bwd.dx.data, numericGradient(loss, x), FD_TOL, 'dx');
+    const wantWeight = c.grads?.weight ?? c.weight;
+    expect(bwd.dweight !== undefined).toBe(wantWeight);
+    expect('dbias' in bwd).toBe(false);
+    if (wantWeight) expectClose(bwd.dweight!, numericGradient(lossW, w), FD_TOL, 'dweight');
   });
 });

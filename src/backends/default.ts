@@ -1,12 +1,11 @@
-// The default API: the operations bound to the backend chosen at load. Native unless
-// FASTNORM_BACKEND=reference or the addon cannot be loaded (then a warning says why and
-// info().backend reports 'reference').
-import { createNativeBackend, loadAddon, type NativeAddon } from '../backends/native.js';
-import type { Backend } from '../backends/kernels.js';
-import { createReferenceBackend } from '../backends/reference/index.js';
-import { createOps } from './ops.js';
-import { createRuntime } from './runtime.js';
-import { MAX_THREADS } from './validate.js';
+// The backend chosen at load, behind the default entry points (fastnorm, fastnorm/promises):
+// native unless FASTNORM_BACKEND=reference or the addon cannot be loaded (then a warning says
+// why and info().backend reports 'reference'). FASTNORM_THREADS sets its thread count.
+import type { Backend } from '../api/backend.js';
+import { createRuntime } from '../api/runtime.js';
+import { MAX_THREADS } from '../api/validate.js';
+import { createNativeBackend, loadAddon, type NativeAddon } from './native.js';
+import { createReferenceBackend } from './reference/index.js';
 
 function selectBackend(): { backend: Backend; addon: NativeAddon | null } {
   const requested = process.env.FASTNORM_BACKEND;
@@ -27,13 +26,6 @@ const selected = selectBackend();
 export const backend: Backend = selected.backend;
 /** The loaded addon (null on the reference backend), for tests and the bench. */
 export const nativeAddon: NativeAddon | null = selected.addon;
-
-export const {
-  layerNorm, layerNormBackward, rmsNorm, rmsNormBackward,
-  batchNorm, batchNormBackward, batchNormStats, batchNormElemt, batchNormBackwardReduce, batchNormBackwardElemt,
-  groupNorm, groupNormBackward, instanceNorm, instanceNormBackward,
-} = createOps(backend.kernels);
-export { batchNormGatherStats } from './batch-norm.js';
 
 export const { setNumThreads, getNumThreads, info } = createRuntime(backend);
 

@@ -1,0 +1,359 @@
+// THE list of kernels and of their arguments. Everything that knows a kernel's arguments is
+// made from it: the argument structs, the kernel declarations and each ISA's table
+// (kernel_table.h/.cc), the binding's unpacking and memory checks (binding/kernel_args.h) and
+// its `_kernelSchema()` test hook, which a test compares with the TypeScript schemas (the
+// `KernelSchema` of each op in src/api): so the two lists cannot drift apart unnoticed.
+// ISA-independent: plain data and macros.
+//
+// FASTNORM_KERNELS(X) names every kernel; FASTNORM_ARGS_<name>(IN, OUT, INOUT, SIZE, NUMBER,
+// FLAG) lists its arguments in the order JavaScript passes them, one row each:
+//   IN(name, dtype, presence, "length", "label")          a typed array the kernel reads
+//   OUT(name, dtype, presence, "length", "label", "alias") a typed array it writes; "alias": the
+//                                                          input it may be exactly (in place), or ""
+//   INOUT(name, dtype, presence, "length", "label")       read and updated in place (running stats)
+//   SIZE(name, "divides")                                 a size (a non-negative integer); "divides":
+//                                                          the size it must be ≥ 1 and divide, or ""
+//   NUMBER(name)                                          a double
+//   FLAG(name)                                            a boolean
+// dtype: Data (the tensor's: x, dy, y, dx), Param (weight, bias, running statistics and their
+// gradients), Stats (saved mean/rstd), Float64 (always double: mergeable partial sums). Today
+// Data, Param and Stats are all the call's dtype; half precision will let Param be float32 too
+// and Stats be float32 (see CONTRIBUTING.md). presence: "required", "optional", or
+// "required unless <flag>". length: a product of SIZE names ("rows*cols"), checked against the
+// array's length. label: the argument's name in messages ("out.y", "saved.mean").
+//
+// The binding checks only what protects memory: array kinds, dtypes, lengths against the sizes,
+// presence, divisors, and that outputs overlap no input and no other output. What an argument
+// means (eps ≥ 0, training needs two values per channel) is the TypeScript planner's to check.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#define FASTNORM_KERNELS(X) \
+  X(layerNormForward)       \
+  X(layerNormBackward)      \
+  X(rmsNormForward)         \
+  X(rmsNormBackward)        \
+  X(batchNormForward)       \
+  X(batchNormBackward)      \
+  X(batchNormStats)         \
+  X(batchNormGatherStats)   \
+  X(batchNormElemt)         \
+  X(batchNormBackwardReduce) \
+  X(batchNormBackwardElemt) \
+  X(groupNormForward)       \
+  X(groupNormBackward)      \
+  X(instanceNormForward)    \
+  X(instanceNormBackward)
+
+// Argument groups many kernels share: a tensor's rows (LayerNorm) or (N, C, S) channel view.
+#define FASTNORM_ROWS(SIZE, FLAG) SIZE(rows, "") SIZE(cols, "")
+#define FASTNORM_CHANNELS(SIZE, FLAG) SIZE(n, "") SIZE(c, "") SIZE(s, "") FLAG(channelsLast)
+
+// ---- LayerNorm and RMSNorm: `rows` contiguous rows of `cols` values ----
+
+#define FASTNORM_ARGS_layerNormForward(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
+  IN(x, Data, "required", "rows*cols", "x")                                 \
+  FASTNORM_ROWS(SIZE, FLAG)                                                 \
+  IN(weight, Param, "optional", "cols", "weight")                           \
+  IN(bias, Param, "optional", "cols", "bias")                               \
+  NUMBER(eps)                                                               \
+  OUT(y, Data, "required", "rows*cols", "out.y", "x")                       \
+  OUT(mean, Stats, "required", "rows", "out.mean", "")                      \
+  OUT(rstd, Stats, "required", "rows", "out.rstd", "")
+
+#define FASTNORM_ARGS_layerNormBackward(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
+  IN(dy, Data, "required", "rows*cols", "dy")                                \
+  IN(x, Data, "required", "rows*cols", "x")                                  \
+  IN(mean, Stats, "required", "rows", "saved.mean")                          \
+  IN(rstd, Stats, "required", "rows", "saved.rstd")                          \
+  FASTNORM_ROWS(SIZE, FLAG)                                                  \
+  IN(weight, Param, "optional", "cols", "weight")                            \
+  OUT(dx, Data, "required", "rows*cols", "out.dx", "")                       \
+  OUT(dweight, Param, "optional", "cols", "out.dweight", "")                 \
+  OUT(dbias, Param, "optional", "cols", "out.dbias", "")
+
+#define FASTNORM_ARGS_rmsNormForward(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
+  IN(x, Data, "required", "rows*cols", "x")                               \
+  FASTNORM_ROWS(SIZE, FLAG)                                               \
+  IN(weight, Param, "optional", "cols", "weight")                         \
+  NUMBER(eps)                                                             \
+  OUT(y, Data, "required", "rows*cols", "out.y", "x")                     \
+  OUT(rstd, Stats, "required", "rows", "out.rstd", "")
+
+#define FASTNORM_ARGS_rmsNormBackward(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
+  IN(dy, Data, "required", "rows*cols", "dy")                              \
+  IN(x, Data, "required", "rows*cols", "x")                                \
+  IN(rstd, Stats, "required", "rows", "saved.rstd")                        \
+  FASTNORM_ROWS(SIZE, FLAG)                                                \
+  IN(weight, Param, "optional", "cols", "weight")                          \
+  OUT(dx, Data, "required", "rows*cols", "out.dx", "")                     \
+  OUT(dweight, Param, "optional", "cols", "out.dweight", "")
+
+// ---- BatchNorm: a tensor as N samples × C channels × S positions, (N, C, S) or, when
+// channelsLast, (N, S, C); statistics per channel ----
+
+#define FASTNORM_ARGS_batchNormForward(IN, OUT, INOUT, SIZE, NUMBER, FLAG)        \
+  IN(x, Data, "required", "n*c*s", "x")                                            \
+  FASTNORM_CHANNELS(SIZE, FLAG)                                                    \
+  IN(weight, Param, "optional", "c", "weight")                                     \
+  IN(bias, Param, "optional", "c", "bias")                                         \
+  INOUT(runningMean, Param, "required unless training", "c", "runningMean")        \
+  INOUT(runningVar, Param, "required unless training", "c", "runningVar")          \
+  NUMBER(momentum)                                                                 \
+  NUMBER(eps)                                                                      \
+  FLAG(training)                                                                   \
+  OUT(y, Data, "required", "n*c*s", "out.y", "x")                                  \
+  OUT(mean, Stats, "required", "c", "out.mean", "")                                \
+  OUT(rstd, Stats, "required", "c", "out.rstd", "")
+
+#define FASTNORM_ARGS_batchNormBackward(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
+  IN(dy, Data, "required", "n*c*s", "dy")                                    \
+  IN(x, Data, "required", "n*c*s", "x")                                      \
+  IN(mean, Stats, "required", "c", "saved.mean")                             \
+  IN(rstd, Stats, "required", "c", "saved.rstd")                             \
+  FASTNORM_CHANNELS(SIZE, FLAG)                                              \
+  IN(weight, Param, "optional", "c", "weight")                               \
+  FLAG(training)                                                             \
+  OUT(dx, Data, "required", "n*c*s", "out.dx", "")                           \
+  OUT(dweight, Param, "optional", "c", "out.dweight", "")                    \
+  OUT(dbias, Param, "optional", "c", "out.dbias", "")
+
+// Synchronized BatchNorm, step 1: per-channel partial statistics of a shard.
+#define FASTNORM_ARGS_batchNormStats(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
+  IN(x, Data, "required", "n*c*s", "x")                                   \
+  FASTNORM_CHANNELS(SIZE, FLAG)                                           \
+  OUT(mean, Float64, "required", "c", "out.mean", "")                     \
+  OUT(m2, Float64, "required", "c", "out.m2", "")
+
+// Step 2: the shards' partial statistics (one row of c per part) merged in part order.
+#define FASTNORM_ARGS_batchNormGatherStats(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
+  IN(counts, Float64, "required", "parts", "parts[].count")                     \
+  IN(means, Float64, "required", "parts*c", "parts[].mean")                     \
+  IN(m2s, Float64, "required", "parts*c", "parts[].m2")                         \
+  SIZE(parts, "")                                                               \
+  SIZE(c, "")                                                                   \
+  NUMBER(eps)                                                                   \
+  NUMBER(momentum)                                                              \
+  INOUT(runningMean, Data, "optional", "c", "runningMean")                      \
+  INOUT(runningVar, Data, "optional", "c", "runningVar")                        \
+  OUT(mean, Data, "required", "c", "mean", "")                                  \
+  OUT(rstd, Data, "required", "c", "rstd", "")
+
+// Step 3: y = (x − mean)·rstd·w + b with given statistics.
+#define FASTNORM_ARGS_batchNormElemt(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
+  IN(x, Data, "required", "n*c*s", "x")                                   \
+  FASTNORM_CHANNELS(SIZE, FLAG)                                           \
+  IN(mean, Stats, "required", "c", "stats.mean")                          \
+  IN(rstd, Stats, "required", "c", "stats.rstd")                          \
+  IN(weight, Param, "optional", "c", "weight")                            \
+  IN(bias, Param, "optional", "c", "bias")                                \
+  OUT(y, Data, "required", "n*c*s", "out.y", "x")
+
+// Backward, step 1: per-channel Σdy and Σdy·(x − mean) of a shard.
+#define FASTNORM_ARGS_batchNormBackwardReduce(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
+  IN(dy, Data, "required", "n*c*s", "dy")                                          \
+  IN(x, Data, "required", "n*c*s", "x")                                            \
+  IN(mean, Stats, "required", "c", "saved.mean")                                   \
+  FASTNORM_CHANNELS(SIZE, FLAG)                                                    \
+  OUT(sumDy, Float64, "required", "c", "out.sumDy", "")                            \
+  OUT(sumDyXmu, Float64, "required", "c", "out.sumDyXmu", "")
+
+// Backward, step 2: dx of a shard (and dweight/dbias) from the sums over `count` values per channel.
+#define FASTNORM_ARGS_batchNormBackwardElemt(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
+  IN(dy, Data, "required", "n*c*s", "dy")                                         \
+  IN(x, Data, "required", "n*c*s", "x")                                           \
+  IN(mean, Stats, "required", "c", "saved.mean")                                  \
+  IN(rstd, Stats, "required", "c", "saved.rstd")                                  \
+  FASTNORM_CHANNELS(SIZE, FLAG)                                                   \
+  IN(weight, Param, "optional", "c", "weight")                                    \
+  IN(sumDy, Float64, "required", "c", "sums.sumDy")                               \
+  IN(sumDyXmu, Float64, "required", "c", "sums.sumDyXmu")                         \
+  NUMBER(count)                                                                   \
+  OUT(dx, Data, "required", "n*c*s", "out.dx", "")                                \
+  OUT(dweight, Param, "optional", "c", "out.dweight", "")                         \
+  OUT(dbias, Param, "optional", "c", "out.dbias", "")
+
+// ---- GroupNorm: statistics per (n, group of C/groups channels); InstanceNorm: groups = C,
+// with PyTorch's running statistics ----
+
+#define FASTNORM_ARGS_groupNormForward(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
+  IN(x, Data, "required", "n*c*s", "x")                                     \
+  FASTNORM_CHANNELS(SIZE, FLAG)                                             \
+  SIZE(groups, "c")                                                         \
+  IN(weight, Param, "optional", "c", "weight")                              \
+  IN(bias, Param, "optional", "c", "bias")                                  \
+  NUMBER(eps)                                                               \
+  OUT(y, Data, "required", "n*c*s", "out.y", "x")                           \
+  OUT(mean, Stats, "required", "n*groups", "out.mean", "")                  \
+  OUT(rstd, Stats, "required", "n*groups", "out.rstd", "")
+
+#define FASTNORM_ARGS_groupNormBackward(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
+  IN(dy, Data, "required", "n*c*s", "dy")                                    \
+  IN(x, Data, "required", "n*c*s", "x")                                      \
+  IN(mean, Stats, "required", "n*groups", "saved.mean")                      \
+  IN(rstd, Stats, "required", "n*groups", "saved.rstd")                      \
+  FASTNORM_CHANNELS(SIZE, FLAG)                                              \
+  SIZE(groups, "c")                                                          \
+  IN(weight, Param, "optional", "c", "weight")                               \
+  OUT(dx, Data, "required", "n*c*s", "out.dx", "")                           \
+  OUT(dweight, Param, "optional", "c", "out.dweight", "")                    \
+  OUT(dbias, Param, "optional", "c", "out.dbias", "")
+
+#define FASTNORM_ARGS_instanceNormForward(IN, OUT, INOUT, SIZE, NUMBER, FLAG)      \
+  IN(x, Data, "required", "n*c*s", "x")                                             \
+  FASTNORM_CHANNELS(SIZE, FLAG)                                                     \
+  IN(weight, Param, "optional", "c", "weight")                                      \
+  IN(bias, Param, "optional", "c", "bias")                                          \
+  INOUT(runningMean, Param, "required unless useInputStats", "c", "runningMean")    \
+  INOUT(runningVar, Param, "required unless useInputStats", "c", "runningVar")      \
+  NUMBER(momentum)                                                                  \
+  NUMBER(eps)                                                                       \
+  FLAG(useInputStats)                                                               \
+  OUT(y, Data, "required", "n*c*s", "out.y", "x")                                   \
+  OUT(mean, Stats, "required", "n*c", "out.mean", "")                               \
+  OUT(rstd, Stats, "required", "n*c", "out.rstd", "")
+
+#define FASTNORM_ARGS_instanceNormBackward(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
+  IN(dy, Data, "required", "n*c*s", "dy")                                       \
+  IN(x, Data, "required", "n*c*s", "x")                                         \
+  IN(mean, Stats, "required", "n*c", "saved.mean")                              \
+  IN(rstd, Stats, "required", "n*c", "saved.rstd")                              \
+  FASTNORM_CHANNELS(SIZE, FLAG)                                                 \
+  IN(weight, Param, "optional", "c", "weight")                                  \
+  FLAG(useInputStats)                                                           \
+  OUT(dx, Data, "required", "n*c*s", "out.dx", "")                              \
+  OUT(dweight, Param, "optional", "c", "out.dweight", "")                       \
+  OUT(dbias, Param, "optional", "c", "out.dbias", "")
+
+// ---- the vocabulary of the rows, and their checks at compile time ----
+
+namespace fastnorm {
+
+enum class Kernel {
+#define FASTNORM_KERNEL_ID(name) name,
+  FASTNORM_KERNELS(FASTNORM_KERNEL_ID)
+#undef FASTNORM_KERNEL_ID
+};
+
+namespace schema {
+
+enum class Role : uint8_t { In, Out, InOut, Size, Number, Flag };
+enum class Dtype : uint8_t { None, Data, Param, Stats, Float64 };
+
+// One argument of a kernel, as its row says.
+struct Field {
+  const char* name;
+  Role role;
+  Dtype dtype;
+  const char* presence;  // arrays: "required", "optional", "required unless <flag>"; else ""
+  const char* length;    // arrays: "rows*cols"; else ""
+  const char* label;
+  const char* alias;     // OUT: the input it may be exactly, or ""
+  const char* divides;   // SIZE: the size it must divide, or ""
+};
+
+constexpr bool isArray(Role r) { return r == Role::In || r == Role::Out || r == Role::InOut; }
+constexpr bool isOutput(Role r) { return r == Role::Out || r == Role::InOut; }
+
+constexpr bool same(const char* a, const char* b) {
+  while (*a && *a == *b) ++a, ++b;
+  return *a == *b;
+}
+// The first n characters of a equal b.
+constexpr bool samePrefix(const char* a, size_t n, const char* b) {
+  for (size_t i = 0; i < n; ++i)
+    if (b[i] == 0 || a[i] != b[i]) return false;
+  return b[n] == 0;
+}
+constexpr size_t length(const char* s) {
+  size_t n = 0;
+  while (s[n]) ++n;
+  return n;
+}
+
+// The index of the field named by the n characters at `name` with this role (roles: any of
+// `role` and `other`), or `count` when there is none.
+constexpr size_t find(const Field* f, size_t count, const char* name, size_t n, Role role, Role other) {
+  for (size_t i = 0; i < count; ++i)
+    if ((f[i].role == role || f[i].role == other) && samePrefix(name, n, f[i].name)) return i;
+  return count;
+}
+
+constexpr const char* kRequiredUnless = "required unless ";
+
+// The flag of a "required unless <flag>" presence, or null.
+constexpr const char* presenceFlag(const char* presence) {
+  const size_t n = length(kRequiredUnless);
+  for (size_t i = 0; i < n; ++i)
+    if (presence[i] != kRequiredUnless[i]) return nullptr;
+  return presence + n;
+}
+
+// Every SIZE name of a "rows*cols" length is a SIZE field (an empty length is 1 value).
+constexpr bool validLength(const Field* f, size_t count, const char* len) {
+  while (*len) {
+    size_t n = 0;
+    while (len[n] && len[n] != '*') ++n;
+    if (n == 0 || find(f, count, len, n, Role::Size, Role::Size) == count) return false;
+    len += n;
+    if (*len == '*') ++len;
+  }
+  return true;
+}
+
+// What a row may say: the checks behind the static_assert of every kernel.
+constexpr bool validFields(const Field* f, size_t count) {
+  for (size_t i = 0; i < count; ++i) {
+    for (size_t j = i + 1; j < count; ++j)
+      if (same(f[i].name, f[j].name)) return false;  // names are unique
+    if (isArray(f[i].role)) {
+      const char* flag = presenceFlag(f[i].presence);
+      const bool presenceOk = same(f[i].presence, "required") || same(f[i].presence, "optional") ||
+                              (flag && find(f, count, flag, length(flag), Role::Flag, Role::Flag) != count);
+      if (!presenceOk || !validLength(f, count, f[i].length) || f[i].dtype == Dtype::None) return false;
+      if (*f[i].alias && find(f, count, f[i].alias, length(f[i].alias), Role::In, Role::In) == count) return false;
+    } else if (f[i].dtype != Dtype::None || *f[i].length || *f[i].alias) {
+      return false;
+    }
+    if (*f[i].divides && (f[i].role != Role::Size || find(f, count, f[i].divides, length(f[i].divides), Role::Size, Role::Size) == count))
+      return false;
+  }
+  return true;
+}
+
+#define FASTNORM_FIELD_IN(name, dtype, presence, len, label) \
+  {#name, ::fastnorm::schema::Role::In, ::fastnorm::schema::Dtype::dtype, presence, len, label, "", ""},
+#define FASTNORM_FIELD_OUT(name, dtype, presence, len, label, alias) \
+  {#name, ::fastnorm::schema::Role::Out, ::fastnorm::schema::Dtype::dtype, presence, len, label, alias, ""},
+#define FASTNORM_FIELD_INOUT(name, dtype, presence, len, label) \
+  {#name, ::fastnorm::schema::Role::InOut, ::fastnorm::schema::Dtype::dtype, presence, len, label, "", ""},
+#define FASTNORM_FIELD_SIZE(name, divides) \
+  {#name, ::fastnorm::schema::Role::Size, ::fastnorm::schema::Dtype::None, "", "", #name, "", divides},
+#define FASTNORM_FIELD_NUMBER(name) \
+  {#name, ::fastnorm::schema::Role::Number, ::fastnorm::schema::Dtype::None, "", "", #name, "", ""},
+#define FASTNORM_FIELD_FLAG(name) \
+  {#name, ::fastnorm::schema::Role::Flag, ::fastnorm::schema::Dtype::None, "", "", #name, "", ""},
+
+// Fields<K>::list: kernel K's rows as data.
+template <Kernel K>
+struct Fields;
+
+#define FASTNORM_KERNEL_FIELDS(name)                                                                  \
+  template <>                                                                                         \
+  struct Fields<Kernel::name> {                                                                       \
+    static constexpr const char* kernel = #name;                                                      \
+    static constexpr Field list[] = {FASTNORM_ARGS_##name(FASTNORM_FIELD_IN, FASTNORM_FIELD_OUT,       \
+                                                          FASTNORM_FIELD_INOUT, FASTNORM_FIELD_SIZE,   \
+                                                          FASTNORM_FIELD_NUMBER, FASTNORM_FIELD_FLAG)}; \
+    static constexpr size_t count = sizeof(list) / sizeof(list[0]);                                    \
+  };                                                                                                  \
+  static_assert(validFields(Fields<Kernel::name>::list, Fields<Kernel::name>::count),                  \
+                "kernel_list.h: a row of " #name                                                       \
+                " is malformed (a duplicate name, an unknown SIZE in a length or divisor, an unknown " \
+                "FLAG in a presence, an alias that is not an IN)");
+FASTNORM_KERNELS(FASTNORM_KERNEL_FIELDS)
+#undef FASTNORM_KERNEL_FIELDS
+
+}  // namespace schema
+}  // namespace fastnorm

@@ -1,0 +1,20 @@
+// Every kernel of kernel_list.h, declared inside this ISA's namespace. A kernel file defines its
+// kernels as `template <class T> bool name(const Args<Kernel::name, T>&, const Exec&) noexcept`
+// and ends with FASTNORM_INSTANTIATE_KERNEL(name) for each (a forgotten one is a link error of
+// kernel_table.cc, which takes every kernel's address).
+#pragma once
+#include "kernel_table.h"
+
+namespace fastnorm::FASTNORM_ISA_NS {
+
+#define FASTNORM_DECLARE_KERNEL(name) \
+  template <class T>                  \
+  bool name(const Args<Kernel::name, T>& args, const Exec& exec) noexcept;
+FASTNORM_KERNELS(FASTNORM_DECLARE_KERNEL)
+#undef FASTNORM_DECLARE_KERNEL
+
+#define FASTNORM_INSTANTIATE_KERNEL(name)                                                   \
+  template bool name<float>(const Args<Kernel::name, float>&, const Exec&) noexcept;       \
+  template bool name<double>(const Args<Kernel::name, double>&, const Exec&) noexcept;
+
+}  // namespace fastnorm::FASTNORM_ISA_NS

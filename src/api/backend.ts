@@ -1,0 +1,12 @@
+// What a backend gives the API: its kernels (sync and Promise forms, op-table.ts's `Kernels`)
+// and the runtime settings the entry points expose.
+import type { AsyncKernels, Kernels } from './op-table.js';
+
+export interface Backend {
+  name: 'native' | 'reference';
+  kernels: Kernels;
+  asyncKernels: AsyncKernels;
+  isa(): string;
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+}

@@ -1,0 +1,148 @@
+// THE list of public operations: one row per function of the API, with its planner (argument
+// validation and the kernel call, see bind.ts), the kernel it runs (kernel-schema.ts) and its
+// TSDoc. From it come the functions of the three entry points (scripts/generate-entries.mjs
+// writes their documented exports: `npm run generate`), the `Kernels` every backend implements
+// and the ops the tests cover (test/op-cases.ts). CONTRIBUTING.md: how to add an op.
+import { planBatchNorm, planBatchNormBackward, planBatchNormBackwardElemt, planBatchNormBackwardReduce, planBatchNormElemt,
+  planBatchNormGatherStats, planBatchNormStats } from './batch-norm.js';
+import type { ArgsOf, Plan } from './bind.js';
+import { planGroupNorm, planGroupNormBackward, planInstanceNorm, planInstanceNormBackward } from './group-norm.js';
+import { KERNELS, type KernelName, type KernelSchema } from './kernel-schema.js';
+import { planLayerNorm, planLayerNormBackward, planRmsNorm, planRmsNormBackward } from './row-norm.js';
+
+type Planner<S extends KernelSchema> = (...args: never[]) => Plan<S, unknown>;
+
+export interface OpEntry<S extends KernelSchema = KernelSchema, P extends Planner<S> = Planner<S>, M extends 'async' | 'sync' = 'async' | 'sync'> {
+  /** The kernel the planner's calls run. */
+  kernel: S;
+  plan: P;
+  /**
+   * 'async' (default): fastnorm/promises computes it off the JavaScript thread. 'sync': a merge
+   * of a few values, returned as it is by every entry point (a thread hop would cost more).
+   */
+  promise: M;
+}
+
+function op<S extends KernelSchema, P extends Planner<S>, M extends 'async' | 'sync' = 'async'>(kernel: S, plan: P, promise?: M): OpEntry<S, P, M> {
+  return { kernel, plan, promise: promise ?? ('async' as M) };
+}
+
+export const OP_TABLE = {
+  /**
+   * LayerNorm over the trailing `normalizedShape` dims: y = (x − mean)·rstd·weight + bias per row.
+   * @example
+   * const { y, mean, rstd } = fastnorm.layerNorm({ data, shape: [4, 768] }, 768, { weight, bias });
+   */
+  layerNorm: op(KERNELS.layerNormForward, planLayerNorm),
+  /**
+   * Gradients of layerNorm: dx, and dweight/dbias when a weight is passed (or as `grads` asks).
+   * @example
+   * const { dx, dweight, dbias } = fastnorm.layerNormBackward(dy, x, { mean, rstd }, 768, { weight });
+   */
+  layerNormBackward: op(KERNELS.layerNormBackward, planLayerNormBackward),
+  /**
+   * RMSNorm: y = x·rsqrt(mean(x²) + eps)·weight over the trailing dims (eps defaults to 1e-6).
+   * @example
+   * const { y, rstd } = fastnorm.rmsNorm(x, 768, { weight });
+   */
+  rmsNorm: op(KERNELS.rmsNormForward, planRmsNorm),
+  /**
+   * Gradients of rmsNorm: dx, and dweight when a weight is passed.
+   * @example
+   * const { dx, dweight } = fastnorm.rmsNormBackward(dy, x, { rstd }, 768, { weight });
+   */
+  rmsNormBackward: op(KERNELS.rmsNormBackward, planRmsNormBackward),
+  /**
+   * BatchNorm: statistics per channel over N and every spatial position ('NCHW' or 'NHWC').
+   * Training (default) normalizes with the batch statistics and updates running stats in place;
+   * `training: false` uses the running statistics.
+   * @example
+   * const { y, mean, rstd } = fastnorm.batchNorm(x, { weight, bias, runningMean, runningVar });
+   */
+  batchNorm: op(KERNELS.batchNormForward, planBatchNorm),
+  /**
+   * Gradients of batchNorm (training: through the batch statistics; eval: through fixed ones).
+   * @example
+   * const { dx, dweight, dbias } = fastnorm.batchNormBackward(dy, x, { mean, rstd }, { weight });
+   */
+  batchNormBackward: op(KERNELS.batchNormBackward, planBatchNormBackward),
+  /**
+   * Synchronized BatchNorm, step 1: per-channel partial statistics { count, mean, m2 } of a shard.
+   * @example
+   * const part = fastnorm.batchNormStats(shard, { layout: 'NHWC' });
+   */
+  batchNormStats: op(KERNELS.batchNormStats, planBatchNormStats),
+  /**
+   * Synchronized BatchNorm, step 2: merges per-channel partial statistics of several shards
+   * (Chan et al., exact in float64) into the batch statistics `{ mean, rstd, count }`, updating
+   * running statistics in place as batchNorm training would. The shards' order is the merge
+   * order. Synchronous in every entry point (fastnorm/promises too): it merges C values.
+   * @example
+   * const parts = shards.map((x) => fastnorm.batchNormStats(x));   // on each worker
+   * const stats = fastnorm.batchNormGatherStats(parts, { runningMean, runningVar });
+   * const { y } = fastnorm.batchNormElemt(shard, stats, { weight, bias });
+   */
+  batchNormGatherStats: op(KERNELS.batchNormGatherStats, planBatchNormGatherStats, 'sync'),
+  /**
+   * Synchronized BatchNorm, step 3: y = (x − mean)·rstd·weight + bias with given statistics.
+   * @example
+   * const { y } = fastnorm.batchNormElemt(shard, fastnorm.batchNormGatherStats(parts), { weight, bias });
+   */
+  batchNormElemt: op(KERNELS.batchNormElemt, planBatchNormElemt),
+  /**
+   * Synchronized BatchNorm backward, step 1: per-channel Σdy and Σdy·(x − mean) of a shard.
+   * @example
+   * const sums = fastnorm.batchNormBackwardReduce(dyShard, shard, { mean });
+   */
+  batchNormBackwardReduce: op(KERNELS.batchNormBackwardReduce, planBatchNormBackwardReduce),
+  /**
+   * Synchronized BatchNorm backward, step 2: dx of a shard from the sums over all shards (and
+   * dweight/dbias, the same on every shard).
+   * @example
+   * const { dx } = fastnorm.batchNormBackwardElemt(dyShard, shard, { mean, rstd }, { sumDy, sumDyXmu, count }, { weight });
+   */
+  batchNormBackwardElemt: op(KERNELS.batchNormBackwardElemt, planBatchNormBackwardElemt),
+  /**
+   * GroupNorm: statistics per (sample, group of C/numGroups channels) over those channels and every
+   * spatial position; per-channel weight/bias. `mean`/`rstd` hold N × numGroups values (n-major).
+   * 'NCHW' (N, C, *spatial) or 'NHWC' (N, *spatial, C), each computed in its own layout.
+   * @example
+   * const x = { data: new Float32Array(2 * 64 * 32 * 32), shape: [2, 64, 32, 32] };
+   * const { y, mean, rstd } = fastnorm.groupNorm(x, 32, { weight, bias });    // weight, bias: 64 values
+   * fastnorm.groupNorm({ data, shape: [2, 32, 32, 64] }, 32, { layout: 'NHWC' });
+   */
+  groupNorm: op(KERNELS.groupNormForward, planGroupNorm),
+  /**
+   * Gradients of groupNorm: dx, and dweight/dbias (C values) when a weight is passed (or as `grads` asks).
+   * @example
+   * const { dx, dweight, dbias } = fastnorm.groupNormBackward(dy, x, { mean, rstd }, 32, { weight });
+   */
+  groupNormBackward: op(KERNELS.groupNormBackward, planGroupNormBackward),
+  /**
+   * InstanceNorm: statistics per (sample, channel) over the spatial positions (GroupNorm with
+   * numGroups = C). With `runningMean`/`runningVar` they are updated in place as PyTorch's
+   * track_running_stats does; `useInputStats: false` normalizes with them instead. `mean`/`rstd`: N × C.
+   * @example
+   * const { y, mean, rstd } = fastnorm.instanceNorm(x, { weight, bias, runningMean, runningVar, momentum: 0.1 });
+   * fastnorm.instanceNorm(x, { runningMean, runningVar, useInputStats: false });   // eval with running stats
+   */
+  instanceNorm: op(KERNELS.instanceNormForward, planInstanceNorm),
+  /**
+   * Gradients of instanceNorm (useInputStats: false — through the running statistics, constants).
+   * @example
+   * const { dx, dweight, dbias } = fastnorm.instanceNormBackward(dy, x, { mean, rstd }, { weight });
+   */
+  instanceNormBackward: op(KERNELS.instanceNormBackward, planInstanceNormBackward),
+};
+
+export type OpName = keyof typeof OP_TABLE;
+
+/** The kernels of a backend: one function per kernel of kernel-schema.ts, taking its checked arguments. */
+export type Kernels = { [K in KernelName]: (args: ArgsOf<K>) => void };
+
+/** The Promise form of every kernel, computed off the JavaScript thread. */
+export type AsyncKernels = { [K in KernelName]: (args: ArgsOf<K>) => Promise<void> };
+
+// A kernel of kernel-schema.ts that no op runs is a type error here, naming it.
+type KernelWithoutOp = Exclude<KernelName, (typeof OP_TABLE)[OpName]['kernel']['name']>;
+export const EVERY_KERNEL_HAS_AN_OP: [KernelWithoutOp] extends [never] ? true : KernelWithoutOp = true;

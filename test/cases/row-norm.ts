@@ -1,0 +1,189 @@
+// The row ops' cases (LayerNorm, RMSNorm): valid arguments from an OpInput, and malformed calls
+// with the error each must throw (test/validation.test.ts runs them on both backends).
+import { expect } from 'vitest';
+import * as reference from '../../src/reference';
+import type { Tensor } from '../../src/api/types';
+import type { OpCase } from '../op-cases';
+import { any, detached, f32, rowInputs, savedStats } from './inputs';
+
+// Valid arguments of the malformed calls: x [2, 3] float32, normalized over the last dim.
+const X = (): Tensor<Float32Array> => ({ data: f32(6), shape: [2, 3] });
+const DY = (): Tensor<Float32Array> => ({ data: f32(6, 0.25), shape: [2, 3] });
+const SAVED = () => ({ mean: new Float32Array([1.5, 4.5]), rstd: new Float32Array([1.2, 1.2]) });
+const W = () => f32(3, 1);
+
+export const ROW_NORM_CASES = {
+  layerNorm: {
+    optsIndex: 2,
+    outKeys: ['y', 'mean', 'rstd'],
+    args: (i) => {
+      const r = rowInputs(i);
+      return [r.x, r.normalizedShape, { weight: r.weight, bias: r.bias, eps: 1e-5 }];
+    },
+    valid: [
+      ['in-place out.y = x.data', (f) => {
+        const x = X();
+        const expected = f.layerNorm(X(), 3).y.data;
+        const r = f.layerNorm(x, 3, { out: { y: x.data } });
+        expect(r.y.data).toBe(x.data);
+        expect(Array.from(x.data)).toEqual(Array.from(expected));
+      }],
+      ['undefined/null optional arguments and empty options', (f) => {
+        f.layerNorm(X(), 3, {});
+        f.layerNorm(X(), 3, { weight: undefined, bias: undefined, eps: undefined, out: undefined });
+        f.layerNorm(X(), 3, any({ weight: null, bias: null }));
+      }],
+    ],
+    invalid: [
+    ['x is not a tensor (null)', (f) => f.layerNorm(any(null), 3), TypeError, /^x\b/],
+    ['x is a number', (f) => f.layerNorm(any(5), 3), TypeError, /^x\b/],
+    ['x.data is an Array', (f) => f.layerNorm(any({ data: [1, 2, 3, 4, 5, 6], shape: [2, 3] }), 3), TypeError, /^x\.data\b/],
+    ['x.data is an Int32Array', (f) => f.layerNorm(any({ data: new Int32Array(6), shape: [2, 3] }), 3), TypeError, /^x\.data\b/],
+    ['x.data is a Float32Array subclass-free DataView', (f) => f.layerNorm(any({ data: new DataView(new ArrayBuffer(24)), shape: [2, 3] }), 3), TypeError, /^x\.data\b/],
+    ['x.shape is missing', (f) => f.layerNorm(any({ data: f32(6) }), 3), TypeError, /^x\.shape\b/],
+    ['x.shape product != data length', (f) => f.layerNorm({ data: f32(6), shape: [2, 4] }, 4), RangeError, /x\.data.*x\.shape/],
+    ['x.shape has a negative dim', (f) => f.layerNorm({ data: f32(6), shape: [-2, -3] }, 3), RangeError, /^x\.shape\[0\]/],
+    ['x.shape has a non-integer dim', (f) => f.layerNorm({ data: f32(6), shape: [1.5, 4] }, 4), RangeError, /^x\.shape\[0\]/],
+    ['x.shape has a NaN dim', (f) => f.layerNorm({ data: f32(6), shape: [2, NaN] }, 3), RangeError, /^x\.shape\[1\]/],
+    ['x.shape has a string dim', (f) => f.layerNorm({ data: f32(6), shape: any(['2', 3]) }, 3), TypeError, /^x\.shape\[0\]/],
+    ['normalizedShape does not match the trailing dims', (f) => f.layerNorm(X(), 4), RangeError, /^normalizedShape\b/],
+    ['normalizedShape [2] over x [2, 3] (a leading dim)', (f) => f.layerNorm(X(), [2]), RangeError, /^normalizedShape\b/],
+    ['normalizedShape longer than x.shape', (f) => f.layerNorm(X(), [1, 2, 3]), RangeError, /^normalizedShape\b/],
+    ['normalizedShape is empty', (f) => f.layerNorm(X(), []), RangeError, /^normalizedShape\b/],
+    ['normalizedShape is a string', (f) => f.layerNorm(X(), any('3')), TypeError, /^normalizedShape\b/],
+    ['normalizedShape holds a string', (f) => f.layerNorm(X(), any(['3'])), TypeError, /^normalizedShape\[0\]/],
+    ['normalizedShape is negative', (f) => f.layerNorm(X(), -3), RangeError, /^normalizedShape\[0\]/],
+    ['weight has the wrong length', (f) => f.layerNorm(X(), 3, { weight: f32(4) }), RangeError, /^weight\b/],
+    ['weight is a Float64Array for float32 x', (f) => f.layerNorm(X(), 3, { weight: any(new Float64Array(3)) }), TypeError, /^weight\b/],
+    ['weight is an Array', (f) => f.layerNorm(X(), 3, { weight: any([1, 1, 1]) }), TypeError, /^weight\b/],
+    ['bias has the wrong length', (f) => f.layerNorm(X(), 3, { bias: f32(2) }), RangeError, /^bias\b/],
+    ['mixed dtypes: float32 weight, float64 bias', (f) => f.layerNorm(X(), 3, { weight: W(), bias: any(new Float64Array(3)) }), TypeError, /^bias\b/],
+    ['eps is negative', (f) => f.layerNorm(X(), 3, { eps: -1e-5 }), RangeError, /^eps\b/],
+    ['eps is NaN', (f) => f.layerNorm(X(), 3, { eps: NaN }), RangeError, /^eps\b/],
+    ['eps is Infinity', (f) => f.layerNorm(X(), 3, { eps: Infinity }), RangeError, /^eps\b/],
+    ['eps is a string', (f) => f.layerNorm(X(), 3, { eps: any('1e-5') }), TypeError, /^eps\b/],
+    ['eps is null', (f) => f.layerNorm(X(), 3, { eps: any(null) }), TypeError, /^eps\b/],
+    ['unknown option key (epsilon)', (f) => f.layerNorm(X(), 3, any({ epsilon: 1e-5 })), TypeError, /epsilon/],
+    ['opts is not an object', (f) => f.layerNorm(X(), 3, any(5)), TypeError, /^opts\b/],
+    ['out.y has the wrong length', (f) => f.layerNorm(X(), 3, { out: { y: f32(5) } }), RangeError, /^out\.y\b/],
+    ['out.mean has the wrong dtype', (f) => f.layerNorm(X(), 3, { out: { mean: any(new Float64Array(2)) } }), TypeError, /^out\.mean\b/],
+    ['out.rstd has the wrong length', (f) => f.layerNorm(X(), 3, { out: { rstd: f32(3) } }), RangeError, /^out\.rstd\b/],
+    ['out has an unknown key', (f) => f.layerNorm(X(), 3, { out: any({ dx: f32(6) }) }), TypeError, /^out\.dx\b/],
+    ['out.mean overlaps x', (f) => {
+      const x = X();
+      return f.layerNorm(x, 3, { out: { mean: x.data.subarray(4, 6) } });
+    }, RangeError, /^out\.mean\b.*\bx\b/],
+    ['out.y overlaps x partially (shifted by one element)', (f) => {
+      const buf = new Float32Array(7).map((_, i) => i);
+      return f.layerNorm({ data: buf.subarray(0, 6), shape: [2, 3] }, 3, { out: { y: buf.subarray(1, 7) } });
+    }, RangeError, /^out\.y\b.*\bx\b/],
+    ['out.y overlaps weight', (f) => {
+      const y = f32(6);
+      return f.layerNorm(X(), 3, { weight: y.subarray(3, 6), out: { y } });
+    }, RangeError, /^out\.y\b.*\bweight\b/],
+    ['out.rstd overlaps out.mean', (f) => {
+      const m = f32(3);
+      return f.layerNorm(X(), 3, { out: { mean: m.subarray(0, 2), rstd: m.subarray(1, 3) } });
+    }, RangeError, /out\.mean.*out\.rstd|out\.rstd.*out\.mean/],
+    ['x.data is detached', (f) => f.layerNorm({ data: detached(f32(6)), shape: [2, 3] }, 3), TypeError, /^x\.data\b.*detached/],
+    ['weight is detached', (f) => f.layerNorm(X(), 3, { weight: detached(W()) }), TypeError, /^weight\b.*detached/],
+    ['out.y is detached', (f) => f.layerNorm(X(), 3, { out: { y: detached(f32(6)) } }), TypeError, /^out\.y\b.*detached/],
+    ],
+  },
+  layerNormBackward: {
+    optsIndex: 4,
+    outKeys: ['dx', 'dweight', 'dbias'],
+    args: (i) => {
+      const r = rowInputs(i);
+      const { mean, rstd } = savedStats(i.dtype, r.rows, () => reference.layerNorm(r.x, r.normalizedShape));
+      return [r.dy, r.x, { mean, rstd }, r.normalizedShape, { weight: r.weight, grads: r.bias ? { bias: true } : undefined }];
+    },
+    valid: [
+      ['empty grads', (f) => { f.layerNormBackward(DY(), X(), SAVED(), 3, { grads: {} }); }],
+    ],
+    invalid: [
+    ['dy is not a tensor', (f) => f.layerNormBackward(any(null), X(), SAVED(), 3), TypeError, /^dy\b/],
+    ['dy.shape differs from x.shape', (f) => f.layerNormBackward({ data: f32(6), shape: [3, 2] }, X(), SAVED(), 3), RangeError, /^dy\.shape\b/],
+    ['dy is float64 for float32 x', (f) => f.layerNormBackward(any({ data: new Float64Array(6), shape: [2, 3] }), X(), SAVED(), 3), TypeError, /^dy\.data\b/],
+    ['saved.mean is missing', (f) => f.layerNormBackward(DY(), X(), any({ rstd: SAVED().rstd }), 3), TypeError, /^saved\.mean\b/],
+    ['saved.mean has the wrong length', (f) => f.layerNormBackward(DY(), X(), { mean: f32(3), rstd: SAVED().rstd }, 3), RangeError, /^saved\.mean\b/],
+    ['saved.rstd has the wrong dtype', (f) => f.layerNormBackward(DY(), X(), any({ mean: SAVED().mean, rstd: new Float64Array(2) }), 3), TypeError, /^saved\.rstd\b/],
+    ['saved is null', (f) => f.layerNormBackward(DY(), X(), any(null), 3), TypeError, /^saved\b/],
+    ['normalizedShape mismatch', (f) => f.layerNormBackward(DY(), X(), SAVED(), [2, 2]), RangeError, /^normalizedShape\b/],
+    ['grads.weight is not a boolean', (f) => f.layerNormBackward(DY(), X(), SAVED(), 3, { grads: any({ weight: 1 }) }), TypeError, /^grads\.weight\b/],
+    ['grads.bias is a string', (f) => f.layerNormBackward(DY(), X(), SAVED(), 3, { grads: any({ bias: 'yes' }) }), TypeError, /^grads\.bias\b/],
+    ['grads has an unknown key', (f) => f.layerNormBackward(DY(), X(), SAVED(), 3, { grads: any({ mean: true }) }), TypeError, /^grads\.mean\b/],
+    ['out.dweight given while grads.weight is false', (f) => f.layerNormBackward(DY(), X(), SAVED(), 3,
+      { weight: W(), grads: { weight: false }, out: { dweight: f32(3) } }), RangeError, /^out\.dweight\b/],
+    ['out.dbias given without weight or grads.bias', (f) => f.layerNormBackward(DY(), X(), SAVED(), 3, { out: { dbias: f32(3) } }), RangeError, /^out\.dbias\b/],
+    ['out.dx is dy.data (aliasing)', (f) => {
+      const dy = DY();
+      return f.layerNormBackward(dy, X(), SAVED(), 3, { out: { dx: dy.data } });
+    }, RangeError, /^out\.dx\b.*\bdy\b/],
+    ['out.dx is x.data (no in-place backward)', (f) => {
+      const x = X();
+      return f.layerNormBackward(DY(), x, SAVED(), 3, { out: { dx: x.data } });
+    }, RangeError, /^out\.dx\b.*\bx\b/],
+    ['out.dweight and out.dbias are the same array', (f) => {
+      const g = f32(3);
+      return f.layerNormBackward(DY(), X(), SAVED(), 3, { weight: W(), out: { dweight: g, dbias: g } });
+    }, RangeError, /out\.dweight.*out\.dbias/],
+    ['out.dweight overlaps saved.rstd', (f) => {
+      const s = f32(5);
+      return f.layerNormBackward(DY(), X(), { mean: SAVED().mean, rstd: s.subarray(0, 2) }, 3, { weight: W(), out: { dweight: s.subarray(1, 4) } });
+    }, RangeError, /^out\.dweight\b.*saved\.rstd/],
+    ['out.dx has the wrong length', (f) => f.layerNormBackward(DY(), X(), SAVED(), 3, { out: { dx: f32(7) } }), RangeError, /^out\.dx\b/],
+    ['weight has the wrong length', (f) => f.layerNormBackward(DY(), X(), SAVED(), 3, { weight: f32(2) }), RangeError, /^weight\b/],
+    ['unknown option (bias)', (f) => f.layerNormBackward(DY(), X(), SAVED(), 3, any({ bias: f32(3) })), TypeError, /bias/],
+    ['dy.data is detached', (f) => f.layerNormBackward({ data: detached(f32(6)), shape: [2, 3] }, X(), SAVED(), 3), TypeError, /^dy\.data\b.*detached/],
+    ['saved.rstd is detached', (f) => f.layerNormBackward(DY(), X(), { mean: SAVED().mean, rstd: detached(f32(2)) }, 3), TypeError, /^saved\.rstd\b.*detached/],
+    ],
+  },
+  rmsNorm: {
+    optsIndex: 2,
+    outKeys: ['y', 'rstd'],
+    args: (i) => {
+      const r = rowInputs(i);
+      return [r.x, r.normalizedShape, { weight: r.weight, eps: 1e-6 }];
+    },
+    valid: [
+      ['in-place out.y = x.data', (f) => {
+        const x = X();
+        expect(f.rmsNorm(x, [3], { out: { y: x.data } }).y.data).toBe(x.data);
+      }],
+    ],
+    invalid: [
+    ['x.data is an Array', (f) => f.rmsNorm(any({ data: [1, 2, 3], shape: [3] }), 3), TypeError, /^x\.data\b/],
+    ['normalizedShape mismatch', (f) => f.rmsNorm(X(), [2, 3, 1]), RangeError, /^normalizedShape\b/],
+    ['bias is not an option of rmsNorm', (f) => f.rmsNorm(X(), 3, any({ bias: f32(3) })), TypeError, /bias/],
+    ['weight has the wrong length', (f) => f.rmsNorm(X(), 3, { weight: f32(6) }), RangeError, /^weight\b/],
+    ['eps is negative', (f) => f.rmsNorm(X(), 3, { eps: -1 }), RangeError, /^eps\b/],
+    ['out.mean is not an output of rmsNorm', (f) => f.rmsNorm(X(), 3, { out: any({ mean: f32(2) }) }), TypeError, /^out\.mean\b/],
+    ['out.rstd overlaps x', (f) => {
+      const x = X();
+      return f.rmsNorm(x, 3, { out: { rstd: x.data.subarray(0, 2) } });
+    }, RangeError, /^out\.rstd\b.*\bx\b/],
+    ],
+  },
+  rmsNormBackward: {
+    optsIndex: 4,
+    outKeys: ['dx', 'dweight'],
+    args: (i) => {
+      const r = rowInputs(i);
+      const { rstd } = savedStats(i.dtype, r.rows, () => reference.rmsNorm(r.x, r.normalizedShape));
+      return [r.dy, r.x, { rstd }, r.normalizedShape, { weight: r.weight }];
+    },
+    valid: [
+      ['grads.weight without weight', (f) => { f.rmsNormBackward(DY(), X(), { rstd: SAVED().rstd }, 3, { grads: { weight: true } }); }],
+    ],
+    invalid: [
+    ['grads.bias (rmsNorm has no bias)', (f) => f.rmsNormBackward(DY(), X(), { rstd: SAVED().rstd }, 3, { grads: any({ bias: true }) }), TypeError, /^grads\.bias\b/],
+    ['out.dbias (rmsNorm has no bias)', (f) => f.rmsNormBackward(DY(), X(), { rstd: SAVED().rstd }, 3, { weight: W(), out: any({ dbias: f32(3) }) }), TypeError, /^out\.dbias\b/],
+    ['saved.rstd is missing', (f) => f.rmsNormBackward(DY(), X(), any({}), 3), TypeError, /^saved\.rstd\b/],
+    ['saved.rstd has the wrong length', (f) => f.rmsNormBackward(DY(), X(), { rstd: f32(6) }, 3), RangeError, /^saved\.rstd\b/],
+    ['dy.shape differs from x.shape', (f) => f.rmsNormBackward({ data: f32(6), shape: [6] }, X(), { rstd: SAVED().rstd }, 3), RangeError, /^dy\.shape\b/],
+    ['out.dweight given while grads.weight is false', (f) => f.rmsNormBackward(DY(), X(), { rstd: SAVED().rstd }, 3,
+      { weight: W(), grads: { weight: false }, out: { dweight: f32(3) } }), RangeError, /^out\.dweight\b/],
+    ],
+  },
+} satisfies Record<string, OpCase>;
