@@ -24,19 +24,14 @@ const verbose = process.argv.includes('--verbose');
 
 // ---- seeded data ----
 
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** Park and Miller's minimal standard generator: uniform numbers in (0, 1). */
+function uniforms(seed) {
+  let s = (seed % 2147483646) + 1;
+  return () => (s = (s * 48271) % 2147483647) / 2147483647;
 }
 
 function normals(seed, n, C, scale = 1, offset = 0) {
-  const u = mulberry32(seed);
+  const u = uniforms(seed);
   const a = new C(n);
   for (let i = 0; i < n; i += 2) {
     const r = Math.sqrt(-2 * Math.log(u() || 1e-300));
@@ -71,6 +66,25 @@ const KINDS = {
 };
 
 // ---- the calls ----
+
+/** Seeded inputs of a channel op: x of a data kind, dy, and per-channel weight, bias, running statistics. */
+function channelData(kind, seed, size, c, C, shape) {
+  return {
+    x: { data: KINDS[kind](seed, size, C), shape },
+    dy: { data: normals(seed + 1, size, C), shape },
+    weight: normals(seed + 2, c, C, 0.5, 1),
+    bias: normals(seed + 3, c, C),
+    rm: normals(seed + 4, c, C, 0.3),
+    rv: normals(seed + 5, c, C).map((v) => 0.5 + Math.abs(v)),
+  };
+}
+
+/** A training call with its own copy of the running statistics, which it returns with its result. */
+function withRunning(rm, rv, call) {
+  const runningMean = rm.slice();
+  const runningVar = rv.slice();
+  return { ...call({ runningMean, runningVar }), runningMean, runningVar };
+}
 
 /** Every call: [label, () => result]; a result is any object holding typed arrays. */
 function calls(api, promises) {
@@ -132,20 +146,9 @@ function calls(api, promises) {
       const shape = layout === 'NCHW' ? [n, c, ...sp] : [n, ...sp, c];
       const size = product(shape);
       for (const kind of ['normal', ...(size < 100000 ? ['offset', 'huge', 'poisoned', 'constant'] : [])]) {
-        const s = seed++;
-        const x = { data: KINDS[kind](s, size, C), shape };
-        const dy = { data: normals(s + 1, size, C), shape };
-        const weight = normals(s + 2, c, C, 0.5, 1);
-        const bias = normals(s + 3, c, C);
-        const rm = normals(s + 4, c, C, 0.3);
-        const rv = normals(s + 5, c, C).map((v) => 0.5 + Math.abs(v));
+        const { x, dy, weight, bias, rm, rv } = channelData(kind, seed++, size, c, C, shape);
         const at = `${dt} ${layout} [${shape.join(', ')}] ${kind}`;
-        add(`batchNorm ${at} training, running stats`, () => {
-          const runningMean = rm.slice();
-          const runningVar = rv.slice();
-          const r = api.batchNorm(x, { weight, bias, runningMean, runningVar, momentum: 0.3, layout });
-          return { ...r, runningMean, runningVar };
-        });
+        add(`batchNorm ${at} training, running stats`, () => withRunning(rm, rv, (run) => api.batchNorm(x, { weight, bias, ...run, momentum: 0.3, layout })));
         add(`batchNorm ${at} training, no affine`, () => api.batchNorm(x, { layout }));
         add(`batchNorm ${at} eval`, () => api.batchNorm(x, { weight, bias, runningMean: rm, runningVar: rv, training: false, layout }));
         const saved = fastnorm.reference.batchNorm(x, { layout });
@@ -170,12 +173,8 @@ function calls(api, promises) {
           const shard = (a, b) => ({ data: x.data.subarray(a * per, b * per), shape: [b - a, ...shape.slice(1)] });
           const parts = [shard(0, 1), shard(1, n)].map((t) => fastnorm.reference.batchNormStats(t, { layout }));
           parts.push({ count: 0, mean: new Float64Array(c), m2: new Float64Array(c) });
-          add(`batchNormGatherStats ${at} 3 parts, running stats`, () => {
-            const runningMean = rm.slice();
-            const runningVar = rv.slice();
-            const r = api.batchNormGatherStats(parts, { runningMean, runningVar, momentum: 0.2, eps: 1e-3 });
-            return { ...r, runningMean, runningVar };
-          });
+          add(`batchNormGatherStats ${at} 3 parts, running stats`, () =>
+            withRunning(rm, rv, (run) => api.batchNormGatherStats(parts, { ...run, momentum: 0.2, eps: 1e-3 })));
           add(`batchNormGatherStats ${at} dtype`, () => api.batchNormGatherStats(parts, { dtype: dt }));
         }
       }
@@ -196,25 +195,15 @@ function calls(api, promises) {
         const size = product(shape);
         const kinds = ['normal', ...(size < 100000 ? ['offset', 'huge', 'tiny', 'poisoned', 'constant', 'farStart'] : ['farStart'])];
         for (const kind of kinds) {
-          const s = seed++;
-          const x = { data: KINDS[kind](s, size, C), shape };
-          const dy = { data: normals(s + 1, size, C), shape };
-          const weight = normals(s + 2, c, C, 0.5, 1);
-          const bias = normals(s + 3, c, C);
-          const rm = normals(s + 4, c, C, 0.3);
-          const rv = normals(s + 5, c, C).map((v) => 0.5 + Math.abs(v));
+          const { x, dy, weight, bias, rm, rv } = channelData(kind, seed++, size, c, C, shape);
           const at = `${dt} ${layout} [${shape.join(', ')}] G=${groups} ${kind}`;
           add(`groupNorm ${at}`, () => api.groupNorm(x, groups, { weight, bias, layout }));
           add(`groupNorm ${at} no affine, eps 0`, () => api.groupNorm(x, groups, { layout, eps: 0 }));
           const saved = fastnorm.reference.groupNorm(x, groups, { layout });
           add(`groupNormBackward ${at}`, () => api.groupNormBackward(dy, x, saved, groups, { weight, layout }));
           add(`groupNormBackward ${at} no weight`, () => api.groupNormBackward(dy, x, saved, groups, { layout }));
-          add(`instanceNorm ${at} running stats`, () => {
-            const runningMean = rm.slice();
-            const runningVar = rv.slice();
-            const r = api.instanceNorm(x, { weight, bias, runningMean, runningVar, momentum: 0.2, layout });
-            return { ...r, runningMean, runningVar };
-          });
+          add(`instanceNorm ${at} running stats`, () =>
+            withRunning(rm, rv, (run) => api.instanceNorm(x, { weight, bias, ...run, momentum: 0.2, layout })));
           add(`instanceNorm ${at} useInputStats false`, () => api.instanceNorm(x, { weight, runningMean: rm, runningVar: rv,
             useInputStats: false, layout }));
           const isaved = fastnorm.reference.instanceNorm(x, { layout });
