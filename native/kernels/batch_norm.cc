@@ -22,6 +22,7 @@
 #include <cmath>
 
 #include "../runtime/thread_pool.h"
+#include "channel_period.h"
 #include "kernels.h"
 #include "moments.h"
 #include "normalize.h"
@@ -48,12 +49,13 @@ struct Units {
   size_t groups = 0;         // NCHW: plane groups per channel
   size_t tileRows = 0;     // NHWC: rows per tile
   size_t tiles = 0;
-  size_t period = 0;       // NHWC flat path: lcm(C, lanes) values (0: lane-per-channel path)
+  // NHWC flat path: tiles read as periods of lcm(C, lanes) values (channel_period.h)
+  ChannelPeriod<T> period = ChannelPeriod<T>::wholeVectors(1);
+  bool flat = false;       // NHWC: the flat path (else lane-per-channel)
   size_t chunk = 0;        // NHWC lane-per-channel path: channels per tile
   size_t chunks = 1;
 
   explicit Units(const ChannelShape& s) : shape(s) {
-    constexpr size_t L = kLanes<T>;
     if (!s.channelsLast) {
       planeBlocks = maxSize(1, ceilDiv(s.s, kPlaneBlock));
       planesPerUnit = s.s >= kPlaneBlock ? 1 : maxSize(1, kPlaneBlock / maxSize(s.s, 1));
@@ -61,10 +63,11 @@ struct Units {
       return;
     }
     const size_t rows = s.n * s.s, c = maxSize(s.c, 1);
-    const size_t lcm = c / gcd(c, L) * L;
-    if (lcm <= kMaxPeriodVectors * L) {
-      period = lcm;
-      const size_t rowsPerPeriod = lcm / c;  // tiles start on a period so lanes keep their channel
+    const ChannelPeriod<T> whole = ChannelPeriod<T>::wholeVectors(c);
+    if (whole.vectors() <= kMaxPeriodVectors) {
+      period = whole;
+      flat = true;
+      const size_t rowsPerPeriod = whole.rows();  // tiles start on a period so lanes keep their channel
       tileRows = maxSize(rowsPerPeriod, kTileValues / c / rowsPerPeriod * rowsPerPeriod);
     } else {
       chunk = minSize(c, kChannelChunk);
@@ -77,7 +80,7 @@ struct Units {
   size_t tasks() const { return shape.channelsLast ? tiles * chunks : groups * shape.c * planeBlocks; }
   size_t valuesPerTask() const {
     if (!shape.channelsLast) return minSize(maxSize(shape.s, 1), kPlaneBlock) * planesPerUnit;
-    return tileRows * (period ? shape.c : chunk);
+    return tileRows * (flat ? shape.c : chunk);
   }
   size_t grain() const { return maxSize(1, kGrainValues / maxSize(valuesPerTask(), 1)); }
 };
@@ -95,72 +98,66 @@ void storeAcc(const Acc<T>& a, double* out) {
   a.store(out);
 }
 
-// ---- NHWC flat path: K = period / lanes vectors whose lanes keep one channel each ----
+// ---- NHWC flat path: a tile read as periods of K ≤ kMaxPeriodVectors whole vectors ----
 
+// Vectors of per-lane values of one period taken from per-channel values.
 template <class T>
-struct Periodic {
-  static constexpr size_t L = kLanes<T>;
-  size_t c, period, vectors;
-  Periodic(size_t channels, size_t p) : c(channels), period(p), vectors(p / L) {}
-  size_t channelOf(size_t k, size_t lane) const { return (k * L + lane) % c; }
-  // Vectors of per-lane values taken from per-channel values.
-  void pattern(const double* perChannel, Vec<T>* out) const {
-    for (size_t k = 0; k < vectors; ++k) {
-      T lanes[L];
-      for (size_t l = 0; l < L; ++l) lanes[l] = T(perChannel[channelOf(k, l)]);
-      out[k] = Vec<T>::load(lanes);
-    }
-  }
-  // perChannel[c] += every lane of acc that holds channel c, in (vector, lane) order.
-  void fold(const Acc<T>* acc, double* perChannel) const {
-    for (size_t k = 0; k < vectors; ++k) {
-      double lanes[L];
-      storeAcc<T>(acc[k], lanes);
-      for (size_t l = 0; l < L; ++l) perChannel[channelOf(k, l)] += lanes[l];
-    }
-  }
-  // Two sums over the flat run [0, n) of a tile: terms(k, i, lanes, a, b) adds the terms of the
-  // vector at flat offset i (pattern vector k, `lanes` valid, the rest zero-padded) into a and
-  // b. Lane blocks as in laneSum2; per pattern vector double totals.
-  template <class Terms>
-  void sum2(size_t n, Acc<T>* totalA, Acc<T>* totalB, Terms terms) const {
-    switch (vectors) {  // the vector count as a constant, so the accumulators stay in registers
-      case 1: return sum2Of<1>(n, totalA, totalB, terms);
-      case 2: return sum2Of<2>(n, totalA, totalB, terms);
-      case 3: return sum2Of<3>(n, totalA, totalB, terms);
-      default: return sum2Of<4>(n, totalA, totalB, terms);
-    }
-  }
+void periodVectors(const ChannelPeriod<T>& period, const double* perChannel, Vec<T>* out) {
+  T table[(kMaxPeriodVectors + 1) * kLanes<T>];
+  period.fillTable(table, [&](size_t c) { return perChannel[c]; });
+  for (size_t k = 0; k < period.vectors(); ++k) out[k] = Vec<T>::load(table + k * kLanes<T>);
+}
 
- private:
-  template <size_t K, class Terms>
-  void sum2Of(size_t n, Acc<T>* totalA, Acc<T>* totalB, Terms terms) const {
-    using V = Vec<T>;
-    constexpr size_t P = K * L;
-    const size_t periods = n / P;
-    for (size_t k = 0; k < K; ++k) totalA[k] = totalB[k] = Acc<T>::zero();
-    for (size_t p0 = 0; p0 < periods; p0 += kLaneBlock) {
-      const size_t p1 = minSize(periods, p0 + kLaneBlock);
-      V a[K], b[K];
-      for (size_t k = 0; k < K; ++k) a[k] = b[k] = V::zero();
-      for (size_t p = p0; p < p1; ++p)
-        for (size_t k = 0; k < K; ++k) terms(k, p * P + k * L, L, a[k], b[k]);
-      for (size_t k = 0; k < K; ++k) totalA[k] = totalA[k] + Acc<T>::of(a[k]), totalB[k] = totalB[k] + Acc<T>::of(b[k]);
-    }
-    const size_t rest = n - periods * P;
-    for (size_t k = 0; k * L < rest; ++k) {
-      V a = V::zero(), b = V::zero();
-      terms(k, periods * P + k * L, minSize(L, rest - k * L), a, b);
-      totalA[k] = totalA[k] + Acc<T>::of(a);
-      totalB[k] = totalB[k] + Acc<T>::of(b);
-    }
+// perChannel[c] += every lane of the period's accumulators that holds channel c, in (vector, lane) order.
+template <class T>
+void foldLanes(const ChannelPeriod<T>& period, const Acc<T>* acc, double* perChannel) {
+  double lanes[kMaxPeriodVectors * kLanes<T>];
+  for (size_t k = 0; k < period.vectors(); ++k) storeAcc<T>(acc[k], lanes + k * kLanes<T>);
+  period.fold(lanes, perChannel);
+}
+
+// Two sums over the flat run [0, n) of a tile: terms(k, i, lanes, a, b) adds the terms of the
+// vector at flat offset i (pattern vector k, `lanes` valid, the rest zero-padded) into a and
+// b. Lane blocks as in laneSum2; per pattern vector double totals.
+template <size_t K, class T, class Terms>
+void periodSums2Of(size_t n, Acc<T>* totalA, Acc<T>* totalB, Terms terms) {
+  using V = Vec<T>;
+  constexpr size_t L = kLanes<T>;
+  constexpr size_t P = K * L;
+  const size_t periods = n / P;
+  for (size_t k = 0; k < K; ++k) totalA[k] = totalB[k] = Acc<T>::zero();
+  for (size_t p0 = 0; p0 < periods; p0 += kLaneBlock) {
+    const size_t p1 = minSize(periods, p0 + kLaneBlock);
+    V a[K], b[K];
+    for (size_t k = 0; k < K; ++k) a[k] = b[k] = V::zero();
+    // Scalar math, lane by lane: a += termA(x[p·P + lane]), b += termB(x[p·P + lane]) over the periods p
+    for (size_t p = p0; p < p1; ++p)
+      for (size_t k = 0; k < K; ++k) terms(k, p * P + k * L, L, a[k], b[k]);
+    for (size_t k = 0; k < K; ++k) totalA[k] = totalA[k] + Acc<T>::of(a[k]), totalB[k] = totalB[k] + Acc<T>::of(b[k]);
   }
-};
+  const size_t rest = n - periods * P;
+  for (size_t k = 0; k * L < rest; ++k) {
+    V a = V::zero(), b = V::zero();
+    terms(k, periods * P + k * L, minSize(L, rest - k * L), a, b);
+    totalA[k] = totalA[k] + Acc<T>::of(a);
+    totalB[k] = totalB[k] + Acc<T>::of(b);
+  }
+}
+
+template <class T, class Terms>
+void periodSums2(const ChannelPeriod<T>& period, size_t n, Acc<T>* totalA, Acc<T>* totalB, Terms terms) {
+  switch (period.vectors()) {  // the vector count as a constant, so the accumulators stay in registers
+    case 1: return periodSums2Of<1, T>(n, totalA, totalB, terms);
+    case 2: return periodSums2Of<2, T>(n, totalA, totalB, terms);
+    case 3: return periodSums2Of<3, T>(n, totalA, totalB, terms);
+    default: return periodSums2Of<4, T>(n, totalA, totalB, terms);
+  }
+}
 
 // ---- unit reductions ----
 
 // Moments of `rows` rows × channels [c0, c0 + cn) of a (rows, C) tile, one channel at a time in
-// double: the exact fallback for float tiles whose squares overflow.
+// double: the exact fallback for float tiles whose squares overflow (scalar code).
 template <class T>
 void scalarTileMoments(const T* x, size_t rows, size_t C, size_t c0, size_t cn, const Partials& out, size_t unit) {
   for (size_t c = c0; c < c0 + cn; ++c) {
@@ -181,26 +178,27 @@ void scalarTileMoments(const T* x, size_t rows, size_t C, size_t c0, size_t cn, 
 
 // NHWC tile moments, flat path.
 template <class T>
-void periodicTileMoments(const T* x, size_t rows, const Periodic<T>& per, const Partials& out, size_t unit) {
+void periodicTileMoments(const T* x, size_t rows, const ChannelPeriod<T>& period, const Partials& out, size_t unit) {
   using V = Vec<T>;
   using A = Acc<T>;
   constexpr size_t L = kLanes<T>;
-  const size_t C = per.c, n = rows * C;
+  const size_t C = period.channels(), n = rows * C;
   double sums[64] = {0}, s1[64] = {0}, s2[64] = {0}, mean0[64];
   A total1[kMaxPeriodVectors], total2[kMaxPeriodVectors];
-  per.sum2(n, total1, total2, [&](size_t, size_t i, size_t lanes, V& a, V&) { a = a + loadLanes(x + i, lanes); });
-  per.fold(total1, sums);
+  // Scalar math: sum[c] += x, then s1[c] += x − mean0[c], s2[c] += (x − mean0[c])² (c: the channel of x)
+  periodSums2(period, n, total1, total2, [&](size_t, size_t i, size_t lanes, V& a, V&) { a = a + loadLanes(x + i, lanes); });
+  foldLanes(period, total1, sums);
   for (size_t c = 0; c < C; ++c) mean0[c] = double(T(sums[c] / double(rows)));
   V m[kMaxPeriodVectors];
-  per.pattern(mean0, m);
-  per.sum2(n, total1, total2, [&](size_t k, size_t i, size_t lanes, V& a, V& b) {
+  periodVectors(period, mean0, m);
+  periodSums2(period, n, total1, total2, [&](size_t k, size_t i, size_t lanes, V& a, V& b) {
     V d = loadLanes(x + i, lanes) - m[k];
     if (lanes < L) d = d.keepFirst(lanes);
     a = a + d;
     b = b + d * d;
   });
-  per.fold(total1, s1);
-  per.fold(total2, s2);
+  foldLanes(period, total1, s1);
+  foldLanes(period, total2, s2);
   for (size_t c = 0; c < C; ++c) {
     double* p = out.at(c, unit);
     p[0] = mean0[c] + s1[c] / double(rows);
@@ -213,6 +211,7 @@ void periodicTileMoments(const T* x, size_t rows, const Periodic<T>& per, const 
 }
 
 // NHWC tile moments, lanes = channels [c0, c0 + cn): per vector of channels, walk the rows.
+// Scalar math, per channel c: sum += x[r, c], then s1 += x[r, c] − mean0[c], s2 += (x[r, c] − mean0[c])² over rows r.
 template <class T>
 void channelTileMoments(const T* x, size_t rows, size_t C, size_t c0, size_t cn, const Partials& out, size_t unit) {
   using V = Vec<T>;
@@ -301,6 +300,7 @@ struct RunSums2 {
 
 // Moments of `runs` runs of len values, run r at x + r·stride: the corrected two-pass
 // algorithm of cachedMoments over all of them (one pass when the shift is close enough).
+// Scalar math: d = x − center; s1 += d, s2 += d·d over every value of every run.
 template <class T>
 Moments runsMoments(const T* x, size_t len, size_t runs, size_t stride) {
   using V = Vec<T>;
@@ -358,11 +358,12 @@ void unitMoments(const T* x, const Units<T>& u, size_t t, const Partials& out) {
   const size_t tile = t / u.chunks, q = t % u.chunks, rows = s.n * s.s;
   const size_t r0 = tile * u.tileRows, nr = minSize(u.tileRows, rows - r0);
   const T* base = x + r0 * s.c;
-  if (u.period) periodicTileMoments(base, nr, Periodic<T>(s.c, u.period), out, tile);
+  if (u.flat) periodicTileMoments(base, nr, u.period, out, tile);
   else channelTileMoments(base, nr, s.c, q * u.chunk, minSize(u.chunk, s.c - q * u.chunk), out, tile);
 }
 
 // Per-channel partial Σdy and Σdy·(x − mean_c) of one unit.
+// Scalar math, per channel c: sd += dy, sdx += dy·(x − mean[c]).
 template <class T>
 void unitGradSums(const T* dy, const T* x, const T* mean, const Units<T>& u, size_t t, const Partials& out) {
   using V = Vec<T>;
@@ -391,22 +392,22 @@ void unitGradSums(const T* dy, const T* x, const T* mean, const Units<T>& u, siz
   const size_t r0 = tile * u.tileRows, nr = minSize(u.tileRows, rows - r0);
   const T* dyBase = dy + r0 * s.c;
   const T* xBase = x + r0 * s.c;
-  if (u.period) {
-    const Periodic<T> per(s.c, u.period);
+  if (u.flat) {
     double meanD[64], sd[64] = {0}, sdx[64] = {0};
     for (size_t c = 0; c < s.c; ++c) meanD[c] = double(mean[c]);
     V m[kMaxPeriodVectors];
-    per.pattern(meanD, m);
+    periodVectors(u.period, meanD, m);
     A total1[kMaxPeriodVectors], total2[kMaxPeriodVectors];
-    per.sum2(nr * s.c, total1, total2, [&](size_t k, size_t i, size_t lanes, V& a, V& b) {
+    // Scalar math: sd[c] += dy, sdx[c] += dy·(x − mean[c]) (c: the channel of x)
+    periodSums2(u.period, nr * s.c, total1, total2, [&](size_t k, size_t i, size_t lanes, V& a, V& b) {
       const V d = loadLanes(dyBase + i, lanes);
       V dxm = d * (loadLanes(xBase + i, lanes) - m[k]);
       if (lanes < L) dxm = dxm.keepFirst(lanes);
       a = a + d;
       b = b + dxm;
     });
-    per.fold(total1, sd);
-    per.fold(total2, sdx);
+    foldLanes(u.period, total1, sd);
+    foldLanes(u.period, total2, sdx);
     for (size_t c = 0; c < s.c; ++c) {
       double* p = out.at(c, tile);
       p[0] = sd[c];
@@ -509,40 +510,39 @@ bool channelGradSums(const T* dy, const T* x, const T* mean, const ChannelShape&
 
 // ---- elementwise passes with per-channel coefficients ----
 
-// 4 per-channel coefficient arrays, laid out for the layout's walk: NHWC gets a cyclic
-// table (channel of flat offset i = i mod C, extended by one vector so any window loads whole).
+// 4 per-channel coefficient arrays, laid out for the layout's walk: per channel in NCHW; in
+// NHWC a cyclic table of one period (channel_period.h: lcm(C, lanes) values when C < lanes,
+// else C), walked along flat memory.
 template <class T>
 class Coefficients {
  public:
   static constexpr size_t kMax = 4;
-  Coefficients(const ChannelShape& s, T* storage) : shape_(s), storage_(storage) {
-    const size_t c = maxSize(s.c, 1);
-    cycle_ = s.channelsLast && c < kLanes<T> ? c / gcd(c, kLanes<T>) * kLanes<T> : c;  // a multiple of C ≥ lanes
-    stride_ = cycle_ + kLanes<T>;
+  Coefficients(const ChannelShape& s, T* storage) : shape_(s), period_(periodOf(s)), storage_(storage) {
     if (storage_)  // every table is read, used or not
-      for (size_t i = 0; i < kMax * stride_; ++i) storage_[i] = T(0);
+      for (size_t i = 0; i < kMax * period_.tableLength(); ++i) storage_[i] = T(0);
   }
   // Storage needed, in values of T.
-  static size_t storageSize(const ChannelShape& s) {
-    const size_t c = maxSize(s.c, 1);
-    return kMax * (maxSize(c, c / gcd(c, kLanes<T>) * kLanes<T>) + kLanes<T>);
-  }
+  static size_t storageSize(const ChannelShape& s) { return kMax * periodOf(s).tableLength(); }
   void set(size_t j, size_t c, T v) {
-    for (size_t i = c; i < stride_; i += shape_.c) storage_[j * stride_ + i] = v;
+    for (size_t i = c; i < period_.tableLength(); i += shape_.c) storage_[j * period_.tableLength() + i] = v;
   }
-  const T* table(size_t j) const { return storage_ + j * stride_; }
+  const T* table(size_t j) const { return storage_ + j * period_.tableLength(); }
   const ChannelShape& shape() const { return shape_; }
-  size_t cycle() const { return cycle_; }
+  size_t cycle() const { return period_.values(); }
 
  private:
+  static ChannelPeriod<T> periodOf(const ChannelShape& s) {
+    return s.channelsLast && s.c < kLanes<T> ? ChannelPeriod<T>::wholeVectors(s.c) : ChannelPeriod<T>::oneRow(s.c);
+  }
   ChannelShape shape_;
+  ChannelPeriod<T> period_;
   T* storage_;
-  size_t cycle_, stride_;
 };
 
 // out = f(in0, in1, k) elementwise over the tensor, k[j] = vector of coefficient j for the
 // lanes (in1 may be null). NCHW: per plane, coefficients broadcast; NHWC: flat rows, the
 // coefficients read from the cyclic tables at the running channel offset.
+// Scalar math: out[i] = f(in0[i], in1[i], coefficients of the channel of i) (f's own comment says what).
 template <class T, bool Stream, class F>
 void channelElementwiseRun(const ChannelShape& s, const T* in0, const T* in1, T* out, const Coefficients<T>& coef,
                            const Exec& exec, F f) {
@@ -589,13 +589,24 @@ void channelElementwise(const ChannelShape& s, const T* in0, const T* in1, T* ou
 template <class T>
 struct CallScratch {
   ScratchDoubles memory;
-  double* sums;
+  double* sums = nullptr;
   Coefficients<T> coef;
-  explicit CallScratch(const ChannelShape& s)
-      : memory(2 * s.c + ceilDiv(Coefficients<T>::storageSize(s) * sizeof(T), sizeof(double))),
-        sums(memory.data()),
-        coef(s, memory.data() ? reinterpret_cast<T*>(memory.data() + 2 * s.c) : nullptr) {}
+  explicit CallScratch(const ChannelShape& s) : memory(carve(s, nullptr).used()), coef(s, nullptr) {
+    if (!memory.data()) return;
+    T* tables = nullptr;
+    carve(s, memory.data(), &sums, &tables);
+    coef = Coefficients<T>(s, tables);
+  }
   bool ok() const { return memory.data() != nullptr; }
+
+ private:
+  static Carver carve(const ChannelShape& s, double* base, double** sums = nullptr, T** tables = nullptr) {
+    Carver c(base);
+    double* d = c.take<double>(2 * s.c);
+    T* t = c.take<T>(Coefficients<T>::storageSize(s));
+    if (sums) *sums = d, *tables = t;
+    return c;
+  }
 };
 
 // Scalar math: y = ((x − μhi) − μlo)·α + β, with α = rstd·w, β = b (per channel).
@@ -646,8 +657,10 @@ void paramGrads(size_t channels, const double* sumDy, const double* sumDyXmu, co
   }
 }
 
+}  // namespace
+
 template <class T>
-bool batchNormForwardImpl(const Args<Kernel::batchNormForward, T>& a, const Exec& exec) noexcept {
+bool batchNormForward(const Args<Kernel::batchNormForward, T>& a, const Exec& exec) noexcept {
   const ChannelShape s = channelShapeOf(a);
   CallScratch<T> cs(s);
   if (!cs.ok()) return false;
@@ -677,7 +690,7 @@ bool batchNormForwardImpl(const Args<Kernel::batchNormForward, T>& a, const Exec
 }
 
 template <class T>
-bool batchNormElemtImpl(const Args<Kernel::batchNormElemt, T>& a, const Exec& exec) noexcept {
+bool batchNormElemt(const Args<Kernel::batchNormElemt, T>& a, const Exec& exec) noexcept {
   const ChannelShape s = channelShapeOf(a);
   CallScratch<T> cs(s);
   if (!cs.ok()) return false;
@@ -687,7 +700,7 @@ bool batchNormElemtImpl(const Args<Kernel::batchNormElemt, T>& a, const Exec& ex
 }
 
 template <class T>
-bool batchNormBackwardImpl(const Args<Kernel::batchNormBackward, T>& a, const Exec& exec) noexcept {
+bool batchNormBackward(const Args<Kernel::batchNormBackward, T>& a, const Exec& exec) noexcept {
   const ChannelShape s = channelShapeOf(a);
   CallScratch<T> cs(s);
   if (!cs.ok()) return false;
@@ -715,7 +728,7 @@ bool batchNormBackwardImpl(const Args<Kernel::batchNormBackward, T>& a, const Ex
 }
 
 template <class T>
-bool batchNormBackwardElemtImpl(const Args<Kernel::batchNormBackwardElemt, T>& a, const Exec& exec) noexcept {
+bool batchNormBackwardElemt(const Args<Kernel::batchNormBackwardElemt, T>& a, const Exec& exec) noexcept {
   const ChannelShape s = channelShapeOf(a);
   CallScratch<T> cs(s);
   if (!cs.ok()) return false;
@@ -724,16 +737,7 @@ bool batchNormBackwardElemtImpl(const Args<Kernel::batchNormBackwardElemt, T>& a
   return true;
 }
 
-}  // namespace
 
-template <class T>
-bool batchNormForward(const Args<Kernel::batchNormForward, T>& a, const Exec& e) noexcept {
-  return batchNormForwardImpl(a, e);
-}
-template <class T>
-bool batchNormBackward(const Args<Kernel::batchNormBackward, T>& a, const Exec& e) noexcept {
-  return batchNormBackwardImpl(a, e);
-}
 template <class T>
 bool batchNormStats(const Args<Kernel::batchNormStats, T>& a, const Exec& e) noexcept {
   if (a.n * a.s == 0) {  // moments of nothing
@@ -786,10 +790,6 @@ bool batchNormGatherStats(const Args<Kernel::batchNormGatherStats, T>& a, const 
 }
 
 template <class T>
-bool batchNormElemt(const Args<Kernel::batchNormElemt, T>& a, const Exec& e) noexcept {
-  return batchNormElemtImpl(a, e);
-}
-template <class T>
 bool batchNormBackwardReduce(const Args<Kernel::batchNormBackwardReduce, T>& a, const Exec& e) noexcept {
   const ChannelShape s = channelShapeOf(a);
   if (s.size() == 0) {
@@ -797,10 +797,6 @@ bool batchNormBackwardReduce(const Args<Kernel::batchNormBackwardReduce, T>& a, 
     return true;
   }
   return channelGradSums(a.dy, a.x, a.mean, s, e, a.sumDy, a.sumDyXmu);
-}
-template <class T>
-bool batchNormBackwardElemt(const Args<Kernel::batchNormBackwardElemt, T>& a, const Exec& e) noexcept {
-  return batchNormBackwardElemtImpl(a, e);
 }
 
 FASTNORM_INSTANTIATE_KERNEL(batchNormForward)

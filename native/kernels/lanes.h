@@ -2,10 +2,15 @@
 // pass uses (with optional streaming stores for outputs much larger than the caches).
 #pragma once
 #include <cstdint>
+#include <type_traits>
 
 #include "../simd/vec.h"
 
 namespace fastnorm::FASTNORM_ISA_NS {
+
+// A lane count known to be full at compile time (the `k` of loadLanes: whole-vector loads).
+template <class T>
+using AllLanes = std::integral_constant<size_t, kLanes<T>>;
 
 // Outputs at least this large are written with streaming stores: they cannot stay in cache
 // anyway, and skipping the read-for-ownership saves a third of the memory traffic.
@@ -28,6 +33,7 @@ inline void storeLanes(Vec<T> v, T* p, size_t k) {
 // Stream the run is split so full vectors start on 64-byte boundaries and bypass the cache;
 // the split changes how values are stored, never which values (callers then end their task
 // with streamFence()).
+// Scalar math: out[i] = value(i) (each caller's value function says what it computes).
 template <class T, bool Stream, class Value>
 inline void writeRun(T* out, size_t n, Value value) {
   constexpr size_t L = kLanes<T>;

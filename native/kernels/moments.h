@@ -21,6 +21,7 @@ struct Moments {
 
 // Σ term(v) over the vectors of n values: term(i, k) returns the vector starting at value i
 // with k ≤ L valid lanes (the others must be 0).
+// Scalar math: sum += term(x[i]) over i, per lane in blocks of kLaneBlock vectors, blocks widened to double.
 template <class T, class Term>
 inline double laneSum(size_t n, Term term) {
   using V = Vec<T>;
@@ -39,6 +40,7 @@ inline double laneSum(size_t n, Term term) {
 }
 
 // Two sums in one pass (same blocking as laneSum).
+// Scalar math: sumA += termA(x[i]), sumB += termB(x[i]) over i.
 template <class T, class Terms>
 inline void laneSum2(size_t n, Terms terms, double& sumA, double& sumB) {
   using V = Vec<T>;
@@ -65,6 +67,8 @@ inline void laneSum2(size_t n, Terms terms, double& sumA, double& sumB) {
 
 // ---- double-lane versions: the overflow-safe path for float data ----
 
+// Scalar math (every lane in double): mean0 = Σx/n; s1 = Σ(x − mean0), s2 = Σ(x − mean0)²;
+//   mean = mean0 + s1/n, M2 = s2 − s1²/n.
 template <class T>
 inline Moments wideMoments(const T* x, size_t n) {
   using A = Acc<T>;
@@ -84,6 +88,7 @@ inline Moments wideMoments(const T* x, size_t n) {
   return {mean0 + sum1 / double(n), sum2 - sum1 * sum1 / double(n)};
 }
 
+// Scalar math (every lane in double): Σx².
 template <class T>
 inline double wideSumSquares(const T* x, size_t n) {
   using A = Acc<T>;
@@ -106,12 +111,14 @@ inline bool floatSquaresLost(double sumOfSquares, size_t n) {
 }
 
 // Σx over n values.
+// Scalar math: sum += x.
 template <class T>
 inline double sumValues(const T* x, size_t n) {
   return laneSum<T>(n, [&](size_t i, size_t k) { return loadLanes(x + i, k); });
 }
 
 // Σx² over n values; float squares beyond float range are redone in double.
+// Scalar math: sum += x·x.
 template <class T>
 inline double sumSquares(const T* x, size_t n) {
   const double s = laneSum<T>(n, [&](size_t i, size_t k) {
@@ -125,6 +132,7 @@ inline double sumSquares(const T* x, size_t n) {
 // Moments by the corrected two-pass algorithm around a shift K (a value of T): d = x − K gives
 // mean = K + Σd/n and M2 = Σd² − (Σd)²/n. Exact for a large mean offset (x − K is exact when
 // both are close), and M2 = 0, mean = x for a constant run.
+// Scalar math: d = x − K; s1 += d, s2 += d·d.
 template <class T>
 inline Moments shiftedMoments(const T* x, size_t n, T shift) {
   using V = Vec<T>;

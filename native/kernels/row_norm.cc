@@ -333,12 +333,18 @@ template <class T, bool Centered, bool HasWeight>
 bool backwardHugeRows(const RowNormBackwardArgs<T>& a, const Exec& exec) noexcept {
   const size_t n = a.cols, blocks = ceilDiv(n, kBlock);
   // per (row, block): Σg, Σg·x̂; then per column: dw, db (double) and their row-group sums (T)
-  const size_t rowPartSize = a.rows * blocks * 2;
-  ScratchDoubles scratch(rowPartSize + 2 * n + ceilDiv(2 * n * sizeof(T), sizeof(double)));
+  double* rowPart = nullptr;
+  double* columns = nullptr;  // dw: [0, n), db: [n, 2n)
+  T* group = nullptr;
+  const auto carve = [&](Carver c) {
+    rowPart = c.take<double>(a.rows * blocks * 2);
+    columns = c.take<double>(2 * n);
+    group = c.take<T>(2 * n);
+    return c.used();
+  };
+  ScratchDoubles scratch(carve(Carver()));
   if (!scratch.data()) return false;
-  double* rowPart = scratch.data();
-  double* columns = rowPart + rowPartSize;  // dw: [0, n), db: [n, 2n)
-  T* group = reinterpret_cast<T*>(columns + 2 * n);
+  carve(Carver(scratch.data()));
   const int threads = threadsFor(exec, a.rows * n);
   parallelFor(blocks, 1, threads, [&](size_t b0, size_t b1) {
     for (size_t b = b0; b < b1; ++b) {  // column block b: every row, in row order

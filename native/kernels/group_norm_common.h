@@ -1,0 +1,112 @@
+// What the GroupNorm / InstanceNorm kernels (group_norm.cc) share between their layouts
+// (group_norm_nchw.h, group_norm_nhwc.h): the internal form of their arguments, a call's
+// geometry, and the engines' common parts. Included by group_norm.cc only.
+#pragma once
+#include <cmath>
+
+#include "kernel_table.h"
+#include "moments.h"
+#include "normalize.h"
+#include "schedule.h"
+
+namespace fastnorm::FASTNORM_ISA_NS::groupnorm {
+
+// What the GroupNorm and InstanceNorm kernels share: GroupNorm's arguments with InstanceNorm's
+// running statistics (groups = C for InstanceNorm; GroupNorm has no running statistics).
+template <class T>
+struct GroupNormForwardArgs {
+  const T* x;
+  ChannelShape shape;
+  size_t groups;       // ≥ 1, divides shape.c
+  const T* weight;     // C or null
+  const T* bias;       // C or null
+  T* runningMean;      // C or null (groups == C only): updated in place when useInputStats
+  T* runningVar;       // C or null: updated with the unbiased variance, averaged over N
+  double momentum, eps;
+  bool useInputStats;  // false: normalize with the running statistics (then required)
+  T* y;                // may be x itself
+  T* mean;             // N·groups, n-major (useInputStats false: the running mean, tiled over N)
+  T* rstd;             // N·groups
+};
+
+template <class T>
+struct GroupNormBackwardArgs {
+  const T* dy;
+  const T* x;
+  const T* mean;       // N·groups, saved by the forward
+  const T* rstd;       // N·groups
+  ChannelShape shape;
+  size_t groups;
+  const T* weight;     // C or null
+  bool useInputStats;  // false: the statistics were constants (running stats): dx = dy·w·rstd
+  T* dx;
+  T* dweight;          // C or null (not requested)
+  T* dbias;            // C or null
+};
+
+constexpr size_t kSmallSpatial = 64;  // NCHW: below this S, per-channel values expand per element
+
+struct GroupGeometry {
+  size_t n, c, s, groups, cg;  // cg = channels per group
+  GroupGeometry(const ChannelShape& shape, size_t g) : n(shape.n), c(shape.c), s(shape.s), groups(g), cg(g ? shape.c / g : 0) {}
+  size_t groupValues() const { return cg * s; }
+  size_t groupOf(size_t channel) const { return channel / cg; }
+};
+
+// ---- forward ----
+
+// What both forward engines share: the statistics source and where results go.
+template <class T>
+struct ForwardCommon {
+  using Value = T;
+  const GroupNormForwardArgs<T>& a;
+  GroupGeometry geo;
+  double* running = nullptr;  // per (n, g): batch mean, unbiased variance (running stats update)
+  ForwardCommon(const GroupNormForwardArgs<T>& args) : a(args), geo(args.shape, args.groups) {}
+  bool fromRunning() const { return !a.useInputStats; }
+  // Stores the statistics of group g of sample n; returns the rstd as stored (T).
+  T store(size_t n, size_t g, double mean, double m2) const {
+    const size_t i = n * geo.groups + g, count = geo.groupValues();
+    const T rstd = T(rstdOf(m2 / double(count), a.eps));
+    a.mean[i] = T(mean);
+    a.rstd[i] = rstd;
+    if (running) running[2 * i] = mean, running[2 * i + 1] = m2 / double(count - 1);
+    return rstd;
+  }
+  // Running statistics of channel c (groups == C), stored as this group's statistics.
+  T storeRunning(size_t n, size_t c) const {
+    const size_t i = n * geo.groups + c;
+    const T rstd = T(rstdOf(double(a.runningVar[c]), a.eps));
+    a.mean[i] = a.runningMean[c];
+    a.rstd[i] = rstd;
+    return rstd;
+  }
+};
+
+// ---- backward ----
+
+template <class T>
+struct BackwardCommon {
+  using Value = T;
+  const GroupNormBackwardArgs<T>& a;
+  GroupGeometry geo;
+  double* sumDy = nullptr;      // per (n, c): Σdy
+  double* sumDyXhat = nullptr;  // per (n, c): Σdy·x̂
+  BackwardCommon(const GroupNormBackwardArgs<T>& args) : a(args), geo(args.shape, args.groups) {}
+  bool needSums() const { return a.useInputStats || a.dweight || a.dbias; }
+  double weightOf(size_t c) const { return a.weight ? double(a.weight[c]) : 1.0; }
+  // mean(g) and mean(g·x̂) of group g of sample n (g = dy·w) from its channels' sums, in channel order.
+  void groupMeans(size_t n, size_t g, double& mg, double& mgx) const {
+    double sg = 0, sgx = 0;
+    for (size_t ch = g * geo.cg; ch < (g + 1) * geo.cg; ++ch) {
+      sg += weightOf(ch) * sumDy[n * geo.c + ch];
+      sgx += weightOf(ch) * sumDyXhat[n * geo.c + ch];
+    }
+    mg = sg / double(geo.groupValues());
+    mgx = sgx / double(geo.groupValues());
+  }
+  // The per-channel coefficient a = rstd·w of writeDxAffineRun.
+  T channelScale(size_t n, size_t ch) const { return T(double(a.rstd[n * geo.groups + geo.groupOf(ch)]) * weightOf(ch)); }
+};
+
+}  // namespace fastnorm::FASTNORM_ISA_NS::groupnorm

@@ -1,0 +1,213 @@
+// GroupNorm / InstanceNorm on (N, C, S) 'NCHW' tensors: the engines of group_norm.cc.
+//
+// A unit is a group (n, g), one contiguous row of (C/G)·S values, reduced exactly like a
+// LayerNorm row (moments.h: one block in cache, kBlock blocks beyond), so GroupNorm with G = 1
+// reproduces LayerNorm's bits; outputs are written channel by channel (y exactly as LayerNorm
+// writes it: mean split hi + lo), or per element with the per-channel weight and bias expanded
+// when S is small. Backward: per (n, c), Σdy and Σdy·x̂ in one pass over x and dy with four
+// interleaved accumulator chains per sum; dx written as LayerNorm writes it.
+#pragma once
+#include <cstddef>
+
+#include "group_norm_common.h"
+
+namespace fastnorm::FASTNORM_ISA_NS::groupnorm {
+
+// NCHW: unit u = group (n, g), a row of cg·S values.
+template <class T>
+class ChannelsFirstForward : public ForwardCommon<T> {
+ public:
+  using ForwardCommon<T>::a;
+  using ForwardCommon<T>::geo;
+  const T* weightExpanded = nullptr;  // small S: weight/bias per element of a sample (C·S values)
+  const T* biasExpanded = nullptr;
+
+  explicit ChannelsFirstForward(const GroupNormForwardArgs<T>& args)
+      : ForwardCommon<T>(args), row_(geo.groupValues()), blockLen_(rowBlockLength<T>(row_)), blocks_(ceilDiv(row_, blockLen_)) {}
+  bool expands() const { return geo.s < kSmallSpatial; }
+  size_t units() const { return geo.n * geo.groups; }
+  size_t unitValues() const { return row_; }
+  size_t bytesPerValue() const { return sizeof(T); }
+  size_t blocks() const { return blocks_; }
+  size_t scratchPerUnit() const { return 2 * blocks_ + 1; }  // (mean, M2) per block, then the mean
+
+  void prepare(size_t, double*) const {}
+  void reduceBlock(size_t u, size_t b, double* scratch) const {
+    if (this->fromRunning()) return;
+    const size_t begin = b * blockLen_;
+    const Moments m = cachedMoments(a.x + u * row_ + begin, minSize(blockLen_, row_ - begin));
+    scratch[2 * b] = m.mean;
+    scratch[2 * b + 1] = m.m2;
+  }
+  void finish(size_t u, double* scratch) const {
+    const size_t n = u / geo.groups, g = u % geo.groups;
+    if (this->fromRunning()) {
+      this->storeRunning(n, g);
+      scratch[2 * blocks_] = double(a.runningMean[g]);
+      return;
+    }
+    const Moments m = mergeBlockMoments(scratch, row_, blockLen_);
+    this->store(n, g, m.mean, m.m2);
+    scratch[2 * blocks_] = m.mean;
+  }
+  // y over [begin, end) of the row, channel by channel (or per element for small S).
+  template <bool Stream>
+  void writeBlock(size_t u, size_t b, const double* scratch) const {
+    const size_t begin = b * blockLen_, end = minSize(row_, begin + blockLen_), at = u * row_;
+    const size_t c0 = (u % geo.groups) * geo.cg, S = geo.s;
+    const Broadcast<T> r(a.rstd[u]);
+    withBroadcastMean(SplitMean<T>(scratch[2 * blocks_]), [&](auto hi, auto lo) {
+      if (expands()) {
+        const size_t e = c0 * S + begin;
+        withPerElement(weightExpanded ? weightExpanded + e : nullptr, biasExpanded ? biasExpanded + e : nullptr,
+                       [&](auto w, auto bias) { normalizeRun<T, Stream>(a.x + at + begin, a.y + at + begin, end - begin, Linear(), hi, lo, r, w, bias); });
+        return;
+      }
+      for (size_t pos = begin; pos < end;) {
+        const size_t cl = pos / S, segEnd = minSize(end, (cl + 1) * S);
+        withBroadcast(a.weight, a.bias, c0 + cl, [&](auto w, auto bias) {
+          normalizeRun<T, Stream>(a.x + at + pos, a.y + at + pos, segEnd - pos, Linear(), hi, lo, r, w, bias);
+        });
+        pos = segEnd;
+      }
+    });
+  }
+
+ private:
+  size_t row_, blockLen_, blocks_;
+};
+
+// ---- backward ----
+
+constexpr size_t kSumChains = 4;  // interleaved accumulators per sum
+
+// Σdy and Σdy·x̂ (x̂ = (x − mean)·rstd) over a run of n values: float lane sums of at most
+// kLaneBlock vectors widened into double, as laneSum2 does, but spread over kSumChains
+// interleaved accumulators (vector v → chain v mod kSumChains), so the additions pipeline
+// instead of each waiting for the last. The order is fixed by n alone.
+// Scalar math: sumDy += dy, sumDyXhat += dy·((x − mean)·rstd).
+template <class T>
+void runGradSums(const T* x, const T* dy, size_t n, Vec<T> mean, Vec<T> rstd, double& sumDy, double& sumDyXhat) {
+  using V = Vec<T>;
+  using A = Acc<T>;
+  constexpr size_t L = kLanes<T>;
+  auto term = [&](size_t i, auto k, V& a, V& b) __attribute__((always_inline)) {
+    const V d = loadLanes(dy + i, k);
+    V t = d * ((loadLanes(x + i, k) - mean) * rstd);
+    if (k < L) t = t.keepFirst(k);  // x̂ of the zero padding is not 0
+    a = a + d;
+    b = b + t;
+  };
+  A totalA = A::zero(), totalB = A::zero();
+  const size_t full = n / L;
+  for (size_t v0 = 0; v0 < full; v0 += kSumChains * kLaneBlock) {
+    const size_t v1 = minSize(full, v0 + kSumChains * kLaneBlock);
+    V a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
+    V b0 = V::zero(), b1 = V::zero(), b2 = V::zero(), b3 = V::zero();
+    size_t v = v0;
+    for (; v + kSumChains <= v1; v += kSumChains) {
+      term(v * L, AllLanes<T>(), a0, b0);
+      term((v + 1) * L, AllLanes<T>(), a1, b1);
+      term((v + 2) * L, AllLanes<T>(), a2, b2);
+      term((v + 3) * L, AllLanes<T>(), a3, b3);
+    }
+    if (v < v1) term(v * L, AllLanes<T>(), a0, b0), ++v;
+    if (v < v1) term(v * L, AllLanes<T>(), a1, b1), ++v;
+    if (v < v1) term(v * L, AllLanes<T>(), a2, b2);
+    totalA = totalA + A::of(a0) + A::of(a1) + A::of(a2) + A::of(a3);
+    totalB = totalB + A::of(b0) + A::of(b1) + A::of(b2) + A::of(b3);
+  }
+  if (full * L < n) {
+    V a = V::zero(), b = V::zero();
+    term(full * L, n - full * L, a, b);
+    totalA = totalA + A::of(a);
+    totalB = totalB + A::of(b);
+  }
+  sumDy = totalA.sum();
+  sumDyXhat = totalB.sum();
+}
+
+// NCHW: unit = group (n, g). Blocks are runs of segments (channel c, kBlock chunk j): one
+// chunk of a long channel, or several whole short channels. dx is written as LayerNorm writes
+// it (writeDxRun), the statistics and channel weight broadcast.
+template <class T>
+class ChannelsFirstBackward : public BackwardCommon<T> {
+ public:
+  using BackwardCommon<T>::a;
+  using BackwardCommon<T>::geo;
+  const T* weightExpanded = nullptr;  // small S: weight per element of a sample (C·S values)
+
+  explicit ChannelsFirstBackward(const GroupNormBackwardArgs<T>& args) : BackwardCommon<T>(args) {
+    segs_ = geo.s >= kBlock ? ceilDiv(geo.s, kBlock) : 1;
+    segsPerBlock_ = geo.s >= kBlock ? 1 : maxSize(1, kBlock / maxSize(geo.s, 1));
+    blocks_ = ceilDiv(geo.cg * segs_, segsPerBlock_);
+  }
+  bool expands() const { return geo.s < kSmallSpatial; }
+  size_t units() const { return geo.n * geo.groups; }
+  size_t unitValues() const { return geo.groupValues(); }
+  size_t bytesPerValue() const { return 2 * sizeof(T); }
+  size_t blocks() const { return blocks_; }
+  size_t scratchPerUnit() const { return 2 * geo.cg * segs_ + 2; }  // (Σdy, Σdy·x̂) per segment; mean(g), mean(g·x̂)
+
+  void prepare(size_t, double*) const {}
+  void reduceBlock(size_t u, size_t b, double* scratch) const {
+    using V = Vec<T>;
+    if (!this->needSums()) return;
+    const V mean = V::broadcast(a.mean[u]), rstd = V::broadcast(a.rstd[u]);
+    forSegments(b, [&](size_t i, size_t offset, size_t len) {
+      const size_t at = u * geo.groupValues() + offset;
+      runGradSums(a.x + at, a.dy + at, len, mean, rstd, scratch[2 * i], scratch[2 * i + 1]);
+    });
+  }
+  void finish(size_t u, double* scratch) const {
+    if (!this->needSums()) return;
+    const size_t n = u / geo.groups, g = u % geo.groups;
+    for (size_t cl = 0; cl < geo.cg; ++cl) {
+      double sd = 0, sdx = 0;
+      for (size_t j = 0; j < segs_; ++j) sd += scratch[2 * (cl * segs_ + j)], sdx += scratch[2 * (cl * segs_ + j) + 1];
+      this->sumDy[n * geo.c + g * geo.cg + cl] = sd;
+      this->sumDyXhat[n * geo.c + g * geo.cg + cl] = sdx;
+    }
+    if (a.useInputStats) this->groupMeans(n, g, scratch[meansAt()], scratch[meansAt() + 1]);
+  }
+  template <bool Stream>
+  void writeBlock(size_t u, size_t b, const double* scratch) const {
+    const size_t c0 = (u % geo.groups) * geo.cg, at = u * geo.groupValues();
+    const auto xhat = makeXhat<T>(Broadcast<T>(a.mean[u]), Broadcast<T>(a.rstd[u]));
+    auto run = [&](size_t offset, size_t len, auto w) {
+      if (a.useInputStats) {
+        const Broadcast<T> mg{T(scratch[meansAt()])}, mgx{T(scratch[meansAt() + 1])};
+        writeDxRun<T, Stream>(a.x + at + offset, a.dy + at + offset, a.dx + at + offset, len, Linear(), xhat, w, mg, mgx);
+      } else {
+        writeDxRun<T, Stream>(a.x + at + offset, a.dy + at + offset, a.dx + at + offset, len, Linear(), xhat, w, Absent(), Absent());
+      }
+    };
+    if (expands()) {  // whole short channels: one run, weight per element
+      const size_t i0 = b * segsPerBlock_, i1 = minSize(geo.cg, i0 + segsPerBlock_);
+      const size_t offset = i0 * geo.s, len = (i1 - i0) * geo.s;
+      if (weightExpanded) run(offset, len, PerElement<T>(weightExpanded + c0 * geo.s + offset));
+      else run(offset, len, Absent());
+      return;
+    }
+    forSegments(b, [&](size_t i, size_t offset, size_t len) {
+      if (a.weight) run(offset, len, Broadcast<T>(a.weight[c0 + i / segs_]));
+      else run(offset, len, Absent());
+    });
+  }
+
+ private:
+  size_t meansAt() const { return 2 * geo.cg * segs_; }
+
+  // f(segment index, offset in the unit, length) for the segments of block b.
+  template <class F>
+  void forSegments(size_t b, F f) const {
+    const size_t i0 = b * segsPerBlock_, i1 = minSize(geo.cg * segs_, i0 + segsPerBlock_);
+    for (size_t i = i0; i < i1; ++i) {
+      const size_t cl = i / segs_, j = i % segs_, begin = j * kBlock;
+      f(i, cl * geo.s + begin, minSize(segs_ == 1 ? geo.s : kBlock, geo.s - begin));
+    }
+  }
+  size_t segs_, segsPerBlock_, blocks_;
+};
+
+}  // namespace fastnorm::FASTNORM_ISA_NS::groupnorm
