@@ -22,7 +22,7 @@ import {
   CTORS, DTYPES, FD_TOL, LAYOUTS, TOL, batchSlice, channelIndexer, channelsShape, dims, dot, dxTerms, expectBackwardClose, expectBitwiseEqual,
   expectBitwiseEqualDeep,
   expectChildOk, expectClose, expectForwardClose, makeRng, misaligned, numericGradient, product, randn, requireNative, runNode, tensor,
-  transpose, type DType, type Rng,
+  transpose, type CheckSpec, type DType, type Rng,
 } from './helpers';
 
 const native = fastnorm;
@@ -95,15 +95,10 @@ function gradKeys(r: BackwardResult): string[] {
   return Object.keys(r).filter((k) => k !== 'dx').sort();
 }
 
-interface Check extends BnSpec {
-  weight?: boolean;
-  bias?: boolean;
+interface Check extends BnSpec, Omit<CheckSpec, 'dtype'> {
   /** pass running statistics (training updates them; eval mode needs them) */
   running?: boolean;
   momentum?: number;
-  eps?: number;
-  grads?: GradsOption;
-  f64Tol?: number;
   /** also run eval forward and backward (needs running) */
   evalToo?: boolean;
 }
@@ -629,154 +624,6 @@ describe('synchronized BatchNorm: merged shards equal the full batch', () => {
 
 // ---------------------------------------------------------------------------------------------
 
-type Fill = (a: FloatArray) => void;
-function buffers(dtype: DType, lengths: Record<string, number>, fill: Fill = (a) => a.fill(NaN)) {
-  const out: Record<string, FloatArray> = {};
-  for (const [k, len] of Object.entries(lengths)) {
-    out[k] = new CTORS[dtype](len);
-    fill(out[k]);
-  }
-  return out;
-}
-
-describe('caller-provided out buffers and in place', () => {
-  const SHAPES: Array<[number, number[]]> = [[3, [7, 5]], [17, [60, 70]]];
-  const CASES = BACKENDS.flatMap(([b, api]) => DTYPES.flatMap((d) => LAYOUTS.flatMap((l) => SHAPES.map(([c, sp]) =>
-    [`${b} ${d} ${l} C=${c}`, api, d, l, c, sp] as const))));
-
-  it.each(CASES)('%s: out { y, mean, rstd } and backward out { dx, dweight, dbias } are written and returned', (_n, api, dtype, layout, c, spatial) => {
-    const inp = bnInputs({ dtype, layout, n: 2, c, spatial, seed: 80 });
-    const { x, dy, weight, bias } = inp;
-    for (const training of [true, false]) {
-      const run = () => ({ runningMean: inp.runningMean.slice(), runningVar: inp.runningVar.slice() });
-      const fresh = api.batchNorm(x, { weight, bias, layout, training, ...run() });
-      const out = buffers(dtype, { y: x.data.length, mean: c, rstd: c });
-      const res = api.batchNorm(x, { weight, bias, layout, training, ...run(), out });
-      expect(res.y.data).toBe(out.y);
-      expect(res.mean).toBe(out.mean);
-      expect(res.rstd).toBe(out.rstd);
-      expectBitwiseEqual(res.y.data, fresh.y.data, 'y');
-      expectBitwiseEqual(res.mean, fresh.mean, 'mean');
-      expectBitwiseEqual(res.rstd, fresh.rstd, 'rstd');
-      // only some outputs given: those are used, the rest allocated
-      const onlyRstd = new CTORS[dtype](c);
-      const part = api.batchNorm(x, { weight, bias, layout, training, ...run(), out: { rstd: onlyRstd } });
-      expect(part.rstd).toBe(onlyRstd);
-      expectBitwiseEqual(part.y.data, fresh.y.data, 'y (allocated)');
-
-      const gFresh = api.batchNormBackward(dy, x, fresh, { weight, layout, training });
-      const gOut = buffers(dtype, { dx: x.data.length, dweight: c, dbias: c });
-      const g = api.batchNormBackward(dy, x, fresh, { weight, layout, training, out: gOut });
-      expect(g.dx.data).toBe(gOut.dx);
-      expect(g.dweight).toBe(gOut.dweight);
-      expect(g.dbias).toBe(gOut.dbias);
-      expectBitwiseEqual(g.dx.data, gFresh.dx.data, 'dx');
-      expectBitwiseEqual(g.dweight!, gFresh.dweight!, 'dweight');
-      expectBitwiseEqual(g.dbias!, gFresh.dbias!, 'dbias');
-    }
-  });
-
-  it.each(CASES)('%s: in place (out.y = x.data) for batchNorm (train, eval) and batchNormElemt equals out of place', (_n, api, dtype, layout, c, spatial) => {
-    const inp = bnInputs({ dtype, layout, n: 2, c, spatial, seed: 81 });
-    const { x, weight, bias, runningMean, runningVar } = inp;
-    for (const training of [true, false]) {
-      const fresh = api.batchNorm(x, { weight, bias, layout, training, runningMean: runningMean.slice(), runningVar: runningVar.slice() });
-      const xs = tensor(x.data.slice(), x.shape);
-      const res = api.batchNorm(xs, { weight, bias, layout, training, runningMean: runningMean.slice(), runningVar: runningVar.slice(), out: { y: xs.data } });
-      expect(res.y.data).toBe(xs.data);
-      expectBitwiseEqual(xs.data, fresh.y.data, `batchNorm y in place (training ${training})`);
-      expectBitwiseEqual(res.mean, fresh.mean, 'mean');
-      expectBitwiseEqual(res.rstd, fresh.rstd, 'rstd');
-    }
-    const stats = reference.batchNormGatherStats([api.batchNormStats(x, { layout })], { dtype });
-    const e = api.batchNormElemt(x, stats, { weight, bias, layout });
-    const xs = tensor(x.data.slice(), x.shape);
-    expect(api.batchNormElemt(xs, stats, { weight, bias, layout, out: { y: xs.data } }).y.data).toBe(xs.data);
-    expectBitwiseEqual(xs.data, e.y.data, 'batchNormElemt y in place');
-  });
-
-  it.each(DTYPES)('%s: native writes nothing outside out views placed inside larger buffers (all six functions)', (dtype) => {
-    const C = CTORS[dtype];
-    const SENTINEL = -12345.5;
-    const PAD = 19;
-    const guarded = (len: number) => new C(len + 2 * PAD).fill(SENTINEL).subarray(PAD, PAD + len);
-    const intact = (v: FloatArray, what: string) => {
-      const whole = new C(v.buffer as ArrayBuffer, 0, v.buffer.byteLength / C.BYTES_PER_ELEMENT);
-      for (let i = 0; i < PAD; i++) {
-        expect(whole[i], `${what}: guard before`).toBe(SENTINEL);
-        expect(whole[whole.length - 1 - i], `${what}: guard after`).toBe(SENTINEL);
-      }
-    };
-    for (const layout of LAYOUTS) {
-      for (const [c, spatial] of [[3, [17]], [17, [5, 7]], [5, [70000]], [300, [230]]] as Array<[number, number[]]>) {
-        const inp = bnInputs({ dtype, layout, n: 1, c, spatial, seed: c });
-        const { x, dy, weight, bias } = inp;
-        const len = x.data.length;
-        const rm = guarded(c);
-        rm.set(inp.runningMean);
-        const rv = guarded(c);
-        rv.set(inp.runningVar);
-        const out = { y: guarded(len), mean: guarded(c), rstd: guarded(c) };
-        const f = native.batchNorm(x, { weight, bias, layout, runningMean: rm, runningVar: rv, out });
-        for (const [k, v] of Object.entries({ ...out, runningMean: rm, runningVar: rv })) intact(v, `batchNorm ${k}`);
-        const eout = { y: guarded(len), mean: guarded(c), rstd: guarded(c) };
-        native.batchNorm(x, { weight, bias, layout, runningMean: rm, runningVar: rv, training: false, out: eout });
-        for (const [k, v] of Object.entries(eout)) intact(v, `eval batchNorm out.${k}`);
-        for (const training of [true, false]) {
-          const gout = { dx: guarded(len), dweight: guarded(c), dbias: guarded(c) };
-          native.batchNormBackward(dy, x, f, { weight, layout, training, out: gout });
-          for (const [k, v] of Object.entries(gout)) intact(v, `batchNormBackward (training ${training}) out.${k}`);
-        }
-        const yOut = guarded(len);
-        native.batchNormElemt(x, f, { weight, bias, layout, out: { y: yOut } });
-        intact(yOut, 'batchNormElemt out.y');
-        const sums = native.batchNormBackwardReduce(dy, x, f, { layout });
-        const dxOut = guarded(len);
-        native.batchNormBackwardElemt(dy, x, f, { ...sums, count: len / c }, { weight, layout, out: { dx: dxOut } });
-        intact(dxOut, 'batchNormBackwardElemt out.dx');
-      }
-    }
-  });
-});
-
-// ---------------------------------------------------------------------------------------------
-
-describe('the promise API gives the same bits as the synchronous one', () => {
-  it.each(DTYPES.flatMap((d) => LAYOUTS.map((l) => [`${d} ${l}`, d, l] as const)))('%s: all six functions (multithreaded size)', async (_n, dtype, layout) => {
-    const p = fastnorm.promises;
-    const inp = bnInputs({ dtype, layout, n: 4, c: 17, spatial: [40, 30], seed: 90 });
-    const { x, dy, weight, bias } = inp;
-    const run = () => ({ runningMean: inp.runningMean.slice(), runningVar: inp.runningVar.slice() });
-    const r1 = run();
-    const r2 = run();
-    const s = native.batchNorm(x, { weight, bias, layout, ...r1 });
-    const a = await p.batchNorm(x, { weight, bias, layout, ...r2 });
-    for (const [k, v] of Object.entries({ y: [a.y.data, s.y.data], mean: [a.mean, s.mean], rstd: [a.rstd, s.rstd],
-      runningMean: [r2.runningMean, r1.runningMean], runningVar: [r2.runningVar, r1.runningVar] }))
-      expectBitwiseEqual(v[0], v[1], `batchNorm ${k}`);
-    for (const training of [true, false]) {
-      const gs = native.batchNormBackward(dy, x, s, { weight, layout, training });
-      const ga = await p.batchNormBackward(dy, x, s, { weight, layout, training });
-      expectBitwiseEqual(ga.dx.data, gs.dx.data, 'dx');
-      expectBitwiseEqual(ga.dweight!, gs.dweight!, 'dweight');
-    }
-    const ss = native.batchNormStats(x, { layout });
-    const sa = await p.batchNormStats(x, { layout });
-    expectBitwiseEqual(sa.mean, ss.mean, 'stats mean');
-    expectBitwiseEqual(sa.m2, ss.m2, 'stats m2');
-    expect(sa.count).toBe(ss.count);
-    expectBitwiseEqual((await p.batchNormElemt(x, s, { weight, bias, layout })).y.data, native.batchNormElemt(x, s, { weight, bias, layout }).y.data, 'elemt y');
-    const sums = native.batchNormBackwardReduce(dy, x, s, { layout });
-    const asums = await p.batchNormBackwardReduce(dy, x, s, { layout });
-    expectBitwiseEqual(asums.sumDy, sums.sumDy, 'sumDy');
-    expectBitwiseEqual(asums.sumDyXmu, sums.sumDyXmu, 'sumDyXmu');
-    const count = sa.count;
-    expectBitwiseEqual((await p.batchNormBackwardElemt(dy, x, s, { ...sums, count }, { weight, layout })).dx.data,
-      native.batchNormBackwardElemt(dy, x, s, { ...sums, count }, { weight, layout }).dx.data, 'backwardElemt dx');
-    // a validation error is a rejection, not a synchronous throw
-    await expect(p.batchNorm(tensor(new CTORS[dtype](3), [1, 3]))).rejects.toThrow(RangeError);
-  });
-});
 
 // ---------------------------------------------------------------------------------------------
 

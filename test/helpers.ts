@@ -263,6 +263,18 @@ export function expectL2Close(actual: ArrayLike<number>, expected: ArrayLike<num
 //    cancellation and its rounding error is relative to those terms, not to dx.
 export const TOL = { F64: 1e-12, F64_OFFSET: 1e-10, F64_CANCELLATION: 1e-10, F32_FORWARD: 1e-5, F32_BACKWARD_L2: 1e-5 } as const;
 
+/** What the op families' native-vs-reference checks vary besides the shape. */
+export interface CheckSpec {
+  dtype: DType;
+  weight?: boolean;
+  bias?: boolean;
+  eps?: number;
+  grads?: { weight?: boolean; bias?: boolean };
+  seed?: number;
+  /** float64 tolerance override (ill-conditioned data: TOL's exceptions) */
+  f64Tol?: number;
+}
+
 /** A forward output of dtype: its dtype, and close within the policy (f64Tol: an exception above). */
 export function expectForwardClose(dtype: DType, actual: FloatArray | undefined, expected: FloatArray, what: string, f64Tol: number = TOL.F64): void {
   expect(actual, `${what}: present`).toBeDefined();

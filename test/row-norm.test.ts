@@ -9,8 +9,8 @@ import * as fastnorm from '../src/index';
 import * as reference from '../src/reference';
 import type { FloatArray, Tensor } from '../src/api/types';
 import {
-  CTORS, DTYPES, FD_TOL, buffers, dot, dxTerms, expectBackwardClose, expectBitwiseEqual, expectClose, expectForwardClose, expectGradKeys,
-  expectGuardsIntact, guardedView, makeRng, misaligned, numericGradient, product, randn, requireNative, tensor, TOL, type DType, type Rng,
+  CTORS, DTYPES, FD_TOL, dot, dxTerms, expectBackwardClose, expectBitwiseEqual, expectClose, expectForwardClose, expectGradKeys,
+  makeRng, misaligned, type CheckSpec, numericGradient, product, randn, requireNative, tensor, TOL, type DType, type Rng,
 } from './helpers';
 
 const native = fastnorm;
@@ -20,18 +20,10 @@ requireNative();
 type Gen = (rng: Rng, dtype: DType, n: number) => FloatArray;
 const normal: Gen = (rng, dtype, n) => randn(rng, dtype, n);
 
-interface Spec {
-  dtype: DType;
+interface Spec extends CheckSpec {
   shape: number[];
   normalizedShape: number | number[];
-  weight?: boolean;
-  bias?: boolean;
-  eps?: number;
-  grads?: { weight?: boolean; bias?: boolean };
-  seed?: number;
   gen?: Gen;
-  /** float64 tolerance override (ill-conditioned data) */
-  f64Tol?: number;
 }
 
 function colsOf(ns: number | number[]): number {
@@ -247,99 +239,6 @@ describe('rmsNorm: native vs reference', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-
-describe('caller-provided out buffers (native and reference)', () => {
-  const BACKENDS = [['native', native], ['reference', reference]] as const;
-  const SHAPES = [[7, 100], [2, 70000]];
-  const CASES = BACKENDS.flatMap(([b, api]) => DTYPES.flatMap((d) => SHAPES.map((s) => [`${b} ${d} [${s.join(', ')}]`, api, d, s] as const)));
-
-  it.each(CASES)('%s: layerNorm out { y, mean, rstd } and backward out { dx, dweight, dbias } are written and returned', (_n, api, dtype, shape) => {
-    const [rows, cols] = shape;
-    const { x, dy, weight, bias } = inputs({ dtype, shape, normalizedShape: cols, weight: true, bias: true, seed: 20 });
-    const fresh = api.layerNorm(x, cols, { weight, bias });
-    const out = buffers(dtype, { y: x.data.length, mean: rows, rstd: rows });
-    const res = api.layerNorm(x, cols, { weight, bias, out });
-    expect(res.y.data).toBe(out.y);
-    expect(res.mean).toBe(out.mean);
-    expect(res.rstd).toBe(out.rstd);
-    expectBitwiseEqual(res.y.data, fresh.y.data, 'y');
-    expectBitwiseEqual(res.mean, fresh.mean, 'mean');
-    expectBitwiseEqual(res.rstd, fresh.rstd, 'rstd');
-
-    // only some outputs given: those are used, the rest allocated
-    const onlyMean = new CTORS[dtype](rows);
-    const part = api.layerNorm(x, cols, { weight, bias, out: { mean: onlyMean } });
-    expect(part.mean).toBe(onlyMean);
-    expectBitwiseEqual(part.y.data, fresh.y.data, 'y (allocated)');
-
-    const gFresh = api.layerNormBackward(dy, x, { mean: fresh.mean, rstd: fresh.rstd }, cols, { weight });
-    const gOut = buffers(dtype, { dx: x.data.length, dweight: cols, dbias: cols });
-    const g = api.layerNormBackward(dy, x, { mean: fresh.mean, rstd: fresh.rstd }, cols, { weight, out: gOut });
-    expect(g.dx.data).toBe(gOut.dx);
-    expect(g.dweight).toBe(gOut.dweight);
-    expect(g.dbias).toBe(gOut.dbias);
-    expectBitwiseEqual(g.dx.data, gFresh.dx.data, 'dx');
-    expectBitwiseEqual(g.dweight!, gFresh.dweight!, 'dweight');
-    expectBitwiseEqual(g.dbias!, gFresh.dbias!, 'dbias');
-  });
-
-  it.each(CASES)('%s: rmsNorm out { y, rstd } and backward out { dx, dweight }', (_n, api, dtype, shape) => {
-    const [rows, cols] = shape;
-    const { x, dy, weight } = inputs({ dtype, shape, normalizedShape: cols, weight: true, seed: 21 });
-    const fresh = api.rmsNorm(x, cols, { weight });
-    const out = buffers(dtype, { y: x.data.length, rstd: rows });
-    const res = api.rmsNorm(x, cols, { weight, out });
-    expect(res.y.data).toBe(out.y);
-    expect(res.rstd).toBe(out.rstd);
-    expectBitwiseEqual(res.y.data, fresh.y.data, 'y');
-    expectBitwiseEqual(res.rstd, fresh.rstd, 'rstd');
-    const gFresh = api.rmsNormBackward(dy, x, { rstd: fresh.rstd }, cols, { weight });
-    const gOut = buffers(dtype, { dx: x.data.length, dweight: cols });
-    const g = api.rmsNormBackward(dy, x, { rstd: fresh.rstd }, cols, { weight, out: gOut });
-    expect(g.dx.data).toBe(gOut.dx);
-    expect(g.dweight).toBe(gOut.dweight);
-    expectBitwiseEqual(g.dx.data, gFresh.dx.data, 'dx');
-    expectBitwiseEqual(g.dweight!, gFresh.dweight!, 'dweight');
-  });
-
-  it.each(CASES)('%s: in-place forward (out.y = x.data) equals the out-of-place result', (_n, api, dtype, shape) => {
-    const [, cols] = shape;
-    const { x, weight, bias } = inputs({ dtype, shape, normalizedShape: cols, weight: true, bias: true, seed: 22 });
-    const fresh = api.layerNorm(x, cols, { weight, bias });
-    const xs = tensor(x.data.slice(), shape);
-    const res = api.layerNorm(xs, cols, { weight, bias, out: { y: xs.data } });
-    expect(res.y.data).toBe(xs.data);
-    expectBitwiseEqual(xs.data, fresh.y.data, 'layerNorm y in place');
-    expectBitwiseEqual(res.mean, fresh.mean, 'mean');
-    expectBitwiseEqual(res.rstd, fresh.rstd, 'rstd');
-
-    const rFresh = api.rmsNorm(x, cols, { weight });
-    const xr = tensor(x.data.slice(), shape);
-    const rres = api.rmsNorm(xr, cols, { weight, out: { y: xr.data } });
-    expect(rres.y.data).toBe(xr.data);
-    expectBitwiseEqual(xr.data, rFresh.y.data, 'rmsNorm y in place');
-    expectBitwiseEqual(rres.rstd, rFresh.rstd, 'rstd');
-  });
-
-  it.each(DTYPES)('%s: native writes nothing outside out views placed inside larger buffers (odd tails)', (dtype) => {
-    const guarded = (n: number) => guardedView(CTORS[dtype], n, 1);
-    for (const [rows, cols] of [[3, 17], [5, 33], [2, 769], [1, 70000]]) {
-      const { x, dy, weight, bias } = inputs({ dtype, shape: [rows, cols], normalizedShape: cols, weight: true, bias: true, seed: cols });
-      const out = { y: guarded(rows * cols), mean: guarded(rows), rstd: guarded(rows) };
-      const fwd = native.layerNorm(x, cols, { weight, bias, out });
-      expectGuardsIntact(out, 'layerNorm');
-      const rout = { y: guarded(rows * cols), rstd: guarded(rows) };
-      native.rmsNorm(x, cols, { weight, out: rout });
-      expectGuardsIntact(rout, 'rmsNorm');
-      const gout = { dx: guarded(rows * cols), dweight: guarded(cols), dbias: guarded(cols) };
-      native.layerNormBackward(dy, x, { mean: fwd.mean, rstd: fwd.rstd }, cols, { weight, out: gout });
-      expectGuardsIntact(gout, 'layerNormBackward');
-      const rgout = { dx: guarded(rows * cols), dweight: guarded(cols) };
-      native.rmsNormBackward(dy, x, { rstd: fwd.rstd }, cols, { weight, out: rgout });
-      expectGuardsIntact(rgout, 'rmsNormBackward');
-    }
-  });
-});
 
 // ---------------------------------------------------------------------------------------------
 

@@ -4,14 +4,13 @@ import { plan, wanted, type Plan } from './bind.js';
 import { KERNELS } from './kernel-schema.js';
 import { channelArgs, channelShape, checkLayout, type ChannelShape } from './layout.js';
 import { backwardResult, checkGrads, checkOut, checkUnwantedOutputs, hasWeight } from './outputs.js';
-import { checkMomentum, checkRunningStats } from './running-stats.js';
+import { checkMomentum, checkRunningOptions, checkRunningStats } from './running-stats.js';
 import type {
   BackwardResult, BatchNormBackwardOptions, BatchNormGatherOptions, BatchNormGradSums, BatchNormOptions, BatchNormStats,
   FloatArray, Layout, Tensor,
 } from './types.js';
 import {
-  checkBoolean, checkEps, checkOptions, checkRequiredArray, checkSameShape, checkSaved, checkTensor, dtypeOf,
-  type FloatArrayConstructor,
+  checkBackwardTensors, checkBoolean, checkEps, checkOptions, checkRequiredArray, checkSaved, checkTensor, type FloatArrayConstructor,
 } from './validate.js';
 
 const FORWARD_OPTIONS = ['weight', 'bias', 'runningMean', 'runningVar', 'training', 'momentum', 'eps', 'layout', 'out'] as const;
@@ -23,23 +22,14 @@ function checkTrainingCount(s: ChannelShape): void {
     throw new RangeError(`x: batchNorm training needs more than 1 value per channel (N × spatial = ${s.n * s.s}), as in PyTorch`);
 }
 
-/** x, and dy like x. */
-function checkBackwardTensors(dy: Tensor, x: Tensor): void {
-  checkTensor('x', x);
-  checkSameShape(checkTensor('dy', dy, dtypeOf(x)), x);
-}
-
 export function planBatchNorm<A extends FloatArray>(x: Tensor<A>, opts?: BatchNormOptions<A>):
   Plan<typeof KERNELS.batchNormForward, { y: Tensor<A>; mean: A; rstd: A }> {
   checkTensor('x', x);
   const o = checkOptions<BatchNormOptions>('opts', opts, FORWARD_OPTIONS);
   const s = channelShape(x.shape, checkLayout(o.layout));
-  const running = checkRunningStats(o.runningMean, o.runningVar);
-  const training = checkBoolean('training', o.training, true);
-  const momentum = checkMomentum(o.momentum);
+  const { useBatch: training, momentum } = checkRunningOptions(o, 'training');
   const eps = checkEps(o.eps, 1e-5);
   if (training) checkTrainingCount(s);
-  else if (!running) throw new TypeError('runningMean and runningVar are required when training is false');
   const out = checkOut(o.out, ['y', 'mean', 'rstd']);
   return plan(KERNELS.batchNormForward, {
     x: x.data, ...channelArgs(s), weight: o.weight, bias: o.bias, runningMean: o.runningMean, runningVar: o.runningVar, momentum, eps,

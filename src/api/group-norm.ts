@@ -5,7 +5,7 @@ import { plan, wanted, type Plan } from './bind.js';
 import { KERNELS } from './kernel-schema.js';
 import { channelArgs, channelShape, checkLayout, type ChannelShape } from './layout.js';
 import { backwardResult, checkGrads, checkOut, checkUnwantedOutputs, hasWeight } from './outputs.js';
-import { checkMomentum, checkRunningStats } from './running-stats.js';
+import { checkRunningOptions } from './running-stats.js';
 import type {
   BackwardResult, FloatArray, GroupNormBackwardOptions, GroupNormOptions, InstanceNormBackwardOptions, InstanceNormOptions, Tensor,
 } from './types.js';
@@ -94,11 +94,8 @@ export function planInstanceNorm<A extends FloatArray>(x: Tensor<A>, opts?: Inst
   checkTensor('x', x);
   const o = checkOptions<InstanceNormOptions>('opts', opts, INSTANCE_FORWARD_OPTIONS);
   const s = channelShape(x.shape, checkLayout(o.layout));
-  const running = checkRunningStats(o.runningMean, o.runningVar);
-  const useInputStats = checkBoolean('useInputStats', o.useInputStats, true);
-  const momentum = checkMomentum(o.momentum);
+  const { useBatch: useInputStats, momentum } = checkRunningOptions(o, 'useInputStats');
   const eps = checkEps(o.eps, 1e-5);
-  if (!useInputStats && !running) throw new TypeError('runningMean and runningVar are required when useInputStats is false');
   checkInstanceSpatial(s, useInputStats);
   const out = checkOut(o.out, ['y', 'mean', 'rstd']);
   const p = plan(KERNELS.instanceNormForward, {

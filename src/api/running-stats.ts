@@ -1,5 +1,6 @@
 // Running statistics (BatchNorm, InstanceNorm): updated in place by training-mode calls as in
 // PyTorch, `running = (1 - momentum)·running + momentum·batch` (unbiased batch variance).
+import { checkBoolean } from './validate.js';
 
 /** `momentum`: a finite number, default 0.1. */
 export function checkMomentum(v: unknown): number {
@@ -18,4 +19,18 @@ export function checkRunningStats(mean: unknown, variance: unknown): boolean {
   const hasVar = variance !== undefined && variance !== null;
   if (hasMean !== hasVar) throw new TypeError('runningMean and runningVar must be given together');
   return hasMean;
+}
+
+/**
+ * The running-statistics options of a forward whose `mode` flag (BatchNorm's training,
+ * InstanceNorm's useInputStats; default true) says whether it normalizes with the batch's
+ * statistics (and updates the running ones, when given) or with the running ones (then required).
+ */
+export function checkRunningOptions(o: { runningMean?: unknown; runningVar?: unknown; momentum?: unknown } & Record<string, unknown>,
+  mode: 'training' | 'useInputStats'): { running: boolean; useBatch: boolean; momentum: number } {
+  const running = checkRunningStats(o.runningMean, o.runningVar);
+  const useBatch = checkBoolean(mode, o[mode], true);
+  const momentum = checkMomentum(o.momentum);
+  if (!useBatch && !running) throw new TypeError(`runningMean and runningVar are required when ${mode} is false`);
+  return { running, useBatch, momentum };
 }

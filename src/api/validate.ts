@@ -158,6 +158,12 @@ if (typeof saved !== 'object' || saved === null) throw new TypeError('saved must
 return saved as { mean?: unknown; rstd?: unknown };
 }
 
+/** x, and dy a tensor of x's dtype and shape. */
+export function checkBackwardTensors(dy: unknown, x: unknown): void {
+  checkTensor('x', x);
+  checkSameShape(checkTensor('dy', dy, dtypeOf(x as Tensor)), x as Tensor);
+}
+
 export function checkSameShape(dy: Tensor, x: Tensor): void {
   const a = dy.shape;
   const b = x.shape;

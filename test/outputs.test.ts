@@ -1,0 +1,91 @@
+// API.md's `out`: caller-provided result buffers, for every op of the table that takes them (its
+// row of op-cases.ts), on both backends: every given buffer is written and returned, with the bits
+// of the allocated result; the ones not given are allocated; native code writes nothing outside
+// the given views (placed at odd offsets inside larger buffers, sizes around the vector width,
+// rows and planes beyond a block); and where the kernel allows its output to be its input
+// (kernel-schema.ts: an alias), the in-place call gives the out-of-place result.
+import { describe, expect, it } from 'vitest';
+import type { ArrayField } from '../src/api/kernel-schema';
+import { OP_TABLE, type OpName } from '../src/api/op-table';
+import type { FloatArray, Tensor } from '../src/api/types';
+import * as fastnorm from '../src/index';
+import * as reference from '../src/reference';
+import { CTORS, DTYPES, expectBitwiseEqualDeep, expectGuardsIntact, guardedView, requireNative } from './helpers';
+import { ALL_FLAGS, OP_CASES, OP_NAMES, typedArraysIn, type Api, type OpInput } from './op-cases';
+
+type AnyOp = (...args: unknown[]) => unknown;
+const BACKENDS: Array<[string, Api]> = [['native', fastnorm as unknown as Api], ['reference', reference]];
+const call = (api: Api, name: OpName, args: unknown[]) => (api as unknown as Record<string, AnyOp>)[name](...args);
+
+requireNative();
+
+// [a, b, c] of op-cases.ts: vector tails, a row/plane of 769 values, a huge row (beyond the
+// cache-resident size: blocked) / planes of several blocks
+const DIMS: Array<OpInput['dims']> = [[3, 5, 17], [2, 6, 769], [1, 2, 40000]];
+// both layouts (row ops: one and two normalized dims), training and eval (the modes of BatchNorm/InstanceNorm)
+const FLAGS = [ALL_FLAGS, { ...ALL_FLAGS, alt: true }, { ...ALL_FLAGS, alt: true, eval: true }];
+const INPUTS = DTYPES.flatMap((dtype) => DIMS.flatMap((dims) => FLAGS.map((flags) => ({ seed: dims[2], dtype, dims, flags } as OpInput))));
+const label = (i: OpInput) => `${i.dtype} [${i.dims.join(', ')}]${i.flags.alt ? ' alt' : ''}${i.flags.eval ? ' eval' : ''}`;
+
+/** The result's arrays an `out` option could hold: { key: array }. */
+function outputsOf(name: OpName, result: unknown): Record<string, FloatArray> {
+  const keys = OP_CASES[name].outKeys;
+  return Object.fromEntries(typedArraysIn(result).map(([path, a]) => [path.split('.')[0], a] as const).filter(([key]) => keys.includes(key)));
+}
+
+/** The arguments with opts.out set. */
+function withOut(name: OpName, input: OpInput, out: Record<string, FloatArray>): unknown[] {
+  const op = OP_CASES[name];
+  const args = op.args(input);
+  args[op.optsIndex] = { ...(args[op.optsIndex] as object), out };
+  return args;
+}
+
+const WITH_OUT = OP_NAMES.filter((name) => OP_CASES[name].outKeys.length > 0);
+
+describe.each(WITH_OUT)('%s: caller-provided out buffers', (name) => {
+  const op = OP_CASES[name];
+
+  it.each(BACKENDS)('%s: every buffer given is written and returned, bitwise as allocated; those not given are allocated', (backend, api) => {
+    for (const input of INPUTS) {
+      const fresh = call(api, name, op.args(input));
+      const expected = outputsOf(name, fresh);
+      const keys = Object.keys(expected);
+      const out = Object.fromEntries(keys.map((k) => [k, new (expected[k].constructor as Float32ArrayConstructor)(expected[k].length).fill(NaN)]));
+      const result = call(api, name, withOut(name, input, out));
+      for (const k of keys) expect(outputsOf(name, result)[k], `${backend} ${label(input)} out.${k} is returned`).toBe(out[k]);
+      expectBitwiseEqualDeep(result, fresh, `${backend} ${label(input)}`);
+      // one buffer given: it is used, the others allocated
+      const one = { [keys[0]]: new (expected[keys[0]].constructor as Float32ArrayConstructor)(expected[keys[0]].length) };
+      const partial = call(api, name, withOut(name, input, one));
+      expect(outputsOf(name, partial)[keys[0]], `${backend} ${label(input)} out.${keys[0]} alone`).toBe(one[keys[0]]);
+      expectBitwiseEqualDeep(partial, fresh, `${backend} ${label(input)}, only out.${keys[0]} given`);
+    }
+  });
+
+  it('native writes nothing outside the out views (at odd offsets inside larger buffers)', () => {
+    for (const input of INPUTS) {
+      const expected = outputsOf(name, call(reference, name, op.args(input)));
+      const out = Object.fromEntries(Object.entries(expected).map(([k, a]) => [k, guardedView(CTORS[input.dtype], a.length, 1)]));
+      call(fastnorm as unknown as Api, name, withOut(name, input, out));
+      expectGuardsIntact(out, `${name} ${label(input)}`);
+    }
+  });
+
+  // the output the kernel may write in place of one of its inputs (y over x)
+  // (registered only for the ops whose kernel allows it, so that nothing is reported skipped)
+  const alias = (OP_TABLE[name].kernel.fields as readonly ArrayField[]).find((f) => f.alias);
+  if (alias === undefined) return;
+  const key = alias.label.slice('out.'.length);
+  it.each(BACKENDS)(`%s: in place (out.${key} = x.data) gives the out-of-place result`, (backend, api) => {
+    for (const input of INPUTS) {
+      const fresh = call(api, name, op.args(input));
+      const args = op.args(input);
+      const x = args[0] as Tensor;
+      args[op.optsIndex] = { ...(args[op.optsIndex] as object), out: { [key]: x.data } };
+      const result = call(api, name, args);
+      expect(outputsOf(name, result)[key], `${backend} ${label(input)}`).toBe(x.data);
+      expectBitwiseEqualDeep(result, fresh, `${backend} ${label(input)} in place`);
+    }
+  });
+});
