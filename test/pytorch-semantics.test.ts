@@ -156,7 +156,7 @@ describe('float32 forward accuracy on every fixture case (both backends)', () =>
       : c.op === 'batchNorm' ? api.batchNorm(x, opts)
       : c.op === 'instanceNorm' ? api.instanceNorm(x, opts)
       : api.groupNorm(x, c.params.numGroups as number, opts);
-    return { y: r.y.data, rstd: r.rstd, ...('mean' in r ? { mean: r.mean } : {}) };
+    return { y: r.y.data, rstd: r.rstd, ...('mean' in r ? { mean: r.mean as FloatArray } : {}) };
   }
 
   // Forward outputs depend on nothing rounded on the way (the statistics are float64 inside), so
