@@ -20,16 +20,15 @@ const cache = join(root, 'node_modules', '.cache', 'fastnorm-arm64');
 const ADDON = join(root, 'prebuilds', 'linux-arm64', 'fastnorm.glibc.node');
 
 // The test files, in one vitest run (2 workers), and the tests left out by name (vitest -t, a
-// negative lookahead on the full name): those starting child processes; API variants whose cost
-// is the emulated reference backend, not NEON code (grads options, weight/bias combinations,
-// shape spellings, eps values, zero-size tensors); and of test/group-norm.test.ts everything but its ISA × threads determinism
-// tests (the rest is mostly large reference computations, ~5 min emulated).
-const FILES = ['test/determinism.test.ts', 'test/batch-norm-determinism.test.ts', 'test/fixtures.test.ts',
-  'test/native-vs-reference.test.ts', 'test/group-norm.test.ts'];
+// negative lookahead on the full name): those starting child processes; of the row-norm family's
+// native-vs-reference file the API variants whose cost is the emulated reference backend, not NEON
+// code (grads options, weight/bias combinations, shape spellings, eps values, zero-size tensors),
+// and its float64 finite differences (reference only). determinism.test.ts holds every op's
+// ISA × threads tests.
+const FILES = ['test/determinism.test.ts', 'test/fixtures.test.ts', 'test/row-norm.test.ts'];
 const LEFT_OUT = ['environment overrides \\(child processes\\)', 'every grads option', 'every weight/bias combination',
   'multi-dim leading shapes', 'normalizedShape as a number', 'explicit eps values', 'zero-size tensors',
-  'groupNorm: native vs reference', 'groupNorm and instanceNorm: equivalences', 'instanceNorm: running statistics',
-  'caller-provided out buffers, in-place', 'ill-conditioned and non-finite data'];
+  'central finite differences'];
 const PATTERN = `^(?!.*(?:${LEFT_OUT.join('|')}))`;
 
 function run(cmd, args, opts = {}) {
