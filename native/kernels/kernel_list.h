@@ -46,185 +46,108 @@
   X(instanceNormForward)    \
   X(instanceNormBackward)
 
-// Argument groups many kernels share: a tensor's rows (LayerNorm) or (N, C, S) channel view.
+// Argument groups many kernels share (the same in kernel-schema.ts): a tensor's rows (LayerNorm,
+// RMSNorm) or (N, C, S) channel view; a backward's dy and x; the statistics a forward writes and
+// its backward reads; the affine parameters; the running statistics; the gradient outputs.
 #define FASTNORM_ROWS(SIZE, FLAG) SIZE(rows, "") SIZE(cols, "")
 #define FASTNORM_CHANNELS(SIZE, FLAG) SIZE(n, "") SIZE(c, "") SIZE(s, "") FLAG(channelsLast)
+#define FASTNORM_DY_X(IN, len) IN(dy, Data, "required", len, "dy") IN(x, Data, "required", len, "x")
+#define FASTNORM_STATS_OUT(OUT, len) \
+  OUT(mean, Stats, "required", len, "out.mean", "") OUT(rstd, Stats, "required", len, "out.rstd", "")
+#define FASTNORM_SAVED(IN, len) \
+  IN(mean, Stats, "required", len, "saved.mean") IN(rstd, Stats, "required", len, "saved.rstd")
+#define FASTNORM_AFFINE(IN, len) IN(weight, Param, "optional", len, "weight") IN(bias, Param, "optional", len, "bias")
+#define FASTNORM_RUNNING(INOUT, dtype, presence) \
+  INOUT(runningMean, dtype, presence, "c", "runningMean") INOUT(runningVar, dtype, presence, "c", "runningVar")
+#define FASTNORM_GRADS(OUT, len, paramLen)                                                        \
+  OUT(dx, Data, "required", len, "out.dx", "") OUT(dweight, Param, "optional", paramLen, "out.dweight", "") \
+  OUT(dbias, Param, "optional", paramLen, "out.dbias", "")
 
 // ---- LayerNorm and RMSNorm: `rows` contiguous rows of `cols` values ----
 
-#define FASTNORM_ARGS_layerNormForward(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
-  IN(x, Data, "required", "rows*cols", "x")                                 \
-  FASTNORM_ROWS(SIZE, FLAG)                                                 \
-  IN(weight, Param, "optional", "cols", "weight")                           \
-  IN(bias, Param, "optional", "cols", "bias")                               \
-  NUMBER(eps)                                                               \
-  OUT(y, Data, "required", "rows*cols", "out.y", "x")                       \
-  OUT(mean, Stats, "required", "rows", "out.mean", "")                      \
-  OUT(rstd, Stats, "required", "rows", "out.rstd", "")
+#define FASTNORM_ARGS_layerNormForward(IN, OUT, INOUT, SIZE, NUMBER, FLAG)                 \
+  IN(x, Data, "required", "rows*cols", "x") FASTNORM_ROWS(SIZE, FLAG)                       \
+  FASTNORM_AFFINE(IN, "cols") NUMBER(eps) OUT(y, Data, "required", "rows*cols", "out.y", "x") \
+  FASTNORM_STATS_OUT(OUT, "rows")
 
-#define FASTNORM_ARGS_layerNormBackward(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
-  IN(dy, Data, "required", "rows*cols", "dy")                                \
-  IN(x, Data, "required", "rows*cols", "x")                                  \
-  IN(mean, Stats, "required", "rows", "saved.mean")                          \
-  IN(rstd, Stats, "required", "rows", "saved.rstd")                          \
-  FASTNORM_ROWS(SIZE, FLAG)                                                  \
-  IN(weight, Param, "optional", "cols", "weight")                            \
-  OUT(dx, Data, "required", "rows*cols", "out.dx", "")                       \
-  OUT(dweight, Param, "optional", "cols", "out.dweight", "")                 \
-  OUT(dbias, Param, "optional", "cols", "out.dbias", "")
+#define FASTNORM_ARGS_layerNormBackward(IN, OUT, INOUT, SIZE, NUMBER, FLAG)                         \
+  FASTNORM_DY_X(IN, "rows*cols") FASTNORM_SAVED(IN, "rows") FASTNORM_ROWS(SIZE, FLAG)                \
+  IN(weight, Param, "optional", "cols", "weight") FASTNORM_GRADS(OUT, "rows*cols", "cols")
 
-#define FASTNORM_ARGS_rmsNormForward(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
-  IN(x, Data, "required", "rows*cols", "x")                               \
-  FASTNORM_ROWS(SIZE, FLAG)                                               \
-  IN(weight, Param, "optional", "cols", "weight")                         \
-  NUMBER(eps)                                                             \
-  OUT(y, Data, "required", "rows*cols", "out.y", "x")                     \
-  OUT(rstd, Stats, "required", "rows", "out.rstd", "")
+#define FASTNORM_ARGS_rmsNormForward(IN, OUT, INOUT, SIZE, NUMBER, FLAG)                          \
+  IN(x, Data, "required", "rows*cols", "x") FASTNORM_ROWS(SIZE, FLAG)                              \
+  IN(weight, Param, "optional", "cols", "weight") NUMBER(eps)                                      \
+  OUT(y, Data, "required", "rows*cols", "out.y", "x") OUT(rstd, Stats, "required", "rows", "out.rstd", "")
 
-#define FASTNORM_ARGS_rmsNormBackward(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
-  IN(dy, Data, "required", "rows*cols", "dy")                              \
-  IN(x, Data, "required", "rows*cols", "x")                                \
-  IN(rstd, Stats, "required", "rows", "saved.rstd")                        \
-  FASTNORM_ROWS(SIZE, FLAG)                                                \
-  IN(weight, Param, "optional", "cols", "weight")                          \
-  OUT(dx, Data, "required", "rows*cols", "out.dx", "")                     \
-  OUT(dweight, Param, "optional", "cols", "out.dweight", "")
+#define FASTNORM_ARGS_rmsNormBackward(IN, OUT, INOUT, SIZE, NUMBER, FLAG)                                 \
+  FASTNORM_DY_X(IN, "rows*cols") IN(rstd, Stats, "required", "rows", "saved.rstd") FASTNORM_ROWS(SIZE, FLAG) \
+  IN(weight, Param, "optional", "cols", "weight")                                                          \
+  OUT(dx, Data, "required", "rows*cols", "out.dx", "") OUT(dweight, Param, "optional", "cols", "out.dweight", "")
 
 // ---- BatchNorm: a tensor as N samples × C channels × S positions, (N, C, S) or, when
 // channelsLast, (N, S, C); statistics per channel ----
 
-#define FASTNORM_ARGS_batchNormForward(IN, OUT, INOUT, SIZE, NUMBER, FLAG)        \
-  IN(x, Data, "required", "n*c*s", "x")                                            \
-  FASTNORM_CHANNELS(SIZE, FLAG)                                                    \
-  IN(weight, Param, "optional", "c", "weight")                                     \
-  IN(bias, Param, "optional", "c", "bias")                                         \
-  INOUT(runningMean, Param, "required unless training", "c", "runningMean")        \
-  INOUT(runningVar, Param, "required unless training", "c", "runningVar")          \
-  NUMBER(momentum)                                                                 \
-  NUMBER(eps)                                                                      \
-  FLAG(training)                                                                   \
-  OUT(y, Data, "required", "n*c*s", "out.y", "x")                                  \
-  OUT(mean, Stats, "required", "c", "out.mean", "")                                \
-  OUT(rstd, Stats, "required", "c", "out.rstd", "")
+// BatchNorm's and InstanceNorm's forward and backward have the same rows but for the flag that
+// says whether the batch's statistics are used (`mode`) and the count of saved statistics.
+#define FASTNORM_RUNNING_FORWARD(IN, OUT, INOUT, SIZE, NUMBER, FLAG, mode, statsLen)                \
+  IN(x, Data, "required", "n*c*s", "x") FASTNORM_CHANNELS(SIZE, FLAG) FASTNORM_AFFINE(IN, "c")       \
+  FASTNORM_RUNNING(INOUT, Param, "required unless " #mode) NUMBER(momentum) NUMBER(eps) FLAG(mode)    \
+  OUT(y, Data, "required", "n*c*s", "out.y", "x") FASTNORM_STATS_OUT(OUT, statsLen)
+#define FASTNORM_RUNNING_BACKWARD(IN, OUT, INOUT, SIZE, NUMBER, FLAG, mode, statsLen)        \
+  FASTNORM_DY_X(IN, "n*c*s") FASTNORM_SAVED(IN, statsLen) FASTNORM_CHANNELS(SIZE, FLAG)       \
+  IN(weight, Param, "optional", "c", "weight") FLAG(mode) FASTNORM_GRADS(OUT, "n*c*s", "c")
 
+#define FASTNORM_ARGS_batchNormForward(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
+  FASTNORM_RUNNING_FORWARD(IN, OUT, INOUT, SIZE, NUMBER, FLAG, training, "c")
 #define FASTNORM_ARGS_batchNormBackward(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
-  IN(dy, Data, "required", "n*c*s", "dy")                                    \
-  IN(x, Data, "required", "n*c*s", "x")                                      \
-  IN(mean, Stats, "required", "c", "saved.mean")                             \
-  IN(rstd, Stats, "required", "c", "saved.rstd")                             \
-  FASTNORM_CHANNELS(SIZE, FLAG)                                              \
-  IN(weight, Param, "optional", "c", "weight")                               \
-  FLAG(training)                                                             \
-  OUT(dx, Data, "required", "n*c*s", "out.dx", "")                           \
-  OUT(dweight, Param, "optional", "c", "out.dweight", "")                    \
-  OUT(dbias, Param, "optional", "c", "out.dbias", "")
+  FASTNORM_RUNNING_BACKWARD(IN, OUT, INOUT, SIZE, NUMBER, FLAG, training, "c")
 
 // Synchronized BatchNorm, step 1: per-channel partial statistics of a shard.
-#define FASTNORM_ARGS_batchNormStats(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
-  IN(x, Data, "required", "n*c*s", "x")                                   \
-  FASTNORM_CHANNELS(SIZE, FLAG)                                           \
-  OUT(mean, Float64, "required", "c", "out.mean", "")                     \
-  OUT(m2, Float64, "required", "c", "out.m2", "")
+#define FASTNORM_ARGS_batchNormStats(IN, OUT, INOUT, SIZE, NUMBER, FLAG)   \
+  IN(x, Data, "required", "n*c*s", "x") FASTNORM_CHANNELS(SIZE, FLAG)       \
+  OUT(mean, Float64, "required", "c", "out.mean", "") OUT(m2, Float64, "required", "c", "out.m2", "")
 
 // Step 2: the shards' partial statistics (one row of c per part) merged in part order.
-#define FASTNORM_ARGS_batchNormGatherStats(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
-  IN(counts, Float64, "required", "parts", "parts[].count")                     \
-  IN(means, Float64, "required", "parts*c", "parts[].mean")                     \
-  IN(m2s, Float64, "required", "parts*c", "parts[].m2")                         \
-  SIZE(parts, "")                                                               \
-  SIZE(c, "")                                                                   \
-  NUMBER(eps)                                                                   \
-  NUMBER(momentum)                                                              \
-  INOUT(runningMean, Data, "optional", "c", "runningMean")                      \
-  INOUT(runningVar, Data, "optional", "c", "runningVar")                        \
-  OUT(mean, Data, "required", "c", "mean", "")                                  \
-  OUT(rstd, Data, "required", "c", "rstd", "")
+#define FASTNORM_ARGS_batchNormGatherStats(IN, OUT, INOUT, SIZE, NUMBER, FLAG)                          \
+  IN(counts, Float64, "required", "parts", "parts[].count")                                              \
+  IN(means, Float64, "required", "parts*c", "parts[].mean") IN(m2s, Float64, "required", "parts*c", "parts[].m2") \
+  SIZE(parts, "") SIZE(c, "") NUMBER(eps) NUMBER(momentum) FASTNORM_RUNNING(INOUT, Data, "optional")    \
+  OUT(mean, Data, "required", "c", "mean", "") OUT(rstd, Data, "required", "c", "rstd", "")
 
 // Step 3: y = (x − mean)·rstd·w + b with given statistics.
-#define FASTNORM_ARGS_batchNormElemt(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
-  IN(x, Data, "required", "n*c*s", "x")                                   \
-  FASTNORM_CHANNELS(SIZE, FLAG)                                           \
-  IN(mean, Stats, "required", "c", "stats.mean")                          \
-  IN(rstd, Stats, "required", "c", "stats.rstd")                          \
-  IN(weight, Param, "optional", "c", "weight")                            \
-  IN(bias, Param, "optional", "c", "bias")                                \
-  OUT(y, Data, "required", "n*c*s", "out.y", "x")
+#define FASTNORM_ARGS_batchNormElemt(IN, OUT, INOUT, SIZE, NUMBER, FLAG)                                  \
+  IN(x, Data, "required", "n*c*s", "x") FASTNORM_CHANNELS(SIZE, FLAG)                                      \
+  IN(mean, Stats, "required", "c", "stats.mean") IN(rstd, Stats, "required", "c", "stats.rstd")            \
+  FASTNORM_AFFINE(IN, "c") OUT(y, Data, "required", "n*c*s", "out.y", "x")
 
 // Backward, step 1: per-channel Σdy and Σdy·(x − mean) of a shard.
-#define FASTNORM_ARGS_batchNormBackwardReduce(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
-  IN(dy, Data, "required", "n*c*s", "dy")                                          \
-  IN(x, Data, "required", "n*c*s", "x")                                            \
-  IN(mean, Stats, "required", "c", "saved.mean")                                   \
-  FASTNORM_CHANNELS(SIZE, FLAG)                                                    \
-  OUT(sumDy, Float64, "required", "c", "out.sumDy", "")                            \
-  OUT(sumDyXmu, Float64, "required", "c", "out.sumDyXmu", "")
+#define FASTNORM_ARGS_batchNormBackwardReduce(IN, OUT, INOUT, SIZE, NUMBER, FLAG)                                \
+  FASTNORM_DY_X(IN, "n*c*s") IN(mean, Stats, "required", "c", "saved.mean") FASTNORM_CHANNELS(SIZE, FLAG)       \
+  OUT(sumDy, Float64, "required", "c", "out.sumDy", "") OUT(sumDyXmu, Float64, "required", "c", "out.sumDyXmu", "")
 
 // Backward, step 2: dx of a shard (and dweight/dbias) from the sums over `count` values per channel.
-#define FASTNORM_ARGS_batchNormBackwardElemt(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
-  IN(dy, Data, "required", "n*c*s", "dy")                                         \
-  IN(x, Data, "required", "n*c*s", "x")                                           \
-  IN(mean, Stats, "required", "c", "saved.mean")                                  \
-  IN(rstd, Stats, "required", "c", "saved.rstd")                                  \
-  FASTNORM_CHANNELS(SIZE, FLAG)                                                   \
-  IN(weight, Param, "optional", "c", "weight")                                    \
-  IN(sumDy, Float64, "required", "c", "sums.sumDy")                               \
-  IN(sumDyXmu, Float64, "required", "c", "sums.sumDyXmu")                         \
-  NUMBER(count)                                                                   \
-  OUT(dx, Data, "required", "n*c*s", "out.dx", "")                                \
-  OUT(dweight, Param, "optional", "c", "out.dweight", "")                         \
-  OUT(dbias, Param, "optional", "c", "out.dbias", "")
+#define FASTNORM_ARGS_batchNormBackwardElemt(IN, OUT, INOUT, SIZE, NUMBER, FLAG)                             \
+  FASTNORM_DY_X(IN, "n*c*s") FASTNORM_SAVED(IN, "c") FASTNORM_CHANNELS(SIZE, FLAG)                            \
+  IN(weight, Param, "optional", "c", "weight")                                                                \
+  IN(sumDy, Float64, "required", "c", "sums.sumDy") IN(sumDyXmu, Float64, "required", "c", "sums.sumDyXmu")   \
+  NUMBER(count) FASTNORM_GRADS(OUT, "n*c*s", "c")
 
 // ---- GroupNorm: statistics per (n, group of C/groups channels); InstanceNorm: groups = C,
 // with PyTorch's running statistics ----
 
-#define FASTNORM_ARGS_groupNormForward(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
-  IN(x, Data, "required", "n*c*s", "x")                                     \
-  FASTNORM_CHANNELS(SIZE, FLAG)                                             \
-  SIZE(groups, "c")                                                         \
-  IN(weight, Param, "optional", "c", "weight")                              \
-  IN(bias, Param, "optional", "c", "bias")                                  \
-  NUMBER(eps)                                                               \
-  OUT(y, Data, "required", "n*c*s", "out.y", "x")                           \
-  OUT(mean, Stats, "required", "n*groups", "out.mean", "")                  \
-  OUT(rstd, Stats, "required", "n*groups", "out.rstd", "")
+#define FASTNORM_ARGS_groupNormForward(IN, OUT, INOUT, SIZE, NUMBER, FLAG)                          \
+  IN(x, Data, "required", "n*c*s", "x") FASTNORM_CHANNELS(SIZE, FLAG) SIZE(groups, "c")             \
+  FASTNORM_AFFINE(IN, "c") NUMBER(eps) OUT(y, Data, "required", "n*c*s", "out.y", "x")              \
+  FASTNORM_STATS_OUT(OUT, "n*groups")
 
-#define FASTNORM_ARGS_groupNormBackward(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
-  IN(dy, Data, "required", "n*c*s", "dy")                                    \
-  IN(x, Data, "required", "n*c*s", "x")                                      \
-  IN(mean, Stats, "required", "n*groups", "saved.mean")                      \
-  IN(rstd, Stats, "required", "n*groups", "saved.rstd")                      \
-  FASTNORM_CHANNELS(SIZE, FLAG)                                              \
-  SIZE(groups, "c")                                                          \
-  IN(weight, Param, "optional", "c", "weight")                               \
-  OUT(dx, Data, "required", "n*c*s", "out.dx", "")                           \
-  OUT(dweight, Param, "optional", "c", "out.dweight", "")                    \
-  OUT(dbias, Param, "optional", "c", "out.dbias", "")
+#define FASTNORM_ARGS_groupNormBackward(IN, OUT, INOUT, SIZE, NUMBER, FLAG)                           \
+  FASTNORM_DY_X(IN, "n*c*s") FASTNORM_SAVED(IN, "n*groups") FASTNORM_CHANNELS(SIZE, FLAG)             \
+  SIZE(groups, "c") IN(weight, Param, "optional", "c", "weight") FASTNORM_GRADS(OUT, "n*c*s", "c")
 
-#define FASTNORM_ARGS_instanceNormForward(IN, OUT, INOUT, SIZE, NUMBER, FLAG)      \
-  IN(x, Data, "required", "n*c*s", "x")                                             \
-  FASTNORM_CHANNELS(SIZE, FLAG)                                                     \
-  IN(weight, Param, "optional", "c", "weight")                                      \
-  IN(bias, Param, "optional", "c", "bias")                                          \
-  INOUT(runningMean, Param, "required unless useInputStats", "c", "runningMean")    \
-  INOUT(runningVar, Param, "required unless useInputStats", "c", "runningVar")      \
-  NUMBER(momentum)                                                                  \
-  NUMBER(eps)                                                                       \
-  FLAG(useInputStats)                                                               \
-  OUT(y, Data, "required", "n*c*s", "out.y", "x")                                   \
-  OUT(mean, Stats, "required", "n*c", "out.mean", "")                               \
-  OUT(rstd, Stats, "required", "n*c", "out.rstd", "")
-
+#define FASTNORM_ARGS_instanceNormForward(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
+  FASTNORM_RUNNING_FORWARD(IN, OUT, INOUT, SIZE, NUMBER, FLAG, useInputStats, "n*c")
 #define FASTNORM_ARGS_instanceNormBackward(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
-  IN(dy, Data, "required", "n*c*s", "dy")                                       \
-  IN(x, Data, "required", "n*c*s", "x")                                         \
-  IN(mean, Stats, "required", "n*c", "saved.mean")                              \
-  IN(rstd, Stats, "required", "n*c", "saved.rstd")                              \
-  FASTNORM_CHANNELS(SIZE, FLAG)                                                 \
-  IN(weight, Param, "optional", "c", "weight")                                  \
-  FLAG(useInputStats)                                                           \
-  OUT(dx, Data, "required", "n*c*s", "out.dx", "")                              \
-  OUT(dweight, Param, "optional", "c", "out.dweight", "")                       \
-  OUT(dbias, Param, "optional", "c", "out.dbias", "")
+  FASTNORM_RUNNING_BACKWARD(IN, OUT, INOUT, SIZE, NUMBER, FLAG, useInputStats, "n*c")
 
 // ---- the vocabulary of the rows, and their checks at compile time ----
 

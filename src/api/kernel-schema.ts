@@ -67,151 +67,88 @@ function kernel<const K extends string, const F extends readonly Field[]>(name: 
   return { name, fields };
 }
 
-// Argument groups many kernels share: a tensor's rows (LayerNorm) or (N, C, S) channel view.
+// Argument groups many kernels share (the same in kernel_list.h): a tensor's rows (LayerNorm,
+// RMSNorm) or (N, C, S) channel view; a backward's dy and x; the statistics a forward writes and
+// its backward reads; the affine parameters; the running statistics; the gradient outputs.
 const rows = [size('rows'), size('cols')] as const;
 const channels = [size('n'), size('c'), size('s'), flag('channelsLast')] as const;
+const dyX = (length: string) => [input('dy', 'data', 'required', length, 'dy'), input('x', 'data', 'required', length, 'x')] as const;
+const statsOut = (length: string) =>
+  [output('mean', 'stats', 'required', length, 'out.mean'), output('rstd', 'stats', 'required', length, 'out.rstd')] as const;
+const saved = (length: string) =>
+  [input('mean', 'stats', 'required', length, 'saved.mean'), input('rstd', 'stats', 'required', length, 'saved.rstd')] as const;
+const affine = (length: string) =>
+  [input('weight', 'param', 'optional', length, 'weight'), input('bias', 'param', 'optional', length, 'bias')] as const;
+const running = <D extends DtypeRule, P extends Presence>(dtype: D, presence: P) =>
+  [inout('runningMean', dtype, presence, 'c', 'runningMean'), inout('runningVar', dtype, presence, 'c', 'runningVar')] as const;
+const grads = (length: string, paramLength: string) => [output('dx', 'data', 'required', length, 'out.dx'),
+  output('dweight', 'param', 'optional', paramLength, 'out.dweight'), output('dbias', 'param', 'optional', paramLength, 'out.dbias')] as const;
+
+// BatchNorm's and InstanceNorm's forward and backward have the same rows but for the flag that
+// says whether the batch's statistics are used (`mode`) and the count of saved statistics.
+const runningForward = <M extends string>(mode: M, statsLength: string) => [
+  input('x', 'data', 'required', 'n*c*s', 'x'), ...channels, ...affine('c'),
+  ...running('param', `required unless ${mode}` as const), number('momentum'), number('eps'), flag(mode),
+  output('y', 'data', 'required', 'n*c*s', 'out.y', 'x'), ...statsOut(statsLength),
+] as const;
+const runningBackward = <M extends string>(mode: M, statsLength: string) => [
+  ...dyX('n*c*s'), ...saved(statsLength), ...channels, input('weight', 'param', 'optional', 'c', 'weight'), flag(mode),
+  ...grads('n*c*s', 'c'),
+] as const;
 
 export const KERNELS = {
   layerNormForward: kernel('layerNormForward', [
-    input('x', 'data', 'required', 'rows*cols', 'x'), ...rows,
-    input('weight', 'param', 'optional', 'cols', 'weight'),
-    input('bias', 'param', 'optional', 'cols', 'bias'),
-    number('eps'),
-    output('y', 'data', 'required', 'rows*cols', 'out.y', 'x'),
-    output('mean', 'stats', 'required', 'rows', 'out.mean'),
-    output('rstd', 'stats', 'required', 'rows', 'out.rstd'),
+    input('x', 'data', 'required', 'rows*cols', 'x'), ...rows, ...affine('cols'), number('eps'),
+    output('y', 'data', 'required', 'rows*cols', 'out.y', 'x'), ...statsOut('rows'),
   ]),
   layerNormBackward: kernel('layerNormBackward', [
-    input('dy', 'data', 'required', 'rows*cols', 'dy'),
-    input('x', 'data', 'required', 'rows*cols', 'x'),
-    input('mean', 'stats', 'required', 'rows', 'saved.mean'),
-    input('rstd', 'stats', 'required', 'rows', 'saved.rstd'), ...rows,
-    input('weight', 'param', 'optional', 'cols', 'weight'),
-    output('dx', 'data', 'required', 'rows*cols', 'out.dx'),
-    output('dweight', 'param', 'optional', 'cols', 'out.dweight'),
-    output('dbias', 'param', 'optional', 'cols', 'out.dbias'),
+    ...dyX('rows*cols'), ...saved('rows'), ...rows, input('weight', 'param', 'optional', 'cols', 'weight'), ...grads('rows*cols', 'cols'),
   ]),
   rmsNormForward: kernel('rmsNormForward', [
-    input('x', 'data', 'required', 'rows*cols', 'x'), ...rows,
-    input('weight', 'param', 'optional', 'cols', 'weight'),
-    number('eps'),
-    output('y', 'data', 'required', 'rows*cols', 'out.y', 'x'),
-    output('rstd', 'stats', 'required', 'rows', 'out.rstd'),
+    input('x', 'data', 'required', 'rows*cols', 'x'), ...rows, input('weight', 'param', 'optional', 'cols', 'weight'), number('eps'),
+    output('y', 'data', 'required', 'rows*cols', 'out.y', 'x'), output('rstd', 'stats', 'required', 'rows', 'out.rstd'),
   ]),
   rmsNormBackward: kernel('rmsNormBackward', [
-    input('dy', 'data', 'required', 'rows*cols', 'dy'),
-    input('x', 'data', 'required', 'rows*cols', 'x'),
-    input('rstd', 'stats', 'required', 'rows', 'saved.rstd'), ...rows,
+    ...dyX('rows*cols'), input('rstd', 'stats', 'required', 'rows', 'saved.rstd'), ...rows,
     input('weight', 'param', 'optional', 'cols', 'weight'),
-    output('dx', 'data', 'required', 'rows*cols', 'out.dx'),
-    output('dweight', 'param', 'optional', 'cols', 'out.dweight'),
+    output('dx', 'data', 'required', 'rows*cols', 'out.dx'), output('dweight', 'param', 'optional', 'cols', 'out.dweight'),
   ]),
-  batchNormForward: kernel('batchNormForward', [
-    input('x', 'data', 'required', 'n*c*s', 'x'), ...channels,
-    input('weight', 'param', 'optional', 'c', 'weight'),
-    input('bias', 'param', 'optional', 'c', 'bias'),
-    inout('runningMean', 'param', 'required unless training', 'c', 'runningMean'),
-    inout('runningVar', 'param', 'required unless training', 'c', 'runningVar'),
-    number('momentum'), number('eps'), flag('training'),
-    output('y', 'data', 'required', 'n*c*s', 'out.y', 'x'),
-    output('mean', 'stats', 'required', 'c', 'out.mean'),
-    output('rstd', 'stats', 'required', 'c', 'out.rstd'),
-  ]),
-  batchNormBackward: kernel('batchNormBackward', [
-    input('dy', 'data', 'required', 'n*c*s', 'dy'),
-    input('x', 'data', 'required', 'n*c*s', 'x'),
-    input('mean', 'stats', 'required', 'c', 'saved.mean'),
-    input('rstd', 'stats', 'required', 'c', 'saved.rstd'), ...channels,
-    input('weight', 'param', 'optional', 'c', 'weight'),
-    flag('training'),
-    output('dx', 'data', 'required', 'n*c*s', 'out.dx'),
-    output('dweight', 'param', 'optional', 'c', 'out.dweight'),
-    output('dbias', 'param', 'optional', 'c', 'out.dbias'),
-  ]),
+  batchNormForward: kernel('batchNormForward', runningForward('training', 'c')),
+  batchNormBackward: kernel('batchNormBackward', runningBackward('training', 'c')),
   batchNormStats: kernel('batchNormStats', [
     input('x', 'data', 'required', 'n*c*s', 'x'), ...channels,
-    output('mean', 'float64', 'required', 'c', 'out.mean'),
-    output('m2', 'float64', 'required', 'c', 'out.m2'),
+    output('mean', 'float64', 'required', 'c', 'out.mean'), output('m2', 'float64', 'required', 'c', 'out.m2'),
   ]),
   batchNormGatherStats: kernel('batchNormGatherStats', [
     input('counts', 'float64', 'required', 'parts', 'parts[].count'),
-    input('means', 'float64', 'required', 'parts*c', 'parts[].mean'),
-    input('m2s', 'float64', 'required', 'parts*c', 'parts[].m2'),
-    size('parts'), size('c'), number('eps'), number('momentum'),
-    inout('runningMean', 'data', 'optional', 'c', 'runningMean'),
-    inout('runningVar', 'data', 'optional', 'c', 'runningVar'),
-    output('mean', 'data', 'required', 'c', 'mean'),
-    output('rstd', 'data', 'required', 'c', 'rstd'),
+    input('means', 'float64', 'required', 'parts*c', 'parts[].mean'), input('m2s', 'float64', 'required', 'parts*c', 'parts[].m2'),
+    size('parts'), size('c'), number('eps'), number('momentum'), ...running('data', 'optional'),
+    output('mean', 'data', 'required', 'c', 'mean'), output('rstd', 'data', 'required', 'c', 'rstd'),
   ]),
   batchNormElemt: kernel('batchNormElemt', [
     input('x', 'data', 'required', 'n*c*s', 'x'), ...channels,
-    input('mean', 'stats', 'required', 'c', 'stats.mean'),
-    input('rstd', 'stats', 'required', 'c', 'stats.rstd'),
-    input('weight', 'param', 'optional', 'c', 'weight'),
-    input('bias', 'param', 'optional', 'c', 'bias'),
-    output('y', 'data', 'required', 'n*c*s', 'out.y', 'x'),
+    input('mean', 'stats', 'required', 'c', 'stats.mean'), input('rstd', 'stats', 'required', 'c', 'stats.rstd'),
+    ...affine('c'), output('y', 'data', 'required', 'n*c*s', 'out.y', 'x'),
   ]),
   batchNormBackwardReduce: kernel('batchNormBackwardReduce', [
-    input('dy', 'data', 'required', 'n*c*s', 'dy'),
-    input('x', 'data', 'required', 'n*c*s', 'x'),
-    input('mean', 'stats', 'required', 'c', 'saved.mean'), ...channels,
-    output('sumDy', 'float64', 'required', 'c', 'out.sumDy'),
-    output('sumDyXmu', 'float64', 'required', 'c', 'out.sumDyXmu'),
+    ...dyX('n*c*s'), input('mean', 'stats', 'required', 'c', 'saved.mean'), ...channels,
+    output('sumDy', 'float64', 'required', 'c', 'out.sumDy'), output('sumDyXmu', 'float64', 'required', 'c', 'out.sumDyXmu'),
   ]),
   batchNormBackwardElemt: kernel('batchNormBackwardElemt', [
-    input('dy', 'data', 'required', 'n*c*s', 'dy'),
-    input('x', 'data', 'required', 'n*c*s', 'x'),
-    input('mean', 'stats', 'required', 'c', 'saved.mean'),
-    input('rstd', 'stats', 'required', 'c', 'saved.rstd'), ...channels,
-    input('weight', 'param', 'optional', 'c', 'weight'),
-    input('sumDy', 'float64', 'required', 'c', 'sums.sumDy'),
-    input('sumDyXmu', 'float64', 'required', 'c', 'sums.sumDyXmu'),
-    number('count'),
-    output('dx', 'data', 'required', 'n*c*s', 'out.dx'),
-    output('dweight', 'param', 'optional', 'c', 'out.dweight'),
-    output('dbias', 'param', 'optional', 'c', 'out.dbias'),
+    ...dyX('n*c*s'), ...saved('c'), ...channels, input('weight', 'param', 'optional', 'c', 'weight'),
+    input('sumDy', 'float64', 'required', 'c', 'sums.sumDy'), input('sumDyXmu', 'float64', 'required', 'c', 'sums.sumDyXmu'),
+    number('count'), ...grads('n*c*s', 'c'),
   ]),
   groupNormForward: kernel('groupNormForward', [
-    input('x', 'data', 'required', 'n*c*s', 'x'), ...channels, size('groups', 'c'),
-    input('weight', 'param', 'optional', 'c', 'weight'),
-    input('bias', 'param', 'optional', 'c', 'bias'),
-    number('eps'),
-    output('y', 'data', 'required', 'n*c*s', 'out.y', 'x'),
-    output('mean', 'stats', 'required', 'n*groups', 'out.mean'),
-    output('rstd', 'stats', 'required', 'n*groups', 'out.rstd'),
+    input('x', 'data', 'required', 'n*c*s', 'x'), ...channels, size('groups', 'c'), ...affine('c'), number('eps'),
+    output('y', 'data', 'required', 'n*c*s', 'out.y', 'x'), ...statsOut('n*groups'),
   ]),
   groupNormBackward: kernel('groupNormBackward', [
-    input('dy', 'data', 'required', 'n*c*s', 'dy'),
-    input('x', 'data', 'required', 'n*c*s', 'x'),
-    input('mean', 'stats', 'required', 'n*groups', 'saved.mean'),
-    input('rstd', 'stats', 'required', 'n*groups', 'saved.rstd'), ...channels, size('groups', 'c'),
-    input('weight', 'param', 'optional', 'c', 'weight'),
-    output('dx', 'data', 'required', 'n*c*s', 'out.dx'),
-    output('dweight', 'param', 'optional', 'c', 'out.dweight'),
-    output('dbias', 'param', 'optional', 'c', 'out.dbias'),
+    ...dyX('n*c*s'), ...saved('n*groups'), ...channels, size('groups', 'c'), input('weight', 'param', 'optional', 'c', 'weight'),
+    ...grads('n*c*s', 'c'),
   ]),
-  instanceNormForward: kernel('instanceNormForward', [
-    input('x', 'data', 'required', 'n*c*s', 'x'), ...channels,
-    input('weight', 'param', 'optional', 'c', 'weight'),
-    input('bias', 'param', 'optional', 'c', 'bias'),
-    inout('runningMean', 'param', 'required unless useInputStats', 'c', 'runningMean'),
-    inout('runningVar', 'param', 'required unless useInputStats', 'c', 'runningVar'),
-    number('momentum'), number('eps'), flag('useInputStats'),
-    output('y', 'data', 'required', 'n*c*s', 'out.y', 'x'),
-    output('mean', 'stats', 'required', 'n*c', 'out.mean'),
-    output('rstd', 'stats', 'required', 'n*c', 'out.rstd'),
-  ]),
-  instanceNormBackward: kernel('instanceNormBackward', [
-    input('dy', 'data', 'required', 'n*c*s', 'dy'),
-    input('x', 'data', 'required', 'n*c*s', 'x'),
-    input('mean', 'stats', 'required', 'n*c', 'saved.mean'),
-    input('rstd', 'stats', 'required', 'n*c', 'saved.rstd'), ...channels,
-    input('weight', 'param', 'optional', 'c', 'weight'),
-    flag('useInputStats'),
-    output('dx', 'data', 'required', 'n*c*s', 'out.dx'),
-    output('dweight', 'param', 'optional', 'c', 'out.dweight'),
-    output('dbias', 'param', 'optional', 'c', 'out.dbias'),
-  ]),
+  instanceNormForward: kernel('instanceNormForward', runningForward('useInputStats', 'n*c')),
+  instanceNormBackward: kernel('instanceNormBackward', runningBackward('useInputStats', 'n*c')),
 };
 
 export type KernelName = keyof typeof KERNELS;
