@@ -657,86 +657,88 @@ void paramGrads(size_t channels, const double* sumDy, const double* sumDyXmu, co
   }
 }
 
+// A kernel's body(s, cs) with the call's (N, C, S) view and scratch; false when there is no memory.
+template <class T, class KernelArgs, class Body>
+bool withCallScratch(const KernelArgs& a, Body body) {
+  const ChannelShape s = channelShapeOf(a);
+  CallScratch<T> cs(s);
+  return cs.ok() && body(s, cs);
+}
+
 }  // namespace
 
 template <class T>
 bool batchNormForward(const Args<Kernel::batchNormForward, T>& a, const Exec& exec) noexcept {
-  const ChannelShape s = channelShapeOf(a);
-  CallScratch<T> cs(s);
-  if (!cs.ok()) return false;
-  double* mean = cs.sums;
-  double* rstd = cs.sums + s.c;
-  if (a.training) {
-    if (!channelMoments(a.x, s, exec, mean, rstd)) return false;  // rstd holds M2 until below
-    const double count = double(s.n * s.s);
-    for (size_t c = 0; c < s.c; ++c) {
-      const double m2 = rstd[c];
-      rstd[c] = rstdOf(m2 / count, a.eps);
-      if (a.runningMean) a.runningMean[c] = T((1 - a.momentum) * double(a.runningMean[c]) + a.momentum * mean[c]);
-      if (a.runningVar)
-        a.runningVar[c] = T((1 - a.momentum) * double(a.runningVar[c]) + a.momentum * (m2 / (count - 1)));
+  return withCallScratch<T>(a, [&](const ChannelShape& s, CallScratch<T>& cs) {
+    double* mean = cs.sums;
+    double* rstd = cs.sums + s.c;
+    if (a.training) {
+      if (!channelMoments(a.x, s, exec, mean, rstd)) return false;  // rstd holds M2 until below
+      const double count = double(s.n * s.s);
+      for (size_t c = 0; c < s.c; ++c) {
+        const double m2 = rstd[c];
+        rstd[c] = rstdOf(m2 / count, a.eps);
+        if (a.runningMean) updateRunning(a.runningMean[c], a.momentum, mean[c]);
+        if (a.runningVar) updateRunning(a.runningVar[c], a.momentum, m2 / (count - 1));
+      }
+    } else {
+      for (size_t c = 0; c < s.c; ++c) {
+        mean[c] = double(a.runningMean[c]);
+        rstd[c] = rstdOf(double(a.runningVar[c]), a.eps);
+      }
     }
-  } else {
-    for (size_t c = 0; c < s.c; ++c) {
-      mean[c] = double(a.runningMean[c]);
-      rstd[c] = rstdOf(double(a.runningVar[c]), a.eps);
-    }
-  }
-  for (size_t c = 0; c < s.c; ++c) a.mean[c] = T(mean[c]), a.rstd[c] = T(rstd[c]);
-  // normalize with the statistics as stored (T), as a later batchNormElemt would
-  for (size_t c = 0; c < s.c; ++c) rstd[c] = double(a.rstd[c]);
-  applyNormalize(s, a.x, a.y, cs, mean, rstd, a.weight, a.bias, exec);
-  return true;
+    for (size_t c = 0; c < s.c; ++c) a.mean[c] = T(mean[c]), a.rstd[c] = T(rstd[c]);
+    // normalize with the statistics as stored (T), as a later batchNormElemt would
+    for (size_t c = 0; c < s.c; ++c) rstd[c] = double(a.rstd[c]);
+    applyNormalize(s, a.x, a.y, cs, mean, rstd, a.weight, a.bias, exec);
+    return true;
+  });
 }
 
 template <class T>
 bool batchNormElemt(const Args<Kernel::batchNormElemt, T>& a, const Exec& exec) noexcept {
-  const ChannelShape s = channelShapeOf(a);
-  CallScratch<T> cs(s);
-  if (!cs.ok()) return false;
-  for (size_t c = 0; c < s.c; ++c) cs.sums[c] = double(a.mean[c]), cs.sums[s.c + c] = double(a.rstd[c]);
-  applyNormalize(s, a.x, a.y, cs, cs.sums, cs.sums + s.c, a.weight, a.bias, exec);
-  return true;
+  return withCallScratch<T>(a, [&](const ChannelShape& s, CallScratch<T>& cs) {
+    for (size_t c = 0; c < s.c; ++c) cs.sums[c] = double(a.mean[c]), cs.sums[s.c + c] = double(a.rstd[c]);
+    applyNormalize(s, a.x, a.y, cs, cs.sums, cs.sums + s.c, a.weight, a.bias, exec);
+    return true;
+  });
 }
 
 template <class T>
 bool batchNormBackward(const Args<Kernel::batchNormBackward, T>& a, const Exec& exec) noexcept {
-  const ChannelShape s = channelShapeOf(a);
-  CallScratch<T> cs(s);
-  if (!cs.ok()) return false;
-  double* sumDy = cs.sums;
-  double* sumDyXmu = cs.sums + s.c;
-  const bool sums = a.training || a.dweight || a.dbias;
-  if (sums) {
-    if (s.size() == 0) {
-      for (size_t c = 0; c < 2 * s.c; ++c) cs.sums[c] = 0;
-    } else if (!channelGradSums(a.dy, a.x, a.mean, s, exec, sumDy, sumDyXmu)) {
-      return false;
+  return withCallScratch<T>(a, [&](const ChannelShape& s, CallScratch<T>& cs) {
+    double* sumDy = cs.sums;
+    double* sumDyXmu = cs.sums + s.c;
+    const bool sums = a.training || a.dweight || a.dbias;
+    if (sums) {
+      if (s.size() == 0) {
+        for (size_t c = 0; c < 2 * s.c; ++c) cs.sums[c] = 0;
+      } else if (!channelGradSums(a.dy, a.x, a.mean, s, exec, sumDy, sumDyXmu)) {
+        return false;
+      }
     }
-  }
-  paramGrads(s.c, sumDy, sumDyXmu, a.rstd, a.dweight, a.dbias);
-  if (a.training) {
-    applyTrainingGrad(s, a.dy, a.x, a.dx, cs, a.mean, a.rstd, a.weight, sumDy, sumDyXmu, double(s.n * s.s), exec);
+    paramGrads(s.c, sumDy, sumDyXmu, a.rstd, a.dweight, a.dbias);
+    if (a.training) {
+      applyTrainingGrad(s, a.dy, a.x, a.dx, cs, a.mean, a.rstd, a.weight, sumDy, sumDyXmu, double(s.n * s.s), exec);
+      return true;
+    }
+    // eval: the statistics are constants, so dx = dy·w·rstd
+    using V = Vec<T>;
+    for (size_t c = 0; c < s.c; ++c) cs.coef.set(0, c, T(a.weight ? double(a.rstd[c]) * double(a.weight[c]) : double(a.rstd[c])));
+    // Scalar math: dx = dy·(w·rstd)
+    if (s.size() > 0) channelElementwise<T>(s, a.dy, nullptr, a.dx, cs.coef, exec, [](V d, V, const V* k) { return d * k[0]; });
     return true;
-  }
-  // eval: the statistics are constants, so dx = dy·w·rstd
-  using V = Vec<T>;
-  for (size_t c = 0; c < s.c; ++c) cs.coef.set(0, c, T(a.weight ? double(a.rstd[c]) * double(a.weight[c]) : double(a.rstd[c])));
-  // Scalar math: dx = dy·(w·rstd)
-  if (s.size() > 0) channelElementwise<T>(s, a.dy, nullptr, a.dx, cs.coef, exec, [](V d, V, const V* k) { return d * k[0]; });
-  return true;
+  });
 }
 
 template <class T>
 bool batchNormBackwardElemt(const Args<Kernel::batchNormBackwardElemt, T>& a, const Exec& exec) noexcept {
-  const ChannelShape s = channelShapeOf(a);
-  CallScratch<T> cs(s);
-  if (!cs.ok()) return false;
-  paramGrads(s.c, a.sumDy, a.sumDyXmu, a.rstd, a.dweight, a.dbias);
-  applyTrainingGrad(s, a.dy, a.x, a.dx, cs, a.mean, a.rstd, a.weight, a.sumDy, a.sumDyXmu, a.count, exec);
-  return true;
+  return withCallScratch<T>(a, [&](const ChannelShape& s, CallScratch<T>& cs) {
+    paramGrads(s.c, a.sumDy, a.sumDyXmu, a.rstd, a.dweight, a.dbias);
+    applyTrainingGrad(s, a.dy, a.x, a.dx, cs, a.mean, a.rstd, a.weight, a.sumDy, a.sumDyXmu, a.count, exec);
+    return true;
+  });
 }
-
 
 template <class T>
 bool batchNormStats(const Args<Kernel::batchNormStats, T>& a, const Exec& e) noexcept {
@@ -782,8 +784,8 @@ bool batchNormGatherStats(const Args<Kernel::batchNormGatherStats, T>& a, const 
     a.mean[j] = T(mean[j]);
     a.rstd[j] = T(rstdOf(m2[j] / count, a.eps));
     if (a.runningMean && a.runningVar) {
-      a.runningMean[j] = T((1 - a.momentum) * double(a.runningMean[j]) + a.momentum * mean[j]);
-      a.runningVar[j] = T((1 - a.momentum) * double(a.runningVar[j]) + a.momentum * (m2[j] / (count - 1)));
+      updateRunning(a.runningMean[j], a.momentum, mean[j]);
+      updateRunning(a.runningVar[j], a.momentum, m2[j] / (count - 1));
     }
   }
   return true;

@@ -49,7 +49,7 @@ bool groupNormForwardImpl(const GroupNormForwardArgs<T>& a, const Exec& exec) {
       }
     return true;
   }
-  const bool updateRunning = a.useInputStats && a.runningMean && a.runningVar;
+  const bool updatesRunning = a.useInputStats && a.runningMean && a.runningVar;
   double* running = nullptr;
   // PyTorch's instance norm: each sample's statistics update its own copy of the running
   // statistics, and the copies are averaged over N.
@@ -60,21 +60,21 @@ bool groupNormForwardImpl(const GroupNormForwardArgs<T>& a, const Exec& exec) {
       for (size_t n = 0; n < geo.n; ++n) mean += running[2 * (n * geo.c + c)], var += running[2 * (n * geo.c + c) + 1];
       mean /= double(geo.n);
       var /= double(geo.n);
-      a.runningMean[c] = T((1 - a.momentum) * double(a.runningMean[c]) + a.momentum * mean);
-      a.runningVar[c] = T((1 - a.momentum) * double(a.runningVar[c]) + a.momentum * var);
+      updateRunning(a.runningMean[c], a.momentum, mean);
+      updateRunning(a.runningVar[c], a.momentum, var);
     }
   };
   bool ok;
   if (a.shape.channelsLast) {
     ChannelsLastForward<T> e(a);
     ok = runEngine(e, exec, [&](Carver& c) {
-      running = updateRunning ? c.take<double>(2 * geo.n * geo.groups) : nullptr;
+      running = updatesRunning ? c.take<double>(2 * geo.n * geo.groups) : nullptr;
       e.running = running;
     }, updateRunningStats);
   } else {
     ChannelsFirstForward<T> e(a);
     ok = runEngine(e, exec, [&](Carver& c) {
-      running = updateRunning ? c.take<double>(2 * geo.n * geo.groups) : nullptr;
+      running = updatesRunning ? c.take<double>(2 * geo.n * geo.groups) : nullptr;
       T* w = a.weight && e.expands() ? c.take<T>(geo.c * geo.s) : nullptr;
       T* b = a.bias && e.expands() ? c.take<T>(geo.c * geo.s) : nullptr;
       if (w) expandPerElement(a.weight, geo.c, geo.s, w);

@@ -63,6 +63,7 @@ struct ForwardCommon {
   GroupGeometry geo;
   double* running = nullptr;  // per (n, g): batch mean, unbiased variance (running stats update)
   ForwardCommon(const GroupNormForwardArgs<T>& args) : a(args), geo(args.shape, args.groups) {}
+  size_t bytesPerValue() const { return sizeof(T); }  // x
   bool fromRunning() const { return !a.useInputStats; }
   // Stores the statistics of group g of sample n; returns the rstd as stored (T).
   T store(size_t n, size_t g, double mean, double m2) const {
@@ -93,6 +94,7 @@ struct BackwardCommon {
   double* sumDy = nullptr;      // per (n, c): Σdy
   double* sumDyXhat = nullptr;  // per (n, c): Σdy·x̂
   BackwardCommon(const GroupNormBackwardArgs<T>& args) : a(args), geo(args.shape, args.groups) {}
+  size_t bytesPerValue() const { return 2 * sizeof(T); }  // dy and x
   bool needSums() const { return a.useInputStats || a.dweight || a.dbias; }
   double weightOf(size_t c) const { return a.weight ? double(a.weight[c]) : 1.0; }
   // mean(g) and mean(g·x̂) of group g of sample n (g = dy·w) from its channels' sums, in channel order.

@@ -27,7 +27,6 @@ class ChannelsFirstForward : public ForwardCommon<T> {
   bool expands() const { return geo.s < kSmallSpatial; }
   size_t units() const { return geo.n * geo.groups; }
   size_t unitValues() const { return row_; }
-  size_t bytesPerValue() const { return sizeof(T); }
   size_t blocks() const { return blocks_; }
   size_t scratchPerUnit() const { return 2 * blocks_ + 1; }  // (mean, M2) per block, then the mean
 
@@ -117,14 +116,7 @@ void runGradSums(const T* x, const T* dy, size_t n, Vec<T> mean, Vec<T> rstd, do
     totalA = totalA + A::of(a0) + A::of(a1) + A::of(a2) + A::of(a3);
     totalB = totalB + A::of(b0) + A::of(b1) + A::of(b2) + A::of(b3);
   }
-  if (full * L < n) {
-    V a = V::zero(), b = V::zero();
-    term(full * L, n - full * L, a, b);
-    totalA = totalA + A::of(a);
-    totalB = totalB + A::of(b);
-  }
-  sumDy = totalA.sum();
-  sumDyXhat = totalB.sum();
+  finishLaneSums2<T>(n, term, totalA, totalB, sumDy, sumDyXhat);
 }
 
 // NCHW: unit = group (n, g). Blocks are runs of segments (channel c, kBlock chunk j): one
@@ -145,7 +137,6 @@ class ChannelsFirstBackward : public BackwardCommon<T> {
   bool expands() const { return geo.s < kSmallSpatial; }
   size_t units() const { return geo.n * geo.groups; }
   size_t unitValues() const { return geo.groupValues(); }
-  size_t bytesPerValue() const { return 2 * sizeof(T); }
   size_t blocks() const { return blocks_; }
   size_t scratchPerUnit() const { return 2 * geo.cg * segs_ + 2; }  // (Σdy, Σdy·x̂) per segment; mean(g), mean(g·x̂)
 

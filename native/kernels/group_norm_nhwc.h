@@ -121,22 +121,41 @@ struct SampleBlocks {
   size_t length(size_t b) const { return minSize(endPeriod(b) * run.period.values(), sampleValues) - begin(b); }
 };
 
+// The unit-engine surface both NHWC engines share (schedule.h): units are samples, cut into
+// sb_'s blocks; a unit's scratch is the Slot that Engine::carve(Carver&) lays out.
+template <class Engine, class Common>
+class SampleEngine : public Common {
+  using T = typename Common::Value;
+
+ public:
+  template <class KernelArgs>
+  explicit SampleEngine(const KernelArgs& args) : Common(args), sb_(this->geo) {}
+  size_t units() const { return this->geo.n; }
+  size_t unitValues() const { return this->geo.s * this->geo.c; }
+  size_t blocks() const { return sb_.blocks; }
+  size_t scratchPerUnit() const {
+    Carver c;
+    self().carve(c);
+    return c.used();
+  }
+
+ protected:
+  auto slot(double* scratch) const {
+    Carver c(scratch);
+    return self().carve(c);
+  }
+  const Engine& self() const { return static_cast<const Engine&>(*this); }
+
+  SampleBlocks<T> sb_;
+};
+
 // ---- forward ----
 
 // NHWC: unit u = sample n; statistics of its G groups from per-lane sums over periods.
 template <class T>
-class ChannelsLastForward : public ForwardCommon<T> {
+class ChannelsLastForward : public SampleEngine<ChannelsLastForward<T>, ForwardCommon<T>> {
  public:
-  using ForwardCommon<T>::a;
-  using ForwardCommon<T>::geo;
-
-  explicit ChannelsLastForward(const GroupNormForwardArgs<T>& args)
-      : ForwardCommon<T>(args), sb_(geo) {}
-  size_t units() const { return geo.n; }
-  size_t unitValues() const { return geo.s * geo.c; }
-  size_t bytesPerValue() const { return sizeof(T); }
-  size_t blocks() const { return sb_.blocks; }
-  size_t scratchPerUnit() const { return carve(nullptr).used(); }
+  using SampleEngine<ChannelsLastForward<T>, ForwardCommon<T>>::SampleEngine;
 
   void prepare(size_t u, double* scratch) const {
     if (this->fromRunning()) return;
@@ -186,6 +205,10 @@ class ChannelsLastForward : public ForwardCommon<T> {
   }
 
  private:
+  using Base = SampleEngine<ChannelsLastForward<T>, ForwardCommon<T>>;
+  friend Base;
+  using Base::a, Base::geo, Base::sb_, Base::slot;
+
   // A unit's scratch: per-block lane sums Σd, Σd² (padded doubles each); per group (C entries:
   // InstanceNorm's running path stores per channel) the shift, mean, M2, rstd and a redo flag;
   // then per-lane tables (T): shift, and hi, α, β of the output pass.
@@ -196,26 +219,14 @@ class ChannelsLastForward : public ForwardCommon<T> {
     unsigned char* redo;
     T *shiftTable, *hi, *alpha, *beta;
   };
-  Carver carve(double* base, Slot* s = nullptr) const {
-    Carver c(base);
+  Slot carve(Carver& c) const {
     Slot t;
     t.sumD = c.take<double>(sb_.blocks * 2 * sb_.run.period.padded());
-    t.shift = c.take<double>(geo.c);  // groups ≤ C; InstanceNorm's running path uses C entries
-    t.mean = c.take<double>(geo.c);
-    t.m2 = c.take<double>(geo.c);
+    c.takeEach(geo.c, t.shift, t.mean, t.m2);  // groups ≤ C; InstanceNorm's running path uses C entries
     t.rstd = c.take<T>(geo.c);
     t.redo = c.take<unsigned char>(geo.c);
-    t.shiftTable = c.take<T>(sb_.run.period.tableLength());
-    t.hi = c.take<T>(sb_.run.period.tableLength());
-    t.alpha = c.take<T>(sb_.run.period.tableLength());
-    t.beta = c.take<T>(sb_.run.period.tableLength());
-    if (s) *s = t;
-    return c;
-  }
-  Slot slot(double* scratch) const {
-    Slot s;
-    carve(scratch, &s);
-    return s;
+    c.takeEach(sb_.run.period.tableLength(), t.shiftTable, t.hi, t.alpha, t.beta);
+    return t;
   }
 
   const T* sample(size_t u) const { return a.x + u * geo.s * geo.c; }
@@ -332,24 +343,13 @@ class ChannelsLastForward : public ForwardCommon<T> {
       s.m2[g] = m.m2;
     }
   }
-
-  SampleBlocks<T> sb_;
 };
 
 // NHWC: unit = sample n; per-lane Σdy and Σdy·x̂ over periods, folded into channels.
 template <class T>
-class ChannelsLastBackward : public BackwardCommon<T> {
+class ChannelsLastBackward : public SampleEngine<ChannelsLastBackward<T>, BackwardCommon<T>> {
  public:
-  using BackwardCommon<T>::a;
-  using BackwardCommon<T>::geo;
-
-  explicit ChannelsLastBackward(const GroupNormBackwardArgs<T>& args)
-      : BackwardCommon<T>(args), sb_(geo) {}
-  size_t units() const { return geo.n; }
-  size_t unitValues() const { return geo.s * geo.c; }
-  size_t bytesPerValue() const { return 2 * sizeof(T); }
-  size_t blocks() const { return sb_.blocks; }
-  size_t scratchPerUnit() const { return carve(nullptr).used(); }
+  using SampleEngine<ChannelsLastBackward<T>, BackwardCommon<T>>::SampleEngine;
 
   void prepare(size_t u, double* scratch) const {
     const Slot s = slot(scratch);
@@ -453,6 +453,10 @@ class ChannelsLastBackward : public BackwardCommon<T> {
   }
 
  private:
+  using Base = SampleEngine<ChannelsLastBackward<T>, BackwardCommon<T>>;
+  friend Base;
+  using Base::a, Base::geo, Base::sb_, Base::slot;
+
   // A unit's scratch: per-block lane sums Σdy, Σdy·x̂ (padded doubles each), per group mean(g)
   // and mean(g·x̂), the form of dx (flags[0]: unfolded); then per-lane tables (T): mean, rstd
   // (for x̂) and the three of dx (affine: a, b, c; unfolded: w, mean(g), mean(g·x̂)).
@@ -461,28 +465,14 @@ class ChannelsLastBackward : public BackwardCommon<T> {
     unsigned char* flags;
     T *mean, *rstd, *t1, *t2, *t3;
   };
-  Carver carve(double* base, Slot* s = nullptr) const {
-    Carver c(base);
+  Slot carve(Carver& c) const {
     Slot t;
     t.sums = c.take<double>(sb_.blocks * 2 * sb_.run.period.padded());
-    t.groupMg = c.take<double>(geo.groups);
-    t.groupMgx = c.take<double>(geo.groups);
+    c.takeEach(geo.groups, t.groupMg, t.groupMgx);
     t.flags = c.take<unsigned char>(1);
-    t.mean = c.take<T>(sb_.run.period.tableLength());
-    t.rstd = c.take<T>(sb_.run.period.tableLength());
-    t.t1 = c.take<T>(sb_.run.period.tableLength());
-    t.t2 = c.take<T>(sb_.run.period.tableLength());
-    t.t3 = c.take<T>(sb_.run.period.tableLength());
-    if (s) *s = t;
-    return c;
+    c.takeEach(sb_.run.period.tableLength(), t.mean, t.rstd, t.t1, t.t2, t.t3);
+    return t;
   }
-  Slot slot(double* scratch) const {
-    Slot s;
-    carve(scratch, &s);
-    return s;
-  }
-
-  SampleBlocks<T> sb_;
 };
 
 }  // namespace fastnorm::FASTNORM_ISA_NS::groupnorm

@@ -39,6 +39,22 @@ inline double laneSum(size_t n, Term term) {
   return total.sum();
 }
 
+// The end of two lane sums over n values whose whole vectors are in totalA/totalB: the last
+// n mod L values (terms(i, k, a, b) adds the vector at i with k valid lanes), then the totals.
+template <class T, class Terms>
+__attribute__((always_inline)) inline void finishLaneSums2(size_t n, Terms& terms, Acc<T> totalA, Acc<T> totalB, double& sumA, double& sumB) {
+  constexpr size_t L = kLanes<T>;
+  const size_t full = n / L;
+  if (full * L < n) {
+    Vec<T> a = Vec<T>::zero(), b = Vec<T>::zero();
+    terms(full * L, n - full * L, a, b);
+    totalA = totalA + Acc<T>::of(a);
+    totalB = totalB + Acc<T>::of(b);
+  }
+  sumA = totalA.sum();
+  sumB = totalB.sum();
+}
+
 // Two sums in one pass (same blocking as laneSum).
 // Scalar math: sumA += termA(x[i]), sumB += termB(x[i]) over i.
 template <class T, class Terms>
@@ -55,14 +71,7 @@ inline void laneSum2(size_t n, Terms terms, double& sumA, double& sumB) {
     totalA = totalA + A::of(a);
     totalB = totalB + A::of(b);
   }
-  if (full * L < n) {
-    V a = V::zero(), b = V::zero();
-    terms(full * L, n - full * L, a, b);
-    totalA = totalA + A::of(a);
-    totalB = totalB + A::of(b);
-  }
-  sumA = totalA.sum();
-  sumB = totalB.sum();
+  finishLaneSums2<T>(n, terms, totalA, totalB, sumA, sumB);
 }
 
 // ---- double-lane versions: the overflow-safe path for float data ----
@@ -213,6 +222,13 @@ void combineColumns(double* partial, size_t count, size_t stride, size_t n, T* o
 inline double rstdOf(double var, double eps) {
   const double v = (var < 0 ? 0 : var) + eps;
   return v == 0 ? 0 : 1 / std::sqrt(v);
+}
+
+// PyTorch's running-statistics update, in double: running = (1 − momentum)·running + momentum·batch
+// (for the variance, batch is the unbiased batch variance).
+template <class T>
+inline void updateRunning(T& running, double momentum, double batch) {
+  running = T((1 - momentum) * double(running) + momentum * batch);
 }
 
 }  // namespace fastnorm::FASTNORM_ISA_NS

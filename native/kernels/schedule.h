@@ -44,6 +44,12 @@ class Carver {
     used_ += ceilDiv(count * sizeof(U), 64) * 8;
     return base_ ? reinterpret_cast<U*>(base_ + at) : nullptr;
   }
+  // Several arrays of `count` U each, in the order given.
+  template <class U, class... More>
+  void takeEach(size_t count, U*& first, More*&... more) {
+    first = take<U>(count);
+    ((more = take<U>(count)), ...);
+  }
   size_t used() const { return used_; }
 
  private:
