@@ -27,7 +27,7 @@ import type { FloatArray } from '../src/api/types';
 import type { Kernels, OpName } from '../src/api/op-table';
 import { createReferenceBackend } from '../src/backends/reference/index';
 import { CTORS, detach, expectBitwiseEqualDeep, guardDamage, guardedView, requireNative } from './helpers';
-import { OP_CASES, OP_NAMES, syncInPromises, typedArraysIn, type OpInput } from './op-cases';
+import { OP_CASES, OP_NAMES, syncInPromises, typedArraysIn, withOptions, type OpInput } from './op-cases';
 
 type AnyOp = (...args: unknown[]) => unknown;
 type Api = Record<string, AnyOp>;
@@ -111,8 +111,7 @@ function buildCall(c: Call): { args: unknown[]; outs: FloatArray[] } {
   const op = caseOf(c.op);
   const args = op.args(c.input);
   const ctor = CTORS[c.input.dtype];
-  const opts = { ...(args[op.optsIndex] as Record<string, unknown>) };
-  args[op.optsIndex] = opts;
+  const opts = withOptions(args, {})[args.length - 1] as Record<string, unknown>; // a copy of its own, changed below
   const outs: FloatArray[] = [];
   const arrays = typedArraysIn(args).map(([, a]) => a);
   const pick = <T>(items: readonly T[], n: number): T | undefined => (items.length === 0 ? undefined : items[n % items.length]);

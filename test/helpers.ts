@@ -315,9 +315,12 @@ export function dxTerms(dy: ArrayLike<number>, scale: (i: number) => number): { 
   return { l2: Math.sqrt(sum), max };
 }
 
-/** The keys of a backward result: dx, and dweight/dbias as requested. */
-export function expectGradKeys(result: object, weight: boolean, bias: boolean, what: string): void {
-  expect(Object.keys(result).sort(), what).toEqual(['dx', ...(bias ? ['dbias'] : []), ...(weight ? ['dweight'] : [])].sort());
+/** Both backends returned dx and exactly the parameter gradients asked for: `grads`, else those of a given weight. */
+export function expectWantedGrads(results: { native: object; reference: object }, grads: { weight?: boolean; bias?: boolean } | undefined,
+  hasWeight: boolean, params: ReadonlyArray<'weight' | 'bias'> = ['weight', 'bias']): void {
+  const wanted = params.filter((p) => grads?.[p] ?? hasWeight).map((p) => `d${p}`);
+  for (const [backend, result] of Object.entries(results))
+    expect(Object.keys(result).sort(), `${backend} backward outputs`).toEqual(['dx', ...wanted].sort());
 }
 
 /** Index of the first element whose bytes differ (-1 when a and b are bitwise identical). */

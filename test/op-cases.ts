@@ -25,9 +25,8 @@ export type ErrorClass = typeof TypeError | typeof RangeError;
 /** A malformed call: [what is wrong, the call on an API, the error class, a regex the message must match (the argument's name)]. */
 export type InvalidCall = [what: string, call: (api: Api) => unknown, error: ErrorClass, message: RegExp];
 
+/** An op's test row. Every op takes its options object last (withOptions extends it). */
 export interface OpCase {
-  /** Where the options object is in the argument list. */
-  optsIndex: number;
   /** The keys `opts.out` accepts ([] when the op takes no `out`). */
   outKeys: readonly string[];
   /** Valid arguments for this input (fresh arrays on every call, the same values for the same input). */
@@ -46,8 +45,8 @@ export const OP_NAMES = Object.keys(OP_TABLE) as OpName[];
 /** What every op must reject: [what, spoil its valid arguments in place (false: not for this op), the error class]. */
 export const BAD_INPUTS: Array<[string, (args: unknown[], op: OpCase) => boolean, ErrorClass]> = [
   ['the first argument is null', (args) => { args[0] = null; return true; }, TypeError],
-  ['an unknown option', (args, op) => { args[op.optsIndex] = { ...(args[op.optsIndex] as object), bogusOption: 1 }; return true; }, TypeError],
-  ['options of the wrong kind (a number)', (args, op) => { args[op.optsIndex] = 5; return true; }, TypeError],
+  ['an unknown option', (args) => { withOptions(args, { bogusOption: 1 }); return true; }, TypeError],
+  ['options of the wrong kind (a number)', (args) => { args[args.length - 1] = 5; return true; }, TypeError],
   ['the first tensor detached', (args) => {
     const data = (args[0] as { data?: FloatArray } | null)?.data;
     if (!data) return false;
@@ -61,8 +60,14 @@ export const BAD_INPUTS: Array<[string, (args: unknown[], op: OpCase) => boolean
 
 function withOut(args: unknown[], op: OpCase, key: string | undefined, buffer: FloatArray): boolean {
   if (op.outKeys.length === 0 || key === undefined) return false;
-  args[op.optsIndex] = { ...(args[op.optsIndex] as object), out: { [key]: buffer } };
+  withOptions(args, { out: { [key]: buffer } });
   return true;
+}
+
+/** Adds `extra` to the options object of an op's arguments (the last one), in place; returns the arguments. */
+export function withOptions(args: unknown[], extra: Record<string, unknown>): unknown[] {
+  args[args.length - 1] = { ...(args[args.length - 1] as object), ...extra };
+  return args;
 }
 
 /** Whether fastnorm/promises returns the op's result directly (the table's promise: 'sync'). */

@@ -11,7 +11,7 @@ import type { FloatArray, Tensor } from '../src/api/types';
 import * as fastnorm from '../src/index';
 import * as reference from '../src/reference';
 import { CTORS, DTYPES, expectBitwiseEqualDeep, expectGuardsIntact, guardedView, requireNative } from './helpers';
-import { ALL_FLAGS, OP_CASES, OP_NAMES, typedArraysIn, type Api, type OpInput } from './op-cases';
+import { ALL_FLAGS, OP_CASES, OP_NAMES, typedArraysIn, withOptions, type Api, type OpInput } from './op-cases';
 
 type AnyOp = (...args: unknown[]) => unknown;
 const BACKENDS: Array<[string, Api]> = [['native', fastnorm as unknown as Api], ['reference', reference]];
@@ -35,10 +35,7 @@ function outputsOf(name: OpName, result: unknown): Record<string, FloatArray> {
 
 /** The arguments with opts.out set. */
 function withOut(name: OpName, input: OpInput, out: Record<string, FloatArray>): unknown[] {
-  const op = OP_CASES[name];
-  const args = op.args(input);
-  args[op.optsIndex] = { ...(args[op.optsIndex] as object), out };
-  return args;
+  return withOptions(OP_CASES[name].args(input), { out });
 }
 
 const WITH_OUT = OP_NAMES.filter((name) => OP_CASES[name].outKeys.length > 0);
@@ -82,7 +79,7 @@ describe.each(WITH_OUT)('%s: caller-provided out buffers', (name) => {
       const fresh = call(api, name, op.args(input));
       const args = op.args(input);
       const x = args[0] as Tensor;
-      args[op.optsIndex] = { ...(args[op.optsIndex] as object), out: { [key]: x.data } };
+      withOptions(args, { out: { [key]: x.data } });
       const result = call(api, name, args);
       expect(outputsOf(name, result)[key], `${backend} ${label(input)}`).toBe(x.data);
       expectBitwiseEqualDeep(result, fresh, `${backend} ${label(input)} in place`);

@@ -78,7 +78,7 @@ describe.each(ASYNC_OPS)('%s: promise vs sync', (name) => {
     const syncArgs = op.args(i);
     const expected = sync[name](...syncArgs) as Record<string, unknown>;
     const args = op.args(i);
-    const opts = args[op.optsIndex] as Record<string, unknown>;
+    const opts = args[args.length - 1] as Record<string, unknown>;
     const out: Record<string, Float32Array> = {};
     for (const [path, a] of typedArraysIn(expected)) {
       const key = path.split('.')[0];

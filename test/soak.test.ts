@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import * as fastnorm from '../src/index';
 import * as promises from '../src/promises';
 import { DTYPES, forceGc, makeRng } from './helpers';
-import { OP_CASES, OP_NAMES, typedArraysIn, type OpFlags } from './op-cases';
+import { OP_CASES, OP_NAMES, typedArraysIn, withOptions, type OpFlags } from './op-cases';
 
 type AnyOp = (...args: unknown[]) => unknown;
 const sync = fastnorm as unknown as Record<string, AnyOp>;
@@ -50,7 +50,7 @@ function prepareCalls(): Prepared[] {
     const result = sync[name](...op.args(input)) as Record<string, unknown>;
     const out = Object.fromEntries(typedArraysIn(result).map(([path, a]) => [path.split('.')[0], a.slice()])
       .filter(([key]) => op.outKeys.includes(key as string)));
-    if (op.outKeys.length > 0) argsWithOut[op.optsIndex] = { ...(argsWithOut[op.optsIndex] as object), out };
+    if (op.outKeys.length > 0) withOptions(argsWithOut, { out });
     calls.push({ name, args, argsWithOut });
   }
   return calls;

@@ -14,7 +14,7 @@ import { nativeAddon } from '../src/backends/default';
 import * as fastnorm from '../src/index';
 import * as reference from '../src/reference';
 import { detach, expectBitwiseEqualDeep, requireNative, thrown } from './helpers';
-import { ALL_FLAGS, BAD_INPUTS, OP_CASES, OP_NAMES, typedArraysIn, type Api, type ErrorClass, type OpInput } from './op-cases';
+import { ALL_FLAGS, BAD_INPUTS, OP_CASES, OP_NAMES, typedArraysIn, withOptions, type Api, type ErrorClass, type OpInput } from './op-cases';
 
 const BACKENDS: Array<[string, Api]> = [['native', fastnorm as unknown as Api], ['reference', reference]];
 type AnyOp = (...args: unknown[]) => unknown;
@@ -73,8 +73,7 @@ describe.each(OP_NAMES)('%s: what every op rejects, on both backends alike', (na
       }
       const keys = Object.keys(out);
       if (keys.length > 0) out[keys[keys.length - 1]] = new (out[keys[keys.length - 1]].constructor as Float32ArrayConstructor)(1).fill(-7);
-      else args[op.optsIndex] = { ...(args[op.optsIndex] as object), bogusOption: 1 };
-      if (keys.length > 0) args[op.optsIndex] = { ...(args[op.optsIndex] as object), out };
+      withOptions(args, keys.length > 0 ? { out } : { bogusOption: 1 });
       const before = typedArraysIn(args).map(([path, a]) => [path, a.slice()] as const);
       expect(thrown(() => call(api, name, args)), backend).toBeInstanceOf(Error);
       for (const [path, a] of before) expectBitwiseEqualDeep(typedArraysIn(args).find(([p]) => p === path)?.[1], a, `${backend}: ${path}`);

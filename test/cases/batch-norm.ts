@@ -5,13 +5,11 @@ import { expect } from 'vitest';
 import * as reference from '../../src/reference';
 import type { BatchNormStats, Tensor } from '../../src/api/types';
 import type { OpCase } from '../op-cases';
-import { any, batchNormSaved, channelInputs, detached, f32 } from './inputs';
+import { any, batchNormSaved, channelInputs, detached, f32, smallArgs } from './inputs';
 
 // Valid arguments of the malformed calls: x [2, 3, 2] float32 (N = 2, C = 3, 2 positions: 4 values per channel).
-const X = (): Tensor<Float32Array> => ({ data: f32(12), shape: [2, 3, 2] });
-const DY = (): Tensor<Float32Array> => ({ data: f32(12, 0.25), shape: [2, 3, 2] });
+const { X, DY, SAVED } = smallArgs([2, 3, 2], () => ({ mean: new Float32Array([2, 4, 6]), rstd: new Float32Array([0.5, 0.5, 0.5]) }), 3);
 const C3 = (v = 1) => f32(3, v);
-const SAVED = () => ({ mean: new Float32Array([2, 4, 6]), rstd: new Float32Array([0.5, 0.5, 0.5]) });
 const RUN = () => ({ runningMean: new Float32Array(3), runningVar: new Float32Array(3).fill(1) });
 const PART = (): BatchNormStats => ({ count: 4, mean: new Float64Array([1, 2, 3]), m2: new Float64Array([1, 1, 1]) });
 const SUMS = () => ({ sumDy: new Float64Array(3), sumDyXmu: new Float64Array(3), count: 4 });
@@ -26,7 +24,6 @@ function shardStats(c: ReturnType<typeof channelInputs>): BatchNormStats[] {
 
 export const BATCH_NORM_CASES = {
   batchNorm: {
-    optsIndex: 1,
     outKeys: ['y', 'mean', 'rstd'],
     args: (i) => {
       const c = channelInputs(i);
@@ -119,7 +116,6 @@ export const BATCH_NORM_CASES = {
     ],
   },
   batchNormBackward: {
-    optsIndex: 3,
     outKeys: ['dx', 'dweight', 'dbias'],
     args: (i) => {
       const c = channelInputs(i);
@@ -176,7 +172,6 @@ export const BATCH_NORM_CASES = {
     ],
   },
   batchNormStats: {
-    optsIndex: 1,
     outKeys: [],
     args: (i) => {
       const c = channelInputs(i);
@@ -191,7 +186,6 @@ export const BATCH_NORM_CASES = {
     ],
   },
   batchNormGatherStats: {
-    optsIndex: 1,
     outKeys: [],
     args: (i) => {
       const c = channelInputs(i);
@@ -231,7 +225,6 @@ export const BATCH_NORM_CASES = {
     ],
   },
   batchNormElemt: {
-    optsIndex: 2,
     outKeys: ['y'],
     args: (i) => {
       const c = channelInputs(i);
@@ -261,7 +254,6 @@ export const BATCH_NORM_CASES = {
     ],
   },
   batchNormBackwardReduce: {
-    optsIndex: 3,
     outKeys: [],
     args: (i) => {
       const c = channelInputs(i);
@@ -277,7 +269,6 @@ export const BATCH_NORM_CASES = {
     ],
   },
   batchNormBackwardElemt: {
-    optsIndex: 4,
     outKeys: ['dx', 'dweight', 'dbias'],
     args: (i) => {
       const c = channelInputs(i);

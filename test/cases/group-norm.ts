@@ -1,20 +1,15 @@
 // The GroupNorm/InstanceNorm cases: valid arguments from an OpInput, and malformed calls with
 // the error each must throw (test/validation.test.ts runs them on both backends).
 import * as reference from '../../src/reference';
-import type { Tensor } from '../../src/api/types';
 import type { OpCase } from '../op-cases';
-import { any, channelInputs, detached, f32, groupsOf, savedStats } from './inputs';
+import { any, channelInputs, detached, f32, groupsOf, savedStats, smallArgs } from './inputs';
 
 // Valid arguments of the malformed calls: x (N, C, S) = (2, 4, 3) float32, 2 groups (mean/rstd: 4 values).
-const GX = (): Tensor<Float32Array> => ({ data: f32(24), shape: [2, 4, 3] });
-const GDY = (): Tensor<Float32Array> => ({ data: f32(24, 0.25), shape: [2, 4, 3] });
-const GSAVED = () => ({ mean: f32(4), rstd: f32(4, 1) });
+const { X: GX, DY: GDY, SAVED: GSAVED, W: GW } = smallArgs([2, 4, 3], () => ({ mean: f32(4), rstd: f32(4, 1) }), 4);
 const ISAVED = () => ({ mean: f32(8), rstd: f32(8, 1) });
-const GW = () => f32(4, 1);
 
 export const GROUP_NORM_CASES = {
   groupNorm: {
-    optsIndex: 2,
     outKeys: ['y', 'mean', 'rstd'],
     args: (i) => {
       const c = channelInputs(i);
@@ -49,7 +44,6 @@ export const GROUP_NORM_CASES = {
     ],
   },
   groupNormBackward: {
-    optsIndex: 4,
     outKeys: ['dx', 'dweight', 'dbias'],
     args: (i) => {
       const c = channelInputs(i);
@@ -75,7 +69,6 @@ export const GROUP_NORM_CASES = {
     ],
   },
   instanceNorm: {
-    optsIndex: 1,
     outKeys: ['y', 'mean', 'rstd'],
     args: (i) => {
       const c = channelInputs(i);
@@ -111,7 +104,6 @@ export const GROUP_NORM_CASES = {
     ],
   },
   instanceNormBackward: {
-    optsIndex: 3,
     outKeys: ['dx', 'dweight', 'dbias'],
     args: (i) => {
       const c = channelInputs(i);

@@ -113,6 +113,20 @@ export const any = (v: unknown) => v as any; // eslint-disable-line @typescript-
 /** `n` float32 values v, v + 1, ... (the bad-input cases' small arrays). */
 export const f32 = (n: number, v = 0.5) => new Float32Array(n).map((_, i) => v + i);
 
+/**
+ * The valid float32 arguments the bad-input cases spoil one at a time (fresh arrays on every
+ * call): x and dy of `shape`, the saved statistics, and a weight of `channels` values.
+ */
+export function smallArgs(shape: number[], saved: () => { mean: Float32Array; rstd: Float32Array }, channels: number) {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return {
+    X: (): Tensor<Float32Array> => ({ data: f32(n), shape: shape.slice() }),
+    DY: (): Tensor<Float32Array> => ({ data: f32(n, 0.25), shape: shape.slice() }),
+    SAVED: saved,
+    W: () => f32(channels, 1),
+  };
+}
+
 /** The buffer of `a` detached (as transferring it to another thread does). */
 export function detached<A extends FloatArray>(a: A): A {
   structuredClone(a.buffer, { transfer: [a.buffer as ArrayBuffer] });

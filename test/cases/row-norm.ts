@@ -2,19 +2,14 @@
 // with the error each must throw (test/validation.test.ts runs them on both backends).
 import { expect } from 'vitest';
 import * as reference from '../../src/reference';
-import type { Tensor } from '../../src/api/types';
 import type { OpCase } from '../op-cases';
-import { any, detached, f32, rowInputs, savedStats } from './inputs';
+import { any, detached, f32, rowInputs, savedStats, smallArgs } from './inputs';
 
 // Valid arguments of the malformed calls: x [2, 3] float32, normalized over the last dim.
-const X = (): Tensor<Float32Array> => ({ data: f32(6), shape: [2, 3] });
-const DY = (): Tensor<Float32Array> => ({ data: f32(6, 0.25), shape: [2, 3] });
-const SAVED = () => ({ mean: new Float32Array([1.5, 4.5]), rstd: new Float32Array([1.2, 1.2]) });
-const W = () => f32(3, 1);
+const { X, DY, SAVED, W } = smallArgs([2, 3], () => ({ mean: new Float32Array([1.5, 4.5]), rstd: new Float32Array([1.2, 1.2]) }), 3);
 
 export const ROW_NORM_CASES = {
   layerNorm: {
-    optsIndex: 2,
     outKeys: ['y', 'mean', 'rstd'],
     args: (i) => {
       const r = rowInputs(i);
@@ -91,7 +86,6 @@ export const ROW_NORM_CASES = {
     ],
   },
   layerNormBackward: {
-    optsIndex: 4,
     outKeys: ['dx', 'dweight', 'dbias'],
     args: (i) => {
       const r = rowInputs(i);
@@ -140,7 +134,6 @@ export const ROW_NORM_CASES = {
     ],
   },
   rmsNorm: {
-    optsIndex: 2,
     outKeys: ['y', 'rstd'],
     args: (i) => {
       const r = rowInputs(i);
@@ -166,7 +159,6 @@ export const ROW_NORM_CASES = {
     ],
   },
   rmsNormBackward: {
-    optsIndex: 4,
     outKeys: ['dx', 'dweight'],
     args: (i) => {
       const r = rowInputs(i);
