@@ -205,10 +205,12 @@ inline napi_typedarray_type readFields(const JsArgs& args, const Field* f, size_
 template <Kernel K>
 struct KernelCall;
 
+#define FASTNORM_BUILD(kind, ...) FASTNORM_BUILD_##kind(__VA_ARGS__)
 #define FASTNORM_BUILD_IN(name, dtype, ...) \
   a.name = static_cast<const typename FieldType<schema::Dtype::dtype, T>::type*>(v[i++].array.data);
 #define FASTNORM_BUILD_OUT(name, dtype, ...) \
   a.name = static_cast<typename FieldType<schema::Dtype::dtype, T>::type*>(v[i++].array.data);
+#define FASTNORM_BUILD_INOUT FASTNORM_BUILD_OUT
 #define FASTNORM_BUILD_SIZE(name, ...) a.name = v[i++].size;
 #define FASTNORM_BUILD_NUMBER(name) a.name = v[i++].number;
 #define FASTNORM_BUILD_FLAG(name) a.name = v[i++].flag;
@@ -219,8 +221,7 @@ struct KernelCall;
     static Args<Kernel::name, T> build(const Value* v) {                                                             \
       Args<Kernel::name, T> a{};                                                                                     \
       size_t i = 0;                                                                                                  \
-      FASTNORM_ARGS_##name(FASTNORM_BUILD_IN, FASTNORM_BUILD_OUT, FASTNORM_BUILD_OUT, FASTNORM_BUILD_SIZE,            \
-                           FASTNORM_BUILD_NUMBER, FASTNORM_BUILD_FLAG)                                               \
+      FASTNORM_ARGS_##name(FASTNORM_BUILD)                                                                           \
       return a;                                                                                                      \
     }                                                                                                                \
     template <class T>                                                                                               \
@@ -228,7 +229,9 @@ struct KernelCall;
   };
 FASTNORM_KERNELS(FASTNORM_KERNEL_CALL)
 #undef FASTNORM_KERNEL_CALL
+#undef FASTNORM_BUILD
 #undef FASTNORM_BUILD_IN
+#undef FASTNORM_BUILD_INOUT
 #undef FASTNORM_BUILD_OUT
 #undef FASTNORM_BUILD_SIZE
 #undef FASTNORM_BUILD_NUMBER

@@ -5,16 +5,19 @@
 // `KernelSchema` of each op in src/api): so the two lists cannot drift apart unnoticed.
 // ISA-independent: plain data and macros.
 //
-// FASTNORM_KERNELS(X) names every kernel; FASTNORM_ARGS_<name>(IN, OUT, INOUT, SIZE, NUMBER,
-// FLAG) lists its arguments in the order JavaScript passes them, one row each:
-//   IN(name, dtype, presence, "length", "label")          a typed array the kernel reads
-//   OUT(name, dtype, presence, "length", "label", "alias") a typed array it writes; "alias": the
-//                                                          input it may be exactly (in place), or ""
-//   INOUT(name, dtype, presence, "length", "label")       read and updated in place (running stats)
-//   SIZE(name, "divides")                                 a size (a non-negative integer); "divides":
-//                                                          the size it must be ≥ 1 and divide, or ""
-//   NUMBER(name)                                          a double
-//   FLAG(name)                                            a boolean
+// FASTNORM_KERNELS(X) names every kernel; FASTNORM_ARGS_<name>(X) lists its arguments in the
+// order JavaScript passes them, one row X(KIND, name, ...) each:
+//   X(IN, name, dtype, presence, "length", "label")          a typed array the kernel reads
+//   X(OUT, name, dtype, presence, "length", "label", "alias") a typed array it writes; "alias":
+//                                                             the input it may be exactly (in place), or ""
+//   X(INOUT, name, dtype, presence, "length", "label")       read and updated in place (running stats)
+//   X(SIZE, name, "divides")                                 a size (a non-negative integer); "divides":
+//                                                             the size it must be ≥ 1 and divide, or ""
+//   X(NUMBER, name)                                          a double
+//   X(FLAG, name)                                            a boolean
+// Each reader of the rows (FASTNORM_FIELD below, kernel_table.h, binding/kernel_args.h) passes an
+// X that pastes KIND onto its own macro name (FASTNORM_FIELD_IN, ...): a new kind of argument is
+// one macro in each reader, and no row changes (CONTRIBUTING.md).
 // dtype: Data (the tensor's: x, dy, y, dx), Param (weight, bias, running statistics and their
 // gradients), Stats (saved mean/rstd), Float64 (always double: mergeable partial sums). Today
 // Data, Param and Stats are all the call's dtype; half precision will let Param be float32 too
@@ -49,105 +52,106 @@
 // Argument groups many kernels share (the same in kernel-schema.ts): a tensor's rows (LayerNorm,
 // RMSNorm) or (N, C, S) channel view; a backward's dy and x; the statistics a forward writes and
 // its backward reads; the affine parameters; the running statistics; the gradient outputs.
-#define FASTNORM_ROWS(SIZE, FLAG) SIZE(rows, "") SIZE(cols, "")
-#define FASTNORM_CHANNELS(SIZE, FLAG) SIZE(n, "") SIZE(c, "") SIZE(s, "") FLAG(channelsLast)
-#define FASTNORM_DY_X(IN, len) IN(dy, Data, "required", len, "dy") IN(x, Data, "required", len, "x")
-#define FASTNORM_STATS_OUT(OUT, len) \
-  OUT(mean, Stats, "required", len, "out.mean", "") OUT(rstd, Stats, "required", len, "out.rstd", "")
-#define FASTNORM_SAVED(IN, len) \
-  IN(mean, Stats, "required", len, "saved.mean") IN(rstd, Stats, "required", len, "saved.rstd")
-#define FASTNORM_AFFINE(IN, len) IN(weight, Param, "optional", len, "weight") IN(bias, Param, "optional", len, "bias")
-#define FASTNORM_RUNNING(INOUT, dtype, presence) \
-  INOUT(runningMean, dtype, presence, "c", "runningMean") INOUT(runningVar, dtype, presence, "c", "runningVar")
-#define FASTNORM_GRADS(OUT, len, paramLen)                                                        \
-  OUT(dx, Data, "required", len, "out.dx", "") OUT(dweight, Param, "optional", paramLen, "out.dweight", "") \
-  OUT(dbias, Param, "optional", paramLen, "out.dbias", "")
+#define FASTNORM_ROWS(X) X(SIZE, rows, "") X(SIZE, cols, "")
+#define FASTNORM_CHANNELS(X) X(SIZE, n, "") X(SIZE, c, "") X(SIZE, s, "") X(FLAG, channelsLast)
+#define FASTNORM_DY_X(X, len) X(IN, dy, Data, "required", len, "dy") X(IN, x, Data, "required", len, "x")
+#define FASTNORM_STATS_OUT(X, len) \
+  X(OUT, mean, Stats, "required", len, "out.mean", "") X(OUT, rstd, Stats, "required", len, "out.rstd", "")
+#define FASTNORM_SAVED(X, len) \
+  X(IN, mean, Stats, "required", len, "saved.mean") X(IN, rstd, Stats, "required", len, "saved.rstd")
+#define FASTNORM_AFFINE(X, len) \
+  X(IN, weight, Param, "optional", len, "weight") X(IN, bias, Param, "optional", len, "bias")
+#define FASTNORM_RUNNING(X, dtype, presence) \
+  X(INOUT, runningMean, dtype, presence, "c", "runningMean") X(INOUT, runningVar, dtype, presence, "c", "runningVar")
+#define FASTNORM_GRADS(X, len, paramLen)                                                                          \
+  X(OUT, dx, Data, "required", len, "out.dx", "") X(OUT, dweight, Param, "optional", paramLen, "out.dweight", "") \
+  X(OUT, dbias, Param, "optional", paramLen, "out.dbias", "")
 
 // ---- LayerNorm and RMSNorm: `rows` contiguous rows of `cols` values ----
 
-#define FASTNORM_ARGS_layerNormForward(IN, OUT, INOUT, SIZE, NUMBER, FLAG)                 \
-  IN(x, Data, "required", "rows*cols", "x") FASTNORM_ROWS(SIZE, FLAG)                       \
-  FASTNORM_AFFINE(IN, "cols") NUMBER(eps) OUT(y, Data, "required", "rows*cols", "out.y", "x") \
-  FASTNORM_STATS_OUT(OUT, "rows")
+#define FASTNORM_ARGS_layerNormForward(X)                                                          \
+  X(IN, x, Data, "required", "rows*cols", "x") FASTNORM_ROWS(X)                                    \
+  FASTNORM_AFFINE(X, "cols") X(NUMBER, eps) X(OUT, y, Data, "required", "rows*cols", "out.y", "x") \
+  FASTNORM_STATS_OUT(X, "rows")
 
-#define FASTNORM_ARGS_layerNormBackward(IN, OUT, INOUT, SIZE, NUMBER, FLAG)                         \
-  FASTNORM_DY_X(IN, "rows*cols") FASTNORM_SAVED(IN, "rows") FASTNORM_ROWS(SIZE, FLAG)                \
-  IN(weight, Param, "optional", "cols", "weight") FASTNORM_GRADS(OUT, "rows*cols", "cols")
+#define FASTNORM_ARGS_layerNormBackward(X)                                 \
+  FASTNORM_DY_X(X, "rows*cols") FASTNORM_SAVED(X, "rows") FASTNORM_ROWS(X) \
+  X(IN, weight, Param, "optional", "cols", "weight") FASTNORM_GRADS(X, "rows*cols", "cols")
 
-#define FASTNORM_ARGS_rmsNormForward(IN, OUT, INOUT, SIZE, NUMBER, FLAG)                          \
-  IN(x, Data, "required", "rows*cols", "x") FASTNORM_ROWS(SIZE, FLAG)                              \
-  IN(weight, Param, "optional", "cols", "weight") NUMBER(eps)                                      \
-  OUT(y, Data, "required", "rows*cols", "out.y", "x") OUT(rstd, Stats, "required", "rows", "out.rstd", "")
+#define FASTNORM_ARGS_rmsNormForward(X)                             \
+  X(IN, x, Data, "required", "rows*cols", "x") FASTNORM_ROWS(X)     \
+  X(IN, weight, Param, "optional", "cols", "weight") X(NUMBER, eps) \
+  X(OUT, y, Data, "required", "rows*cols", "out.y", "x") X(OUT, rstd, Stats, "required", "rows", "out.rstd", "")
 
-#define FASTNORM_ARGS_rmsNormBackward(IN, OUT, INOUT, SIZE, NUMBER, FLAG)                                 \
-  FASTNORM_DY_X(IN, "rows*cols") IN(rstd, Stats, "required", "rows", "saved.rstd") FASTNORM_ROWS(SIZE, FLAG) \
-  IN(weight, Param, "optional", "cols", "weight")                                                          \
-  OUT(dx, Data, "required", "rows*cols", "out.dx", "") OUT(dweight, Param, "optional", "cols", "out.dweight", "")
+#define FASTNORM_ARGS_rmsNormBackward(X)                                                              \
+  FASTNORM_DY_X(X, "rows*cols") X(IN, rstd, Stats, "required", "rows", "saved.rstd") FASTNORM_ROWS(X) \
+  X(IN, weight, Param, "optional", "cols", "weight")                                                  \
+  X(OUT, dx, Data, "required", "rows*cols", "out.dx", "") X(OUT, dweight, Param, "optional", "cols", "out.dweight", "")
 
 // ---- BatchNorm: a tensor as N samples × C channels × S positions, (N, C, S) or, when
 // channelsLast, (N, S, C); statistics per channel ----
 
 // BatchNorm's and InstanceNorm's forward and backward have the same rows but for the flag that
 // says whether the batch's statistics are used (`mode`) and the count of saved statistics.
-#define FASTNORM_RUNNING_FORWARD(IN, OUT, INOUT, SIZE, NUMBER, FLAG, mode, statsLen)                \
-  IN(x, Data, "required", "n*c*s", "x") FASTNORM_CHANNELS(SIZE, FLAG) FASTNORM_AFFINE(IN, "c")       \
-  FASTNORM_RUNNING(INOUT, Param, "required unless " #mode) NUMBER(momentum) NUMBER(eps) FLAG(mode)    \
-  OUT(y, Data, "required", "n*c*s", "out.y", "x") FASTNORM_STATS_OUT(OUT, statsLen)
-#define FASTNORM_RUNNING_BACKWARD(IN, OUT, INOUT, SIZE, NUMBER, FLAG, mode, statsLen)        \
-  FASTNORM_DY_X(IN, "n*c*s") FASTNORM_SAVED(IN, statsLen) FASTNORM_CHANNELS(SIZE, FLAG)       \
-  IN(weight, Param, "optional", "c", "weight") FLAG(mode) FASTNORM_GRADS(OUT, "n*c*s", "c")
+#define FASTNORM_RUNNING_FORWARD(X, mode, statsLen)                                                     \
+  X(IN, x, Data, "required", "n*c*s", "x") FASTNORM_CHANNELS(X) FASTNORM_AFFINE(X, "c")                 \
+  FASTNORM_RUNNING(X, Param, "required unless " #mode) X(NUMBER, momentum) X(NUMBER, eps) X(FLAG, mode) \
+  X(OUT, y, Data, "required", "n*c*s", "out.y", "x") FASTNORM_STATS_OUT(X, statsLen)
+#define FASTNORM_RUNNING_BACKWARD(X, mode, statsLen)                         \
+  FASTNORM_DY_X(X, "n*c*s") FASTNORM_SAVED(X, statsLen) FASTNORM_CHANNELS(X) \
+  X(IN, weight, Param, "optional", "c", "weight") X(FLAG, mode) FASTNORM_GRADS(X, "n*c*s", "c")
 
-#define FASTNORM_ARGS_batchNormForward(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
-  FASTNORM_RUNNING_FORWARD(IN, OUT, INOUT, SIZE, NUMBER, FLAG, training, "c")
-#define FASTNORM_ARGS_batchNormBackward(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
-  FASTNORM_RUNNING_BACKWARD(IN, OUT, INOUT, SIZE, NUMBER, FLAG, training, "c")
+#define FASTNORM_ARGS_batchNormForward(X) \
+  FASTNORM_RUNNING_FORWARD(X, training, "c")
+#define FASTNORM_ARGS_batchNormBackward(X) \
+  FASTNORM_RUNNING_BACKWARD(X, training, "c")
 
 // Synchronized BatchNorm, step 1: per-channel partial statistics of a shard.
-#define FASTNORM_ARGS_batchNormStats(IN, OUT, INOUT, SIZE, NUMBER, FLAG)   \
-  IN(x, Data, "required", "n*c*s", "x") FASTNORM_CHANNELS(SIZE, FLAG)       \
-  OUT(mean, Float64, "required", "c", "out.mean", "") OUT(m2, Float64, "required", "c", "out.m2", "")
+#define FASTNORM_ARGS_batchNormStats(X)                         \
+  X(IN, x, Data, "required", "n*c*s", "x") FASTNORM_CHANNELS(X) \
+  X(OUT, mean, Float64, "required", "c", "out.mean", "") X(OUT, m2, Float64, "required", "c", "out.m2", "")
 
 // Step 2: the shards' partial statistics (one row of c per part) merged in part order.
-#define FASTNORM_ARGS_batchNormGatherStats(IN, OUT, INOUT, SIZE, NUMBER, FLAG)                          \
-  IN(counts, Float64, "required", "parts", "parts[].count")                                              \
-  IN(means, Float64, "required", "parts*c", "parts[].mean") IN(m2s, Float64, "required", "parts*c", "parts[].m2") \
-  SIZE(parts, "") SIZE(c, "") NUMBER(eps) NUMBER(momentum) FASTNORM_RUNNING(INOUT, Data, "optional")    \
-  OUT(mean, Data, "required", "c", "mean", "") OUT(rstd, Data, "required", "c", "rstd", "")
+#define FASTNORM_ARGS_batchNormGatherStats(X)                                                                           \
+  X(IN, counts, Float64, "required", "parts", "parts[].count")                                                          \
+  X(IN, means, Float64, "required", "parts*c", "parts[].mean") X(IN, m2s, Float64, "required", "parts*c", "parts[].m2") \
+  X(SIZE, parts, "") X(SIZE, c, "") X(NUMBER, eps) X(NUMBER, momentum) FASTNORM_RUNNING(X, Data, "optional")            \
+  X(OUT, mean, Data, "required", "c", "mean", "") X(OUT, rstd, Data, "required", "c", "rstd", "")
 
 // Step 3: y = (x − mean)·rstd·w + b with given statistics.
-#define FASTNORM_ARGS_batchNormElemt(IN, OUT, INOUT, SIZE, NUMBER, FLAG)                                  \
-  IN(x, Data, "required", "n*c*s", "x") FASTNORM_CHANNELS(SIZE, FLAG)                                      \
-  IN(mean, Stats, "required", "c", "stats.mean") IN(rstd, Stats, "required", "c", "stats.rstd")            \
-  FASTNORM_AFFINE(IN, "c") OUT(y, Data, "required", "n*c*s", "out.y", "x")
+#define FASTNORM_ARGS_batchNormElemt(X)                                                               \
+  X(IN, x, Data, "required", "n*c*s", "x") FASTNORM_CHANNELS(X)                                       \
+  X(IN, mean, Stats, "required", "c", "stats.mean") X(IN, rstd, Stats, "required", "c", "stats.rstd") \
+  FASTNORM_AFFINE(X, "c") X(OUT, y, Data, "required", "n*c*s", "out.y", "x")
 
 // Backward, step 1: per-channel Σdy and Σdy·(x − mean) of a shard.
-#define FASTNORM_ARGS_batchNormBackwardReduce(IN, OUT, INOUT, SIZE, NUMBER, FLAG)                                \
-  FASTNORM_DY_X(IN, "n*c*s") IN(mean, Stats, "required", "c", "saved.mean") FASTNORM_CHANNELS(SIZE, FLAG)       \
-  OUT(sumDy, Float64, "required", "c", "out.sumDy", "") OUT(sumDyXmu, Float64, "required", "c", "out.sumDyXmu", "")
+#define FASTNORM_ARGS_batchNormBackwardReduce(X)                                                   \
+  FASTNORM_DY_X(X, "n*c*s") X(IN, mean, Stats, "required", "c", "saved.mean") FASTNORM_CHANNELS(X) \
+  X(OUT, sumDy, Float64, "required", "c", "out.sumDy", "") X(OUT, sumDyXmu, Float64, "required", "c", "out.sumDyXmu", "")
 
 // Backward, step 2: dx of a shard (and dweight/dbias) from the sums over `count` values per channel.
-#define FASTNORM_ARGS_batchNormBackwardElemt(IN, OUT, INOUT, SIZE, NUMBER, FLAG)                             \
-  FASTNORM_DY_X(IN, "n*c*s") FASTNORM_SAVED(IN, "c") FASTNORM_CHANNELS(SIZE, FLAG)                            \
-  IN(weight, Param, "optional", "c", "weight")                                                                \
-  IN(sumDy, Float64, "required", "c", "sums.sumDy") IN(sumDyXmu, Float64, "required", "c", "sums.sumDyXmu")   \
-  NUMBER(count) FASTNORM_GRADS(OUT, "n*c*s", "c")
+#define FASTNORM_ARGS_batchNormBackwardElemt(X)                                                                   \
+  FASTNORM_DY_X(X, "n*c*s") FASTNORM_SAVED(X, "c") FASTNORM_CHANNELS(X)                                           \
+  X(IN, weight, Param, "optional", "c", "weight")                                                                 \
+  X(IN, sumDy, Float64, "required", "c", "sums.sumDy") X(IN, sumDyXmu, Float64, "required", "c", "sums.sumDyXmu") \
+  X(NUMBER, count) FASTNORM_GRADS(X, "n*c*s", "c")
 
 // ---- GroupNorm: statistics per (n, group of C/groups channels); InstanceNorm: groups = C,
 // with PyTorch's running statistics ----
 
-#define FASTNORM_ARGS_groupNormForward(IN, OUT, INOUT, SIZE, NUMBER, FLAG)                          \
-  IN(x, Data, "required", "n*c*s", "x") FASTNORM_CHANNELS(SIZE, FLAG) SIZE(groups, "c")             \
-  FASTNORM_AFFINE(IN, "c") NUMBER(eps) OUT(y, Data, "required", "n*c*s", "out.y", "x")              \
-  FASTNORM_STATS_OUT(OUT, "n*groups")
+#define FASTNORM_ARGS_groupNormForward(X)                                                   \
+  X(IN, x, Data, "required", "n*c*s", "x") FASTNORM_CHANNELS(X) X(SIZE, groups, "c")        \
+  FASTNORM_AFFINE(X, "c") X(NUMBER, eps) X(OUT, y, Data, "required", "n*c*s", "out.y", "x") \
+  FASTNORM_STATS_OUT(X, "n*groups")
 
-#define FASTNORM_ARGS_groupNormBackward(IN, OUT, INOUT, SIZE, NUMBER, FLAG)                           \
-  FASTNORM_DY_X(IN, "n*c*s") FASTNORM_SAVED(IN, "n*groups") FASTNORM_CHANNELS(SIZE, FLAG)             \
-  SIZE(groups, "c") IN(weight, Param, "optional", "c", "weight") FASTNORM_GRADS(OUT, "n*c*s", "c")
+#define FASTNORM_ARGS_groupNormBackward(X)                                     \
+  FASTNORM_DY_X(X, "n*c*s") FASTNORM_SAVED(X, "n*groups") FASTNORM_CHANNELS(X) \
+  X(SIZE, groups, "c") X(IN, weight, Param, "optional", "c", "weight") FASTNORM_GRADS(X, "n*c*s", "c")
 
-#define FASTNORM_ARGS_instanceNormForward(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
-  FASTNORM_RUNNING_FORWARD(IN, OUT, INOUT, SIZE, NUMBER, FLAG, useInputStats, "n*c")
-#define FASTNORM_ARGS_instanceNormBackward(IN, OUT, INOUT, SIZE, NUMBER, FLAG) \
-  FASTNORM_RUNNING_BACKWARD(IN, OUT, INOUT, SIZE, NUMBER, FLAG, useInputStats, "n*c")
+#define FASTNORM_ARGS_instanceNormForward(X) \
+  FASTNORM_RUNNING_FORWARD(X, useInputStats, "n*c")
+#define FASTNORM_ARGS_instanceNormBackward(X) \
+  FASTNORM_RUNNING_BACKWARD(X, useInputStats, "n*c")
 
 // ---- the vocabulary of the rows, and their checks at compile time ----
 
@@ -245,6 +249,7 @@ constexpr bool validFields(const Field* f, size_t count) {
   return true;
 }
 
+#define FASTNORM_FIELD(kind, ...) FASTNORM_FIELD_##kind(__VA_ARGS__)
 #define FASTNORM_FIELD_IN(name, dtype, presence, len, label) \
   {#name, ::fastnorm::schema::Role::In, ::fastnorm::schema::Dtype::dtype, presence, len, label, "", ""},
 #define FASTNORM_FIELD_OUT(name, dtype, presence, len, label, alias) \
@@ -266,9 +271,7 @@ struct Fields;
   template <>                                                                                         \
   struct Fields<Kernel::name> {                                                                       \
     static constexpr const char* kernel = #name;                                                      \
-    static constexpr Field list[] = {FASTNORM_ARGS_##name(FASTNORM_FIELD_IN, FASTNORM_FIELD_OUT,       \
-                                                          FASTNORM_FIELD_INOUT, FASTNORM_FIELD_SIZE,   \
-                                                          FASTNORM_FIELD_NUMBER, FASTNORM_FIELD_FLAG)}; \
+    static constexpr Field list[] = {FASTNORM_ARGS_##name(FASTNORM_FIELD)};                           \
     static constexpr size_t count = sizeof(list) / sizeof(list[0]);                                    \
   };                                                                                                  \
   static_assert(validFields(Fields<Kernel::name>::list, Fields<Kernel::name>::count),                  \

@@ -41,20 +41,23 @@ struct FieldType<schema::Dtype::Float64, T> {
 template <Kernel K, class T>
 struct Args;
 
+#define FASTNORM_MEMBER(kind, ...) FASTNORM_MEMBER_##kind(__VA_ARGS__)
 #define FASTNORM_MEMBER_IN(name, dtype, ...) const typename FieldType<schema::Dtype::dtype, T>::type* name;
 #define FASTNORM_MEMBER_OUT(name, dtype, ...) typename FieldType<schema::Dtype::dtype, T>::type* name;
+#define FASTNORM_MEMBER_INOUT FASTNORM_MEMBER_OUT
 #define FASTNORM_MEMBER_SIZE(name, ...) size_t name;
 #define FASTNORM_MEMBER_NUMBER(name) double name;
 #define FASTNORM_MEMBER_FLAG(name) bool name;
 #define FASTNORM_ARGS_STRUCT(name)                                                                   \
   template <class T>                                                                                 \
   struct Args<Kernel::name, T> {                                                                     \
-    FASTNORM_ARGS_##name(FASTNORM_MEMBER_IN, FASTNORM_MEMBER_OUT, FASTNORM_MEMBER_OUT, FASTNORM_MEMBER_SIZE, \
-                         FASTNORM_MEMBER_NUMBER, FASTNORM_MEMBER_FLAG)                               \
+    FASTNORM_ARGS_##name(FASTNORM_MEMBER)                                                           \
   };
 FASTNORM_KERNELS(FASTNORM_ARGS_STRUCT)
 #undef FASTNORM_ARGS_STRUCT
+#undef FASTNORM_MEMBER
 #undef FASTNORM_MEMBER_IN
+#undef FASTNORM_MEMBER_INOUT
 #undef FASTNORM_MEMBER_OUT
 #undef FASTNORM_MEMBER_SIZE
 #undef FASTNORM_MEMBER_NUMBER
