@@ -5,7 +5,7 @@
 // on every backend and API, and never crash, hang or write outside its outputs: every output
 // buffer is a view into a larger buffer filled with a sentinel, and the sentinel around the view
 // (and, after an error, the view itself) must be intact. A second property drives the addon's
-// own positional functions (the native boundary behind the facade) with spoiled arguments.
+// own positional functions (the native boundary behind the public functions) with spoiled arguments.
 //
 // Precision is the op family files' job (row-norm, batch-norm, group-norm .test.ts); here a result is "correct" within a tolerance
 // relative to the output's largest value (float64 1e-9, float32 1e-4), loose enough for any
@@ -297,8 +297,8 @@ describe('every op: random calls are correct or a TypeError/RangeError, on both 
   }, 60_000);
 });
 
-describe('the addon positional functions (the native boundary behind the facade)', () => {
-  /** A facade call's kernel arguments, captured instead of run, in the addon's positional order. */
+describe('the addon positional functions (the native boundary behind the public functions)', () => {
+  /** A public call's kernel arguments, captured instead of run, in the addon's positional order. */
   function capture(c: Call): { kernel: string; args: unknown[] } | null {
     let captured: { kernel: string; args: unknown[] } | null = null;
     const spy = new Proxy({}, {

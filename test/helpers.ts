@@ -621,7 +621,7 @@ export function isaThreadConfigs() {
   return { isas, configs, configure, initial, expectSameBitsEverywhere };
 }
 
-/** Registers a check that the native addon is loaded (else the facade's reference fallback would be compared with itself). */
+/** Registers a check that the native addon is loaded (else the default entry's reference fallback would be compared with itself). */
 export function requireNative(): void {
   beforeAll(() => {
     expect(fastnorm.info().backend, 'native addon must be loaded for these tests').toBe('native');
