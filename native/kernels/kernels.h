@@ -1,7 +1,9 @@
 // Every kernel of kernel_list.h, declared inside this ISA's namespace. A kernel file defines its
 // kernels as `template <class T> bool name(const Args<Kernel::name, T>&, const Exec&) noexcept`
-// and ends with FASTNORM_INSTANTIATE_KERNEL(name) for each (a forgotten one is a link error of
-// kernel_table.cc, which takes every kernel's address).
+// and ends with FASTNORM_INSTANTIATE_KERNEL(name) for each. kernel_table.cc takes every kernel's
+// address, so a forgotten one is an undefined symbol: the addon then fails to load ("undefined
+// symbol: ...<name>..."), which fails every native test (a shared object may leave symbols to the
+// loader, and an addon must: N-API's come from node).
 #pragma once
 #include "kernel_table.h"
 
