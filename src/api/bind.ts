@@ -93,13 +93,13 @@ export function bind<S extends KernelSchema>(schema: S, planned: PlannedArgs<S>)
 function checkOverlaps(fields: readonly Field[], args: Record<string, unknown>): void {
   const outputs: Record<string, FloatArray | null> = {};
   const inputs: Record<string, FloatArray | null> = {};
-  let inPlace: [string, string] | undefined;
+  const inPlace: Array<[string, string]> = [];
   for (const f of fields) {
     if (!isArrayField(f)) continue;
     const a = args[f.name] as FloatArray | null;
     if (f.role === 'in') inputs[f.label] = a;
     else outputs[f.label] = a;
-    if (f.alias) inPlace = [f.label, (fields.find((g) => g.name === f.alias) as ArrayField).label];
+    if (f.alias) inPlace.push([f.label, (fields.find((g) => g.name === f.alias) as ArrayField).label]);
   }
   checkNoAliasing(outputs, inputs, inPlace);
 }

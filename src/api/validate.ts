@@ -122,13 +122,14 @@ function sameView(a: FloatArray, b: FloatArray): boolean {
 }
 
 /**
- * Outputs must not share memory with inputs or with each other; the one exception is an
- * output named in `inPlace` that is exactly the view of the input it names (e.g. out.y = x.data).
+ * Outputs must not share memory with inputs or with each other; the exceptions are the
+ * [output, input] pairs of `inPlace` where the output is exactly the view of that input (e.g.
+ * out.y = x.data).
  */
 export function checkNoAliasing(
   outputs: Record<string, FloatArray | null | undefined>,
   inputs: Record<string, FloatArray | null | undefined>,
-  inPlace?: [output: string, input: string],
+  inPlace: ReadonlyArray<readonly [output: string, input: string]> = [],
 ): void {
   const outNames = Object.keys(outputs);
   for (let i = 0; i < outNames.length; i++) {
@@ -137,7 +138,7 @@ export function checkNoAliasing(
     for (const inName in inputs) {
       const input = inputs[inName];
       if (!input || !overlaps(o, input)) continue;
-      if (inPlace && inPlace[0] === outNames[i] && inPlace[1] === inName && sameView(o, input)) continue;
+      if (inPlace.some(([out, inp]) => out === outNames[i] && inp === inName) && sameView(o, input)) continue;
       throw new RangeError(`${outNames[i]} must not share memory with ${inName}`);
     }
     for (let j = i + 1; j < outNames.length; j++) {
