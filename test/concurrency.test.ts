@@ -81,7 +81,7 @@ describe('many promise calls at once', () => {
     expect(stats.limit).toBe(addon.info().cores);
     expect(stats.peakBusy).toBeLessThanOrEqual(stats.limit);
     console.log(`300 concurrent calls: compute slots ${stats.limit}, peak busy ${stats.peakBusy}, calls that waited for a slot ${stats.waits}`);
-  });
+  }, 180_000); // 300 large calls plus their sync twins: ~10 s alone, past 30 s on a loaded 2-core machine
 
   it('with more libuv threads than cores (UV_THREADPOOL_SIZE=8), large calls wait for a slot instead of oversubscribing', () => {
     const r = runNode(`
