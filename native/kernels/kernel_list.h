@@ -37,6 +37,10 @@
   X(layerNormBackward)      \
   X(rmsNormForward)         \
   X(rmsNormBackward)        \
+  X(addLayerNormForward)    \
+  X(addLayerNormBackward)   \
+  X(addRmsNormForward)      \
+  X(addRmsNormBackward)     \
   X(batchNormForward)       \
   X(batchNormBackward)      \
   X(batchNormStats)         \
@@ -67,26 +71,61 @@
   X(OUT, dx, Data, "required", len, "out.dx", "") X(OUT, dweight, Param, "optional", paramLen, "out.dweight", "") \
   X(OUT, dbias, Param, "optional", paramLen, "out.dbias", "")
 
-// ---- LayerNorm and RMSNorm: `rows` contiguous rows of `cols` values ----
+// ---- LayerNorm and RMSNorm: `rows` contiguous rows of `cols` values; the layer scales by
+// weight + weightOffset (0: the weight itself; Gemma's zero-centered weights: 1) ----
 
 #define FASTNORM_ARGS_layerNormForward(X)                                                          \
   X(IN, x, Data, "required", "rows*cols", "x") FASTNORM_ROWS(X)                                    \
-  FASTNORM_AFFINE(X, "cols") X(NUMBER, eps) X(OUT, y, Data, "required", "rows*cols", "out.y", "x") \
-  FASTNORM_STATS_OUT(X, "rows")
+  FASTNORM_AFFINE(X, "cols") X(NUMBER, eps) X(NUMBER, weightOffset)                                \
+  X(OUT, y, Data, "required", "rows*cols", "out.y", "x") FASTNORM_STATS_OUT(X, "rows")
 
 #define FASTNORM_ARGS_layerNormBackward(X)                                 \
   FASTNORM_DY_X(X, "rows*cols") FASTNORM_SAVED(X, "rows") FASTNORM_ROWS(X) \
-  X(IN, weight, Param, "optional", "cols", "weight") FASTNORM_GRADS(X, "rows*cols", "cols")
+  X(IN, weight, Param, "optional", "cols", "weight") X(NUMBER, weightOffset) FASTNORM_GRADS(X, "rows*cols", "cols")
 
-#define FASTNORM_ARGS_rmsNormForward(X)                             \
-  X(IN, x, Data, "required", "rows*cols", "x") FASTNORM_ROWS(X)     \
-  X(IN, weight, Param, "optional", "cols", "weight") X(NUMBER, eps) \
+#define FASTNORM_ARGS_rmsNormForward(X)                                                       \
+  X(IN, x, Data, "required", "rows*cols", "x") FASTNORM_ROWS(X)                               \
+  X(IN, weight, Param, "optional", "cols", "weight") X(NUMBER, eps) X(NUMBER, weightOffset)   \
   X(OUT, y, Data, "required", "rows*cols", "out.y", "x") X(OUT, rstd, Stats, "required", "rows", "out.rstd", "")
 
 #define FASTNORM_ARGS_rmsNormBackward(X)                                                              \
   FASTNORM_DY_X(X, "rows*cols") X(IN, rstd, Stats, "required", "rows", "saved.rstd") FASTNORM_ROWS(X) \
-  X(IN, weight, Param, "optional", "cols", "weight")                                                  \
+  X(IN, weight, Param, "optional", "cols", "weight") X(NUMBER, weightOffset)                          \
   X(OUT, dx, Data, "required", "rows*cols", "out.dx", "") X(OUT, dweight, Param, "optional", "cols", "out.dweight", "")
+
+// Residual add + norm: sum = x + residual (+ residualBias per column), the new residual stream,
+// is written (out.sum may be residual itself) and normalized into y (out.y may be x itself).
+// The backward reads the forward's sum and adds dSum, the stream's gradient from later layers,
+// to dx (out.dx may be dSum itself); dresidualBias is dx summed over the rows.
+#define FASTNORM_ADD_INPUTS(X)                                                                   \
+  X(IN, x, Data, "required", "rows*cols", "x") X(IN, residual, Data, "required", "rows*cols", "residual") \
+  FASTNORM_ROWS(X)
+#define FASTNORM_ADD_OUTPUTS(X)                                                                   \
+  X(OUT, y, Data, "required", "rows*cols", "out.y", "x") X(OUT, sum, Data, "required", "rows*cols", "out.sum", "residual")
+#define FASTNORM_ADD_BACKWARD_INPUTS(X)                                                               \
+  X(IN, dy, Data, "required", "rows*cols", "dy") X(IN, sum, Data, "required", "rows*cols", "sum")
+#define FASTNORM_ADD_BACKWARD_GRADS(X)                                                                 \
+  X(IN, weight, Param, "optional", "cols", "weight") X(NUMBER, weightOffset)                           \
+  X(IN, dSum, Data, "optional", "rows*cols", "dSum") X(OUT, dx, Data, "required", "rows*cols", "out.dx", "dSum")
+
+#define FASTNORM_ARGS_addLayerNormForward(X)                                                          \
+  FASTNORM_ADD_INPUTS(X) FASTNORM_AFFINE(X, "cols") X(IN, residualBias, Param, "optional", "cols", "residualBias") \
+  X(NUMBER, eps) X(NUMBER, weightOffset) FASTNORM_ADD_OUTPUTS(X) FASTNORM_STATS_OUT(X, "rows")
+
+#define FASTNORM_ARGS_addLayerNormBackward(X)                                                  \
+  FASTNORM_ADD_BACKWARD_INPUTS(X) FASTNORM_SAVED(X, "rows") FASTNORM_ROWS(X) FASTNORM_ADD_BACKWARD_GRADS(X) \
+  X(OUT, dweight, Param, "optional", "cols", "out.dweight", "") X(OUT, dbias, Param, "optional", "cols", "out.dbias", "") \
+  X(OUT, dresidualBias, Param, "optional", "cols", "out.dresidualBias", "")
+
+#define FASTNORM_ARGS_addRmsNormForward(X)                                                                \
+  FASTNORM_ADD_INPUTS(X) X(IN, weight, Param, "optional", "cols", "weight")                               \
+  X(IN, residualBias, Param, "optional", "cols", "residualBias") X(NUMBER, eps) X(NUMBER, weightOffset)   \
+  FASTNORM_ADD_OUTPUTS(X) X(OUT, rstd, Stats, "required", "rows", "out.rstd", "")
+
+#define FASTNORM_ARGS_addRmsNormBackward(X)                                                                   \
+  FASTNORM_ADD_BACKWARD_INPUTS(X) X(IN, rstd, Stats, "required", "rows", "saved.rstd") FASTNORM_ROWS(X)        \
+  FASTNORM_ADD_BACKWARD_GRADS(X) X(OUT, dweight, Param, "optional", "cols", "out.dweight", "")                  \
+  X(OUT, dresidualBias, Param, "optional", "cols", "out.dresidualBias", "")
 
 // ---- BatchNorm: a tensor as N samples × C channels × S positions, (N, C, S) or, when
 // channelsLast, (N, S, C); statistics per channel ----

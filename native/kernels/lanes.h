@@ -22,6 +22,15 @@ inline Vec<T> loadLanes(const T* p, size_t k) {
   return k == kLanes<T> ? Vec<T>::load(p) : Vec<T>::loadPartial(p, k);
 }
 
+// A run of values read from memory, as a source of vectors: values(i, k) is the vector at
+// value i with k valid lanes (the others 0). Reductions and passes that take a source also read
+// values that are computed as they are read (an add-norm's x + residual).
+template <class T>
+struct Values {
+  const T* p;
+  Vec<T> operator()(size_t i, size_t k) const { return loadLanes(p + i, k); }
+};
+
 template <class T>
 inline void storeLanes(Vec<T> v, T* p, size_t k) {
   if (k == kLanes<T>) v.store(p);

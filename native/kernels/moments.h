@@ -78,18 +78,18 @@ inline void laneSum2(size_t n, Terms terms, double& sumA, double& sumB) {
 
 // Scalar math (every lane in double): mean0 = Σx/n; s1 = Σ(x − mean0), s2 = Σ(x − mean0)²;
 //   mean = mean0 + s1/n, M2 = s2 − s1²/n.
-template <class T>
-inline Moments wideMoments(const T* x, size_t n) {
+template <class T, class Source>
+inline Moments wideMoments(Source x, size_t n) {
   using A = Acc<T>;
   constexpr size_t L = kLanes<T>;
   A s = A::zero();
-  for (size_t i = 0; i < n; i += L) s = s + A::of(loadLanes(x + i, n - i < L ? n - i : L));
+  for (size_t i = 0; i < n; i += L) s = s + A::of(x(i, n - i < L ? n - i : L));
   const double mean0 = s.sum() / double(n);
   const A m = A::broadcast(mean0);
   A s1 = A::zero(), s2 = A::zero();
   for (size_t i = 0; i < n; i += L) {
     const size_t k = n - i < L ? n - i : L;
-    const A d = (A::of(loadLanes(x + i, k)) - m).keepFirst(k);
+    const A d = (A::of(x(i, k)) - m).keepFirst(k);
     s1 = s1 + d;
     s2 = s2 + d * d;
   }
@@ -98,13 +98,13 @@ inline Moments wideMoments(const T* x, size_t n) {
 }
 
 // Scalar math (every lane in double): Σx².
-template <class T>
-inline double wideSumSquares(const T* x, size_t n) {
+template <class T, class Source>
+inline double wideSumSquares(Source x, size_t n) {
   using A = Acc<T>;
   constexpr size_t L = kLanes<T>;
   A s = A::zero();
   for (size_t i = 0; i < n; i += L) {
-    const A v = A::of(loadLanes(x + i, n - i < L ? n - i : L));
+    const A v = A::of(x(i, n - i < L ? n - i : L));
     s = s + v * v;
   }
   return s.sum();
@@ -126,29 +126,31 @@ inline double sumValues(const T* x, size_t n) {
   return laneSum<T>(n, [&](size_t i, size_t k) { return loadLanes(x + i, k); });
 }
 
-// Σx² over n values; float squares beyond float range are redone in double.
+// Σx² over n values of a source (Values<T>: an array); float squares beyond float range are redone in double.
 // Scalar math: sum += x·x.
-template <class T>
-inline double sumSquares(const T* x, size_t n) {
+template <class T, class Source>
+inline double sumSquares(Source x, size_t n) {
   const double s = laneSum<T>(n, [&](size_t i, size_t k) {
-    const Vec<T> v = loadLanes(x + i, k);
+    const Vec<T> v = x(i, k);
     return v * v;
   });
-  if (sizeof(T) == 4 && floatSquaresLost(s, n)) return wideSumSquares(x, n);
+  if (sizeof(T) == 4 && floatSquaresLost(s, n)) return wideSumSquares<T>(x, n);
   return s;
 }
+template <class T>
+inline double sumSquares(const T* x, size_t n) { return sumSquares<T>(Values<T>{x}, n); }
 
 // Moments by the corrected two-pass algorithm around a shift K (a value of T): d = x − K gives
 // mean = K + Σd/n and M2 = Σd² − (Σd)²/n. Exact for a large mean offset (x − K is exact when
 // both are close), and M2 = 0, mean = x for a constant run.
 // Scalar math: d = x − K; s1 += d, s2 += d·d.
-template <class T>
-inline Moments shiftedMoments(const T* x, size_t n, T shift) {
+template <class T, class Source>
+inline Moments shiftedMoments(Source x, size_t n, T shift) {
   using V = Vec<T>;
   const V m = V::broadcast(shift);
   double sum1, sum2;
   laneSum2<T>(n, [&](size_t i, size_t k, V& s1, V& s2) {
-    V d = loadLanes(x + i, k) - m;
+    V d = x(i, k) - m;
     if (k < kLanes<T>) d = d.keepFirst(k);
     s1 = s1 + d;
     s2 = s2 + d * d;
@@ -156,24 +158,26 @@ inline Moments shiftedMoments(const T* x, size_t n, T shift) {
   return {double(shift) + sum1 / double(n), sum2 - sum1 * sum1 / double(n)};
 }
 
-// Moments of n > 0 cache-resident values. One pass when the shift K = mean of the first
-// vector lies within one standard deviation of the mean ((Σd/n)² ≤ M2/n, so the cancellation
-// in M2 costs at most a factor 2); otherwise a second pass around the mean of that pass.
-// Float sums that overflow (|x| beyond ~1e18: the first pass's M2 is Inf) take the second
+// Moments of n > 0 cache-resident values of a source. One pass when the shift K = mean of the
+// first vector lies within one standard deviation of the mean ((Σd/n)² ≤ M2/n, so the
+// cancellation in M2 costs at most a factor 2); otherwise a second pass around the mean of that
+// pass. Float sums that overflow (|x| beyond ~1e18: the first pass's M2 is Inf) take the second
 // pass and then, still not finite, are redone in double lanes.
-template <class T>
-inline Moments cachedMoments(const T* x, size_t n) {
+template <class T, class Source>
+inline Moments cachedMoments(Source x, size_t n) {
   const size_t head = n < kLanes<T> ? n : kLanes<T>;
-  const T shift = T(laneSum<T>(head, [&](size_t i, size_t k) { return loadLanes(x + i, k); }) / double(head));
-  Moments m = shiftedMoments(x, n, shift);
+  const T shift = T(laneSum<T>(head, [&](size_t i, size_t k) { return x(i, k); }) / double(head));
+  Moments m = shiftedMoments<T>(x, n, shift);
   const double offset = m.mean - double(shift);
   if (!(std::isfinite(m.m2) && offset * offset * double(n) <= m.m2)) {
-    m = shiftedMoments(x, n, T(m.mean));
-    if (sizeof(T) == 4 && !std::isfinite(m.mean)) return wideMoments(x, n);
+    m = shiftedMoments<T>(x, n, T(m.mean));
+    if (sizeof(T) == 4 && !std::isfinite(m.mean)) return wideMoments<T>(x, n);
   }
-  if (sizeof(T) == 4 && floatSquaresLost(m.m2, n)) return wideMoments(x, n);
+  if (sizeof(T) == 4 && floatSquaresLost(m.m2, n)) return wideMoments<T>(x, n);
   return m;
 }
+template <class T>
+inline Moments cachedMoments(const T* x, size_t n) { return cachedMoments<T>(Values<T>{x}, n); }
 
 // Chan et al.'s merge of (countA, a) with (countB, b); merged in a fixed order by callers.
 inline void mergeMoments(double& countA, Moments& a, double countB, const Moments& b) {

@@ -100,19 +100,64 @@ void withBroadcast(const T* w, const T* b, size_t c, F&& f) {
 // Operands are taken and captured by value: the build has -fno-strict-aliasing (node-gyp), so
 // an operand reached through a reference would be reloaded after every store to the output.
 
+// Scalar math: y = (((v − hi) − lo)·r)·w + b for one vector v whose operands are at j.
+template <class T, class Hi, class Lo, class R, class W, class B>
+__attribute__((always_inline)) inline Vec<T> normalizeValue(Vec<T> v, size_t j, size_t k, Hi hi, Lo lo, R r, W w, B b) {
+  if constexpr (kPresent<Hi>) v = v - hi.at(j, k);
+  if constexpr (kPresent<Lo>) v = v - lo.at(j, k);
+  v = v * r.at(j, k);
+  if constexpr (kPresent<W>) v = v * w.at(j, k);
+  if constexpr (kPresent<B>) v = v + b.at(j, k);
+  return v;
+}
+
 // Scalar math: y = (((x − hi) − lo)·r)·w + b over n values; operands are read at index(i).
 template <class T, bool Stream, class Index, class Hi, class Lo, class R, class W, class B>
 inline void normalizeRun(const T* x, T* y, size_t n, Index index, Hi hi, Lo lo, R r, W w, B b) {
   writeRun<T, Stream>(y, n, [=](size_t i, size_t k) mutable {
     const size_t j = index(i, k);
-    Vec<T> v = loadLanes(x + i, k);
-    if constexpr (kPresent<Hi>) v = v - hi.at(j, k);
-    if constexpr (kPresent<Lo>) v = v - lo.at(j, k);
-    v = v * r.at(j, k);
-    if constexpr (kPresent<W>) v = v * w.at(j, k);
-    if constexpr (kPresent<B>) v = v + b.at(j, k);
-    return v;
+    return normalizeValue<T>(loadLanes(x + i, k), j, k, hi, lo, r, w, b);
   });
+}
+
+// The values of an add-norm's residual stream: s = (x + residual) + residualBias (rb Absent or
+// PerElement), in T, as a source of vectors (lanes.h's Values).
+// Scalar math: s = x + res (+ rb).
+template <class T, class RB>
+struct SumOf {
+  const T* x;
+  const T* res;
+  RB rb;
+  Vec<T> operator()(size_t i, size_t k) const {
+    Vec<T> v = loadLanes(x + i, k) + loadLanes(res + i, k);
+    if constexpr (kPresent<RB>) v = v + rb.at(i, k);
+    return v;
+  }
+};
+
+// Scalar math: s = source(i); sum = s; y = (((s − hi) − lo)·r)·w + b over n values (Linear
+// operands). sum and y may be the source's own inputs (each element is read before it is
+// written). With Stream both outputs must have the same address mod 64 (the caller checks).
+template <class T, bool Stream, class Source, class Hi, class Lo, class R, class W, class B>
+inline void sumNormalizeRun(Source src, T* sum, T* y, size_t n, Hi hi, Lo lo, R r, W w, B b) {
+  constexpr size_t L = kLanes<T>;
+  size_t i = 0;
+  auto both = [&](size_t at, size_t k, auto store) __attribute__((always_inline)) {
+    const Vec<T> s = src(at, k);
+    const Vec<T> v = normalizeValue<T>(s, at, k, hi, lo, r, w, b);
+    store(s, sum + at, k);
+    store(v, y + at, k);
+  };
+  const auto partial = [](Vec<T> v, T* p, size_t k) { v.storePartial(p, k); };
+  if constexpr (Stream) {
+    size_t head = ((64 - (reinterpret_cast<uintptr_t>(y) & 63)) & 63) / sizeof(T);
+    if (head > n) head = n;
+    if (head > 0) both(0, head, partial);
+    for (i = head; i + L <= n; i += L) both(i, L, [](Vec<T> v, T* p, size_t) { v.stream(p); });
+  } else {
+    for (; i + L <= n; i += L) both(i, L, [](Vec<T> v, T* p, size_t) { v.store(p); });
+  }
+  if (i < n) both(i, n - i, partial);
 }
 
 // x̂ = (x − mean)·rstd of the saved statistics (mean Absent: x·rstd, RMSNorm).
@@ -129,17 +174,30 @@ struct Xhat {
 template <class T, class Mean, class Rstd>
 Xhat<T, Mean, Rstd> makeXhat(Mean mean, Rstd rstd) { return {mean, rstd}; }
 
-// Scalar math: dx = ((g − mg) − x̂·mgx)·rstd with g = dy·w, mg = mean(g), mgx = mean(g·x̂);
-// mg Absent: RMSNorm; mg and mgx Absent: constant statistics, dx = g·rstd.
-template <class T, bool Stream, class Index, class Mean, class Rstd, class W, class MG, class MGX>
-inline void writeDxRun(const T* x, const T* dy, T* dx, size_t n, Index index, Xhat<T, Mean, Rstd> xhat, W w, MG mg, MGX mgx) {
+// Column sums of a run's outputs: acc[i] += v (a backward's dresidualBias partial), or Absent.
+template <class T>
+struct ColumnSums {
+  T* acc;
+  void add(Vec<T> v, size_t i, size_t k) const { storeLanes(loadLanes(acc + i, k) + v, acc + i, k); }
+};
+
+// Scalar math: dx = ((g − mg) − x̂·mgx)·rstd (+ add) with g = dy·w, mg = mean(g), mgx = mean(g·x̂);
+// mg Absent: RMSNorm; mg and mgx Absent: constant statistics, dx = g·rstd. `add` (an add-norm's
+// dSum, PerElement) is added last; `sums` (ColumnSums) adds each dx into its column's sum.
+template <class T, bool Stream, class Index, class Mean, class Rstd, class W, class MG, class MGX, class Add = Absent,
+          class Sums = Absent>
+inline void writeDxRun(const T* x, const T* dy, T* dx, size_t n, Index index, Xhat<T, Mean, Rstd> xhat, W w, MG mg, MGX mgx,
+                       Add add = Absent(), Sums sums = Absent()) {
   writeRun<T, Stream>(dx, n, [=](size_t i, size_t k) mutable {
     const size_t j = index(i, k);
     Vec<T> v = loadLanes(dy + i, k);
     if constexpr (kPresent<W>) v = v * w.at(j, k);
     if constexpr (kPresent<MG>) v = v - mg.at(j, k);
     if constexpr (kPresent<MGX>) v = v - xhat(loadLanes(x + i, k), j, k) * mgx.at(j, k);
-    return v * xhat.rstd.at(j, k);
+    v = v * xhat.rstd.at(j, k);
+    if constexpr (kPresent<Add>) v = v + add.at(i, k);
+    if constexpr (kPresent<Sums>) sums.add(v, i, k);
+    return v;
   });
 }
 

@@ -12,8 +12,19 @@
 // thread count gives the same bits. Huge rows: per column block, Σg, Σg·x̂ partials per row and
 // the column sums in row order, then dx (4 reads + 1 write).
 //
+// Residual add + norm (addLayerNorm, addRmsNorm): the rows normalized are s = x + residual
+// (+ residualBias), read as a source of vectors computed from x and residual (normalize.h's
+// SumOf), so the statistics pass reads x and residual once from DRAM and the write pass, from
+// cache, recomputes s, writes it to `sum` and y = norm(s) (2 reads + 2 writes; huge rows: 4 + 2).
+// The operations on s are those of the plain norm on a stored s, so y is bitwise the plain norm
+// of the sum. Their backward is the plain one with x = sum, plus dSum added to dx as it is
+// written (3 reads + 1 write) and dx summed per column for dresidualBias (a third partial beside
+// dweight/dbias, same row blocks). weightOffset: every kernel scales by weight + offset, made
+// once per call (ScaleWeight); offset 0 uses the weight itself.
+//
 // Precision: statistics and gradient sums in double; the elementwise passes in the data type,
 // with the float mean split into hi + lo so (x − μ) keeps the precision of x.
+#include <cstdlib>
 #include <type_traits>
 
 #include "../runtime/thread_pool.h"
@@ -30,14 +41,19 @@ using runtime::ScratchDoubles;
 
 // What the LayerNorm (centered) and RMSNorm kernels share: their arguments, RMSNorm's mean and
 // bias null.
+// An add-norm (residual non-null) normalizes the residual stream s = x + residual (+ residualBias),
+// which it also writes to `sum`; its backward adds dSum to dx and sums dx per column.
 template <class T>
 struct RowNormForwardArgs {
   const T* x;
+  const T* residual;      // rows*cols or null (plain norm)
+  const T* residualBias;  // cols or null
   size_t rows, cols;
-  const T* weight;  // cols values or null
+  const T* weight;  // cols values or null: the scale, weightOffset already added (ScaleWeight)
   const T* bias;    // cols values or null (always null for RMSNorm)
   double eps;
   T* y;             // rows*cols, may be x itself
+  T* sum;           // rows*cols when residual is given, may be residual itself
   T* mean;          // rows (null for RMSNorm)
   T* rstd;          // rows
 };
@@ -45,14 +61,41 @@ struct RowNormForwardArgs {
 template <class T>
 struct RowNormBackwardArgs {
   const T* dy;
-  const T* x;
+  const T* x;       // the normalized input (an add-norm's sum)
   const T* mean;    // rows (null for RMSNorm)
   const T* rstd;    // rows
   size_t rows, cols;
-  const T* weight;  // cols values or null
-  T* dx;            // rows*cols
+  const T* weight;  // cols values or null: the scale, weightOffset already added
+  const T* dSum;    // rows*cols or null: added to dx (an add-norm's gradient from later layers)
+  T* dx;            // rows*cols, may be dSum itself
   T* dweight;       // cols or null (not requested)
   T* dbias;         // cols or null (not requested; always null for RMSNorm)
+  T* dresidualBias; // cols or null: Σ of dx over rows
+};
+
+// The scale of a layer: weight + weightOffset (Gemma's zero-centered weights use offset 1),
+// rounded once to T; the weight itself, with no allocation, when the offset is 0 or there is no
+// weight (the planner rejects an offset without a weight).
+template <class T>
+class ScaleWeight {
+ public:
+  ScaleWeight(const T* weight, double offset, size_t n) : scale_(weight) {
+    if (!weight || offset == 0) return;
+    owned_ = static_cast<T*>(std::malloc((n > 0 ? n : 1) * sizeof(T)));
+    scale_ = owned_;
+    if (owned_)
+      for (size_t j = 0; j < n; ++j) owned_[j] = T(double(weight[j]) + offset);
+  }
+  ~ScaleWeight() { std::free(owned_); }
+  ScaleWeight(const ScaleWeight&) = delete;
+  ScaleWeight& operator=(const ScaleWeight&) = delete;
+  // false: the offset scale could not be allocated (the kernel then returns false).
+  bool ok(const T* weight) const { return scale_ || !weight; }
+  const T* get() const { return scale_; }
+
+ private:
+  T* owned_ = nullptr;
+  const T* scale_;
 };
 
 constexpr size_t kMaxRowBlocks = 64;             // dweight/dbias partials per backward call
@@ -78,13 +121,13 @@ struct RowStats {
   double mean, rstd;
 };
 
-template <class T, bool Centered>
-RowStats cachedRowStats(const T* x, size_t n, double eps) {
+template <class T, bool Centered, class Source>
+RowStats cachedRowStats(Source x, size_t n, double eps) {
   if constexpr (Centered) {
-    const Moments m = cachedMoments(x, n);
+    const Moments m = cachedMoments<T>(x, n);
     return {m.mean, rstdOf(m.m2 / double(n), eps)};
   } else {
-    return {0, rstdOf(sumSquares(x, n) / double(n), eps)};
+    return {0, rstdOf(sumSquares<T>(x, n) / double(n), eps)};
   }
 }
 
@@ -94,8 +137,46 @@ void storeStats(const RowNormForwardArgs<T>& a, size_t row, RowStats s) {
   a.rstd[row] = T(s.rstd);
 }
 
-template <class T, bool Centered>
-bool forwardHugeRows(const RowNormForwardArgs<T>& a, const Exec& exec) noexcept {
+// What a forward reads, as a source of values at element `at` (column `begin`): x, or an
+// add-norm's x + residual (+ residualBias); f(source) is called with a maker of them.
+template <class T, class F>
+bool withRowSource(const RowNormForwardArgs<T>& a, F&& f) {
+  if (!a.residual) return f([&](size_t at, size_t) { return Values<T>{a.x + at}; });
+  if (a.residualBias)
+    return f([&](size_t at, size_t begin) {
+      return SumOf<T, PerElement<T>>{a.x + at, a.residual + at, PerElement<T>(a.residualBias + begin)};
+    });
+  return f([&](size_t at, size_t) { return SumOf<T, Absent>{a.x + at, a.residual + at, Absent()}; });
+}
+
+// y (and an add-norm's sum) of len values at element `at`, column `begin`, of one row.
+template <class T, bool Centered, class Source>
+void writeRow(const RowNormForwardArgs<T>& a, Source src, size_t at, size_t begin, size_t len, SplitMean<T> mean, T rstd,
+              bool stream) {
+  const T* w = a.weight ? a.weight + begin : nullptr;
+  const T* b = a.bias ? a.bias + begin : nullptr;
+  if constexpr (std::is_same_v<Source, Values<T>>) {
+    normalize<T, Centered>(src.p, a.y + at, len, w, b, mean, rstd, stream);
+  } else {
+    T* sum = a.sum + at;
+    T* y = a.y + at;
+    // streaming stores need both outputs aligned alike; otherwise plain stores
+    const bool streamBoth = stream && ((reinterpret_cast<uintptr_t>(sum) ^ reinterpret_cast<uintptr_t>(y)) & 63) == 0;
+    withStream(streamBoth, [&](auto streamed) {
+      constexpr bool Stream = decltype(streamed)::value;
+      withPerElement(w, b, [&](auto wv, auto bv) {
+        const Broadcast<T> r(rstd);
+        if constexpr (Centered)
+          withBroadcastMean(mean, [&](auto hi, auto lo) { sumNormalizeRun<T, Stream>(src, sum, y, len, hi, lo, r, wv, bv); });
+        else
+          sumNormalizeRun<T, Stream>(src, sum, y, len, Absent(), Absent(), r, wv, bv);
+      });
+    });
+  }
+}
+
+template <class T, bool Centered, class Sources>
+bool forwardHugeRows(const RowNormForwardArgs<T>& a, const Exec& exec, Sources source) noexcept {
   const size_t n = a.cols, blocks = ceilDiv(n, kBlock), tasks = a.rows * blocks;
   ScratchDoubles partial(tasks * 2);  // per (row, block): mean, M2 (RMSNorm: Σx²)
   if (!partial.data()) return false;
@@ -104,13 +185,13 @@ bool forwardHugeRows(const RowNormForwardArgs<T>& a, const Exec& exec) noexcept 
   parallelFor(tasks, 1, threads, [&](size_t t0, size_t t1) {
     for (size_t t = t0; t < t1; ++t) {
       const size_t row = t / blocks, begin = (t % blocks) * kBlock, len = minSize(kBlock, n - begin);
-      const T* x = a.x + row * n + begin;
+      const auto x = source(row * n + begin, begin);
       if constexpr (Centered) {
-        const Moments m = cachedMoments(x, len);
+        const Moments m = cachedMoments<T>(x, len);
         p[2 * t] = m.mean;
         p[2 * t + 1] = m.m2;
       } else {
-        p[2 * t] = sumSquares(x, len);
+        p[2 * t] = sumSquares<T>(x, len);
       }
     }
   });
@@ -133,14 +214,15 @@ bool forwardHugeRows(const RowNormForwardArgs<T>& a, const Exec& exec) noexcept 
     for (size_t t = t0; t < t1; ++t) {
       const size_t row = t / blocks, begin = (t % blocks) * kBlock, len = minSize(kBlock, n - begin);
       const size_t at = row * n + begin;
-      normalize<T, Centered>(a.x + at, a.y + at, len, a.weight ? a.weight + begin : nullptr,
-                             a.bias ? a.bias + begin : nullptr, SplitMean<T>(p[2 * row * blocks]), a.rstd[row], stream);
+      writeRow<T, Centered>(a, source(at, begin), at, begin, len, SplitMean<T>(p[2 * row * blocks]), a.rstd[row], stream);
     }
     if (stream) streamFence();
   });
   return true;
 }
 
+// A row that fits in cache: its statistics from one read of its inputs, then y (and an
+// add-norm's sum) from cache, so DRAM sees each input read once and each output written once.
 template <class T, bool Centered>
 bool rowNormForward(const RowNormForwardArgs<T>& a, const Exec& exec) noexcept {
   const size_t n = a.cols;
@@ -149,18 +231,20 @@ bool rowNormForward(const RowNormForwardArgs<T>& a, const Exec& exec) noexcept {
     for (size_t row = 0; row < a.rows; ++row) storeStats<T, Centered>(a, row, {NAN, NAN});
     return true;
   }
-  if (n * sizeof(T) > kRowInCacheBytes) return forwardHugeRows<T, Centered>(a, exec);
-  const bool stream = streamOutput<T>(a.rows * n);
-  parallelFor(a.rows, rowGrain(n), threadsFor(exec, a.rows * n), [&](size_t r0, size_t r1) {
-    for (size_t row = r0; row < r1; ++row) {
-      const T* x = a.x + row * n;
-      const RowStats s = cachedRowStats<T, Centered>(x, n, a.eps);
-      storeStats<T, Centered>(a, row, s);
-      normalize<T, Centered>(x, a.y + row * n, n, a.weight, a.bias, SplitMean<T>(s.mean), T(s.rstd), stream);
-    }
-    if (stream) streamFence();
+  return withRowSource(a, [&](auto source) {
+    if (n * sizeof(T) > kRowInCacheBytes) return forwardHugeRows<T, Centered>(a, exec, source);
+    const bool stream = streamOutput<T>(a.rows * n);
+    parallelFor(a.rows, rowGrain(n), threadsFor(exec, a.rows * n), [&](size_t r0, size_t r1) {
+      for (size_t row = r0; row < r1; ++row) {
+        const auto x = source(row * n, 0);
+        const RowStats s = cachedRowStats<T, Centered>(x, n, a.eps);
+        storeStats<T, Centered>(a, row, s);
+        writeRow<T, Centered>(a, x, row * n, 0, n, SplitMean<T>(s.mean), T(s.rstd), stream);
+      }
+      if (stream) streamFence();
+    });
+    return true;
   });
-  return true;
 }
 
 // ---- backward ----
@@ -259,20 +343,23 @@ void forEachRowGroup(size_t rowBegin, size_t rowEnd, F f) {
   }
 }
 
-// dweight/dbias sums over the rows of one task. Rows add into sums of the data type (cheap);
-// every kRowGroup rows these move into double sums, so float sums stay accurate to ~1e-6.
+// dweight/dbias (and an add-norm's dresidualBias) sums over the rows of one task. Rows add into
+// sums of the data type (cheap); every kRowGroup rows these move into double sums, so float sums
+// stay accurate to ~1e-6.
 template <class T>
 class ParamGradSums {
  public:
   static constexpr size_t kRowGroup = 4 * kRowsPerGroup;
-  // Sums of n columns; dw/groupDw (db/groupDb) are null when that gradient is not requested.
-  ParamGradSums(size_t n, double* dw, double* db, T* groupDw, T* groupDb)
-      : n_(n), dw_(dw), db_(db), groupDw_(groupDw), groupDb_(groupDb) {
-    if (dw_) zero(dw_, groupDw_);
-    if (db_) zero(db_, groupDb_);
+  static constexpr size_t kSlots = 3;  // dweight, dbias, dresidualBias
+  // Sums of n columns; sums[s]/group[s] are null when that gradient is not requested.
+  ParamGradSums(size_t n, double* dw, double* db, double* drb, T* groupDw, T* groupDb, T* groupDrb)
+      : n_(n), sums_{dw, db, drb}, group_{groupDw, groupDb, groupDrb} {
+    for (size_t s = 0; s < kSlots; ++s)
+      if (sums_[s]) zero(sums_[s], group_[s]);
   }
-  T* rowDw() const { return groupDw_; }
-  T* rowDb() const { return groupDb_; }
+  T* rowDw() const { return sums_[0] ? group_[0] : nullptr; }
+  T* rowDb() const { return sums_[1] ? group_[1] : nullptr; }
+  T* rowDrb() const { return sums_[2] ? group_[2] : nullptr; }
   // Called after every row group (kRowGroup is a multiple of kRowsPerGroup).
   void rowsDone(size_t count) {
     rows_ += count;
@@ -280,8 +367,8 @@ class ParamGradSums {
   }
   void flush() {
     if (rows_ == 0) return;
-    if (dw_) moveToDouble(groupDw_, dw_);
-    if (db_) moveToDouble(groupDb_, db_);
+    for (size_t s = 0; s < kSlots; ++s)
+      if (sums_[s]) moveToDouble(group_[s], sums_[s]);
     rows_ = 0;
   }
 
@@ -296,14 +383,15 @@ class ParamGradSums {
   }
 
   size_t n_, rows_ = 0;
-  double *dw_, *db_;
-  T *groupDw_, *groupDb_;
+  double* sums_[kSlots];
+  T* group_[kSlots];
 };
 
-// Scalar math: dx = ((g − mean(g)) − x̂·mean(g·x̂))·rstd (RMSNorm: (g − x̂·mean(g·x̂))·rstd), w per element.
-template <class T, bool Centered, bool HasWeight>
-void writeDx(const T* x, const T* dy, const T* w, T* dx, size_t n, const RowXhat<T, Centered>& xhat, T meanG, T meanGx,
-             bool stream) {
+// Scalar math: dx = ((g − mean(g)) − x̂·mean(g·x̂))·rstd (RMSNorm: (g − x̂·mean(g·x̂))·rstd), w per element;
+// Added: dx += dSum; drb (non-null): drb[i] += dx.
+template <class T, bool Centered, bool HasWeight, bool Added>
+void writeDx(const T* x, const T* dy, const T* w, const T* dSum, T* dx, T* drb, size_t n, const RowXhat<T, Centered>& xhat,
+             T meanG, T meanGx, bool stream) {
   withStream(stream, [&](auto streamed) {
     constexpr bool Stream = decltype(streamed)::value;
     const Broadcast<T> mgx(meanGx);
@@ -311,35 +399,44 @@ void writeDx(const T* x, const T* dy, const T* w, T* dx, size_t n, const RowXhat
       if constexpr (Centered) return Broadcast<T>(meanG);
       else return Absent();
     }();
-    if constexpr (HasWeight) writeDxRun<T, Stream>(x, dy, dx, n, Linear(), xhat, PerElement<T>(w), mg, mgx);
-    else writeDxRun<T, Stream>(x, dy, dx, n, Linear(), xhat, Absent(), mg, mgx);
+    const auto wv = [&] {
+      if constexpr (HasWeight) return PerElement<T>(w);
+      else return Absent();
+    }();
+    const auto add = [&] {
+      if constexpr (Added) return PerElement<T>(dSum);
+      else return Absent();
+    }();
+    if (drb) writeDxRun<T, Stream>(x, dy, dx, n, Linear(), xhat, wv, mg, mgx, add, ColumnSums<T>{drb});
+    else writeDxRun<T, Stream>(x, dy, dx, n, Linear(), xhat, wv, mg, mgx, add);
   });
 }
 
 // Backward of R consecutive full rows: the sums of one read of x and dy, then dx from cache.
-template <class T, bool Centered, bool HasWeight, size_t R>
-void backwardRowGroup(const RowNormBackwardArgs<T>& a, size_t row0, T* dw, T* db, bool stream) {
+template <class T, bool Centered, bool HasWeight, bool Added, size_t R>
+void backwardRowGroup(const RowNormBackwardArgs<T>& a, size_t row0, T* dw, T* db, T* drb, bool stream) {
   const size_t n = a.cols;
   GradSums sums[R];
   gradSumsRows<T, Centered, HasWeight, R>(a, row0, 0, n, dw, db, sums);
   for (size_t j = 0; j < R; ++j) {
     const size_t at = (row0 + j) * n;
-    writeDx<T, Centered, HasWeight>(a.x + at, a.dy + at, a.weight, a.dx + at, n, rowXhat<T, Centered>(a, row0 + j),
-                                    T(sums[j].g / double(n)), T(sums[j].gx / double(n)), stream);
+    writeDx<T, Centered, HasWeight, Added>(a.x + at, a.dy + at, a.weight, Added ? a.dSum + at : nullptr, a.dx + at, drb, n,
+                                           rowXhat<T, Centered>(a, row0 + j), T(sums[j].g / double(n)),
+                                           T(sums[j].gx / double(n)), stream);
   }
 }
 
-template <class T, bool Centered, bool HasWeight>
+template <class T, bool Centered, bool HasWeight, bool Added>
 bool backwardHugeRows(const RowNormBackwardArgs<T>& a, const Exec& exec) noexcept {
   const size_t n = a.cols, blocks = ceilDiv(n, kBlock);
-  // per (row, block): Σg, Σg·x̂; then per column: dw, db (double) and their row-group sums (T)
+  // per (row, block): Σg, Σg·x̂; then per column: dw, db, drb (double) and their row-group sums (T)
   double* rowPart = nullptr;
-  double* columns = nullptr;  // dw: [0, n), db: [n, 2n)
+  double* columns = nullptr;  // dw: [0, n), db: [n, 2n), drb: [2n, 3n)
   T* group = nullptr;
   const auto carve = [&](Carver c) {
     rowPart = c.take<double>(a.rows * blocks * 2);
-    columns = c.take<double>(2 * n);
-    group = c.take<T>(2 * n);
+    columns = c.take<double>(3 * n);
+    group = c.take<T>(3 * n);
     return c.used();
   };
   ScratchDoubles scratch(carve(Carver()));
@@ -349,8 +446,8 @@ bool backwardHugeRows(const RowNormBackwardArgs<T>& a, const Exec& exec) noexcep
   parallelFor(blocks, 1, threads, [&](size_t b0, size_t b1) {
     for (size_t b = b0; b < b1; ++b) {  // column block b: every row, in row order
       const size_t begin = b * kBlock, len = minSize(kBlock, n - begin);
-      ParamGradSums<T> params(len, a.dweight ? columns + begin : nullptr, a.dbias ? columns + n + begin : nullptr,
-                              group + begin, group + n + begin);
+      ParamGradSums<T> params(len, a.dweight ? columns + begin : nullptr, a.dbias ? columns + n + begin : nullptr, nullptr,
+                              group + begin, group + n + begin, nullptr);
       forEachRowGroup(0, a.rows, [&](size_t row0, auto rowCount) {
         constexpr size_t R = decltype(rowCount)::value;
         GradSums sums[R];
@@ -372,49 +469,70 @@ bool backwardHugeRows(const RowNormBackwardArgs<T>& a, const Exec& exec) noexcep
     q[1] = s.gx / double(n);
   }
   const bool stream = streamOutput<T>(a.rows * n);
-  parallelFor(a.rows * blocks, 1, threads, [&](size_t t0, size_t t1) {
-    for (size_t t = t0; t < t1; ++t) {
-      const size_t row = t / blocks, begin = (t % blocks) * kBlock, len = minSize(kBlock, n - begin);
-      const size_t at = row * n + begin;
-      const double* q = rowPart + 2 * row * blocks;
-      writeDx<T, Centered, HasWeight>(a.x + at, a.dy + at, HasWeight ? a.weight + begin : nullptr, a.dx + at, len,
-                                      rowXhat<T, Centered>(a, row), T(q[0]), T(q[1]), stream);
-    }
-    if (stream) streamFence();
-  });
+  const auto dxBlock = [&](size_t row, size_t b, T* drb) {
+    const size_t begin = b * kBlock, len = minSize(kBlock, n - begin);
+    const size_t at = row * n + begin;
+    const double* q = rowPart + 2 * row * blocks;
+    writeDx<T, Centered, HasWeight, Added>(a.x + at, a.dy + at, HasWeight ? a.weight + begin : nullptr,
+                                           Added ? a.dSum + at : nullptr, a.dx + at, drb, len, rowXhat<T, Centered>(a, row),
+                                           T(q[0]), T(q[1]), stream);
+  };
+  if (a.dresidualBias) {  // column block b sums its dx over every row, in row order
+    parallelFor(blocks, 1, threads, [&](size_t b0, size_t b1) {
+      for (size_t b = b0; b < b1; ++b) {
+        const size_t begin = b * kBlock, len = minSize(kBlock, n - begin);
+        ParamGradSums<T> params(len, nullptr, nullptr, columns + 2 * n + begin, nullptr, nullptr, group + 2 * n + begin);
+        for (size_t row = 0; row < a.rows; ++row) {
+          dxBlock(row, b, params.rowDrb());
+          params.rowsDone(1);
+        }
+        params.flush();
+      }
+      if (stream) streamFence();
+    });
+  } else {
+    parallelFor(a.rows * blocks, 1, threads, [&](size_t t0, size_t t1) {
+      for (size_t t = t0; t < t1; ++t) dxBlock(t / blocks, t % blocks, nullptr);
+      if (stream) streamFence();
+    });
+  }
   if (a.dweight) combineColumns(columns, 1, 0, n, a.dweight);
   if (a.dbias) combineColumns(columns + n, 1, 0, n, a.dbias);
+  if (a.dresidualBias) combineColumns(columns + 2 * n, 1, 0, n, a.dresidualBias);
   return true;
 }
 
-template <class T, bool Centered, bool HasWeight>
+template <class T, bool Centered, bool HasWeight, bool Added>
 bool backwardRows(const RowNormBackwardArgs<T>& a, const Exec& exec) noexcept {
   const size_t n = a.cols, rows = a.rows;
-  if (n * sizeof(T) > kRowInCacheBytes) return backwardHugeRows<T, Centered, HasWeight>(a, exec);
+  if (n * sizeof(T) > kRowInCacheBytes) return backwardHugeRows<T, Centered, HasWeight, Added>(a, exec);
   const int threads = threadsFor(exec, rows * n);
   const bool stream = streamOutput<T>(rows * n);
-  if (!a.dweight && !a.dbias) {
+  if (!a.dweight && !a.dbias && !a.dresidualBias) {
     parallelFor(rows, rowGrain(n), threads, [&](size_t r0, size_t r1) {
-      for (size_t row = r0; row < r1; ++row) backwardRowGroup<T, Centered, HasWeight, 1>(a, row, nullptr, nullptr, stream);
+      for (size_t row = r0; row < r1; ++row)
+        backwardRowGroup<T, Centered, HasWeight, Added, 1>(a, row, nullptr, nullptr, nullptr, stream);
       if (stream) streamFence();
     });
     return true;
   }
-  // Row blocks fixed by the shape; each accumulates its own dweight/dbias partial row.
+  // Row blocks fixed by the shape; each accumulates its own dweight/dbias/dresidualBias partial row.
+  constexpr size_t kSlots = ParamGradSums<T>::kSlots;
   const size_t blockRows = rows / kMaxRowBlocks > kMinBlockRows ? ceilDiv(rows, kMaxRowBlocks) : kMinBlockRows;
   const size_t blocks = ceilDiv(rows, blockRows);
-  const size_t stride = 2 * n + ceilDiv(2 * n * sizeof(T), sizeof(double));  // [dw | db] doubles, then [dw | db] T
+  const size_t stride = kSlots * n + ceilDiv(kSlots * n * sizeof(T), sizeof(double));  // [dw | db | drb] doubles, then T
   ScratchDoubles scratch(blocks * stride);
   if (!scratch.data()) return false;
   double* partial = scratch.data();
   parallelFor(blocks, 1, threads, [&](size_t b0, size_t b1) {
     for (size_t b = b0; b < b1; ++b) {
       double* sums = partial + b * stride;
-      T* group = reinterpret_cast<T*>(sums + 2 * n);
-      ParamGradSums<T> params(n, a.dweight ? sums : nullptr, a.dbias ? sums + n : nullptr, group, group + n);
+      T* group = reinterpret_cast<T*>(sums + kSlots * n);
+      ParamGradSums<T> params(n, a.dweight ? sums : nullptr, a.dbias ? sums + n : nullptr,
+                              a.dresidualBias ? sums + 2 * n : nullptr, group, group + n, group + 2 * n);
       forEachRowGroup(b * blockRows, minSize(rows, (b + 1) * blockRows), [&](size_t row0, auto rowCount) {
         constexpr size_t R = decltype(rowCount)::value;
-        backwardRowGroup<T, Centered, HasWeight, R>(a, row0, params.rowDw(), params.rowDb(), stream);
+        backwardRowGroup<T, Centered, HasWeight, Added, R>(a, row0, params.rowDw(), params.rowDb(), params.rowDrb(), stream);
         params.rowsDone(R);
       });
       params.flush();
@@ -423,6 +541,7 @@ bool backwardRows(const RowNormBackwardArgs<T>& a, const Exec& exec) noexcept {
   });
   if (a.dweight) combineColumns(partial, blocks, stride, n, a.dweight);
   if (a.dbias) combineColumns(partial + n, blocks, stride, n, a.dbias);
+  if (a.dresidualBias) combineColumns(partial + 2 * n, blocks, stride, n, a.dresidualBias);
   return true;
 }
 
@@ -432,34 +551,74 @@ bool rowNormBackward(const RowNormBackwardArgs<T>& a, const Exec& exec) noexcept
     for (size_t j = 0; j < a.cols; ++j) {
       if (a.dweight) a.dweight[j] = 0;
       if (a.dbias) a.dbias[j] = 0;
+      if (a.dresidualBias) a.dresidualBias[j] = 0;
     }
     return true;
   }
-  return a.weight ? backwardRows<T, Centered, true>(a, exec) : backwardRows<T, Centered, false>(a, exec);
+  if (a.dSum)
+    return a.weight ? backwardRows<T, Centered, true, true>(a, exec) : backwardRows<T, Centered, false, true>(a, exec);
+  return a.weight ? backwardRows<T, Centered, true, false>(a, exec) : backwardRows<T, Centered, false, false>(a, exec);
 }
 
 }  // namespace
 
+// Each entry point scales by weight + weightOffset (ScaleWeight): dweight is Σ dy·x̂ whatever the offset.
 template <class T>
 bool layerNormForward(const Args<Kernel::layerNormForward, T>& a, const Exec& e) noexcept {
-  return rowNormForward<T, true>({a.x, a.rows, a.cols, a.weight, a.bias, a.eps, a.y, a.mean, a.rstd}, e);
+  const ScaleWeight<T> w(a.weight, a.weightOffset, a.cols);
+  return w.ok(a.weight) &&
+         rowNormForward<T, true>({a.x, nullptr, nullptr, a.rows, a.cols, w.get(), a.bias, a.eps, a.y, nullptr, a.mean, a.rstd}, e);
 }
 template <class T>
 bool rmsNormForward(const Args<Kernel::rmsNormForward, T>& a, const Exec& e) noexcept {
-  return rowNormForward<T, false>({a.x, a.rows, a.cols, a.weight, nullptr, a.eps, a.y, nullptr, a.rstd}, e);
+  const ScaleWeight<T> w(a.weight, a.weightOffset, a.cols);
+  return w.ok(a.weight) &&
+         rowNormForward<T, false>({a.x, nullptr, nullptr, a.rows, a.cols, w.get(), nullptr, a.eps, a.y, nullptr, nullptr, a.rstd}, e);
+}
+template <class T>
+bool addLayerNormForward(const Args<Kernel::addLayerNormForward, T>& a, const Exec& e) noexcept {
+  const ScaleWeight<T> w(a.weight, a.weightOffset, a.cols);
+  return w.ok(a.weight) && rowNormForward<T, true>({a.x, a.residual, a.residualBias, a.rows, a.cols, w.get(), a.bias, a.eps,
+                                                    a.y, a.sum, a.mean, a.rstd}, e);
+}
+template <class T>
+bool addRmsNormForward(const Args<Kernel::addRmsNormForward, T>& a, const Exec& e) noexcept {
+  const ScaleWeight<T> w(a.weight, a.weightOffset, a.cols);
+  return w.ok(a.weight) && rowNormForward<T, false>({a.x, a.residual, a.residualBias, a.rows, a.cols, w.get(), nullptr, a.eps,
+                                                     a.y, a.sum, nullptr, a.rstd}, e);
 }
 template <class T>
 bool layerNormBackward(const Args<Kernel::layerNormBackward, T>& a, const Exec& e) noexcept {
-  return rowNormBackward<T, true>({a.dy, a.x, a.mean, a.rstd, a.rows, a.cols, a.weight, a.dx, a.dweight, a.dbias}, e);
+  const ScaleWeight<T> w(a.weight, a.weightOffset, a.cols);
+  return w.ok(a.weight) && rowNormBackward<T, true>({a.dy, a.x, a.mean, a.rstd, a.rows, a.cols, w.get(), nullptr, a.dx,
+                                                     a.dweight, a.dbias, nullptr}, e);
 }
 template <class T>
 bool rmsNormBackward(const Args<Kernel::rmsNormBackward, T>& a, const Exec& e) noexcept {
-  return rowNormBackward<T, false>({a.dy, a.x, nullptr, a.rstd, a.rows, a.cols, a.weight, a.dx, a.dweight, nullptr}, e);
+  const ScaleWeight<T> w(a.weight, a.weightOffset, a.cols);
+  return w.ok(a.weight) && rowNormBackward<T, false>({a.dy, a.x, nullptr, a.rstd, a.rows, a.cols, w.get(), nullptr, a.dx,
+                                                      a.dweight, nullptr, nullptr}, e);
+}
+template <class T>
+bool addLayerNormBackward(const Args<Kernel::addLayerNormBackward, T>& a, const Exec& e) noexcept {
+  const ScaleWeight<T> w(a.weight, a.weightOffset, a.cols);
+  return w.ok(a.weight) && rowNormBackward<T, true>({a.dy, a.sum, a.mean, a.rstd, a.rows, a.cols, w.get(), a.dSum, a.dx,
+                                                     a.dweight, a.dbias, a.dresidualBias}, e);
+}
+template <class T>
+bool addRmsNormBackward(const Args<Kernel::addRmsNormBackward, T>& a, const Exec& e) noexcept {
+  const ScaleWeight<T> w(a.weight, a.weightOffset, a.cols);
+  return w.ok(a.weight) && rowNormBackward<T, false>({a.dy, a.sum, nullptr, a.rstd, a.rows, a.cols, w.get(), a.dSum, a.dx,
+                                                      a.dweight, nullptr, a.dresidualBias}, e);
 }
 
 FASTNORM_INSTANTIATE_KERNEL(layerNormForward)
 FASTNORM_INSTANTIATE_KERNEL(rmsNormForward)
 FASTNORM_INSTANTIATE_KERNEL(layerNormBackward)
 FASTNORM_INSTANTIATE_KERNEL(rmsNormBackward)
+FASTNORM_INSTANTIATE_KERNEL(addLayerNormForward)
+FASTNORM_INSTANTIATE_KERNEL(addRmsNormForward)
+FASTNORM_INSTANTIATE_KERNEL(addLayerNormBackward)
+FASTNORM_INSTANTIATE_KERNEL(addRmsNormBackward)
 
 }  // namespace fastnorm::FASTNORM_ISA_NS

@@ -84,6 +84,15 @@ const running = <D extends DtypeRule, P extends Presence>(dtype: D, presence: P)
 const grads = (length: string, paramLength: string) => [output('dx', 'data', 'required', length, 'out.dx'),
   output('dweight', 'param', 'optional', paramLength, 'out.dweight'), output('dbias', 'param', 'optional', paramLength, 'out.dbias')] as const;
 
+// Residual add + norm (kernel_list.h): x and residual in, y (may be x) and sum (may be residual)
+// out; the backward reads dy and the forward's sum, adds dSum to dx (out.dx may be dSum).
+const addInputs = [input('x', 'data', 'required', 'rows*cols', 'x'), input('residual', 'data', 'required', 'rows*cols', 'residual'), ...rows] as const;
+const addOutputs = [output('y', 'data', 'required', 'rows*cols', 'out.y', 'x'), output('sum', 'data', 'required', 'rows*cols', 'out.sum', 'residual')] as const;
+const residualBias = input('residualBias', 'param', 'optional', 'cols', 'residualBias');
+const addBackwardInputs = [input('dy', 'data', 'required', 'rows*cols', 'dy'), input('sum', 'data', 'required', 'rows*cols', 'sum')] as const;
+const addBackwardGrads = [input('weight', 'param', 'optional', 'cols', 'weight'), number('weightOffset'),
+  input('dSum', 'data', 'optional', 'rows*cols', 'dSum'), output('dx', 'data', 'required', 'rows*cols', 'out.dx', 'dSum')] as const;
+
 // BatchNorm's and InstanceNorm's forward and backward have the same rows but for the flag that
 // says whether the batch's statistics are used (`mode`) and the count of saved statistics.
 const runningForward = <M extends string>(mode: M, statsLength: string) => [
@@ -98,20 +107,37 @@ const runningBackward = <M extends string>(mode: M, statsLength: string) => [
 
 export const KERNELS = {
   layerNormForward: kernel('layerNormForward', [
-    input('x', 'data', 'required', 'rows*cols', 'x'), ...rows, ...affine('cols'), number('eps'),
+    input('x', 'data', 'required', 'rows*cols', 'x'), ...rows, ...affine('cols'), number('eps'), number('weightOffset'),
     output('y', 'data', 'required', 'rows*cols', 'out.y', 'x'), ...statsOut('rows'),
   ]),
   layerNormBackward: kernel('layerNormBackward', [
-    ...dyX('rows*cols'), ...saved('rows'), ...rows, input('weight', 'param', 'optional', 'cols', 'weight'), ...grads('rows*cols', 'cols'),
+    ...dyX('rows*cols'), ...saved('rows'), ...rows, input('weight', 'param', 'optional', 'cols', 'weight'), number('weightOffset'),
+    ...grads('rows*cols', 'cols'),
   ]),
   rmsNormForward: kernel('rmsNormForward', [
     input('x', 'data', 'required', 'rows*cols', 'x'), ...rows, input('weight', 'param', 'optional', 'cols', 'weight'), number('eps'),
-    output('y', 'data', 'required', 'rows*cols', 'out.y', 'x'), output('rstd', 'stats', 'required', 'rows', 'out.rstd'),
+    number('weightOffset'), output('y', 'data', 'required', 'rows*cols', 'out.y', 'x'), output('rstd', 'stats', 'required', 'rows', 'out.rstd'),
   ]),
   rmsNormBackward: kernel('rmsNormBackward', [
     ...dyX('rows*cols'), input('rstd', 'stats', 'required', 'rows', 'saved.rstd'), ...rows,
-    input('weight', 'param', 'optional', 'cols', 'weight'),
+    input('weight', 'param', 'optional', 'cols', 'weight'), number('weightOffset'),
     output('dx', 'data', 'required', 'rows*cols', 'out.dx'), output('dweight', 'param', 'optional', 'cols', 'out.dweight'),
+  ]),
+  addLayerNormForward: kernel('addLayerNormForward', [
+    ...addInputs, ...affine('cols'), residualBias, number('eps'), number('weightOffset'), ...addOutputs, ...statsOut('rows'),
+  ]),
+  addLayerNormBackward: kernel('addLayerNormBackward', [
+    ...addBackwardInputs, ...saved('rows'), ...rows, ...addBackwardGrads,
+    output('dweight', 'param', 'optional', 'cols', 'out.dweight'), output('dbias', 'param', 'optional', 'cols', 'out.dbias'),
+    output('dresidualBias', 'param', 'optional', 'cols', 'out.dresidualBias'),
+  ]),
+  addRmsNormForward: kernel('addRmsNormForward', [
+    ...addInputs, input('weight', 'param', 'optional', 'cols', 'weight'), residualBias, number('eps'), number('weightOffset'),
+    ...addOutputs, output('rstd', 'stats', 'required', 'rows', 'out.rstd'),
+  ]),
+  addRmsNormBackward: kernel('addRmsNormBackward', [
+    ...addBackwardInputs, input('rstd', 'stats', 'required', 'rows', 'saved.rstd'), ...rows, ...addBackwardGrads,
+    output('dweight', 'param', 'optional', 'cols', 'out.dweight'), output('dresidualBias', 'param', 'optional', 'cols', 'out.dresidualBias'),
   ]),
   batchNormForward: kernel('batchNormForward', runningForward('training', 'c')),
   batchNormBackward: kernel('batchNormBackward', runningBackward('training', 'c')),

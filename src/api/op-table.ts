@@ -8,7 +8,10 @@ import { planBatchNorm, planBatchNormBackward, planBatchNormBackwardElemt, planB
 import type { ArgsOf, Plan } from './bind.js';
 import { planGroupNorm, planGroupNormBackward, planInstanceNorm, planInstanceNormBackward } from './group-norm.js';
 import { KERNELS, type KernelName, type KernelSchema } from './kernel-schema.js';
-import { planLayerNorm, planLayerNormBackward, planRmsNorm, planRmsNormBackward } from './row-norm.js';
+import {
+  planAddLayerNorm, planAddLayerNormBackward, planAddRmsNorm, planAddRmsNormBackward, planLayerNorm, planLayerNormBackward, planRmsNorm,
+  planRmsNormBackward,
+} from './row-norm.js';
 
 type Planner<S extends KernelSchema> = (...args: never[]) => Plan<S, unknown>;
 
@@ -30,28 +33,63 @@ function op<S extends KernelSchema, P extends Planner<S>, M extends 'async' | 's
 export const OP_TABLE = {
   /**
    * LayerNorm over the trailing `normalizedShape` dims: y = (x − mean)·rstd·weight + bias per row.
+   * `weightOffset` scales by `weightOffset + weight` instead (zero-centered weights).
    * @example
    * const { y, mean, rstd } = fastnorm.layerNorm({ data, shape: [4, 768] }, 768, { weight, bias });
    */
   layerNorm: op(KERNELS.layerNormForward, planLayerNorm),
   /**
    * Gradients of layerNorm: dx, and dweight/dbias when a weight is passed (or as `grads` asks).
+   * Pass the forward's `weightOffset`: dx goes through `weightOffset + weight`, dweight does not.
    * @example
    * const { dx, dweight, dbias } = fastnorm.layerNormBackward(dy, x, { mean, rstd }, 768, { weight });
    */
   layerNormBackward: op(KERNELS.layerNormBackward, planLayerNormBackward),
   /**
    * RMSNorm: y = x·rsqrt(mean(x²) + eps)·weight over the trailing dims (eps defaults to 1e-6).
+   * Gemma's zero-centered weights: `weightOffset: 1` scales by `1 + weight`.
    * @example
    * const { y, rstd } = fastnorm.rmsNorm(x, 768, { weight });
+   * const gemma = fastnorm.rmsNorm(x, 2048, { weight: zeroCentered, weightOffset: 1 });
    */
   rmsNorm: op(KERNELS.rmsNormForward, planRmsNorm),
   /**
-   * Gradients of rmsNorm: dx, and dweight when a weight is passed.
+   * Gradients of rmsNorm: dx, and dweight when a weight is passed (pass the forward's `weightOffset`).
    * @example
    * const { dx, dweight } = fastnorm.rmsNormBackward(dy, x, { rstd }, 768, { weight });
    */
   rmsNormBackward: op(KERNELS.rmsNormBackward, planRmsNormBackward),
+  /**
+   * Residual add + LayerNorm in one pass (pre-norm transformer blocks; ONNX SkipLayerNormalization):
+   * sum = x + residual (+ residualBias per element of `normalizedShape`), y = layerNorm(sum).
+   * Returns `sum`, the new residual stream; `out.sum` may be `residual.data` (the stream updated in
+   * place) and `out.y` may be `x.data`. Reads x and residual once, writes y and sum once.
+   * @example
+   * const { y, sum, mean, rstd } = fastnorm.addLayerNorm(attnOut, stream, 768, { weight, bias, out: { sum: stream.data } });
+   */
+  addLayerNorm: op(KERNELS.addLayerNormForward, planAddLayerNorm),
+  /**
+   * Gradients of addLayerNorm: `dx` is the gradient with respect to sum, so to both x and residual,
+   * plus `dSum` (the residual stream's gradient from later layers) added in the same pass; dweight/dbias
+   * as layerNormBackward; `grads: { residualBias: true }` returns dresidualBias (dx summed over rows).
+   * @example
+   * const { dx, dweight, dbias } = fastnorm.addLayerNormBackward(dy, fwd.sum, fwd, 768, { weight, dSum });
+   */
+  addLayerNormBackward: op(KERNELS.addLayerNormBackward, planAddLayerNormBackward),
+  /**
+   * Residual add + RMSNorm in one pass (vLLM's fused_add_rms_norm): sum = x + residual (+ residualBias),
+   * y = rmsNorm(sum); `out.sum` may be `residual.data`, `out.y` may be `x.data`. Gemma: `weightOffset: 1`.
+   * @example
+   * const { y, sum, rstd } = fastnorm.addRmsNorm(mlpOut, stream, 4096, { weight, out: { sum: stream.data } });
+   */
+  addRmsNorm: op(KERNELS.addRmsNormForward, planAddRmsNorm),
+  /**
+   * Gradients of addRmsNorm: dx (with respect to sum, plus `dSum`), dweight, and dresidualBias when
+   * `grads.residualBias`.
+   * @example
+   * const { dx, dweight } = fastnorm.addRmsNormBackward(dy, fwd.sum, fwd, 4096, { weight, dSum });
+   */
+  addRmsNormBackward: op(KERNELS.addRmsNormBackward, planAddRmsNormBackward),
   /**
    * BatchNorm: statistics per channel over N and every spatial position ('NCHW' or 'NHWC').
    * Training (default) normalizes with the batch statistics and updates running stats in place;

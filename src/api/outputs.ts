@@ -15,7 +15,7 @@ export function checkGrads(v: unknown, hasWeight: boolean, known: readonly strin
 }
 
 /** A gradient output is only accepted when that gradient is computed. */
-function checkUnwantedOutput(out: Record<string, unknown> | undefined, key: string, wanted: boolean, why: string): void {
+export function checkUnwantedOutput(out: Record<string, unknown> | undefined, key: string, wanted: boolean, why: string): void {
   if (!wanted && out !== undefined && out[key] !== undefined && out[key] !== null)
     throw new RangeError(`out.${key} was given but ${why}`);
 }

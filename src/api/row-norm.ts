@@ -3,69 +3,152 @@
 // synchronously or as a Promise, on either backend).
 import { plan, wanted, type Plan } from './bind.js';
 import { KERNELS } from './kernel-schema.js';
-import { backwardResult, checkGrads, checkOut, checkUnwantedOutputs, hasWeight } from './outputs.js';
+import { backwardResult, checkGrads, checkOut, checkUnwantedOutput, checkUnwantedOutputs, hasWeight } from './outputs.js';
 import type {
-  BackwardResult, FloatArray, LayerNormBackwardOptions, LayerNormOptions, LayerNormResult, RmsNormBackwardOptions,
-  RmsNormOptions, RmsNormResult, Tensor,
+  AddLayerNormBackwardOptions, AddLayerNormOptions, AddLayerNormResult, AddNormBackwardResult, AddRmsNormBackwardOptions,
+  AddRmsNormOptions, AddRmsNormResult, BackwardResult, FloatArray, LayerNormBackwardOptions, LayerNormOptions, LayerNormResult,
+  RmsNormBackwardOptions, RmsNormOptions, RmsNormResult, Tensor,
 } from './types.js';
-import { checkBackwardTensors, checkEps, checkNormalizedShape, checkOptions, checkSaved, checkTensor } from './validate.js';
+import {
+  checkBackwardTensors, checkBoolean, checkEps, checkNormalizedShape, checkOptions, checkSaved, checkTensor, checkTensorLike,
+  checkWeightOffset,
+} from './validate.js';
 
-const LAYER_NORM_OPTIONS = ['weight', 'bias', 'eps', 'out'] as const;
-const RMS_NORM_OPTIONS = ['weight', 'eps', 'out'] as const;
-const BACKWARD_OPTIONS = ['weight', 'grads', 'out'] as const;
+const LAYER_NORM_OPTIONS = ['weight', 'bias', 'eps', 'weightOffset', 'out'] as const;
+const RMS_NORM_OPTIONS = ['weight', 'eps', 'weightOffset', 'out'] as const;
+const BACKWARD_OPTIONS = ['weight', 'weightOffset', 'grads', 'out'] as const;
+const ADD_LAYER_NORM_OPTIONS = ['weight', 'bias', 'residualBias', 'eps', 'weightOffset', 'out'] as const;
+const ADD_RMS_NORM_OPTIONS = ['weight', 'residualBias', 'eps', 'weightOffset', 'out'] as const;
+const ADD_BACKWARD_OPTIONS = ['weight', 'weightOffset', 'dSum', 'grads', 'out'] as const;
 
-/** A row op's forward arguments: x, its options, rows × cols of normalizedShape, eps (its default) and `out`. */
-function checkForward<O extends { eps?: number; out?: object }>(x: Tensor, normalizedShape: unknown, opts: unknown, known: readonly string[],
-  defaultEps: number, outKeys: readonly string[]) {
+/** A row op's forward arguments: x, its options, rows × cols of normalizedShape, eps (its default), weightOffset and `out`. */
+function checkForward<O extends { weight?: unknown; eps?: number; weightOffset?: number; out?: object }>(x: Tensor, normalizedShape: unknown,
+  opts: unknown, known: readonly string[], defaultEps: number, outKeys: readonly string[]) {
   checkTensor('x', x);
   const o = checkOptions<O>('opts', opts, known);
   const [rows, cols] = checkNormalizedShape(normalizedShape, x.shape);
-  return { o, rows, cols, eps: checkEps(o.eps, defaultEps), out: checkOut(o.out, outKeys) };
+  const eps = checkEps(o.eps, defaultEps);
+  return { o, rows, cols, eps, weightOffset: checkWeightOffset(o.weightOffset, o.weight), out: checkOut(o.out, outKeys) };
+}
+
+/** An add-norm's x and residual (a tensor of x's dtype and shape) and its forward arguments. */
+function checkAddForward<O extends { weight?: unknown; eps?: number; weightOffset?: number; out?: object }>(x: Tensor, residual: unknown,
+  normalizedShape: unknown, opts: unknown, known: readonly string[], defaultEps: number, outKeys: readonly string[]) {
+  const c = checkForward<O>(x, normalizedShape, opts, known, defaultEps, outKeys);
+  return { o: c.o, rows: c.rows, cols: c.cols, eps: c.eps, weightOffset: c.weightOffset, out: c.out,
+    residual: checkTensorLike('residual', residual, 'x', x) };
 }
 
 export function planLayerNorm<A extends FloatArray>(x: Tensor<A>, normalizedShape: number | readonly number[], opts?: LayerNormOptions<A>):
   Plan<typeof KERNELS.layerNormForward, LayerNormResult<A>> {
-  const { o, rows, cols, eps, out } = checkForward<LayerNormOptions>(x, normalizedShape, opts, LAYER_NORM_OPTIONS, 1e-5, ['y', 'mean', 'rstd']);
+  const { o, rows, cols, eps, weightOffset, out } = checkForward<LayerNormOptions>(x, normalizedShape, opts, LAYER_NORM_OPTIONS, 1e-5, ['y', 'mean', 'rstd']);
   return plan(KERNELS.layerNormForward, {
-    x: x.data, rows, cols, weight: o.weight, bias: o.bias, eps, y: out?.y, mean: out?.mean, rstd: out?.rstd,
+    x: x.data, rows, cols, weight: o.weight, bias: o.bias, eps, weightOffset, y: out?.y, mean: out?.mean, rstd: out?.rstd,
   }, (a) => ({ y: { data: a.y as A, shape: x.shape.slice() }, mean: a.mean as A, rstd: a.rstd as A }));
 }
 
 /** A row op's backward arguments: dy like x, its options, rows × cols, the saved statistics, the gradients asked for and `out`. */
-function checkBackward<O extends { weight?: unknown; grads?: unknown; out?: unknown }>(dy: Tensor, x: Tensor, saved: unknown,
-  normalizedShape: unknown, opts: unknown, grads: readonly string[], outKeys: readonly string[]) {
+function checkBackward<O extends { weight?: unknown; weightOffset?: unknown; grads?: unknown; out?: unknown }>(dy: Tensor, x: Tensor,
+  saved: unknown, normalizedShape: unknown, opts: unknown, grads: readonly string[], outKeys: readonly string[],
+  known: readonly string[] = BACKWARD_OPTIONS) {
   checkBackwardTensors(dy, x);
-  const o = checkOptions<O>('opts', opts, BACKWARD_OPTIONS);
+  const o = checkOptions<O>('opts', opts, known);
   const [rows, cols] = checkNormalizedShape(normalizedShape, x.shape);
   const s = checkSaved(saved);
   const g = checkGrads(o.grads, hasWeight(o.weight), grads);
+  const weightOffset = checkWeightOffset(o.weightOffset, o.weight);
   const out = checkOut(o.out, outKeys);
   checkUnwantedOutputs(out, g, grads.includes('bias'));
-  return { o, rows, cols, s, grads: g, out };
+  return { o, rows, cols, s, grads: g, weightOffset, out };
+}
+
+/** An add-norm backward's arguments: dy like sum, dSum (optional, like sum), and whether dresidualBias is asked for. */
+function checkAddBackward<O extends { weight?: unknown; weightOffset?: unknown; dSum?: unknown; grads?: { residualBias?: boolean };
+  out?: unknown }>(dy: Tensor, sum: Tensor, saved: unknown, normalizedShape: unknown, opts: unknown, grads: readonly string[],
+  outKeys: readonly string[]) {
+  checkTensor('sum', sum);
+  checkTensorLike('dy', dy, 'sum', sum);
+  const c = checkBackward<O>(dy, sum, saved, normalizedShape, opts, grads, outKeys, ADD_BACKWARD_OPTIONS);
+  const dSum = c.o.dSum === undefined || c.o.dSum === null ? null : checkTensorLike('dSum', c.o.dSum, 'sum', sum);
+  const residualBias = checkBoolean('grads.residualBias', c.o.grads?.residualBias, false);
+  checkUnwantedOutput(c.out, 'dresidualBias', residualBias, 'the residualBias gradient is not computed (pass grads.residualBias)');
+  return { ...c, dSum, residualBias };
+}
+
+
+function addBackwardResult<A extends FloatArray>(dx: FloatArray, sum: Tensor, dweight: FloatArray | null, dbias: FloatArray | null,
+  dresidualBias: FloatArray | null): AddNormBackwardResult<A> {
+  const r = backwardResult(dx, sum, dweight, dbias) as AddNormBackwardResult<A>;
+  if (dresidualBias) r.dresidualBias = dresidualBias as A;
+  return r;
 }
 
 export function planLayerNormBackward<A extends FloatArray>(dy: Tensor<A>, x: Tensor<A>, saved: { mean: A; rstd: A },
   normalizedShape: number | readonly number[], opts?: LayerNormBackwardOptions<A>): Plan<typeof KERNELS.layerNormBackward, BackwardResult<A>> {
-  const { o, rows, cols, s, grads, out } = checkBackward<LayerNormBackwardOptions>(dy, x, saved, normalizedShape, opts, ['weight', 'bias'],
-    ['dx', 'dweight', 'dbias']);
+  const { o, rows, cols, s, grads, weightOffset, out } = checkBackward<LayerNormBackwardOptions>(dy, x, saved, normalizedShape, opts,
+    ['weight', 'bias'], ['dx', 'dweight', 'dbias']);
   return plan(KERNELS.layerNormBackward, {
-    dy: dy.data, x: x.data, mean: s.mean, rstd: s.rstd, rows, cols, weight: o.weight,
+    dy: dy.data, x: x.data, mean: s.mean, rstd: s.rstd, rows, cols, weight: o.weight, weightOffset,
     dx: out?.dx, dweight: wanted(grads.weight, out?.dweight), dbias: wanted(grads.bias, out?.dbias),
   }, (a) => backwardResult(a.dx, x, a.dweight, a.dbias) as BackwardResult<A>);
 }
 
 export function planRmsNorm<A extends FloatArray>(x: Tensor<A>, normalizedShape: number | readonly number[], opts?: RmsNormOptions<A>):
   Plan<typeof KERNELS.rmsNormForward, RmsNormResult<A>> {
-  const { o, rows, cols, eps, out } = checkForward<RmsNormOptions>(x, normalizedShape, opts, RMS_NORM_OPTIONS, 1e-6, ['y', 'rstd']);
-  return plan(KERNELS.rmsNormForward, { x: x.data, rows, cols, weight: o.weight, eps, y: out?.y, rstd: out?.rstd },
+  const { o, rows, cols, eps, weightOffset, out } = checkForward<RmsNormOptions>(x, normalizedShape, opts, RMS_NORM_OPTIONS, 1e-6, ['y', 'rstd']);
+  return plan(KERNELS.rmsNormForward, { x: x.data, rows, cols, weight: o.weight, eps, weightOffset, y: out?.y, rstd: out?.rstd },
     (a) => ({ y: { data: a.y as A, shape: x.shape.slice() }, rstd: a.rstd as A }));
 }
 
 export function planRmsNormBackward<A extends FloatArray>(dy: Tensor<A>, x: Tensor<A>, saved: { rstd: A },
   normalizedShape: number | readonly number[], opts?: RmsNormBackwardOptions<A>): Plan<typeof KERNELS.rmsNormBackward, BackwardResult<A>> {
-  const { o, rows, cols, s, grads, out } = checkBackward<RmsNormBackwardOptions>(dy, x, saved, normalizedShape, opts, ['weight'],
-    ['dx', 'dweight']);
+  const { o, rows, cols, s, grads, weightOffset, out } = checkBackward<RmsNormBackwardOptions>(dy, x, saved, normalizedShape, opts,
+    ['weight'], ['dx', 'dweight']);
   return plan(KERNELS.rmsNormBackward, {
-    dy: dy.data, x: x.data, rstd: s.rstd, rows, cols, weight: o.weight, dx: out?.dx, dweight: wanted(grads.weight, out?.dweight),
+    dy: dy.data, x: x.data, rstd: s.rstd, rows, cols, weight: o.weight, weightOffset, dx: out?.dx, dweight: wanted(grads.weight, out?.dweight),
   }, (a) => backwardResult(a.dx, x, a.dweight, null) as BackwardResult<A>);
+}
+
+export function planAddLayerNorm<A extends FloatArray>(x: Tensor<A>, residual: Tensor<A>, normalizedShape: number | readonly number[],
+  opts?: AddLayerNormOptions<A>): Plan<typeof KERNELS.addLayerNormForward, AddLayerNormResult<A>> {
+  const { o, rows, cols, eps, weightOffset, out, residual: r } = checkAddForward<AddLayerNormOptions>(x, residual, normalizedShape, opts,
+    ADD_LAYER_NORM_OPTIONS, 1e-5, ['y', 'sum', 'mean', 'rstd']);
+  return plan(KERNELS.addLayerNormForward, {
+    x: x.data, residual: r.data, rows, cols, weight: o.weight, bias: o.bias, residualBias: o.residualBias, eps, weightOffset,
+    y: out?.y, sum: out?.sum, mean: out?.mean, rstd: out?.rstd,
+  }, (a) => ({ y: { data: a.y as A, shape: x.shape.slice() }, sum: { data: a.sum as A, shape: x.shape.slice() }, mean: a.mean as A,
+    rstd: a.rstd as A }));
+}
+
+export function planAddLayerNormBackward<A extends FloatArray>(dy: Tensor<A>, sum: Tensor<A>, saved: { mean: A; rstd: A },
+  normalizedShape: number | readonly number[], opts?: AddLayerNormBackwardOptions<A>):
+  Plan<typeof KERNELS.addLayerNormBackward, AddNormBackwardResult<A>> {
+  const { o, rows, cols, s, grads, weightOffset, out, dSum, residualBias } = checkAddBackward<AddLayerNormBackwardOptions>(dy, sum, saved,
+    normalizedShape, opts, ['weight', 'bias', 'residualBias'], ['dx', 'dweight', 'dbias', 'dresidualBias']);
+  return plan(KERNELS.addLayerNormBackward, {
+    dy: dy.data, sum: sum.data, mean: s.mean, rstd: s.rstd, rows, cols, weight: o.weight, weightOffset, dSum: dSum?.data ?? null,
+    dx: out?.dx, dweight: wanted(grads.weight, out?.dweight), dbias: wanted(grads.bias, out?.dbias),
+    dresidualBias: wanted(residualBias, out?.dresidualBias),
+  }, (a) => addBackwardResult<A>(a.dx, sum, a.dweight, a.dbias, a.dresidualBias));
+}
+
+export function planAddRmsNorm<A extends FloatArray>(x: Tensor<A>, residual: Tensor<A>, normalizedShape: number | readonly number[],
+  opts?: AddRmsNormOptions<A>): Plan<typeof KERNELS.addRmsNormForward, AddRmsNormResult<A>> {
+  const { o, rows, cols, eps, weightOffset, out, residual: r } = checkAddForward<AddRmsNormOptions>(x, residual, normalizedShape, opts,
+    ADD_RMS_NORM_OPTIONS, 1e-6, ['y', 'sum', 'rstd']);
+  return plan(KERNELS.addRmsNormForward, {
+    x: x.data, residual: r.data, rows, cols, weight: o.weight, residualBias: o.residualBias, eps, weightOffset,
+    y: out?.y, sum: out?.sum, rstd: out?.rstd,
+  }, (a) => ({ y: { data: a.y as A, shape: x.shape.slice() }, sum: { data: a.sum as A, shape: x.shape.slice() }, rstd: a.rstd as A }));
+}
+
+export function planAddRmsNormBackward<A extends FloatArray>(dy: Tensor<A>, sum: Tensor<A>, saved: { rstd: A },
+  normalizedShape: number | readonly number[], opts?: AddRmsNormBackwardOptions<A>):
+  Plan<typeof KERNELS.addRmsNormBackward, AddNormBackwardResult<A>> {
+  const { o, rows, cols, s, grads, weightOffset, out, dSum, residualBias } = checkAddBackward<AddRmsNormBackwardOptions>(dy, sum, saved,
+    normalizedShape, opts, ['weight', 'residualBias'], ['dx', 'dweight', 'dresidualBias']);
+  return plan(KERNELS.addRmsNormBackward, {
+    dy: dy.data, sum: sum.data, rstd: s.rstd, rows, cols, weight: o.weight, weightOffset, dSum: dSum?.data ?? null,
+    dx: out?.dx, dweight: wanted(grads.weight, out?.dweight), dresidualBias: wanted(residualBias, out?.dresidualBias),
+  }, (a) => addBackwardResult<A>(a.dx, sum, a.dweight, null, a.dresidualBias));
 }

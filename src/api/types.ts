@@ -20,6 +20,8 @@ export interface LayerNormOptions<A extends FloatArray = FloatArray> {
   bias?: A;
   /** Added to the variance; finite, >= 0. Default 1e-5. */
   eps?: number;
+  /** The layer scales by `weightOffset + weight` (Gemma's zero-centered weights: 1). Finite; default 0; needs `weight`. */
+  weightOffset?: number;
   /** Caller-provided result buffers; `y` may be `x.data` itself (in-place). */
   out?: { y?: A; mean?: A; rstd?: A };
 }
@@ -34,6 +36,8 @@ export interface LayerNormResult<A extends FloatArray = FloatArray> {
 
 export interface LayerNormBackwardOptions<A extends FloatArray = FloatArray> {
   weight?: A;
+  /** The forward's weightOffset: dx goes through `weightOffset + weight`; dweight does not depend on it. */
+  weightOffset?: number;
   grads?: GradsOption;
   out?: { dx?: A; dweight?: A; dbias?: A };
 }
@@ -48,6 +52,8 @@ export interface RmsNormOptions<A extends FloatArray = FloatArray> {
   weight?: A;
   /** Added to mean(x²); finite, >= 0. Default 1e-6. */
   eps?: number;
+  /** The layer scales by `weightOffset + weight` (Gemma: 1). Finite; default 0; needs `weight`. */
+  weightOffset?: number;
   out?: { y?: A; rstd?: A };
 }
 
@@ -58,8 +64,77 @@ export interface RmsNormResult<A extends FloatArray = FloatArray> {
 
 export interface RmsNormBackwardOptions<A extends FloatArray = FloatArray> {
   weight?: A;
+  /** The forward's weightOffset (dx uses `weightOffset + weight`; dweight does not depend on it). */
+  weightOffset?: number;
   grads?: { weight?: boolean };
   out?: { dx?: A; dweight?: A };
+}
+
+export interface AddLayerNormOptions<A extends FloatArray = FloatArray> {
+  /** Per-element scale over `normalizedShape`. */
+  weight?: A;
+  /** Per-element shift over `normalizedShape`. */
+  bias?: A;
+  /** Added to x + residual per element of `normalizedShape` before the norm (e.g. an attention output's bias). */
+  residualBias?: A;
+  /** Default 1e-5. */
+  eps?: number;
+  /** The layer scales by `weightOffset + weight`. Default 0. */
+  weightOffset?: number;
+  /** Result buffers: `y` may be `x.data`, `sum` may be `residual.data` (the stream updated in place); no other overlap. */
+  out?: { y?: A; sum?: A; mean?: A; rstd?: A };
+}
+
+export interface AddLayerNormResult<A extends FloatArray = FloatArray> {
+  /** layerNorm(sum). */
+  y: Tensor<A>;
+  /** x + residual (+ residualBias): the new residual stream (the "prenorm" output). */
+  sum: Tensor<A>;
+  mean: A;
+  rstd: A;
+}
+
+export interface AddRmsNormOptions<A extends FloatArray = FloatArray> {
+  weight?: A;
+  residualBias?: A;
+  /** Default 1e-6. */
+  eps?: number;
+  /** The layer scales by `weightOffset + weight` (Gemma: 1). Default 0. */
+  weightOffset?: number;
+  /** Result buffers: `y` may be `x.data`, `sum` may be `residual.data`; no other overlap. */
+  out?: { y?: A; sum?: A; rstd?: A };
+}
+
+export interface AddRmsNormResult<A extends FloatArray = FloatArray> {
+  /** rmsNorm(sum). */
+  y: Tensor<A>;
+  /** x + residual (+ residualBias): the new residual stream. */
+  sum: Tensor<A>;
+  rstd: A;
+}
+
+export interface AddLayerNormBackwardOptions<A extends FloatArray = FloatArray> {
+  weight?: A;
+  weightOffset?: number;
+  /** The residual stream's gradient from later layers (shape of sum), added to dx in the same pass. */
+  dSum?: Tensor<A>;
+  /** Parameter gradients to return; `residualBias: true` returns dresidualBias (default false). */
+  grads?: { weight?: boolean; bias?: boolean; residualBias?: boolean };
+  /** `dx` may be `dSum.data` (accumulated in place); no other overlap. */
+  out?: { dx?: A; dweight?: A; dbias?: A; dresidualBias?: A };
+}
+
+export interface AddRmsNormBackwardOptions<A extends FloatArray = FloatArray> {
+  weight?: A;
+  weightOffset?: number;
+  dSum?: Tensor<A>;
+  grads?: { weight?: boolean; residualBias?: boolean };
+  out?: { dx?: A; dweight?: A; dresidualBias?: A };
+}
+
+export interface AddNormBackwardResult<A extends FloatArray = FloatArray> extends BackwardResult<A> {
+  /** dx summed over the rows: the gradient of residualBias (when grads.residualBias). */
+  dresidualBias?: A;
 }
 
 export interface Info {

@@ -165,10 +165,27 @@ export function checkBackwardTensors(dy: unknown, x: unknown): void {
   checkSameShape(checkTensor('dy', dy, dtypeOf(x as Tensor)), x as Tensor);
 }
 
-export function checkSameShape(dy: Tensor, x: Tensor): void {
+export function checkSameShape(dy: Tensor, x: Tensor, names: readonly [string, string] = ['dy', 'x']): void {
   const a = dy.shape;
   const b = x.shape;
   if (a.length !== b.length || a.some((d, i) => d !== b[i]))
-    throw new RangeError(`dy.shape [${a.join(', ')}] must equal x.shape [${b.join(', ')}]`);
+    throw new RangeError(`${names[0]}.shape [${a.join(', ')}] must equal ${names[1]}.shape [${b.join(', ')}]`);
+}
+
+/** `name`: a tensor of `like`'s dtype and shape (an add-norm's residual, dy, dSum). */
+export function checkTensorLike(name: string, t: unknown, likeName: string, like: Tensor): Tensor {
+  const checked = checkTensor(name, t, dtypeOf(like));
+  checkSameShape(checked, like, [name, likeName]);
+  return checked;
+}
+
+/** weightOffset: a finite number (default 0); a non-zero offset needs a weight to offset. */
+export function checkWeightOffset(v: unknown, weight: unknown): number {
+  if (v === undefined) return 0;
+  if (typeof v !== 'number') throw new TypeError(`weightOffset must be a number, got ${describe(v)}`);
+  if (!Number.isFinite(v)) throw new RangeError(`weightOffset must be a finite number, got ${v}`);
+  if (v !== 0 && (weight === undefined || weight === null))
+    throw new RangeError('weightOffset needs weight (the layer scales by weightOffset + weight)');
+  return v;
 }
 

@@ -67,12 +67,53 @@ function rowNormBackward(centered: boolean, dy: FloatArray, x: FloatArray, mean:
   if (dbias) dbias.set(db);
 }
 
-export const rowNormKernels: Pick<Kernels, 'layerNormForward' | 'layerNormBackward' | 'rmsNormForward' | 'rmsNormBackward'> = {
+/** The scale of a layer in float64: weight + weightOffset (the weight itself when the offset is 0). */
+function scaleOf(weight: FloatArray | null, weightOffset: number): FloatArray | null {
+  if (!weight || weightOffset === 0) return weight;
+  return Float64Array.from(weight, (w) => w + weightOffset);
+}
+
+/**
+ * sum = (x + residual) + residualBias per column: the add-norm's residual stream, each add rounded
+ * to sum's dtype as PyTorch's `x + residual + bias` of float32 tensors rounds it.
+ */
+function addResidual(x: FloatArray, residual: FloatArray, residualBias: FloatArray | null, cols: number, sum: FloatArray): void {
+  for (let i = 0; i < sum.length; i++) sum[i] = x[i] + residual[i];
+  if (residualBias) for (let i = 0; i < sum.length; i++) sum[i] += residualBias[i % cols];
+}
+
+/** The add-norm backward from the plain one: dx (of sum) + dSum, and dresidualBias = Σ over rows of that dx. */
+function addNormBackward(centered: boolean, a: ArgsOf<'addLayerNormBackward'> | ArgsOf<'addRmsNormBackward'>, mean: FloatArray | null,
+  dbias: FloatArray | null): void {
+  const dSum = a.dSum ? a.dSum.slice() : null; // dx may be dSum itself
+  rowNormBackward(centered, a.dy, a.sum, mean, a.rstd, a.rows, a.cols, scaleOf(a.weight, a.weightOffset), a.dx, a.dweight, dbias);
+  if (dSum) for (let i = 0; i < a.dx.length; i++) a.dx[i] += dSum[i];
+  if (a.dresidualBias) {
+    const drb = new Float64Array(a.cols);
+    for (let i = 0; i < a.dx.length; i++) drb[i % a.cols] += a.dx[i];
+    a.dresidualBias.set(drb);
+  }
+}
+
+export const rowNormKernels: Pick<Kernels, 'layerNormForward' | 'layerNormBackward' | 'rmsNormForward' | 'rmsNormBackward' |
+  'addLayerNormForward' | 'addLayerNormBackward' | 'addRmsNormForward' | 'addRmsNormBackward'> = {
   layerNormForward: (a: ArgsOf<'layerNormForward'>) =>
-    rowNormForward(true, a.x, a.rows, a.cols, a.weight, a.bias, a.eps, a.y, a.mean, a.rstd),
-  rmsNormForward: (a: ArgsOf<'rmsNormForward'>) => rowNormForward(false, a.x, a.rows, a.cols, a.weight, null, a.eps, a.y, null, a.rstd),
+    rowNormForward(true, a.x, a.rows, a.cols, scaleOf(a.weight, a.weightOffset), a.bias, a.eps, a.y, a.mean, a.rstd),
+  rmsNormForward: (a: ArgsOf<'rmsNormForward'>) =>
+    rowNormForward(false, a.x, a.rows, a.cols, scaleOf(a.weight, a.weightOffset), null, a.eps, a.y, null, a.rstd),
   layerNormBackward: (a: ArgsOf<'layerNormBackward'>) =>
-    rowNormBackward(true, a.dy, a.x, a.mean, a.rstd, a.rows, a.cols, a.weight, a.dx, a.dweight, a.dbias),
+    rowNormBackward(true, a.dy, a.x, a.mean, a.rstd, a.rows, a.cols, scaleOf(a.weight, a.weightOffset), a.dx, a.dweight, a.dbias),
   rmsNormBackward: (a: ArgsOf<'rmsNormBackward'>) =>
-    rowNormBackward(false, a.dy, a.x, null, a.rstd, a.rows, a.cols, a.weight, a.dx, a.dweight, null),
+    rowNormBackward(false, a.dy, a.x, null, a.rstd, a.rows, a.cols, scaleOf(a.weight, a.weightOffset), a.dx, a.dweight, null),
+  // The add-norms compose the plain ones: the residual stream first, then the norm of it.
+  addLayerNormForward: (a: ArgsOf<'addLayerNormForward'>) => {
+    addResidual(a.x, a.residual, a.residualBias, a.cols, a.sum);
+    rowNormForward(true, a.sum, a.rows, a.cols, scaleOf(a.weight, a.weightOffset), a.bias, a.eps, a.y, a.mean, a.rstd);
+  },
+  addRmsNormForward: (a: ArgsOf<'addRmsNormForward'>) => {
+    addResidual(a.x, a.residual, a.residualBias, a.cols, a.sum);
+    rowNormForward(false, a.sum, a.rows, a.cols, scaleOf(a.weight, a.weightOffset), null, a.eps, a.y, null, a.rstd);
+  },
+  addLayerNormBackward: (a: ArgsOf<'addLayerNormBackward'>) => addNormBackward(true, a, a.mean, a.dbias),
+  addRmsNormBackward: (a: ArgsOf<'addRmsNormBackward'>) => addNormBackward(false, a, null, null),
 };
