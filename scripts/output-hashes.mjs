@@ -233,6 +233,40 @@ function calls(api, promises) {
       add(`promises.groupNormBackward ${dt}`, () => promises.groupNormBackward(b, b, fastnorm.reference.groupNorm(b, 17), 17));
     }
   }
+
+  // Residual add + norm and weightOffset (added after every older call, so their seeds and hashes stay as they were)
+  for (const [dt, C] of DTYPES) {
+    for (const [rows, cols] of [[3, 17], [65, 769], [300, 1000], [3, 70000]]) {
+      for (const kind of ['normal', 'offset', 'poisoned']) {
+        const s = seed++;
+        const n = rows * cols;
+        const x = { data: KINDS[kind](s, n, C), shape: [rows, cols] };
+        const residual = { data: kind === 'offset' ? normals(s + 1, n, C, 1, -1e4) : normals(s + 1, n, C), shape: [rows, cols] };
+        const dy = { data: normals(s + 2, n, C), shape: [rows, cols] };
+        const dSum = { data: normals(s + 3, n, C), shape: [rows, cols] };
+        const weight = normals(s + 4, cols, C, 0.1);
+        const bias = normals(s + 5, cols, C);
+        const residualBias = normals(s + 6, cols, C, 0.3);
+        const at = `${dt} [${rows}, ${cols}] ${kind}`;
+        add(`layerNorm ${at} weightOffset 1`, () => api.layerNorm(x, cols, { weight, bias, weightOffset: 1 }));
+        add(`rmsNormBackward ${at} weightOffset 1`, () => api.rmsNormBackward(dy, x, fastnorm.reference.rmsNorm(x, cols), cols,
+          { weight, weightOffset: 1 }));
+        add(`addLayerNorm ${at}`, () => api.addLayerNorm(x, residual, cols, { weight, bias, residualBias }));
+        add(`addRmsNorm ${at} weightOffset 1`, () => api.addRmsNorm(x, residual, cols, { weight, weightOffset: 1 }));
+        add(`addLayerNorm ${at} in place`, () => {
+          const xs = { data: x.data.slice(), shape: x.shape };
+          const rs = { data: residual.data.slice(), shape: x.shape };
+          return api.addLayerNorm(xs, rs, cols, { weight, out: { y: xs.data, sum: rs.data } });
+        });
+        const saved = fastnorm.reference.addLayerNorm(x, residual, cols, { residualBias });
+        add(`addLayerNormBackward ${at}`, () => api.addLayerNormBackward(dy, saved.sum, saved, cols,
+          { weight, dSum, grads: { residualBias: true } }));
+        const rsaved = fastnorm.reference.addRmsNorm(x, residual, cols);
+        add(`addRmsNormBackward ${at} weightOffset 1`, () => api.addRmsNormBackward(dy, rsaved.sum, rsaved, cols,
+          { weight, weightOffset: 1, dSum, grads: { residualBias: true } }));
+      }
+    }
+  }
   return list;
 }
 

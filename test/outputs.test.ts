@@ -69,20 +69,28 @@ describe.each(WITH_OUT)('%s: caller-provided out buffers', (name) => {
     }
   });
 
-  // the output the kernel may write in place of one of its inputs (y over x)
+  // the outputs the kernel may write in place of one of its inputs (y over x; an add-norm's sum over
+  // residual, dx over dSum): each alone and all together; the input is found in the arguments by
+  // the planner, which hands the caller's arrays to the kernel as they are
   // (registered only for the ops whose kernel allows it, so that nothing is reported skipped)
-  const alias = (OP_TABLE[name].kernel.fields as readonly ArrayField[]).find((f) => f.alias);
-  if (alias === undefined) return;
-  const key = alias.label.slice('out.'.length);
-  it.each(BACKENDS)(`%s: in place (out.${key} = x.data) gives the out-of-place result`, (backend, api) => {
-    for (const input of INPUTS) {
-      const fresh = call(api, name, op.args(input));
-      const args = op.args(input);
-      const x = args[0] as Tensor;
-      withOptions(args, { out: { [key]: x.data } });
-      const result = call(api, name, args);
-      expect(outputsOf(name, result)[key], `${backend} ${label(input)}`).toBe(x.data);
-      expectBitwiseEqualDeep(result, fresh, `${backend} ${label(input)} in place`);
-    }
-  });
+  const aliases = (OP_TABLE[name].kernel.fields as readonly ArrayField[]).filter((f) => f.alias);
+  if (aliases.length === 0) return;
+  const sets = aliases.length > 1 ? [...aliases.map((f) => [f]), aliases] : [aliases];
+  const keyOf = (f: ArrayField) => f.label.slice('out.'.length);
+  it.each(BACKENDS)(`%s: in place (${sets.map((s) => s.map((f) => `out.${keyOf(f)} = ${f.alias}`).join(' with ')).join('; ')}) gives the out-of-place result`,
+    (backend, api) => {
+      for (const input of INPUTS) {
+        const fresh = call(api, name, op.args(input));
+        for (const set of sets) {
+          const args = op.args(input);
+          const bound = (OP_TABLE[name].plan as AnyOp)(...args) as { args: Record<string, FloatArray | null> };
+          const out = Object.fromEntries(set.map((f) => [keyOf(f), bound.args[f.alias!]]));
+          if (Object.values(out).some((a) => !a)) continue;
+          withOptions(args, { out });
+          const result = call(api, name, args);
+          for (const f of set) expect(outputsOf(name, result)[keyOf(f)], `${backend} ${label(input)}`).toBe(out[keyOf(f)]);
+          expectBitwiseEqualDeep(result, fresh, `${backend} ${label(input)} in place ${Object.keys(out).join(', ')}`);
+        }
+      }
+    });
 });

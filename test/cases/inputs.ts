@@ -60,7 +60,22 @@ export function rowInputs(i: OpInput) {
   const dy: Tensor = { data: data(rng, i.dtype, a * b * c), shape: shape.slice() };
   const weight = i.flags.weight ? data(rng, i.dtype, cols, 0.5, 1) : undefined;
   const bias = i.flags.bias ? data(rng, i.dtype, cols) : undefined;
-  return { x, dy, weight, bias, normalizedShape, rows: (a * b * c) / Math.max(cols, 1) };
+  // eval (unused by the row ops otherwise): Gemma's zero-centered weight, scaled by 1 + weight
+  const weightOffset = i.flags.eval && weight ? 1 : undefined;
+  return { x, dy, weight, bias, weightOffset, normalizedShape, rows: (a * b * c) / Math.max(cols, 1) };
+}
+
+/** An add-norm's inputs: rowInputs, a residual like x, residualBias (flags.running) and dSum like dy. */
+export function addNormInputs(i: OpInput) {
+  const r = rowInputs(i);
+  const rng = makeRng(i.seed + 1);
+  const n = r.x.data.length;
+  const cols = i.flags.alt ? i.dims[1] * i.dims[2] : i.dims[2];
+  const residual: Tensor = { data: i.data === 'offset' ? data(rng, i.dtype, n, 1, -1e4 + 3) : data(rng, i.dtype, n, 1.5, -0.5),
+    shape: r.x.shape.slice() };
+  const residualBias = i.flags.running ? data(rng, i.dtype, cols, 0.3) : undefined;
+  const dSum: Tensor = { data: data(rng, i.dtype, n), shape: r.x.shape.slice() };
+  return { ...r, residual, residualBias, dSum };
 }
 
 /** x (and dy) of a channel op: (N, C, S) = (a, b, c), 'NCHW' = [a, b, c] or 'NHWC' = [a, c, b]. */

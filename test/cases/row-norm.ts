@@ -2,18 +2,31 @@
 // with the error each must throw (test/validation.test.ts runs them on both backends).
 import { expect } from 'vitest';
 import * as reference from '../../src/reference';
-import type { OpCase } from '../op-cases';
-import { any, detached, f32, rowInputs, savedStats, smallArgs } from './inputs';
+import type { FloatArray, Tensor } from '../../src/api/types';
+import { CTORS, type DType } from '../helpers';
+import type { InvalidCall, OpCase } from '../op-cases';
+import { addNormInputs, any, detached, f32, rowInputs, savedStats, smallArgs } from './inputs';
 
 // Valid arguments of the malformed calls: x [2, 3] float32, normalized over the last dim.
 const { X, DY, SAVED, W } = smallArgs([2, 3], () => ({ mean: new Float32Array([1.5, 4.5]), rstd: new Float32Array([1.2, 1.2]) }), 3);
+const R = () => ({ data: f32(6, -2), shape: [2, 3] });
+
+/** The malformed weightOffset calls of an op: `call(opts)` with the op's other arguments valid. */
+function weightOffsetCases(op: string, call: (f: Parameters<InvalidCall[1]>[0], opts: object) => unknown): InvalidCall[] {
+  return [
+    [`${op}: weightOffset is a string`, (f) => call(f, { weight: W(), weightOffset: any('1') }), TypeError, /^weightOffset\b/],
+    [`${op}: weightOffset is NaN`, (f) => call(f, { weight: W(), weightOffset: NaN }), RangeError, /^weightOffset\b/],
+    [`${op}: weightOffset is Infinity`, (f) => call(f, { weight: W(), weightOffset: -Infinity }), RangeError, /^weightOffset\b/],
+    [`${op}: weightOffset without weight`, (f) => call(f, { weightOffset: 1 }), RangeError, /^weightOffset\b.*weight/],
+  ];
+}
 
 export const ROW_NORM_CASES = {
   layerNorm: {
     outKeys: ['y', 'mean', 'rstd'],
     args: (i) => {
       const r = rowInputs(i);
-      return [r.x, r.normalizedShape, { weight: r.weight, bias: r.bias, eps: 1e-5 }];
+      return [r.x, r.normalizedShape, { weight: r.weight, bias: r.bias, eps: 1e-5, weightOffset: r.weightOffset }];
     },
     valid: [
       ['in-place out.y = x.data', (f) => {
@@ -83,6 +96,7 @@ export const ROW_NORM_CASES = {
     ['x.data is detached', (f) => f.layerNorm({ data: detached(f32(6)), shape: [2, 3] }, 3), TypeError, /^x\.data\b.*detached/],
     ['weight is detached', (f) => f.layerNorm(X(), 3, { weight: detached(W()) }), TypeError, /^weight\b.*detached/],
     ['out.y is detached', (f) => f.layerNorm(X(), 3, { out: { y: detached(f32(6)) } }), TypeError, /^out\.y\b.*detached/],
+    ...weightOffsetCases('layerNorm', (f, o) => f.layerNorm(X(), 3, o)),
     ],
   },
   layerNormBackward: {
@@ -90,7 +104,7 @@ export const ROW_NORM_CASES = {
     args: (i) => {
       const r = rowInputs(i);
       const { mean, rstd } = savedStats(i.dtype, r.rows, () => reference.layerNorm(r.x, r.normalizedShape));
-      return [r.dy, r.x, { mean, rstd }, r.normalizedShape, { weight: r.weight, grads: r.bias ? { bias: true } : undefined }];
+      return [r.dy, r.x, { mean, rstd }, r.normalizedShape, { weight: r.weight, weightOffset: r.weightOffset, grads: r.bias ? { bias: true } : undefined }];
     },
     valid: [
       ['empty grads', (f) => { f.layerNormBackward(DY(), X(), SAVED(), 3, { grads: {} }); }],
@@ -131,13 +145,14 @@ export const ROW_NORM_CASES = {
     ['unknown option (bias)', (f) => f.layerNormBackward(DY(), X(), SAVED(), 3, any({ bias: f32(3) })), TypeError, /bias/],
     ['dy.data is detached', (f) => f.layerNormBackward({ data: detached(f32(6)), shape: [2, 3] }, X(), SAVED(), 3), TypeError, /^dy\.data\b.*detached/],
     ['saved.rstd is detached', (f) => f.layerNormBackward(DY(), X(), { mean: SAVED().mean, rstd: detached(f32(2)) }, 3), TypeError, /^saved\.rstd\b.*detached/],
+    ...weightOffsetCases('layerNormBackward', (f, o) => f.layerNormBackward(DY(), X(), SAVED(), 3, o)),
     ],
   },
   rmsNorm: {
     outKeys: ['y', 'rstd'],
     args: (i) => {
       const r = rowInputs(i);
-      return [r.x, r.normalizedShape, { weight: r.weight, eps: 1e-6 }];
+      return [r.x, r.normalizedShape, { weight: r.weight, eps: 1e-6, weightOffset: r.weightOffset }];
     },
     valid: [
       ['in-place out.y = x.data', (f) => {
@@ -156,6 +171,7 @@ export const ROW_NORM_CASES = {
       const x = X();
       return f.rmsNorm(x, 3, { out: { rstd: x.data.subarray(0, 2) } });
     }, RangeError, /^out\.rstd\b.*\bx\b/],
+    ...weightOffsetCases('rmsNorm', (f, o) => f.rmsNorm(X(), 3, o)),
     ],
   },
   rmsNormBackward: {
@@ -163,7 +179,7 @@ export const ROW_NORM_CASES = {
     args: (i) => {
       const r = rowInputs(i);
       const { rstd } = savedStats(i.dtype, r.rows, () => reference.rmsNorm(r.x, r.normalizedShape));
-      return [r.dy, r.x, { rstd }, r.normalizedShape, { weight: r.weight }];
+      return [r.dy, r.x, { rstd }, r.normalizedShape, { weight: r.weight, weightOffset: r.weightOffset }];
     },
     valid: [
       ['grads.weight without weight', (f) => { f.rmsNormBackward(DY(), X(), { rstd: SAVED().rstd }, 3, { grads: { weight: true } }); }],
@@ -176,6 +192,176 @@ export const ROW_NORM_CASES = {
     ['dy.shape differs from x.shape', (f) => f.rmsNormBackward({ data: f32(6), shape: [6] }, X(), { rstd: SAVED().rstd }, 3), RangeError, /^dy\.shape\b/],
     ['out.dweight given while grads.weight is false', (f) => f.rmsNormBackward(DY(), X(), { rstd: SAVED().rstd }, 3,
       { weight: W(), grads: { weight: false }, out: { dweight: f32(3) } }), RangeError, /^out\.dweight\b/],
+    ...weightOffsetCases('rmsNormBackward', (f, o) => f.rmsNormBackward(DY(), X(), { rstd: SAVED().rstd }, 3, o)),
+    ],
+  },
+  addLayerNorm: {
+    outKeys: ['y', 'sum', 'mean', 'rstd'],
+    args: (i) => {
+      const r = addNormInputs(i);
+      return [r.x, r.residual, r.normalizedShape, { weight: r.weight, bias: r.bias, residualBias: r.residualBias, eps: 1e-5,
+        weightOffset: r.weightOffset }];
+    },
+    valid: [
+      ['in place: out.sum = residual.data and out.y = x.data together (the stream updated in place)', (f) => {
+        const expected = f.addLayerNorm(X(), R(), 3, { weight: W() });
+        const x = X();
+        const residual = R();
+        const r = f.addLayerNorm(x, residual, 3, { weight: W(), out: { y: x.data, sum: residual.data } });
+        expect(r.sum.data).toBe(residual.data);
+        expect(r.y.data).toBe(x.data);
+        expect(Array.from(residual.data)).toEqual(Array.from(expected.sum.data));
+        expect(Array.from(x.data)).toEqual(Array.from(expected.y.data));
+      }],
+      ['x and residual the same tensor (2·x)', (f) => {
+        const x = X();
+        expect(Array.from(f.addLayerNorm(x, x, 3).sum.data)).toEqual(Array.from(x.data, (v) => 2 * v));
+      }],
+    ],
+    invalid: [
+    ['residual is not a tensor', (f) => f.addLayerNorm(X(), any(null), 3), TypeError, /^residual\b/],
+    ['residual.shape differs from x.shape', (f) => f.addLayerNorm(X(), { data: f32(6), shape: [3, 2] }, 3), RangeError, /^residual\.shape\b.*x\.shape/],
+    ['residual has more rows', (f) => f.addLayerNorm(X(), { data: f32(9), shape: [3, 3] }, 3), RangeError, /^residual\.shape\b/],
+    ['residual is float64 for float32 x', (f) => f.addLayerNorm(X(), any({ data: new Float64Array(6), shape: [2, 3] }), 3), TypeError, /^residual\.data\b/],
+    ['residual.data is detached', (f) => f.addLayerNorm(X(), { data: detached(f32(6)), shape: [2, 3] }, 3), TypeError, /^residual\.data\b.*detached/],
+    ['residualBias has the wrong length', (f) => f.addLayerNorm(X(), R(), 3, { residualBias: f32(6) }), RangeError, /^residualBias\b/],
+    ['out.sum is x.data (only residual may be overwritten)', (f) => {
+      const x = X();
+      return f.addLayerNorm(x, R(), 3, { out: { sum: x.data } });
+    }, RangeError, /^out\.sum\b.*\bx\b/],
+    ['out.y is residual.data (only x may be overwritten)', (f) => {
+      const residual = R();
+      return f.addLayerNorm(X(), residual, 3, { out: { y: residual.data } });
+    }, RangeError, /^out\.y\b.*\bresidual\b/],
+    ['out.y and out.sum are the same array', (f) => {
+      const o = f32(6);
+      return f.addLayerNorm(X(), R(), 3, { out: { y: o, sum: o } });
+    }, RangeError, /out\.y.*out\.sum/],
+    ['out.sum overlaps residual partially', (f) => {
+      const buf = f32(7);
+      return f.addLayerNorm(X(), { data: buf.subarray(0, 6), shape: [2, 3] }, 3, { out: { sum: buf.subarray(1, 7) } });
+    }, RangeError, /^out\.sum\b.*\bresidual\b/],
+    ['out.sum has the wrong length', (f) => f.addLayerNorm(X(), R(), 3, { out: { sum: f32(5) } }), RangeError, /^out\.sum\b/],
+    ['unknown option (dSum)', (f) => f.addLayerNorm(X(), R(), 3, any({ dSum: R() })), TypeError, /dSum/],
+    ...weightOffsetCases('addLayerNorm', (f, o) => f.addLayerNorm(X(), R(), 3, o)),
+    ],
+  },
+  addLayerNormBackward: {
+    outKeys: ['dx', 'dweight', 'dbias', 'dresidualBias'],
+    args: (i) => {
+      const r = addNormInputs(i);
+      const { sum, mean, rstd } = addNormSaved(i.dtype, r.rows, () => reference.addLayerNorm(r.x, r.residual, r.normalizedShape,
+        { residualBias: r.residualBias }), r.x);
+      return [r.dy, sum, { mean, rstd }, r.normalizedShape, { weight: r.weight, weightOffset: r.weightOffset, dSum: r.dSum,
+        grads: r.residualBias ? { residualBias: true } : undefined }];
+    },
+    valid: [
+      ['out.dx = dSum.data (the stream gradient accumulated in place)', (f) => {
+        const dSum = R();
+        const expected = f.addLayerNormBackward(DY(), X(), SAVED(), 3, { dSum: R() }).dx.data;
+        const r = f.addLayerNormBackward(DY(), X(), SAVED(), 3, { dSum, out: { dx: dSum.data } });
+        expect(r.dx.data).toBe(dSum.data);
+        expect(Array.from(dSum.data)).toEqual(Array.from(expected));
+      }],
+      ['grads.residualBias alone', (f) => {
+        const r = f.addLayerNormBackward(DY(), X(), SAVED(), 3, { grads: { residualBias: true } });
+        expect(Object.keys(r).sort()).toEqual(['dresidualBias', 'dx']);
+      }],
+    ],
+    invalid: [
+    ['sum is not a tensor', (f) => f.addLayerNormBackward(DY(), any(null), SAVED(), 3), TypeError, /^sum\b/],
+    ['dy.shape differs from sum.shape', (f) => f.addLayerNormBackward({ data: f32(6), shape: [3, 2] }, X(), SAVED(), 3), RangeError, /^dy\.shape\b.*sum\.shape/],
+    ['dSum.shape differs from sum.shape', (f) => f.addLayerNormBackward(DY(), X(), SAVED(), 3, { dSum: { data: f32(6), shape: [6] } }), RangeError, /^dSum\.shape\b/],
+    ['dSum is float64', (f) => f.addLayerNormBackward(DY(), X(), SAVED(), 3, { dSum: any({ data: new Float64Array(6), shape: [2, 3] }) }), TypeError, /^dSum\.data\b/],
+    ['dSum is a bare array', (f) => f.addLayerNormBackward(DY(), X(), SAVED(), 3, { dSum: any(f32(6)) }), TypeError, /^dSum\b/],
+    ['grads.residualBias is not a boolean', (f) => f.addLayerNormBackward(DY(), X(), SAVED(), 3, { grads: any({ residualBias: 1 }) }), TypeError, /^grads\.residualBias\b/],
+    ['out.dresidualBias without grads.residualBias', (f) => f.addLayerNormBackward(DY(), X(), SAVED(), 3, { out: { dresidualBias: f32(3) } }), RangeError, /^out\.dresidualBias\b/],
+    ['out.dx is dy.data', (f) => {
+      const dy = DY();
+      return f.addLayerNormBackward(dy, X(), SAVED(), 3, { out: { dx: dy.data } });
+    }, RangeError, /^out\.dx\b.*\bdy\b/],
+    ['out.dx is sum.data', (f) => {
+      const sum = X();
+      return f.addLayerNormBackward(DY(), sum, SAVED(), 3, { dSum: R(), out: { dx: sum.data } });
+    }, RangeError, /^out\.dx\b.*\bsum\b/],
+    ['out.dresidualBias overlaps out.dbias', (f) => {
+      const g = f32(4);
+      return f.addLayerNormBackward(DY(), X(), SAVED(), 3, { grads: { bias: true, residualBias: true },
+        out: { dbias: g.subarray(0, 3), dresidualBias: g.subarray(1, 4) } });
+    }, RangeError, /out\.dbias.*out\.dresidualBias|out\.dresidualBias.*out\.dbias/],
+    ['saved.mean is missing', (f) => f.addLayerNormBackward(DY(), X(), any({ rstd: SAVED().rstd }), 3), TypeError, /^saved\.mean\b/],
+    ...weightOffsetCases('addLayerNormBackward', (f, o) => f.addLayerNormBackward(DY(), X(), SAVED(), 3, o)),
+    ],
+  },
+  addRmsNorm: {
+    outKeys: ['y', 'sum', 'rstd'],
+    args: (i) => {
+      const r = addNormInputs(i);
+      return [r.x, r.residual, r.normalizedShape, { weight: r.weight, residualBias: r.residualBias, eps: 1e-6, weightOffset: r.weightOffset }];
+    },
+    valid: [
+      ['in place: out.sum = residual.data, out.y = x.data', (f) => {
+        const expected = f.addRmsNorm(X(), R(), 3, { weight: W(), weightOffset: 1 });
+        const x = X();
+        const residual = R();
+        f.addRmsNorm(x, residual, 3, { weight: W(), weightOffset: 1, out: { y: x.data, sum: residual.data } });
+        expect(Array.from(residual.data)).toEqual(Array.from(expected.sum.data));
+        expect(Array.from(x.data)).toEqual(Array.from(expected.y.data));
+      }],
+    ],
+    invalid: [
+    ['residual.shape differs from x.shape', (f) => f.addRmsNorm(X(), { data: f32(6), shape: [6] }, 3), RangeError, /^residual\.shape\b/],
+    ['bias is not an option of addRmsNorm', (f) => f.addRmsNorm(X(), R(), 3, any({ bias: f32(3) })), TypeError, /bias/],
+    ['out.mean is not an output of addRmsNorm', (f) => f.addRmsNorm(X(), R(), 3, { out: any({ mean: f32(2) }) }), TypeError, /^out\.mean\b/],
+    ['out.sum is x.data', (f) => {
+      const x = X();
+      return f.addRmsNorm(x, R(), 3, { out: { sum: x.data } });
+    }, RangeError, /^out\.sum\b.*\bx\b/],
+    ['out.rstd overlaps out.sum', (f) => {
+      const o = f32(6);
+      return f.addRmsNorm(X(), R(), 3, { out: { sum: o, rstd: o.subarray(0, 2) } });
+    }, RangeError, /out\.sum.*out\.rstd|out\.rstd.*out\.sum/],
+    ...weightOffsetCases('addRmsNorm', (f, o) => f.addRmsNorm(X(), R(), 3, o)),
+    ],
+  },
+  addRmsNormBackward: {
+    outKeys: ['dx', 'dweight', 'dresidualBias'],
+    args: (i) => {
+      const r = addNormInputs(i);
+      const { sum, rstd } = addNormSaved(i.dtype, r.rows, () => reference.addRmsNorm(r.x, r.residual, r.normalizedShape,
+        { residualBias: r.residualBias }), r.x);
+      return [r.dy, sum, { rstd }, r.normalizedShape, { weight: r.weight, weightOffset: r.weightOffset, dSum: r.dSum,
+        grads: r.residualBias ? { residualBias: true } : undefined }];
+    },
+    valid: [
+      ['dSum absent: dx of the norm alone', (f) => {
+        const a = f.addRmsNormBackward(DY(), X(), { rstd: SAVED().rstd }, 3, { weight: W() });
+        const b = f.rmsNormBackward(DY(), X(), { rstd: SAVED().rstd }, 3, { weight: W() });
+        expect(Array.from(a.dx.data)).toEqual(Array.from(b.dx.data));
+      }],
+    ],
+    invalid: [
+    ['grads.bias (rmsNorm has no bias)', (f) => f.addRmsNormBackward(DY(), X(), { rstd: SAVED().rstd }, 3, { grads: any({ bias: true }) }), TypeError, /^grads\.bias\b/],
+    ['out.dbias (rmsNorm has no bias)', (f) => f.addRmsNormBackward(DY(), X(), { rstd: SAVED().rstd }, 3, { out: any({ dbias: f32(3) }) }), TypeError, /^out\.dbias\b/],
+    ['dSum.shape differs from sum.shape', (f) => f.addRmsNormBackward(DY(), X(), { rstd: SAVED().rstd }, 3, { dSum: { data: f32(6), shape: [1, 6] } }), RangeError, /^dSum\.shape\b/],
+    ['saved.rstd has the wrong length', (f) => f.addRmsNormBackward(DY(), X(), { rstd: f32(3) }, 3), RangeError, /^saved\.rstd\b/],
+    ['out.dx overlaps dSum partially', (f) => {
+      const buf = f32(7);
+      return f.addRmsNormBackward(DY(), X(), { rstd: SAVED().rstd }, 3, { dSum: { data: buf.subarray(0, 6), shape: [2, 3] },
+        out: { dx: buf.subarray(1, 7) } });
+    }, RangeError, /^out\.dx\b.*\bdSum\b/],
+    ...weightOffsetCases('addRmsNormBackward', (f, o) => f.addRmsNormBackward(DY(), X(), { rstd: SAVED().rstd }, 3, o)),
     ],
   },
 } satisfies Record<string, OpCase>;
+
+/** An add-norm backward's saved forward: its sum and statistics (of the right lengths where the forward is invalid). */
+function addNormSaved(dtype: DType, rows: number, forward: () => { sum: Tensor; mean?: FloatArray; rstd: FloatArray }, x: Tensor) {
+  let sum: Tensor = { data: new CTORS[dtype](x.data.length), shape: x.shape.slice() };
+  const stats = savedStats(dtype, rows, () => {
+    const r = forward();
+    sum = r.sum;
+    return r;
+  });
+  return { sum, ...stats };
+}
