@@ -3,7 +3,7 @@
   # ISA's flags and namespace (FASTNORM_ISA_NS); the addon's own sources get no ISA flags, so
   # the binary loads on any CPU of the architecture and dispatches at run time.
   "variables": {
-    "kernel_sources": ["native/kernels/kernel_table.cc", "native/kernels/row_norm.cc", "native/kernels/batch_norm.cc", "native/kernels/group_norm.cc"],
+    "kernel_sources": ["native/kernels/kernel_table.cc", "native/kernels/row_norm.cc", "native/kernels/batch_norm.cc", "native/kernels/group_norm.cc", "native/kernels/convert.cc"],
     "kernel_cflags": ["-fPIC", "-O3", "-ffp-contract=off", "-fno-math-errno", "-std=c++17", "-Wno-maybe-uninitialized", "-Wno-uninitialized"]
   },
   "target_defaults": {
@@ -51,7 +51,7 @@
           "type": "static_library",
           "sources": ["<@(kernel_sources)"],
           "defines": ["FASTNORM_ISA_NS=avx2", "FASTNORM_ISA_AVX2"],
-          "cflags_cc": ["<@(kernel_cflags)", "-mavx2"]
+          "cflags_cc": ["<@(kernel_cflags)", "-mavx2", "-mf16c"]
         }
       ]
     }],

@@ -313,6 +313,31 @@ async function hashCalls(api, promises) {
   return { digest: total.digest('hex'), canonical: canonical.digest('hex'), lines, count: list.length };
 }
 
+// Half precision (a separate line per configuration, so the lines above compare with versions
+// that have none): the conversions on every half pattern and on seeded float32/float64 data of
+// every kind, vector tails included. Hashed bit for bit (NaN payloads are part of the contract).
+function halfHash(api) {
+  if (typeof api.toFloat16 !== 'function') return null;
+  const h = createHash('sha256');
+  const update = (label, a) => {
+    h.update(`${label}:${a.constructor.name}:${a.length}:`);
+    h.update(Buffer.from(a.buffer, a.byteOffset, a.byteLength));
+  };
+  const patterns = Uint16Array.from({ length: 65536 }, (_, i) => i);
+  for (const [name, C] of DTYPES) {
+    update(`fromFloat16 ${name}`, api.fromFloat16(patterns, new C(65536)));
+    update(`fromBFloat16 ${name}`, api.fromBFloat16(patterns, new C(65536)));
+    for (const [kind, make] of Object.entries(KINDS)) {
+      for (const n of [1, 17, 70001]) {
+        const x = make(n, n, C);
+        update(`toFloat16 ${name} ${kind} ${n}`, api.toFloat16(x));
+        update(`toBFloat16 ${name} ${kind} ${n}`, api.toBFloat16(x));
+      }
+    }
+  }
+  return h.digest('hex');
+}
+
 const isas = addon.info().supportedIsas;
 const initialIsa = fastnorm.info().isa;
 const initialThreads = fastnorm.getNumThreads();
@@ -329,6 +354,8 @@ for (const isa of isas) {
     canonicalDigests.add(canonical);
     console.log(`native ${isa.padEnd(6)} threads ${threads}: ${digest} (${count} calls)`);
     for (const l of lines) console.log(l);
+    const half = halfHash(fastnorm);
+    if (half) console.log(`native ${isa.padEnd(6)} threads ${threads} half: ${half}`);
   }
 }
 addon._setIsa(initialIsa);
@@ -336,6 +363,8 @@ fastnorm.setNumThreads(initialThreads);
 const ref = await hashCalls(fastnorm.reference, null);
 console.log(`reference               : ${ref.digest} (${ref.count} calls)`);
 for (const l of ref.lines) console.log(l);
+const refHalf = halfHash(fastnorm.reference);
+if (refHalf) console.log(`reference          half : ${refHalf}`);
 // Known: NaN outputs may differ in sign between ISA paths (which NaN operand an instruction
 // returns), so the configurations are also compared with NaNs made canonical.
 console.log(digests.size === 1 ? 'every ISA × thread count: bitwise identical'

@@ -25,7 +25,7 @@ const ADDON = join(root, 'prebuilds', 'linux-arm64', 'fastnorm.glibc.node');
 // code (grads options, weight/bias combinations, shape spellings, eps values, zero-size tensors),
 // and its float64 finite differences (reference only). determinism.test.ts holds every op's
 // ISA × threads tests.
-const FILES = ['test/determinism.test.ts', 'test/fixtures.test.ts', 'test/row-norm.test.ts'];
+const FILES = ['test/determinism.test.ts', 'test/fixtures.test.ts', 'test/row-norm.test.ts', 'test/half.test.ts'];
 const LEFT_OUT = ['environment overrides \\(child processes\\)', 'every grads option', 'every weight/bias combination',
   'multi-dim leading shapes', 'normalizedShape as a number', 'explicit eps values', 'zero-size tensors',
   'central finite differences'];

@@ -10,7 +10,7 @@ if (!addon || !existsSync(addon)) {
   process.exit(2);
 }
 const files = rest.length > 0 ? rest : ['test/fixtures.test.ts', 'test/row-norm.test.ts', 'test/determinism.test.ts', 'test/validation.test.ts',
-  'test/outputs.test.ts', 'test/op-table.test.ts'];
+  'test/outputs.test.ts', 'test/op-table.test.ts', 'test/half.test.ts'];
 const env = { ...process.env, FASTNORM_ADDON_PATH: resolve(addon) };
 const result = spawnSync(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', ...files], { stdio: 'inherit', env });
 process.exit(result.status ?? 1);

@@ -2,6 +2,7 @@
 // src/api/op-table.ts, on the backend chosen at load (native, or the reference fallback).
 import { syncOp } from './api/ops.js';
 import { OP_TABLE } from './api/op-table.js';
+import { createConversions, type HalfConversionFunctions } from './api/half.js';
 import { backend } from './backends/default.js';
 
 // ---- the ops: written by scripts/generate-entries.mjs from src/api/op-table.ts (npm run generate) ----
@@ -148,6 +149,8 @@ export const instanceNormBackward = syncOp(OP_TABLE.instanceNormBackward.plan, b
 // ---- end of the ops ----
 
 export { setNumThreads, getNumThreads, info } from './backends/default.js';
+/** Float32/float64 ⇄ float16/bfloat16 conversions (synchronous in every entry point). */
+export const { toFloat16, fromFloat16, toBFloat16, fromBFloat16 }: HalfConversionFunctions = createConversions(backend.conversions);
 export * as reference from './reference.js';
 export * as promises from './promises.js';
 export type * from './api/types.js';

@@ -3,6 +3,7 @@
 // few ops the table marks promise: 'sync' return their result directly, as in 'fastnorm').
 import { asyncOp, syncOp } from './api/ops.js';
 import { OP_TABLE } from './api/op-table.js';
+import { createConversions, type HalfConversionFunctions } from './api/half.js';
 import { backend } from './backends/default.js';
 
 // ---- the ops: written by scripts/generate-entries.mjs from src/api/op-table.ts (npm run generate) ----
@@ -168,4 +169,6 @@ export const instanceNormBackward = asyncOp(OP_TABLE.instanceNormBackward.plan, 
 // ---- end of the ops ----
 
 export { setNumThreads, getNumThreads, info } from './backends/default.js';
+/** Float32/float64 ⇄ float16/bfloat16 conversions (synchronous in every entry point). */
+export const { toFloat16, fromFloat16, toBFloat16, fromBFloat16 }: HalfConversionFunctions = createConversions(backend.conversions);
 export type * from './api/types.js';

@@ -3,6 +3,7 @@ import { syncOp } from './api/ops.js';
 import { OP_TABLE } from './api/op-table.js';
 import { createRuntime } from './api/runtime.js';
 import { createReferenceBackend } from './backends/reference/index.js';
+import { createConversions, type HalfConversionFunctions } from './api/half.js';
 
 const backend = createReferenceBackend();
 
@@ -150,3 +151,5 @@ export const instanceNormBackward = syncOp(OP_TABLE.instanceNormBackward.plan, b
 // ---- end of the ops ----
 
 export const { setNumThreads, getNumThreads, info } = createRuntime(backend);
+/** Float32/float64 ⇄ float16/bfloat16 conversions, in TypeScript. */
+export const { toFloat16, fromFloat16, toBFloat16, fromBFloat16 }: HalfConversionFunctions = createConversions(backend.conversions);

@@ -22,6 +22,8 @@ import { OP_CASES, OP_NAMES } from './op-cases';
 requireNative();
 
 const RUNTIME = ['getNumThreads', 'info', 'setNumThreads'];
+// the half-precision conversions (src/api/half.ts), the same in every entry point
+const CONVERSIONS = ['fromBFloat16', 'fromFloat16', 'toBFloat16', 'toFloat16'];
 
 describe('the kernel schemas: TypeScript (src/api/kernel-schema.ts) = native (kernel_list.h)', () => {
   const native = nativeAddon!._kernelSchema();
@@ -56,9 +58,9 @@ describe('the op table', () => {
   });
 
   it.each([['fastnorm', fastnorm, ['promises', 'reference']], ['fastnorm/promises', promises, []], ['fastnorm/reference', reference, []]] as const)(
-    '%s exports every op of the table, the runtime functions, and nothing else', (_entry, api, namespaces) => {
-      expect(Object.keys(api).sort()).toEqual([...OP_NAMES, ...RUNTIME, ...namespaces].sort());
-      for (const name of OP_NAMES) expect(typeof (api as Record<string, unknown>)[name], name).toBe('function');
+    '%s exports every op of the table, the runtime functions, the conversions, and nothing else', (_entry, api, namespaces) => {
+      expect(Object.keys(api).sort()).toEqual([...OP_NAMES, ...RUNTIME, ...CONVERSIONS, ...namespaces].sort());
+      for (const name of [...OP_NAMES, ...CONVERSIONS]) expect(typeof (api as Record<string, unknown>)[name], name).toBe('function');
     });
 
   it('the entry points are what the table gives (scripts/generate-entries.mjs --check)', () => {

@@ -124,6 +124,10 @@ class Addon : public Napi::Addon<Addon> {
       InstanceMethod(#name "Async", &Addon::runAsync<Kernel::name>),
                              FASTNORM_KERNELS(FASTNORM_KERNEL_METHODS)
 #undef FASTNORM_KERNEL_METHODS
+                             InstanceMethod("toFloat16", &Addon::convert<HalfFormat::Float16, true>),
+                             InstanceMethod("fromFloat16", &Addon::convert<HalfFormat::Float16, false>),
+                             InstanceMethod("toBFloat16", &Addon::convert<HalfFormat::BFloat16, true>),
+                             InstanceMethod("fromBFloat16", &Addon::convert<HalfFormat::BFloat16, false>),
                              InstanceMethod("_kernelSchema", &Addon::kernelSchema),
                              InstanceMethod("_setIsa", &Addon::setIsa),
                              InstanceMethod("_copy", &Addon::copy),
@@ -185,6 +189,31 @@ class Addon : public Napi::Addon<Addon> {
     const runtime::ComputeSlot slot;
     runtime::parallelFor(dst.bytes, kChunk, dst.bytes < 4 * kChunk ? 1 : threads_,
                          [&](size_t begin, size_t end) { std::memcpy(d + begin, s + begin, end - begin); });
+    return info.Env().Undefined();
+  }
+
+  // to<Format>(src, dst): src (Float32Array/Float64Array) rounded into dst (Uint16Array);
+  // from<Format>(src, dst): src (Uint16Array) widened exactly into dst (Float32Array/Float64Array).
+  template <HalfFormat F, bool Narrow>
+  Napi::Value convert(const Napi::CallbackInfo& info) {
+    const JsArgs args(info);
+    const ArrayArg src = Narrow ? args.array(0, "src") : args.halfArray(0, "src");
+    const ArrayArg dst = Narrow ? args.halfArray(1, "out") : args.array(1, "out");
+    if (!src.present) args.typeError("src is required");
+    if (!dst.present) args.typeError("out is required");
+    if (src.length != dst.length) args.rangeError("out must have the length of src");
+    if (overlaps(src, dst)) args.rangeError("out must not share memory with src");
+    const bool single = (Narrow ? src.type : dst.type) == napi_float32_array;
+    const auto* from = src.data;
+    auto* to = dst.data;
+    const runtime::ComputeSlot slot;
+    if constexpr (Narrow) {
+      if (single) table_->convertF32.narrow[int(F)](static_cast<const float*>(from), static_cast<uint16_t*>(to), src.length, exec());
+      else table_->convertF64.narrow[int(F)](static_cast<const double*>(from), static_cast<uint16_t*>(to), src.length, exec());
+    } else {
+      if (single) table_->convertF32.widen[int(F)](static_cast<const uint16_t*>(from), static_cast<float*>(to), src.length, exec());
+      else table_->convertF64.widen[int(F)](static_cast<const uint16_t*>(from), static_cast<double*>(to), src.length, exec());
+    }
     return info.Env().Undefined();
   }
 

@@ -57,7 +57,14 @@ class JsArgs {
   [[noreturn]] void rangeError(const std::string& message) const { throw Napi::RangeError::New(env_, message); }
 
   // A Float32Array/Float64Array, or absent (null/undefined/missing).
-  ArrayArg array(size_t index, const char* name) const {
+  ArrayArg array(size_t index, const char* name) const { return typedArray(index, name, false); }
+
+  // A Uint16Array (16-bit storage: float16 or bfloat16 bit patterns), or absent.
+  ArrayArg halfArray(size_t index, const char* name) const { return typedArray(index, name, true); }
+
+ private:
+  ArrayArg typedArray(size_t index, const char* name, bool half) const {
+    const std::string kinds = half ? " must be a Uint16Array" : " must be a Float32Array or Float64Array";
     ArrayArg a;
     napi_value v = index < info_.Length() ? static_cast<napi_value>(info_[index]) : nullptr;
     napi_valuetype kind = napi_undefined;
@@ -65,19 +72,20 @@ class JsArgs {
     if (!v || kind == napi_undefined || kind == napi_null) return a;
     bool isTyped = false;
     napi_is_typedarray(env_, v, &isTyped);
-    if (!isTyped) typeError(std::string(name) + " must be a Float32Array or Float64Array");
+    if (!isTyped) typeError(name + kinds);
     napi_value buffer;
     size_t offset;
     if (napi_get_typedarray_info(env_, v, &a.type, &a.length, &a.data, &buffer, &offset) != napi_ok)
       typeError(std::string(name) + " could not be read");
-    if (a.type != napi_float32_array && a.type != napi_float64_array)
-      typeError(std::string(name) + " must be a Float32Array or Float64Array");
-    a.bytes = a.length * (a.type == napi_float32_array ? 4 : 8);
+    if (half ? a.type != napi_uint16_array : a.type != napi_float32_array && a.type != napi_float64_array)
+      typeError(name + kinds);
+    a.bytes = a.length * (a.type == napi_uint16_array ? 2 : a.type == napi_float32_array ? 4 : 8);
     if (a.length > 0 && !a.data) typeError(std::string(name) + " is detached");
     a.present = true;
     return a;
   }
 
+ public:
   double number(size_t index, const char* name) const {
     if (index >= info_.Length() || !info_[index].IsNumber()) typeError(std::string(name) + " must be a number");
     return info_[index].As<Napi::Number>().DoubleValue();

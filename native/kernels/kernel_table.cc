@@ -14,6 +14,8 @@ const KernelTable& kernelTable() {
       FASTNORM_STR(FASTNORM_ISA_NS),
       {FASTNORM_KERNELS(FASTNORM_KERNEL_ENTRY_F32)},
       {FASTNORM_KERNELS(FASTNORM_KERNEL_ENTRY_F64)},
+      halfConversions<float>(),
+      halfConversions<double>(),
   };
   return table;
 }

@@ -4,6 +4,9 @@
 #pragma once
 #include <cstddef>
 
+#include <cstdint>
+
+#include "../simd/half_format.h"
 #include "kernel_list.h"
 
 namespace fastnorm {
@@ -76,10 +79,20 @@ struct KernelSet {
 #undef FASTNORM_KERNEL_POINTER
 };
 
+// Conversions of n values between T and a 16-bit storage format, indexed by HalfFormat
+// (convert.cc): narrow rounds once to nearest-even, widen is exact.
+template <class T>
+struct HalfConversions {
+  void (*narrow[kHalfFormats])(const T* src, uint16_t* dst, size_t n, const Exec& exec) noexcept;
+  void (*widen[kHalfFormats])(const uint16_t* src, T* dst, size_t n, const Exec& exec) noexcept;
+};
+
 struct KernelTable {
   const char* isa;
   KernelSet<float> f32;
   KernelSet<double> f64;
+  HalfConversions<float> convertF32;
+  HalfConversions<double> convertF64;
 };
 
 // ISA builds compiled into this binary, best first (see dispatch.cc).

@@ -15,6 +15,9 @@ namespace fastnorm::FASTNORM_ISA_NS {
 FASTNORM_KERNELS(FASTNORM_DECLARE_KERNEL)
 #undef FASTNORM_DECLARE_KERNEL
 
+template <class T>
+HalfConversions<T> halfConversions();  // convert.cc
+
 #define FASTNORM_INSTANTIATE_KERNEL(name)                                                   \
   template bool name<float>(const Args<Kernel::name, float>&, const Exec&) noexcept;       \
   template bool name<double>(const Args<Kernel::name, double>&, const Exec&) noexcept;

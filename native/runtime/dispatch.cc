@@ -18,7 +18,9 @@ const IsaEntry kIsas[] = {
        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
      }},
-    {"avx2", &avx2::kernelTable, [] { __builtin_cpu_init(); return bool(__builtin_cpu_supports("avx2")); }},
+    // F16C: the float16 loads and stores (every AVX2 CPU made has it; one without takes scalar)
+    {"avx2", &avx2::kernelTable,
+     [] { __builtin_cpu_init(); return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c"); }},
 #endif
 #if defined(__aarch64__)
     {"neon", &neon::kernelTable, [] { return true; }},

@@ -32,6 +32,21 @@ template <> struct VecOf<double> { using type = VD; };
 template <class T> using Vec = typename VecOf<T>::type;
 template <class T> constexpr size_t kLanes = Vec<T>::kLanes;
 
+// k ≤ 16 halves at p as floats (lanes beyond k are 0), and their stores: through a small
+// buffer, so nothing outside the array is touched, on every ISA alike.
+template <HalfFormat F>
+inline VF loadHalfsPartial(const uint16_t* p, size_t k) {
+  uint16_t t[16] = {0};
+  for (size_t i = 0; i < k; ++i) t[i] = p[i];
+  return loadHalfs<F>(t);
+}
+template <HalfFormat F>
+inline void storeHalfsPartial(VF v, uint16_t* p, size_t k) {
+  uint16_t t[16];
+  storeHalfs<F>(v, t);
+  for (size_t i = 0; i < k; ++i) p[i] = t[i];
+}
+
 // Acc<T>: double-precision accumulator with one lane per lane of Vec<T>. For float data it is
 // two VD (lanes 0-7 and 8-15), so float sums and squares neither lose precision nor overflow
 // (|x| up to ~1e30 squares to 1e60, far beyond float's 3.4e38).

@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "half_scalar.h"
+
 namespace fastnorm::FASTNORM_ISA_NS {
 
 // Lane masks for 0..8 leading lanes of a ymm of 32-bit ints (sliding window).
@@ -81,6 +83,48 @@ inline VD widenLo(VF x) {
 }
 inline VD widenHi(VF x) {
   return {_mm256_cvtps_pd(_mm256_castps256_ps128(x.b)), _mm256_cvtps_pd(_mm256_extractf128_ps(x.b, 1))};
+}
+
+// ---- 16-bit storage (half_scalar.h defines the bits; these give the same ones) ----
+// float16 through F16C (the AVX2 path requires it, runtime/dispatch.cc): vcvtph2ps is exact
+// and quiets a signalling NaN; vcvtps2ph with an immediate round-to-nearest-even ignores
+// MXCSR, keeps subnormal results and a NaN's sign and top payload bits. bfloat16: integer
+// round-to-nearest-even of the bits.
+inline __m256i bf16Quiet(__m256i u) {
+  const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
+  return _mm256_or_si256(u, _mm256_and_si256(nan, _mm256_set1_epi32(0x00400000)));
+}
+inline __m256i bf16Round(__m256 v) {  // 8 bfloat16 bit patterns in 32-bit lanes
+  const __m256i u = _mm256_castps_si256(v);
+  const __m256i top = _mm256_srli_epi32(u, 16);
+  const __m256i odd = _mm256_and_si256(top, _mm256_set1_epi32(1));
+  const __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(odd, _mm256_set1_epi32(0x7fff))), 16);
+  const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)), _mm256_set1_epi32(0x7f800000));
+  return _mm256_blendv_epi8(rounded, _mm256_or_si256(top, _mm256_set1_epi32(0x0040)), nan);
+}
+
+template <HalfFormat F>
+inline VF loadHalfs(const uint16_t* p) {
+  const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8));
+  if constexpr (F == HalfFormat::Float16) {
+    return {_mm256_cvtph_ps(lo), _mm256_cvtph_ps(hi)};
+  } else {
+    return {_mm256_castsi256_ps(bf16Quiet(_mm256_slli_epi32(_mm256_cvtepu16_epi32(lo), 16))),
+            _mm256_castsi256_ps(bf16Quiet(_mm256_slli_epi32(_mm256_cvtepu16_epi32(hi), 16)))};
+  }
+}
+
+template <HalfFormat F>
+inline void storeHalfs(VF v, uint16_t* p) {
+  if constexpr (F == HalfFormat::Float16) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(v.a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p + 8), _mm256_cvtps_ph(v.b, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  } else {
+    // packus interleaves 128-bit halves: lanes 0-3 of a, 0-3 of b, 4-7 of a, 4-7 of b
+    const __m256i packed = _mm256_packus_epi32(bf16Round(v.a), bf16Round(v.b));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm256_permute4x64_epi64(packed, 0xd8));
+  }
 }
 
 }  // namespace fastnorm::FASTNORM_ISA_NS

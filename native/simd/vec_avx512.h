@@ -3,6 +3,9 @@
 #pragma once
 #include <immintrin.h>
 #include <cstddef>
+#include <cstdint>
+
+#include "half_scalar.h"
 
 namespace fastnorm::FASTNORM_ISA_NS {
 
@@ -52,6 +55,40 @@ inline void streamFence() { _mm_sfence(); }
 inline VD widenLo(VF x) { return {_mm512_cvtps_pd(_mm512_castps512_ps256(x.v))}; }
 inline VD widenHi(VF x) {
   return {_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x.v), 1)))};
+}
+
+// ---- 16-bit storage (half_scalar.h defines the bits; these give the same ones) ----
+// float16: vcvtph2ps is exact (subnormals included; DAZ does not apply to it) and quiets a
+// signalling NaN; vcvtps2ph with an immediate round-to-nearest-even ignores MXCSR's rounding
+// mode, keeps subnormal results (FTZ does not apply) and keeps a NaN's sign and top payload
+// bits, quiet. bfloat16 is integer arithmetic: vcvtneps2bf16 (AVX512-BF16) would flush
+// subnormal inputs to zero, which round-to-nearest-even of the bits does not.
+template <HalfFormat F>
+inline VF loadHalfs(const uint16_t* p) {
+  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  if constexpr (F == HalfFormat::Float16) {
+    return {_mm512_cvtph_ps(h)};
+  } else {
+    const __m512i u = _mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16);
+    const __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+    return {_mm512_castsi512_ps(_mm512_mask_or_epi32(u, nan, u, _mm512_set1_epi32(0x00400000)))};
+  }
+}
+
+template <HalfFormat F>
+inline void storeHalfs(VF v, uint16_t* p) {
+  __m256i h;
+  if constexpr (F == HalfFormat::Float16) {
+    h = _mm512_cvtps_ph(v.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  } else {
+    const __m512i u = _mm512_castps_si512(v.v);
+    const __m512i top = _mm512_srli_epi32(u, 16);
+    const __m512i odd = _mm512_and_si512(top, _mm512_set1_epi32(1));
+    const __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7fff))), 16);
+    const __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+    h = _mm512_cvtepi32_epi16(_mm512_mask_or_epi32(rounded, nan, top, _mm512_set1_epi32(0x0040)));
+  }
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), h);
 }
 
 }  // namespace fastnorm::FASTNORM_ISA_NS

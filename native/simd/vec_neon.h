@@ -3,6 +3,9 @@
 #pragma once
 #include <arm_neon.h>
 #include <cstddef>
+#include <cstdint>
+
+#include "half_scalar.h"
 
 namespace fastnorm::FASTNORM_ISA_NS {
 
@@ -78,6 +81,21 @@ inline VD widenLo(VF x) {
 inline VD widenHi(VF x) {
   return {{vcvt_f64_f32(vget_low_f32(x.q[2])), vcvt_high_f64_f32(x.q[2]),
            vcvt_f64_f32(vget_low_f32(x.q[3])), vcvt_high_f64_f32(x.q[3])}};
+}
+
+// ---- 16-bit storage: the exact scalar code of half_scalar.h, lane by lane ----
+template <HalfFormat F>
+inline VF loadHalfs(const uint16_t* p) {
+  float t[16];
+  for (int i = 0; i < 16; ++i) t[i] = widenHalf<F>(p[i]);
+  return VF::load(t);
+}
+
+template <HalfFormat F>
+inline void storeHalfs(VF v, uint16_t* p) {
+  float t[16];
+  v.store(t);
+  for (int i = 0; i < 16; ++i) p[i] = narrowToHalf<F>(t[i]);
 }
 
 }  // namespace fastnorm::FASTNORM_ISA_NS

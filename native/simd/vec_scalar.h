@@ -2,6 +2,9 @@
 // loops with the baseline ISA; lane-wise IEEE operations give the same results either way.
 #pragma once
 #include <cstddef>
+#include <cstdint>
+
+#include "half_scalar.h"
 
 namespace fastnorm::FASTNORM_ISA_NS {
 
@@ -45,5 +48,18 @@ inline void streamFence() {}
 
 inline VD widenLo(VF x) { VD r; for (int i = 0; i < 8; ++i) r.v[i] = double(x.v[i]); return r; }
 inline VD widenHi(VF x) { VD r; for (int i = 0; i < 8; ++i) r.v[i] = double(x.v[i + 8]); return r; }
+
+// ---- 16-bit storage: the exact scalar code of half_scalar.h, lane by lane ----
+template <HalfFormat F>
+inline VF loadHalfs(const uint16_t* p) {
+  VF r;
+  for (int i = 0; i < 16; ++i) r.v[i] = widenHalf<F>(p[i]);
+  return r;
+}
+
+template <HalfFormat F>
+inline void storeHalfs(VF v, uint16_t* p) {
+  for (int i = 0; i < 16; ++i) p[i] = narrowToHalf<F>(v.v[i]);
+}
 
 }  // namespace fastnorm::FASTNORM_ISA_NS

@@ -29,6 +29,11 @@ export type NativeAddon = { [K in KernelName]: Positional } & { [K in KernelName
   _computeStats(reset?: boolean): { limit: number; peakBusy: number; waits: number };
   /** Test hook: every kernel's rows of kernel_list.h, { name: [{ name, role, dtype, ... }] }. */
   _kernelSchema(): Record<string, Array<Record<string, unknown>>>;
+  /** Half-precision conversions (native/kernels/convert.cc): src rounded or widened into dst. */
+  toFloat16(src: Float32Array | Float64Array, dst: Uint16Array): void;
+  fromFloat16(src: Uint16Array, dst: Float32Array | Float64Array): void;
+  toBFloat16(src: Float32Array | Float64Array, dst: Uint16Array): void;
+  fromBFloat16(src: Uint16Array, dst: Float32Array | Float64Array): void;
 };
 
 /**
@@ -114,6 +119,12 @@ export function createNativeBackend(addon: NativeAddon): Backend {
     name: 'native',
     kernels: kernels as Kernels,
     asyncKernels: asyncKernels as AsyncKernels,
+    conversions: {
+      toFloat16: (src, dst) => addon.toFloat16(src, dst),
+      fromFloat16: (src, dst) => addon.fromFloat16(src, dst),
+      toBFloat16: (src, dst) => addon.toBFloat16(src, dst),
+      fromBFloat16: (src, dst) => addon.fromBFloat16(src, dst),
+    },
     isa: () => addon.info().isa,
     setNumThreads: (n) => addon.setNumThreads(n),
     getNumThreads: () => addon.getNumThreads(),

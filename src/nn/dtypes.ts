@@ -1,10 +1,12 @@
 // The one table of tensor dtypes that fastnorm/nn knows: what array holds each, its safetensors
 // code and size, and which dtypes a module can compute in. Half-precision values are stored
-// as their bit patterns in a Uint16Array (Node 20 has no Float16Array) and decoded here.
-//
-// When the half-precision issue lands (float16/bfloat16 tensors in every op), the module dtypes
-// grow by two rows in MODULE_DTYPES below, and the decoders give way to its exported
+// as their bit patterns in a Uint16Array (Node 20 has no Float16Array) and decoded by fastnorm's
 // fromFloat16/fromBFloat16.
+//
+// When the ops take float16/bfloat16 tensors (issue 11's next step), the module dtypes grow by
+// two rows in MODULE_DTYPES below.
+
+import { fromBFloat16, fromFloat16 } from '../index.js';
 
 /** Every dtype a state dict or a safetensors file can hold here. */
 export type DType = 'float64' | 'float32' | 'float16' | 'bfloat16' | 'int64';
@@ -62,47 +64,12 @@ export function impliedDType(data: unknown): DType | null {
   return null;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Half precision → float32 bit patterns (exact: every half value is a float32 value).
-
-/** float16 bits → float32 bits: subnormals normalized, Inf kept, NaN payload and sign kept. */
-export function float16BitsToFloat32Bits(h: number): number {
-  const sign = (h & 0x8000) << 16;
-  const exponent = (h >> 10) & 0x1f;
-  let mantissa = h & 0x3ff;
-  if (exponent === 0x1f) return (sign | 0x7f800000 | (mantissa << 13)) >>> 0;
-  if (exponent !== 0) return (sign | ((exponent + 112) << 23) | (mantissa << 13)) >>> 0;
-  if (mantissa === 0) return sign >>> 0;
-  // subnormal: mantissa·2^-24; shift its leading 1 into the implicit bit
-  let e = 113;
-  while ((mantissa & 0x400) === 0) {
-    mantissa <<= 1;
-    e--;
-  }
-  return (sign | (e << 23) | ((mantissa & 0x3ff) << 13)) >>> 0;
-}
-
-/** bfloat16 bits → float32 bits: bfloat16 is the upper half of a float32. */
-export function bfloat16BitsToFloat32Bits(h: number): number {
-  return (h << 16) >>> 0;
-}
-
-const scratchBits = new Uint32Array(1);
-const scratchFloat = new Float32Array(scratchBits.buffer);
-
-/** Decode half-precision bit patterns into `dst` (same length), exactly. */
+/**
+ * Decode half-precision bit patterns into `dst` (same length), exactly: fastnorm's fromFloat16/
+ * fromBFloat16 (NaN sign and payload kept, quiet).
+ */
 export function decodeHalf(src: Uint16Array, dtype: 'float16' | 'bfloat16', dst: Float32Array | Float64Array): void {
-  const toBits = dtype === 'float16' ? float16BitsToFloat32Bits : bfloat16BitsToFloat32Bits;
-  if (dst instanceof Float32Array) {
-    // write the bits themselves, so that NaN payloads survive (a JS number may not keep them)
-    const bits = new Uint32Array(dst.buffer, dst.byteOffset, dst.length);
-    for (let i = 0; i < src.length; i++) bits[i] = toBits(src[i]);
-  } else {
-    for (let i = 0; i < src.length; i++) {
-      scratchBits[0] = toBits(src[i]);
-      dst[i] = scratchFloat[0];
-    }
-  }
+  (dtype === 'float16' ? fromFloat16 : fromBFloat16)(src, dst);
 }
 
 /** Copy a floating tensor's values into `dst` (same length), converting the dtype exactly or by rounding once. */

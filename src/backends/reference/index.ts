@@ -1,6 +1,7 @@
 // The reference backend: pure TypeScript, float64 arithmetic, no native code; the oracle the
 // native kernels are tested against, and the fallback when the addon cannot be loaded.
 import type { Backend } from '../../api/backend.js';
+import { referenceConversions } from '../../api/half.js';
 import type { AsyncKernels, Kernels } from '../../api/op-table.js';
 import { batchNormKernels } from './batch-norm.js';
 import { groupNormKernels } from './group-norm.js';
@@ -31,6 +32,7 @@ export function createReferenceBackend(): Backend {
     name: 'reference',
     kernels: referenceKernels,
     asyncKernels: deferredKernels(referenceKernels),
+    conversions: referenceConversions,
     isa: () => 'none',
     setNumThreads: (n) => { threads = n; },
     getNumThreads: () => threads,

@@ -1,0 +1,65 @@
+// Conversions between float32/float64 arrays and 16-bit storage (float16, bfloat16): the
+// exported toFloat16/fromFloat16/toBFloat16/fromBFloat16. One rounding to nearest-even, the bits
+// of half_scalar.h on every ISA (float runs through the Vec layer's half loads and stores;
+// double runs are the exact scalar code, which rounds once from double, never through float).
+// Cut into fixed chunks over the threads; each value is converted independently, so neither
+// the ISA nor the thread count changes a bit.
+#include <type_traits>
+
+#include "../runtime/thread_pool.h"
+#include "kernels.h"
+#include "normalize.h"
+#include "schedule.h"
+
+namespace fastnorm::FASTNORM_ISA_NS {
+namespace {
+
+constexpr size_t kConvertGrain = 64 * 1024;  // values per task
+
+template <HalfFormat F, class T>
+void narrowRun(const T* src, uint16_t* dst, size_t n) {
+  if constexpr (std::is_same_v<T, float>) {
+    // Scalar math: dst[i] = round-to-nearest-even of src[i] in format F.
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) storeHalfs<F>(VF::load(src + i), dst + i);
+    if (i < n) storeHalfsPartial<F>(VF::loadPartial(src + i, n - i), dst + i, n - i);
+  } else {
+    for (size_t i = 0; i < n; ++i) dst[i] = narrowToHalf<F>(src[i]);
+  }
+}
+
+template <HalfFormat F, class T>
+void widenRun(const uint16_t* src, T* dst, size_t n) {
+  if constexpr (std::is_same_v<T, float>) {
+    // Scalar math: dst[i] = src[i] exactly.
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) loadHalfs<F>(src + i).store(dst + i);
+    if (i < n) loadHalfsPartial<F>(src + i, n - i).storePartial(dst + i, n - i);
+  } else {
+    for (size_t i = 0; i < n; ++i) dst[i] = T(widenHalf<F>(src[i]));
+  }
+}
+
+template <HalfFormat F, class T>
+void narrow(const T* src, uint16_t* dst, size_t n, const Exec& exec) noexcept {
+  runtime::parallelFor(n, kConvertGrain, threadsFor(exec, n),
+                       [&](size_t begin, size_t end) { narrowRun<F>(src + begin, dst + begin, end - begin); });
+}
+
+template <HalfFormat F, class T>
+void widen(const uint16_t* src, T* dst, size_t n, const Exec& exec) noexcept {
+  runtime::parallelFor(n, kConvertGrain, threadsFor(exec, n),
+                       [&](size_t begin, size_t end) { widenRun<F>(src + begin, dst + begin, end - begin); });
+}
+
+}  // namespace
+
+template <class T>
+HalfConversions<T> halfConversions() {
+  return {{&narrow<HalfFormat::Float16, T>, &narrow<HalfFormat::BFloat16, T>},
+          {&widen<HalfFormat::Float16, T>, &widen<HalfFormat::BFloat16, T>}};
+}
+template HalfConversions<float> halfConversions<float>();
+template HalfConversions<double> halfConversions<double>();
+
+}  // namespace fastnorm::FASTNORM_ISA_NS
