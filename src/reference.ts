@@ -10,9 +10,11 @@ const backend = createReferenceBackend();
 // ---- the ops: written by scripts/generate-entries.mjs from src/api/op-table.ts (npm run generate) ----
 /**
  * LayerNorm over the trailing `normalizedShape` dims: y = (x − mean)·rstd·weight + bias per row.
- * `weightOffset` scales by `weightOffset + weight` instead (zero-centered weights).
+ * `weightOffset` scales by `weightOffset + weight` instead (zero-centered weights); with
+ * `activation`, y = act(that) in the same pass.
  * @example
  * const { y, mean, rstd } = fastnorm.layerNorm({ data, shape: [4, 768] }, 768, { weight, bias });
+ * const h = fastnorm.layerNorm(x, 768, { weight, bias, activation: 'gelu' }).y;   // GELU(LayerNorm(x)), one pass
  */
 export const layerNorm = syncOp(OP_TABLE.layerNorm.plan, backend.kernels);
 /**
@@ -70,9 +72,11 @@ export const addRmsNormBackward = syncOp(OP_TABLE.addRmsNormBackward.plan, backe
 /**
  * BatchNorm: statistics per channel over N and every spatial position ('NCHW' or 'NHWC').
  * Training (default) normalizes with the batch statistics and updates running stats in place;
- * `training: false` uses the running statistics.
+ * `training: false` uses the running statistics. `activation` applies ReLU/SiLU/GELU to
+ * x̂·weight + bias in the same pass.
  * @example
  * const { y, mean, rstd } = fastnorm.batchNorm(x, { weight, bias, runningMean, runningVar });
+ * fastnorm.batchNorm(x, { weight, bias, runningMean, runningVar, activation: 'relu' });   // ReLU(BN(x)), one pass
  */
 export const batchNorm = syncOp(OP_TABLE.batchNorm.plan, backend.kernels);
 /**
@@ -121,10 +125,12 @@ export const batchNormBackwardElemt = syncOp(OP_TABLE.batchNormBackwardElemt.pla
  * GroupNorm: statistics per (sample, group of C/numGroups channels) over those channels and every
  * spatial position; per-channel weight/bias. `mean`/`rstd` hold N × numGroups values (n-major).
  * 'NCHW' (N, C, *spatial) or 'NHWC' (N, *spatial, C), each computed in its own layout.
+ * `activation` applies ReLU/SiLU/GELU to x̂·weight + bias in the same pass.
  * @example
  * const x = { data: new Float32Array(2 * 64 * 32 * 32), shape: [2, 64, 32, 32] };
  * const { y, mean, rstd } = fastnorm.groupNorm(x, 32, { weight, bias });    // weight, bias: 64 values
  * fastnorm.groupNorm({ data, shape: [2, 32, 32, 64] }, 32, { layout: 'NHWC' });
+ * fastnorm.groupNorm(x, 32, { weight, bias, activation: 'silu' });   // a UNet's GroupNorm + SiLU, one pass
  */
 export const groupNorm = syncOp(OP_TABLE.groupNorm.plan, backend.kernels);
 /**
@@ -137,9 +143,11 @@ export const groupNormBackward = syncOp(OP_TABLE.groupNormBackward.plan, backend
  * InstanceNorm: statistics per (sample, channel) over the spatial positions (GroupNorm with
  * numGroups = C). With `runningMean`/`runningVar` they are updated in place as PyTorch's
  * track_running_stats does; `useInputStats: false` normalizes with them instead. `mean`/`rstd`: N × C.
+ * `activation` applies ReLU/SiLU/GELU to x̂·weight + bias in the same pass.
  * @example
  * const { y, mean, rstd } = fastnorm.instanceNorm(x, { weight, bias, runningMean, runningVar, momentum: 0.1 });
  * fastnorm.instanceNorm(x, { runningMean, runningVar, useInputStats: false });   // eval with running stats
+ * fastnorm.instanceNorm(x, { weight, bias, activation: 'relu' });
  */
 export const instanceNorm = syncOp(OP_TABLE.instanceNorm.plan, backend.kernels);
 /**

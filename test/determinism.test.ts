@@ -30,9 +30,9 @@ const INPUTS: Array<[string, OpInput['dims'], DataKind?]> = [
 ];
 const FLAGS: Array<[string, OpFlags]> = [
   ['', ALL_FLAGS],
-  [', alt (two normalized dims, NHWC)', { ...ALL_FLAGS, alt: true }],
+  [', alt (two normalized dims, NHWC), gelu', { ...ALL_FLAGS, alt: true, activation: 'gelu' }],
 ];
-const EVAL_FLAGS: [string, OpFlags] = [', eval (running statistics), NHWC', { ...ALL_FLAGS, alt: true, eval: true }];
+const EVAL_FLAGS: [string, OpFlags] = [', eval (running statistics), NHWC, silu', { ...ALL_FLAGS, alt: true, eval: true, activation: 'silu' }];
 /** The flag sets of an op: eval too when its kernel has a mode (training, useInputStats). */
 const flagsOf = (name: OpName) =>
   (OP_TABLE[name].kernel.fields as readonly { name: string }[]).some((f) => f.name === 'training' || f.name === 'useInputStats')

@@ -96,7 +96,8 @@ const callArb: fc.Arbitrary<Call> = fc.record({
     seed: fc.nat(),
     dtype: fc.constantFrom('float32' as const, 'float64' as const),
     dims: fc.tuple(fc.nat(5), fc.nat(9), fc.oneof(fc.nat(40), fc.constantFrom(0, 1, 15, 16, 17, 100))),
-    flags: fc.record({ weight: fc.boolean(), bias: fc.boolean(), running: fc.boolean(), alt: fc.boolean(), eval: fc.boolean() }),
+    flags: fc.record({ weight: fc.boolean(), bias: fc.boolean(), running: fc.boolean(), alt: fc.boolean(), eval: fc.boolean(),
+      activation: fc.constantFrom(undefined, 'relu', 'silu', 'gelu', 'gelu-tanh') }),
   }),
   spoil: spoilArb,
 });

@@ -23,7 +23,7 @@ requireNative();
 // cache-resident size: blocked) / planes of several blocks
 const DIMS: Array<OpInput['dims']> = [[3, 5, 17], [2, 6, 769], [1, 2, 40000]];
 // both layouts (row ops: one and two normalized dims), training and eval (the modes of BatchNorm/InstanceNorm)
-const FLAGS = [ALL_FLAGS, { ...ALL_FLAGS, alt: true }, { ...ALL_FLAGS, alt: true, eval: true }];
+const FLAGS: OpInput['flags'][] = [ALL_FLAGS, { ...ALL_FLAGS, alt: true, activation: 'gelu' }, { ...ALL_FLAGS, alt: true, eval: true, activation: 'silu' }];
 const INPUTS = DTYPES.flatMap((dtype) => DIMS.flatMap((dims) => FLAGS.map((flags) => ({ seed: dims[2], dtype, dims, flags } as OpInput))));
 const label = (i: OpInput) => `${i.dtype} [${i.dims.join(', ')}]${i.flags.alt ? ' alt' : ''}${i.flags.eval ? ' eval' : ''}`;
 

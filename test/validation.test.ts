@@ -160,6 +160,15 @@ function spoils(kernel: KernelName, i: number): Spoil[] {
       { what: 'null', change: (a) => { a[i] = null; }, error: TypeError, message: named(f.name) },
     ];
   }
+  if (f.role === 'choice') {
+    return [
+      { what: "an unknown string 'bogus'", change: (a) => { a[i] = 'bogus'; }, error: TypeError, message: named(f.name) },
+      { what: 'a prefix of a choice', change: (a) => { a[i] = f.choices[f.choices.length - 1].slice(0, -1); }, error: TypeError, message: named(f.name) },
+      { what: 'its index 1 (a number)', change: (a) => { a[i] = 1; }, error: TypeError, message: named(f.name) },
+      { what: 'missing', change: (a) => { a[i] = undefined; }, error: TypeError, message: named(f.name) },
+      ...f.choices.map((c) => ({ what: `'${c}' (accepted)`, change: (a: unknown[]) => { a[i] = c; } })),
+    ];
+  }
   if (!isArray(f)) return [];
   const label = named(f.label);
   const list: Spoil[] = [

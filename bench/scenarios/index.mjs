@@ -1,4 +1,5 @@
 // Every benchmark scenario, in table order. A new op adds its own file here.
+import { scenarios as activation } from './activation.mjs';
 import { scenarios as addNorm } from './add-norm.mjs';
 import { scenarios as groupNorm } from './group-norm.mjs';
 import { scenarios as half } from './half.mjs';
@@ -7,4 +8,4 @@ import { scenarios as nn } from './nn.mjs';
 import { scenarios as rowNorm } from './row-norm.mjs';
 import { scenarios as tfjs } from './tfjs.mjs';
 
-export const scenarios = [...rowNorm, ...addNorm, ...groupNorm, ...batchNorm, ...nn, ...tfjs, ...half];
+export const scenarios = [...rowNorm, ...addNorm, ...groupNorm, ...batchNorm, ...activation, ...nn, ...tfjs, ...half];

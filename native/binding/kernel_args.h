@@ -5,7 +5,7 @@
 // The checks, in this order (each error names the argument: the row's label):
 //   kind      arrays are Float32Array/Float64Array (or null/undefined: absent; not when
 //             required), sizes are non-negative integers, numbers numbers, flags booleans
-//             (TypeError/RangeError), argument by argument;
+//             (TypeError/RangeError), choices one of their strings (TypeError), argument by argument;
 //   presence  "required unless <flag>" arrays are there when the flag is false;
 //   divisors  a SIZE with a divisor is ≥ 1 and divides it;
 //   dtype     Data, Param and Stats arrays have the dtype of the first Data array, Float64 ones are
@@ -46,7 +46,20 @@ struct Value {
   size_t size = 0;
   double number = 0;
   bool flag = false;
+  uint8_t choice = 0;
 };
+
+// f(p, n) for each choice of "a|b|c" (the n characters at p), in order.
+template <class F>
+void forEachChoice(const char* p, F f) {
+  for (;;) {
+    size_t n = 0;
+    while (p[n] && p[n] != '|') ++n;
+    f(p, n);
+    if (!p[n]) return;
+    p += n + 1;
+  }
+}
 
 // The JavaScript arguments of a call, read by position; errors are thrown as JavaScript errors.
 class JsArgs {
@@ -101,6 +114,21 @@ class JsArgs {
   bool flag(size_t index, const char* name) const {
     if (index >= info_.Length() || !info_[index].IsBoolean()) typeError(std::string(name) + " must be a boolean");
     return info_[index].As<Napi::Boolean>().Value();
+  }
+
+  // The index of a string among "a|b|c" (so the kernel never sees an index out of range).
+  uint8_t choice(size_t index, const char* name, const char* choices) const {
+    int found = -1;
+    if (index < info_.Length() && info_[index].IsString()) {
+      const std::string s = info_[index].As<Napi::String>().Utf8Value();
+      int k = 0;
+      forEachChoice(choices, [&](const char* p, size_t n) {
+        if (found < 0 && s.size() == n && s.compare(0, n, p, n) == 0) found = k;
+        ++k;
+      });
+    }
+    if (found >= 0) return uint8_t(found);
+    typeError(std::string(name) + " must be one of " + choices);
   }
 
  private:
@@ -159,6 +187,7 @@ inline napi_typedarray_type readFields(const JsArgs& args, const Field* f, size_
       case Role::Size: v[i].size = args.size(i, f[i].name); break;
       case Role::Number: v[i].number = args.number(i, f[i].name); break;
       case Role::Flag: v[i].flag = args.flag(i, f[i].name); break;
+      case Role::Choice: v[i].choice = args.choice(i, f[i].name, f[i].choices); break;
     }
   }
   const Field* first = nullptr;
@@ -222,6 +251,7 @@ struct KernelCall;
 #define FASTNORM_BUILD_SIZE(name, ...) a.name = v[i++].size;
 #define FASTNORM_BUILD_NUMBER(name) a.name = v[i++].number;
 #define FASTNORM_BUILD_FLAG(name) a.name = v[i++].flag;
+#define FASTNORM_BUILD_CHOICE(name, choices) a.name = v[i++].choice;
 #define FASTNORM_KERNEL_CALL(name)                                                                                   \
   template <>                                                                                                        \
   struct KernelCall<Kernel::name> {                                                                                  \
@@ -244,6 +274,7 @@ FASTNORM_KERNELS(FASTNORM_KERNEL_CALL)
 #undef FASTNORM_BUILD_SIZE
 #undef FASTNORM_BUILD_NUMBER
 #undef FASTNORM_BUILD_FLAG
+#undef FASTNORM_BUILD_CHOICE
 
 // ---- the rows as JavaScript data (the _kernelSchema() test hook) ----
 
@@ -255,6 +286,7 @@ inline const char* roleName(Role r) {
     case Role::Size: return "size";
     case Role::Number: return "number";
     case Role::Flag: return "flag";
+    case Role::Choice: return "choice";
   }
   return "?";
 }
@@ -294,6 +326,12 @@ inline Napi::Array fieldsToJs(Napi::Env env, const Field* f, size_t count) {
       if (*f[i].alias) o.Set("alias", f[i].alias);
     }
     if (*f[i].divides) o.Set("divides", f[i].divides);
+    if (*f[i].choices) {
+      Napi::Array names = Napi::Array::New(env);
+      uint32_t k = 0;
+      forEachChoice(f[i].choices, [&](const char* p, size_t n) { names.Set(k++, std::string(p, n)); });
+      o.Set("choices", names);
+    }
     list.Set(uint32_t(i), o);
   }
   return list;

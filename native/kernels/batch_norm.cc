@@ -609,10 +609,10 @@ struct CallScratch {
   }
 };
 
-// Scalar math: y = ((x − μhi) − μlo)·α + β, with α = rstd·w, β = b (per channel).
+// Scalar math: y = act(((x − μhi) − μlo)·α + β), with α = rstd·w, β = b (per channel).
 template <class T>
 void applyNormalize(const ChannelShape& s, const T* x, T* y, CallScratch<T>& cs, const double* mean, const double* rstd,
-                    const T* weight, const T* bias, const Exec& exec) {
+                    const T* weight, const T* bias, uint8_t activation, const Exec& exec) {
   using V = Vec<T>;
   for (size_t c = 0; c < s.c; ++c) {
     const SplitMean<T> m(mean[c]);
@@ -622,10 +622,12 @@ void applyNormalize(const ChannelShape& s, const T* x, T* y, CallScratch<T>& cs,
     cs.coef.set(3, c, bias ? bias[c] : T(0));
   }
   if (s.size() == 0) return;
-  channelElementwise<T>(s, x, nullptr, y, cs.coef, exec, [](V v, V, const V* k) {
-    V d = v - k[0];
-    if constexpr (kIsFloat<T>) d = d - k[1];
-    return d * k[2] + k[3];
+  withActivation(activation, [&](auto act) {
+    channelElementwise<T>(s, x, nullptr, y, cs.coef, exec, [act](V v, V, const V* k) {
+      V d = v - k[0];
+      if constexpr (kIsFloat<T>) d = d - k[1];
+      return act(d * k[2] + k[3]);
+    });
   });
 }
 
@@ -690,7 +692,7 @@ bool batchNormForward(const Args<Kernel::batchNormForward, T>& a, const Exec& ex
     for (size_t c = 0; c < s.c; ++c) a.mean[c] = T(mean[c]), a.rstd[c] = T(rstd[c]);
     // normalize with the statistics as stored (T), as a later batchNormElemt would
     for (size_t c = 0; c < s.c; ++c) rstd[c] = double(a.rstd[c]);
-    applyNormalize(s, a.x, a.y, cs, mean, rstd, a.weight, a.bias, exec);
+    applyNormalize(s, a.x, a.y, cs, mean, rstd, a.weight, a.bias, a.activation, exec);
     return true;
   });
 }
@@ -699,7 +701,7 @@ template <class T>
 bool batchNormElemt(const Args<Kernel::batchNormElemt, T>& a, const Exec& exec) noexcept {
   return withCallScratch<T>(a, [&](const ChannelShape& s, CallScratch<T>& cs) {
     for (size_t c = 0; c < s.c; ++c) cs.sums[c] = double(a.mean[c]), cs.sums[s.c + c] = double(a.rstd[c]);
-    applyNormalize(s, a.x, a.y, cs, cs.sums, cs.sums + s.c, a.weight, a.bias, exec);
+    applyNormalize(s, a.x, a.y, cs, cs.sums, cs.sums + s.c, a.weight, a.bias, 0, exec);
     return true;
   });
 }

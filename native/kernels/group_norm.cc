@@ -130,13 +130,13 @@ bool groupNormBackwardImpl(const GroupNormBackwardArgs<T>& a, const Exec& exec) 
 
 template <class T>
 bool groupNormForward(const Args<Kernel::groupNormForward, T>& a, const Exec& e) noexcept {
-  return groupNormForwardImpl<T>({a.x, channelShapeOf(a), a.groups, a.weight, a.bias, nullptr, nullptr, 0, a.eps, true, a.y, a.mean,
-                                  a.rstd}, e);
+  return groupNormForwardImpl<T>({a.x, channelShapeOf(a), a.groups, a.weight, a.bias, nullptr, nullptr, 0, a.eps, true, a.activation,
+                                  a.y, a.mean, a.rstd}, e);
 }
 template <class T>
 bool instanceNormForward(const Args<Kernel::instanceNormForward, T>& a, const Exec& e) noexcept {
   return groupNormForwardImpl<T>({a.x, channelShapeOf(a), a.c, a.weight, a.bias, a.runningMean, a.runningVar, a.momentum, a.eps,
-                                  a.useInputStats, a.y, a.mean, a.rstd}, e);
+                                  a.useInputStats, a.activation, a.y, a.mean, a.rstd}, e);
 }
 template <class T>
 bool groupNormBackward(const Args<Kernel::groupNormBackward, T>& a, const Exec& e) noexcept {

@@ -24,6 +24,7 @@ struct GroupNormForwardArgs {
   T* runningVar;       // C or null: updated with the unbiased variance, averaged over N
   double momentum, eps;
   bool useInputStats;  // false: normalize with the running statistics (then required)
+  uint8_t activation;  // y = act(x̂·w + b) (activation.h)
   T* y;                // may be x itself
   T* mean;             // N·groups, n-major (useInputStats false: the running mean, tiled over N)
   T* rstd;             // N·groups

@@ -55,20 +55,23 @@ class ChannelsFirstForward : public ForwardCommon<T> {
     const size_t begin = b * blockLen_, end = minSize(row_, begin + blockLen_), at = u * row_;
     const size_t c0 = (u % geo.groups) * geo.cg, S = geo.s;
     const Broadcast<T> r(a.rstd[u]);
-    withBroadcastMean(SplitMean<T>(scratch[2 * blocks_]), [&](auto hi, auto lo) {
-      if (expands()) {
-        const size_t e = c0 * S + begin;
-        withPerElement(weightExpanded ? weightExpanded + e : nullptr, biasExpanded ? biasExpanded + e : nullptr,
-                       [&](auto w, auto bias) { normalizeRun<T, Stream>(a.x + at + begin, a.y + at + begin, end - begin, Linear(), hi, lo, r, w, bias); });
-        return;
-      }
-      for (size_t pos = begin; pos < end;) {
-        const size_t cl = pos / S, segEnd = minSize(end, (cl + 1) * S);
-        withBroadcast(a.weight, a.bias, c0 + cl, [&](auto w, auto bias) {
-          normalizeRun<T, Stream>(a.x + at + pos, a.y + at + pos, segEnd - pos, Linear(), hi, lo, r, w, bias);
-        });
-        pos = segEnd;
-      }
+    withActivation(a.activation, [&](auto act) {
+      withBroadcastMean(SplitMean<T>(scratch[2 * blocks_]), [&](auto hi, auto lo) {
+        if (expands()) {
+          const size_t e = c0 * S + begin;
+          withPerElement(weightExpanded ? weightExpanded + e : nullptr, biasExpanded ? biasExpanded + e : nullptr, [&](auto w, auto bias) {
+            normalizeRun<T, Stream>(a.x + at + begin, a.y + at + begin, end - begin, Linear(), hi, lo, r, w, bias, act);
+          });
+          return;
+        }
+        for (size_t pos = begin; pos < end;) {
+          const size_t cl = pos / S, segEnd = minSize(end, (cl + 1) * S);
+          withBroadcast(a.weight, a.bias, c0 + cl, [&](auto w, auto bias) {
+            normalizeRun<T, Stream>(a.x + at + pos, a.y + at + pos, segEnd - pos, Linear(), hi, lo, r, w, bias, act);
+          });
+          pos = segEnd;
+        }
+      });
     });
   }
 

@@ -57,15 +57,15 @@ inline void put(V v, T* p) {
 
 // y = (x − hi)·α + β over `periods` whole periods whose first value sits at `phase` of the
 // tables (tables are one vector longer than a period, so any phase < L reads whole windows).
-// Scalar math: y = (x − hi[c])·α[c] + β[c] (c: the channel of x).
-template <bool Stream, class T, size_t... v>
+// Scalar math: y = act((x − hi[c])·α[c] + β[c]) (c: the channel of x).
+template <bool Stream, class T, class A, size_t... v>
 inline void normalizePeriods(const T* x, T* y, size_t periods, size_t P, size_t phase, const T* hiT, const T* alphaT, const T* betaT,
-                             std::index_sequence<v...>) {
+                             A act, std::index_sequence<v...>) {
   using V = Vec<T>;
   constexpr size_t L = kLanes<T>;
   const V hi[] = {V::load(hiT + phase + v * L)...}, alpha[] = {V::load(alphaT + phase + v * L)...},
           beta[] = {V::load(betaT + phase + v * L)...};
-  for (size_t p = 0; p < periods; ++p, x += P, y += P) (put<Stream>(((V::load(x + v * L) - hi[v]) * alpha[v]) + beta[v], y + v * L), ...);
+  for (size_t p = 0; p < periods; ++p, x += P, y += P) (put<Stream>(act(((V::load(x + v * L) - hi[v]) * alpha[v]) + beta[v]), y + v * L), ...);
 }
 
 // dx = dy·a − (x − μ)·b − c over `periods` whole periods starting at `phase` of the tables.
@@ -190,18 +190,22 @@ class ChannelsLastForward : public SampleEngine<ChannelsLastForward<T>, ForwardC
     const Slot s = slot(scratch);
     const size_t at = u * geo.s * geo.c + sb_.begin(b), len = sb_.length(b);
     const PerElement<T> hi(s.hi), alpha(s.alpha), beta(s.beta);
-    if (!periodFitsRegisters(sb_.run.period)) {  // one run: the tables cycle
-      normalizeRun<T, Stream>(a.x + at, a.y + at, len, Cyclic{sb_.run.period.values()}, hi, Absent(), alpha, Absent(), beta);
-      return;
-    }
-    // head (to alignment), whole periods from registers, then the tail: the same values as one run
-    const PeriodSplit<T> split(a.y + at, len, sb_.run.period.values(), Stream);
-    const size_t body = split.head + split.periods * sb_.run.period.values();
-    normalizeRun<T, false>(a.x + at, a.y + at, split.head, Cyclic{sb_.run.period.values()}, hi, Absent(), alpha, Absent(), beta);
-    withPeriodVectors(sb_.run.period.vectors(), [&](auto v) {
-      normalizePeriods<Stream>(a.x + at + split.head, a.y + at + split.head, split.periods, sb_.run.period.values(), split.head, s.hi, s.alpha, s.beta, v);
+    withActivation(a.activation, [&](auto act) {
+      if (!periodFitsRegisters(sb_.run.period)) {  // one run: the tables cycle
+        normalizeRun<T, Stream>(a.x + at, a.y + at, len, Cyclic{sb_.run.period.values()}, hi, Absent(), alpha, Absent(), beta, act);
+        return;
+      }
+      // head (to alignment), whole periods from registers, then the tail: the same values as one run
+      const PeriodSplit<T> split(a.y + at, len, sb_.run.period.values(), Stream);
+      const size_t body = split.head + split.periods * sb_.run.period.values();
+      normalizeRun<T, false>(a.x + at, a.y + at, split.head, Cyclic{sb_.run.period.values()}, hi, Absent(), alpha, Absent(), beta, act);
+      withPeriodVectors(sb_.run.period.vectors(), [&](auto v) {
+        normalizePeriods<Stream>(a.x + at + split.head, a.y + at + split.head, split.periods, sb_.run.period.values(), split.head, s.hi,
+                                 s.alpha, s.beta, act, v);
+      });
+      normalizeRun<T, Stream>(a.x + at + body, a.y + at + body, len - body, Cyclic{sb_.run.period.values(), split.head}, hi, Absent(),
+                              alpha, Absent(), beta, act);
     });
-    normalizeRun<T, Stream>(a.x + at + body, a.y + at + body, len - body, Cyclic{sb_.run.period.values(), split.head}, hi, Absent(), alpha, Absent(), beta);
   }
 
  private:

@@ -15,6 +15,8 @@
 //                                                             the size it must be ≥ 1 and divide, or ""
 //   X(NUMBER, name)                                          a double
 //   X(FLAG, name)                                            a boolean
+//   X(CHOICE, name, "a|b|c")                                 one of the named strings, passed to the
+//                                                             kernel as its index (uint8_t)
 // Each reader of the rows (FASTNORM_FIELD below, kernel_table.h, binding/kernel_args.h) passes an
 // X that pastes KIND onto its own macro name (FASTNORM_FIELD_IN, ...): a new kind of argument is
 // one macro in each reader, and no row changes (CONTRIBUTING.md).
@@ -67,6 +69,8 @@
   X(IN, weight, Param, "optional", len, "weight") X(IN, bias, Param, "optional", len, "bias")
 #define FASTNORM_RUNNING(X, dtype, presence) \
   X(INOUT, runningMean, dtype, presence, "c", "runningMean") X(INOUT, runningVar, dtype, presence, "c", "runningVar")
+// The activation a forward applies after its affine, y = act(x̂·w + b) (activation.h; index 0: none).
+#define FASTNORM_ACTIVATION(X) X(CHOICE, activation, "none|relu|silu|gelu|gelu-tanh")
 #define FASTNORM_GRADS(X, len, paramLen)                                                                          \
   X(OUT, dx, Data, "required", len, "out.dx", "") X(OUT, dweight, Param, "optional", paramLen, "out.dweight", "") \
   X(OUT, dbias, Param, "optional", paramLen, "out.dbias", "")
@@ -76,7 +80,7 @@
 
 #define FASTNORM_ARGS_layerNormForward(X)                                                          \
   X(IN, x, Data, "required", "rows*cols", "x") FASTNORM_ROWS(X)                                    \
-  FASTNORM_AFFINE(X, "cols") X(NUMBER, eps) X(NUMBER, weightOffset)                                \
+  FASTNORM_AFFINE(X, "cols") X(NUMBER, eps) X(NUMBER, weightOffset) FASTNORM_ACTIVATION(X)        \
   X(OUT, y, Data, "required", "rows*cols", "out.y", "x") FASTNORM_STATS_OUT(X, "rows")
 
 #define FASTNORM_ARGS_layerNormBackward(X)                                 \
@@ -135,7 +139,7 @@
 #define FASTNORM_RUNNING_FORWARD(X, mode, statsLen)                                                     \
   X(IN, x, Data, "required", "n*c*s", "x") FASTNORM_CHANNELS(X) FASTNORM_AFFINE(X, "c")                 \
   FASTNORM_RUNNING(X, Param, "required unless " #mode) X(NUMBER, momentum) X(NUMBER, eps) X(FLAG, mode) \
-  X(OUT, y, Data, "required", "n*c*s", "out.y", "x") FASTNORM_STATS_OUT(X, statsLen)
+  FASTNORM_ACTIVATION(X) X(OUT, y, Data, "required", "n*c*s", "out.y", "x") FASTNORM_STATS_OUT(X, statsLen)
 #define FASTNORM_RUNNING_BACKWARD(X, mode, statsLen)                         \
   FASTNORM_DY_X(X, "n*c*s") FASTNORM_SAVED(X, statsLen) FASTNORM_CHANNELS(X) \
   X(IN, weight, Param, "optional", "c", "weight") X(FLAG, mode) FASTNORM_GRADS(X, "n*c*s", "c")
@@ -180,8 +184,8 @@
 
 #define FASTNORM_ARGS_groupNormForward(X)                                                   \
   X(IN, x, Data, "required", "n*c*s", "x") FASTNORM_CHANNELS(X) X(SIZE, groups, "c")        \
-  FASTNORM_AFFINE(X, "c") X(NUMBER, eps) X(OUT, y, Data, "required", "n*c*s", "out.y", "x") \
-  FASTNORM_STATS_OUT(X, "n*groups")
+  FASTNORM_AFFINE(X, "c") X(NUMBER, eps) FASTNORM_ACTIVATION(X)                            \
+  X(OUT, y, Data, "required", "n*c*s", "out.y", "x") FASTNORM_STATS_OUT(X, "n*groups")
 
 #define FASTNORM_ARGS_groupNormBackward(X)                                     \
   FASTNORM_DY_X(X, "n*c*s") FASTNORM_SAVED(X, "n*groups") FASTNORM_CHANNELS(X) \
@@ -204,7 +208,7 @@ enum class Kernel {
 
 namespace schema {
 
-enum class Role : uint8_t { In, Out, InOut, Size, Number, Flag };
+enum class Role : uint8_t { In, Out, InOut, Size, Number, Flag, Choice };
 enum class Dtype : uint8_t { None, Data, Param, Stats, Float64 };
 
 // One argument of a kernel, as its row says.
@@ -217,6 +221,7 @@ struct Field {
   const char* label;
   const char* alias;     // OUT: the input it may be exactly, or ""
   const char* divides;   // SIZE: the size it must divide, or ""
+  const char* choices;   // CHOICE: "a|b|c", or ""
 };
 
 constexpr bool isArray(Role r) { return r == Role::In || r == Role::Out || r == Role::InOut; }
@@ -282,6 +287,7 @@ constexpr bool validFields(const Field* f, size_t count) {
     } else if (f[i].dtype != Dtype::None || *f[i].length || *f[i].alias) {
       return false;
     }
+    if ((f[i].role == Role::Choice) != (*f[i].choices != 0)) return false;
     if (*f[i].divides && (f[i].role != Role::Size || find(f, count, f[i].divides, length(f[i].divides), Role::Size, Role::Size) == count))
       return false;
   }
@@ -290,17 +296,19 @@ constexpr bool validFields(const Field* f, size_t count) {
 
 #define FASTNORM_FIELD(kind, ...) FASTNORM_FIELD_##kind(__VA_ARGS__)
 #define FASTNORM_FIELD_IN(name, dtype, presence, len, label) \
-  {#name, ::fastnorm::schema::Role::In, ::fastnorm::schema::Dtype::dtype, presence, len, label, "", ""},
+  {#name, ::fastnorm::schema::Role::In, ::fastnorm::schema::Dtype::dtype, presence, len, label, "", "", ""},
 #define FASTNORM_FIELD_OUT(name, dtype, presence, len, label, alias) \
-  {#name, ::fastnorm::schema::Role::Out, ::fastnorm::schema::Dtype::dtype, presence, len, label, alias, ""},
+  {#name, ::fastnorm::schema::Role::Out, ::fastnorm::schema::Dtype::dtype, presence, len, label, alias, "", ""},
 #define FASTNORM_FIELD_INOUT(name, dtype, presence, len, label) \
-  {#name, ::fastnorm::schema::Role::InOut, ::fastnorm::schema::Dtype::dtype, presence, len, label, "", ""},
+  {#name, ::fastnorm::schema::Role::InOut, ::fastnorm::schema::Dtype::dtype, presence, len, label, "", "", ""},
 #define FASTNORM_FIELD_SIZE(name, divides) \
-  {#name, ::fastnorm::schema::Role::Size, ::fastnorm::schema::Dtype::None, "", "", #name, "", divides},
+  {#name, ::fastnorm::schema::Role::Size, ::fastnorm::schema::Dtype::None, "", "", #name, "", divides, ""},
 #define FASTNORM_FIELD_NUMBER(name) \
-  {#name, ::fastnorm::schema::Role::Number, ::fastnorm::schema::Dtype::None, "", "", #name, "", ""},
+  {#name, ::fastnorm::schema::Role::Number, ::fastnorm::schema::Dtype::None, "", "", #name, "", "", ""},
 #define FASTNORM_FIELD_FLAG(name) \
-  {#name, ::fastnorm::schema::Role::Flag, ::fastnorm::schema::Dtype::None, "", "", #name, "", ""},
+  {#name, ::fastnorm::schema::Role::Flag, ::fastnorm::schema::Dtype::None, "", "", #name, "", "", ""},
+#define FASTNORM_FIELD_CHOICE(name, choices) \
+  {#name, ::fastnorm::schema::Role::Choice, ::fastnorm::schema::Dtype::None, "", "", #name, "", "", choices},
 
 // Fields<K>::list: kernel K's rows as data.
 template <Kernel K>
@@ -316,7 +324,7 @@ struct Fields;
   static_assert(validFields(Fields<Kernel::name>::list, Fields<Kernel::name>::count),                  \
                 "kernel_list.h: a row of " #name                                                       \
                 " is malformed (a duplicate name, an unknown SIZE in a length or divisor, an unknown " \
-                "FLAG in a presence, an alias that is not an IN)");
+                "FLAG in a presence, an alias that is not an IN, a CHOICE without choices)");
 FASTNORM_KERNELS(FASTNORM_KERNEL_FIELDS)
 #undef FASTNORM_KERNEL_FIELDS
 

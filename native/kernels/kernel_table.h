@@ -51,6 +51,7 @@ struct Args;
 #define FASTNORM_MEMBER_SIZE(name, ...) size_t name;
 #define FASTNORM_MEMBER_NUMBER(name) double name;
 #define FASTNORM_MEMBER_FLAG(name) bool name;
+#define FASTNORM_MEMBER_CHOICE(name, choices) uint8_t name;  // the index of its choice
 #define FASTNORM_ARGS_STRUCT(name)                                                                   \
   template <class T>                                                                                 \
   struct Args<Kernel::name, T> {                                                                     \
@@ -65,6 +66,7 @@ FASTNORM_KERNELS(FASTNORM_ARGS_STRUCT)
 #undef FASTNORM_MEMBER_SIZE
 #undef FASTNORM_MEMBER_NUMBER
 #undef FASTNORM_MEMBER_FLAG
+#undef FASTNORM_MEMBER_CHOICE
 
 // A kernel: computes from its arguments with at most exec.threads threads; returns false only
 // when it could not get its scratch memory.

@@ -12,6 +12,7 @@
 #pragma once
 #include <type_traits>
 
+#include "activation.h"
 #include "lanes.h"
 
 namespace fastnorm::FASTNORM_ISA_NS {
@@ -111,12 +112,12 @@ __attribute__((always_inline)) inline Vec<T> normalizeValue(Vec<T> v, size_t j, 
   return v;
 }
 
-// Scalar math: y = (((x − hi) − lo)·r)·w + b over n values; operands are read at index(i).
-template <class T, bool Stream, class Index, class Hi, class Lo, class R, class W, class B>
-inline void normalizeRun(const T* x, T* y, size_t n, Index index, Hi hi, Lo lo, R r, W w, B b) {
+// Scalar math: y = act((((x − hi) − lo)·r)·w + b) over n values; operands are read at index(i).
+template <class T, bool Stream, class Index, class Hi, class Lo, class R, class W, class B, class A = Act<Activation::None>>
+inline void normalizeRun(const T* x, T* y, size_t n, Index index, Hi hi, Lo lo, R r, W w, B b, A act = A()) {
   writeRun<T, Stream>(y, n, [=](size_t i, size_t k) mutable {
     const size_t j = index(i, k);
-    return normalizeValue<T>(loadLanes(x + i, k), j, k, hi, lo, r, w, b);
+    return act(normalizeValue<T>(loadLanes(x + i, k), j, k, hi, lo, r, w, b));
   });
 }
 

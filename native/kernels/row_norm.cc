@@ -52,6 +52,7 @@ struct RowNormForwardArgs {
   const T* weight;  // cols values or null: the scale, weightOffset already added (ScaleWeight)
   const T* bias;    // cols values or null (always null for RMSNorm)
   double eps;
+  uint8_t activation;  // y = act(x̂·w + b) (activation.h; none for RMSNorm and the add-norms)
   T* y;             // rows*cols, may be x itself
   T* sum;           // rows*cols when residual is given, may be residual itself
   T* mean;          // rows (null for RMSNorm)
@@ -101,15 +102,17 @@ class ScaleWeight {
 constexpr size_t kMaxRowBlocks = 64;             // dweight/dbias partials per backward call
 constexpr size_t kMinBlockRows = 8;
 
-// Scalar math: y = ((x − μ)·rstd)·w + b over n values (RMSNorm: y = (x·rstd)·w), w and b per element.
+// Scalar math: y = act(((x − μ)·rstd)·w + b) over n values (RMSNorm: y = (x·rstd)·w), w and b per element.
 template <class T, bool Centered>
-void normalize(const T* x, T* y, size_t n, const T* w, const T* b, SplitMean<T> mean, T rstd, bool stream) {
+void normalize(const T* x, T* y, size_t n, const T* w, const T* b, SplitMean<T> mean, T rstd, bool stream, uint8_t activation) {
   withStream(stream, [&](auto streamed) {
     constexpr bool Stream = decltype(streamed)::value;
     withPerElement(w, b, [&](auto wv, auto bv) {
       const Broadcast<T> r(rstd);
       if constexpr (Centered)
-        withBroadcastMean(mean, [&](auto hi, auto lo) { normalizeRun<T, Stream>(x, y, n, Linear(), hi, lo, r, wv, bv); });
+        withActivation(activation, [&](auto act) {
+          withBroadcastMean(mean, [&](auto hi, auto lo) { normalizeRun<T, Stream>(x, y, n, Linear(), hi, lo, r, wv, bv, act); });
+        });
       else
         normalizeRun<T, Stream>(x, y, n, Linear(), Absent(), Absent(), r, wv, bv);
     });
@@ -156,7 +159,7 @@ void writeRow(const RowNormForwardArgs<T>& a, Source src, size_t at, size_t begi
   const T* w = a.weight ? a.weight + begin : nullptr;
   const T* b = a.bias ? a.bias + begin : nullptr;
   if constexpr (std::is_same_v<Source, Values<T>>) {
-    normalize<T, Centered>(src.p, a.y + at, len, w, b, mean, rstd, stream);
+    normalize<T, Centered>(src.p, a.y + at, len, w, b, mean, rstd, stream, a.activation);
   } else {
     T* sum = a.sum + at;
     T* y = a.y + at;
@@ -567,24 +570,26 @@ template <class T>
 bool layerNormForward(const Args<Kernel::layerNormForward, T>& a, const Exec& e) noexcept {
   const ScaleWeight<T> w(a.weight, a.weightOffset, a.cols);
   return w.ok(a.weight) &&
-         rowNormForward<T, true>({a.x, nullptr, nullptr, a.rows, a.cols, w.get(), a.bias, a.eps, a.y, nullptr, a.mean, a.rstd}, e);
+         rowNormForward<T, true>({a.x, nullptr, nullptr, a.rows, a.cols, w.get(), a.bias, a.eps, a.activation, a.y, nullptr, a.mean,
+                                                   a.rstd}, e);
 }
 template <class T>
 bool rmsNormForward(const Args<Kernel::rmsNormForward, T>& a, const Exec& e) noexcept {
   const ScaleWeight<T> w(a.weight, a.weightOffset, a.cols);
   return w.ok(a.weight) &&
-         rowNormForward<T, false>({a.x, nullptr, nullptr, a.rows, a.cols, w.get(), nullptr, a.eps, a.y, nullptr, nullptr, a.rstd}, e);
+         rowNormForward<T, false>({a.x, nullptr, nullptr, a.rows, a.cols, w.get(), nullptr, a.eps, 0, a.y, nullptr, nullptr, a.rstd},
+                                                    e);
 }
 template <class T>
 bool addLayerNormForward(const Args<Kernel::addLayerNormForward, T>& a, const Exec& e) noexcept {
   const ScaleWeight<T> w(a.weight, a.weightOffset, a.cols);
-  return w.ok(a.weight) && rowNormForward<T, true>({a.x, a.residual, a.residualBias, a.rows, a.cols, w.get(), a.bias, a.eps,
+  return w.ok(a.weight) && rowNormForward<T, true>({a.x, a.residual, a.residualBias, a.rows, a.cols, w.get(), a.bias, a.eps, 0,
                                                     a.y, a.sum, a.mean, a.rstd}, e);
 }
 template <class T>
 bool addRmsNormForward(const Args<Kernel::addRmsNormForward, T>& a, const Exec& e) noexcept {
   const ScaleWeight<T> w(a.weight, a.weightOffset, a.cols);
-  return w.ok(a.weight) && rowNormForward<T, false>({a.x, a.residual, a.residualBias, a.rows, a.cols, w.get(), nullptr, a.eps,
+  return w.ok(a.weight) && rowNormForward<T, false>({a.x, a.residual, a.residualBias, a.rows, a.cols, w.get(), nullptr, a.eps, 0,
                                                      a.y, a.sum, nullptr, a.rstd}, e);
 }
 template <class T>

@@ -44,6 +44,10 @@ struct VF {
   friend VF operator+(VF x, VF y) { return {_mm256_add_ps(x.a, y.a), _mm256_add_ps(x.b, y.b)}; }
   friend VF operator-(VF x, VF y) { return {_mm256_sub_ps(x.a, y.a), _mm256_sub_ps(x.b, y.b)}; }
   friend VF operator*(VF x, VF y) { return {_mm256_mul_ps(x.a, y.a), _mm256_mul_ps(x.b, y.b)}; }
+  // Per lane p < q ? t : f (false when either is NaN).
+  friend VF ifLess(VF p, VF q, VF t, VF f) {
+    return {_mm256_blendv_ps(f.a, t.a, _mm256_cmp_ps(p.a, q.a, _CMP_LT_OQ)), _mm256_blendv_ps(f.b, t.b, _mm256_cmp_ps(p.b, q.b, _CMP_LT_OQ))};
+  }
 };
 
 struct VD {
@@ -69,6 +73,16 @@ struct VD {
   friend VD operator+(VD x, VD y) { return {_mm256_add_pd(x.a, y.a), _mm256_add_pd(x.b, y.b)}; }
   friend VD operator-(VD x, VD y) { return {_mm256_sub_pd(x.a, y.a), _mm256_sub_pd(x.b, y.b)}; }
   friend VD operator*(VD x, VD y) { return {_mm256_mul_pd(x.a, y.a), _mm256_mul_pd(x.b, y.b)}; }
+  friend VD operator/(VD x, VD y) { return {_mm256_div_pd(x.a, y.a), _mm256_div_pd(x.b, y.b)}; }
+  friend VD ifLess(VD p, VD q, VD t, VD f) {
+    return {_mm256_blendv_pd(f.a, t.a, _mm256_cmp_pd(p.a, q.a, _CMP_LT_OQ)), _mm256_blendv_pd(f.b, t.b, _mm256_cmp_pd(p.b, q.b, _CMP_LT_OQ))};
+  }
+  // t = n + 1.5·2^52 for an integer n in [-1022, 1023]: 2^n, built in the exponent bits.
+  friend VD pow2OfShifted(VD t) {
+    const __m256i one = _mm256_set1_epi64x(int64_t(1023) << 52);
+    return {_mm256_castsi256_pd(_mm256_add_epi64(_mm256_slli_epi64(_mm256_castpd_si256(t.a), 52), one)),
+            _mm256_castsi256_pd(_mm256_add_epi64(_mm256_slli_epi64(_mm256_castpd_si256(t.b), 52), one))};
+  }
   double sumTree() const {
     __m256d t = _mm256_add_pd(a, b);                                                   // (i, i+4)
     __m128d u = _mm_add_pd(_mm256_castpd256_pd128(t), _mm256_extractf128_pd(t, 1));  // (i, i+2)
@@ -125,6 +139,11 @@ inline void storeHalfs(VF v, uint16_t* p) {
     const __m256i packed = _mm256_packus_epi32(bf16Round(v.a), bf16Round(v.b));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm256_permute4x64_epi64(packed, 0xd8));
   }
+}
+
+// The 16 floats nearest lo's and hi's 8 doubles (round to nearest even).
+inline VF narrow(VD lo, VD hi) {
+  return {_mm256_set_m128(_mm256_cvtpd_ps(lo.b), _mm256_cvtpd_ps(lo.a)), _mm256_set_m128(_mm256_cvtpd_ps(hi.b), _mm256_cvtpd_ps(hi.a))};
 }
 
 }  // namespace fastnorm::FASTNORM_ISA_NS

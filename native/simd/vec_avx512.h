@@ -26,6 +26,8 @@ struct VF {
   friend VF operator+(VF a, VF b) { return {_mm512_add_ps(a.v, b.v)}; }
   friend VF operator-(VF a, VF b) { return {_mm512_sub_ps(a.v, b.v)}; }
   friend VF operator*(VF a, VF b) { return {_mm512_mul_ps(a.v, b.v)}; }
+  // Per lane a < b ? t : f (false when either is NaN).
+  friend VF ifLess(VF a, VF b, VF t, VF f) { return {_mm512_mask_blend_ps(_mm512_cmp_ps_mask(a.v, b.v, _CMP_LT_OQ), f.v, t.v)}; }
 };
 
 struct VD {
@@ -42,6 +44,12 @@ struct VD {
   friend VD operator+(VD a, VD b) { return {_mm512_add_pd(a.v, b.v)}; }
   friend VD operator-(VD a, VD b) { return {_mm512_sub_pd(a.v, b.v)}; }
   friend VD operator*(VD a, VD b) { return {_mm512_mul_pd(a.v, b.v)}; }
+  friend VD operator/(VD a, VD b) { return {_mm512_div_pd(a.v, b.v)}; }
+  friend VD ifLess(VD a, VD b, VD t, VD f) { return {_mm512_mask_blend_pd(_mm512_cmp_pd_mask(a.v, b.v, _CMP_LT_OQ), f.v, t.v)}; }
+  // t = n + 1.5·2^52 for an integer n in [-1022, 1023]: 2^n, built in the exponent bits.
+  friend VD pow2OfShifted(VD t) {
+    return {_mm512_castsi512_pd(_mm512_add_epi64(_mm512_slli_epi64(_mm512_castpd_si512(t.v), 52), _mm512_set1_epi64(int64_t(1023) << 52)))};
+  }
   double sumTree() const {
     __m256d t = _mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1));  // (i, i+4)
     __m128d u = _mm_add_pd(_mm256_castpd256_pd128(t), _mm256_extractf128_pd(t, 1));      // (i, i+2)
@@ -89,6 +97,12 @@ inline void storeHalfs(VF v, uint16_t* p) {
     h = _mm512_cvtepi32_epi16(_mm512_mask_or_epi32(rounded, nan, top, _mm512_set1_epi32(0x0040)));
   }
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), h);
+}
+
+// The 16 floats nearest lo's and hi's 8 doubles (round to nearest even).
+inline VF narrow(VD lo, VD hi) {
+  const __m512 l = _mm512_castps256_ps512(_mm512_cvtpd_ps(lo.v));
+  return {_mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(l), _mm256_castps_pd(_mm512_cvtpd_ps(hi.v)), 1))};
 }
 
 }  // namespace fastnorm::FASTNORM_ISA_NS

@@ -36,6 +36,12 @@ struct VF {
   friend VF operator+(VF a, VF b) { VF r; for (int i = 0; i < 4; ++i) r.q[i] = vaddq_f32(a.q[i], b.q[i]); return r; }
   friend VF operator-(VF a, VF b) { VF r; for (int i = 0; i < 4; ++i) r.q[i] = vsubq_f32(a.q[i], b.q[i]); return r; }
   friend VF operator*(VF a, VF b) { VF r; for (int i = 0; i < 4; ++i) r.q[i] = vmulq_f32(a.q[i], b.q[i]); return r; }
+  // Per lane a < b ? t : f (false when either is NaN).
+  friend VF ifLess(VF a, VF b, VF t, VF f) {
+    VF r;
+    for (int i = 0; i < 4; ++i) r.q[i] = vbslq_f32(vcltq_f32(a.q[i], b.q[i]), t.q[i], f.q[i]);
+    return r;
+  }
 };
 
 struct VD {
@@ -65,6 +71,19 @@ struct VD {
   friend VD operator+(VD a, VD b) { VD r; for (int i = 0; i < 4; ++i) r.q[i] = vaddq_f64(a.q[i], b.q[i]); return r; }
   friend VD operator-(VD a, VD b) { VD r; for (int i = 0; i < 4; ++i) r.q[i] = vsubq_f64(a.q[i], b.q[i]); return r; }
   friend VD operator*(VD a, VD b) { VD r; for (int i = 0; i < 4; ++i) r.q[i] = vmulq_f64(a.q[i], b.q[i]); return r; }
+  friend VD operator/(VD a, VD b) { VD r; for (int i = 0; i < 4; ++i) r.q[i] = vdivq_f64(a.q[i], b.q[i]); return r; }
+  friend VD ifLess(VD a, VD b, VD t, VD f) {
+    VD r;
+    for (int i = 0; i < 4; ++i) r.q[i] = vbslq_f64(vcltq_f64(a.q[i], b.q[i]), t.q[i], f.q[i]);
+    return r;
+  }
+  // t = n + 1.5·2^52 for an integer n in [-1022, 1023]: 2^n, built in the exponent bits.
+  friend VD pow2OfShifted(VD t) {
+    VD r;
+    const int64x2_t one = vdupq_n_s64(int64_t(1023) << 52);
+    for (int i = 0; i < 4; ++i) r.q[i] = vreinterpretq_f64_s64(vaddq_s64(vshlq_n_s64(vreinterpretq_s64_f64(t.q[i]), 52), one));
+    return r;
+  }
   double sumTree() const {
     float64x2_t lo = vaddq_f64(q[0], q[2]), hi = vaddq_f64(q[1], q[3]);  // (i, i+4)
     float64x2_t u = vaddq_f64(lo, hi);                                      // (i, i+2)
@@ -96,6 +115,12 @@ inline void storeHalfs(VF v, uint16_t* p) {
   float t[16];
   v.store(t);
   for (int i = 0; i < 16; ++i) p[i] = narrowToHalf<F>(t[i]);
+}
+
+// The 16 floats nearest lo's and hi's 8 doubles (round to nearest even).
+inline VF narrow(VD lo, VD hi) {
+  return {{vcvt_high_f32_f64(vcvt_f32_f64(lo.q[0]), lo.q[1]), vcvt_high_f32_f64(vcvt_f32_f64(lo.q[2]), lo.q[3]),
+           vcvt_high_f32_f64(vcvt_f32_f64(hi.q[0]), hi.q[1]), vcvt_high_f32_f64(vcvt_f32_f64(hi.q[2]), hi.q[3])}};
 }
 
 }  // namespace fastnorm::FASTNORM_ISA_NS

@@ -31,11 +31,25 @@ struct ScalarLanes {
   friend Self operator+(Self a, Self b) { Self r; for (int i = 0; i < N; ++i) r.v[i] = a.v[i] + b.v[i]; return r; }
   friend Self operator-(Self a, Self b) { Self r; for (int i = 0; i < N; ++i) r.v[i] = a.v[i] - b.v[i]; return r; }
   friend Self operator*(Self a, Self b) { Self r; for (int i = 0; i < N; ++i) r.v[i] = a.v[i] * b.v[i]; return r; }
+  friend Self operator/(Self a, Self b) { Self r; for (int i = 0; i < N; ++i) r.v[i] = a.v[i] / b.v[i]; return r; }
+  // Per lane a < b ? t : f (false when either is NaN).
+  friend Self ifLess(Self a, Self b, Self t, Self f) { Self r; for (int i = 0; i < N; ++i) r.v[i] = a.v[i] < b.v[i] ? t.v[i] : f.v[i]; return r; }
 };
 
 struct VF : ScalarLanes<float, 16, VF> {};
 
 struct VD : ScalarLanes<double, 8, VD> {
+  // t = n + 1.5·2^52 for an integer n in [-1022, 1023]: 2^n, built in the exponent bits.
+  friend VD pow2OfShifted(VD t) {
+    VD r;
+    for (int i = 0; i < 8; ++i) {
+      uint64_t bits;
+      std::memcpy(&bits, &t.v[i], 8);
+      bits = (bits << 52) + (uint64_t(1023) << 52);
+      std::memcpy(&r.v[i], &bits, 8);
+    }
+    return r;
+  }
   double sumTree() const {
     double t[4], u[2];
     for (int i = 0; i < 4; ++i) t[i] = v[i] + v[i + 4];
@@ -60,6 +74,13 @@ inline VF loadHalfs(const uint16_t* p) {
 template <HalfFormat F>
 inline void storeHalfs(VF v, uint16_t* p) {
   for (int i = 0; i < 16; ++i) p[i] = narrowToHalf<F>(v.v[i]);
+}
+
+// The 16 floats nearest lo's and hi's 8 doubles (round to nearest even).
+inline VF narrow(VD lo, VD hi) {
+  VF r;
+  for (int i = 0; i < 8; ++i) r.v[i] = float(lo.v[i]), r.v[i + 8] = float(hi.v[i]);
+  return r;
 }
 
 }  // namespace fastnorm::FASTNORM_ISA_NS

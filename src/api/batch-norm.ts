@@ -10,10 +10,10 @@ import type {
   FloatArray, Layout, Tensor,
 } from './types.js';
 import {
-  checkBackwardTensors, checkBoolean, checkEps, checkOptions, checkRequiredArray, checkSaved, checkTensor, type FloatArrayConstructor,
+  checkActivation, checkBackwardTensors, checkBoolean, checkEps, checkOptions, checkRequiredArray, checkSaved, checkTensor, type FloatArrayConstructor,
 } from './validate.js';
 
-const FORWARD_OPTIONS = ['weight', 'bias', 'runningMean', 'runningVar', 'training', 'momentum', 'eps', 'layout', 'out'] as const;
+const FORWARD_OPTIONS = ['weight', 'bias', 'runningMean', 'runningVar', 'training', 'momentum', 'eps', 'layout', 'activation', 'out'] as const;
 const BACKWARD_OPTIONS = ['weight', 'training', 'layout', 'grads', 'out'] as const;
 const GRAD_OUTPUTS = ['dx', 'dweight', 'dbias'];
 
@@ -29,11 +29,12 @@ export function planBatchNorm<A extends FloatArray>(x: Tensor<A>, opts?: BatchNo
   const s = channelShape(x.shape, checkLayout(o.layout));
   const { useBatch: training, momentum } = checkRunningOptions(o, 'training');
   const eps = checkEps(o.eps, 1e-5);
+  const activation = checkActivation(o.activation);
   if (training) checkTrainingCount(s);
   const out = checkOut(o.out, ['y', 'mean', 'rstd']);
   return plan(KERNELS.batchNormForward, {
     x: x.data, ...channelArgs(s), weight: o.weight, bias: o.bias, runningMean: o.runningMean, runningVar: o.runningVar, momentum, eps,
-    training, y: out?.y, mean: out?.mean, rstd: out?.rstd,
+    training, activation, y: out?.y, mean: out?.mean, rstd: out?.rstd,
   }, (a) => ({ y: { data: a.y as A, shape: x.shape.slice() }, mean: a.mean as A, rstd: a.rstd as A }));
 }
 

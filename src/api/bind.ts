@@ -20,6 +20,7 @@ type FieldsOf<S extends KernelSchema> = S['fields'][number];
 type ResolvedValue<F extends Field> =
   F extends { role: 'size' | 'number' } ? number
     : F extends { role: 'flag' } ? boolean
+    : F extends { role: 'choice'; choices: readonly (infer C)[] } ? C
       : F extends { dtype: infer D extends DtypeRule; presence: 'required' } ? ArrayOf<D>
         : F extends { dtype: infer D extends DtypeRule } ? ArrayOf<D> | null : never;
 
@@ -35,7 +36,8 @@ export type ArgsOf<K extends KernelName> = KernelArgs<SchemaOf<K>>;
  * argument is a type error; an output's `undefined` means "allocate it".
  */
 export type PlannedArgs<S extends KernelSchema> = {
-  [F in FieldsOf<S> as F['name']]: F extends { role: 'size' | 'number' } ? number : F extends { role: 'flag' } ? boolean : unknown;
+  [F in FieldsOf<S> as F['name']]: F extends { role: 'size' | 'number' } ? number : F extends { role: 'flag' } ? boolean
+    : F extends { role: 'choice'; choices: readonly (infer C)[] } ? C : unknown;
 };
 
 /** A validated call: the kernel to run, its arguments, and what the op returns. */
@@ -67,6 +69,8 @@ export function bind<S extends KernelSchema>(schema: S, planned: PlannedArgs<S>)
   }
   let given = false; // an output the caller gave: then overlaps are checked
   for (const f of fields) {
+    if (f.role === 'choice' && !f.choices.includes(args[f.name] as string))
+      throw new TypeError(`${f.name} must be one of ${f.choices.join('|')}`);
     if (!isArrayField(f)) continue;
     const v = args[f.name];
     const ctor = f.dtype === 'float64' ? Float64Array : dtype;

@@ -9,14 +9,14 @@ import { checkRunningOptions } from './running-stats.js';
 import type {
   BackwardResult, FloatArray, GroupNormBackwardOptions, GroupNormOptions, InstanceNormBackwardOptions, InstanceNormOptions, Tensor,
 } from './types.js';
-import { checkBoolean, checkEps, checkOptions, checkSameShape, checkSaved, checkTensor, dtypeOf } from './validate.js';
+import { checkActivation, checkBoolean, checkEps, checkOptions, checkSameShape, checkSaved, checkTensor, dtypeOf } from './validate.js';
 
 type ForwardResult<A extends FloatArray> = { y: Tensor<A>; mean: A; rstd: A };
 
-const GROUP_FORWARD_OPTIONS = ['weight', 'bias', 'eps', 'layout', 'out'] as const;
+const GROUP_FORWARD_OPTIONS = ['weight', 'bias', 'eps', 'layout', 'activation', 'out'] as const;
 const GROUP_BACKWARD_OPTIONS = ['weight', 'layout', 'grads', 'out'] as const;
 const INSTANCE_FORWARD_OPTIONS = ['weight', 'bias', 'runningMean', 'runningVar', 'useInputStats', 'momentum', 'eps', 'layout',
-  'out'] as const;
+  'activation', 'out'] as const;
 const INSTANCE_BACKWARD_OPTIONS = ['weight', 'useInputStats', 'layout', 'grads', 'out'] as const;
 
 /** `numGroups`: an integer >= 1 that divides the channel count C. */
@@ -72,9 +72,10 @@ export function planGroupNorm<A extends FloatArray>(x: Tensor<A>, numGroups: num
   const groups = checkNumGroups(numGroups, s.c);
   checkGroupCount(s, groups);
   const eps = checkEps(o.eps, 1e-5);
+  const activation = checkActivation(o.activation);
   const out = checkOut(o.out, ['y', 'mean', 'rstd']);
   return plan(KERNELS.groupNormForward, {
-    x: x.data, ...channelArgs(s), groups, weight: o.weight, bias: o.bias, eps, y: out?.y, mean: out?.mean, rstd: out?.rstd,
+    x: x.data, ...channelArgs(s), groups, weight: o.weight, bias: o.bias, eps, activation, y: out?.y, mean: out?.mean, rstd: out?.rstd,
   }, forwardResult(x));
 }
 
@@ -96,11 +97,12 @@ export function planInstanceNorm<A extends FloatArray>(x: Tensor<A>, opts?: Inst
   const s = channelShape(x.shape, checkLayout(o.layout));
   const { useBatch: useInputStats, momentum } = checkRunningOptions(o, 'useInputStats');
   const eps = checkEps(o.eps, 1e-5);
+  const activation = checkActivation(o.activation);
   checkInstanceSpatial(s, useInputStats);
   const out = checkOut(o.out, ['y', 'mean', 'rstd']);
   const p = plan(KERNELS.instanceNormForward, {
     x: x.data, ...channelArgs(s), weight: o.weight, bias: o.bias, runningMean: o.runningMean, runningVar: o.runningVar, momentum, eps,
-    useInputStats, y: out?.y, mean: out?.mean, rstd: out?.rstd,
+    useInputStats, activation, y: out?.y, mean: out?.mean, rstd: out?.rstd,
   }, forwardResult(x));
   // no spatial positions: no batch statistics to fold in, the running ones (checked) stay, as in PyTorch
   if (useInputStats && s.s === 0) p.args.runningMean = p.args.runningVar = null;

@@ -29,7 +29,14 @@ export interface ScalarField<N extends string = string> {
   divides?: string;
 }
 
-export type Field = ArrayField | ScalarField;
+/** One of a few strings, passed to the addon as the string (it maps it to its index). */
+export interface ChoiceField<N extends string = string, C extends readonly string[] = readonly string[]> {
+  name: N;
+  role: 'choice';
+  choices: C;
+}
+
+export type Field = ArrayField | ScalarField | ChoiceField;
 
 export interface KernelSchema<K extends string = string, F extends readonly Field[] = readonly Field[]> {
   name: K;
@@ -63,6 +70,10 @@ export function flag<N extends string>(name: N) {
   return { name, role: 'flag' as const };
 }
 
+export function choice<N extends string, const C extends readonly string[]>(name: N, choices: C) {
+  return { name, role: 'choice' as const, choices };
+}
+
 function kernel<const K extends string, const F extends readonly Field[]>(name: K, fields: F): KernelSchema<K, F> {
   return { name, fields };
 }
@@ -81,6 +92,8 @@ const affine = (length: string) =>
   [input('weight', 'param', 'optional', length, 'weight'), input('bias', 'param', 'optional', length, 'bias')] as const;
 const running = <D extends DtypeRule, P extends Presence>(dtype: D, presence: P) =>
   [inout('runningMean', dtype, presence, 'c', 'runningMean'), inout('runningVar', dtype, presence, 'c', 'runningVar')] as const;
+// The activation a forward applies after its affine (kernel_list.h's FASTNORM_ACTIVATION).
+const activation = choice('activation', ['none', 'relu', 'silu', 'gelu', 'gelu-tanh']);
 const grads = (length: string, paramLength: string) => [output('dx', 'data', 'required', length, 'out.dx'),
   output('dweight', 'param', 'optional', paramLength, 'out.dweight'), output('dbias', 'param', 'optional', paramLength, 'out.dbias')] as const;
 
@@ -97,7 +110,7 @@ const addBackwardGrads = [input('weight', 'param', 'optional', 'cols', 'weight')
 // says whether the batch's statistics are used (`mode`) and the count of saved statistics.
 const runningForward = <M extends string>(mode: M, statsLength: string) => [
   input('x', 'data', 'required', 'n*c*s', 'x'), ...channels, ...affine('c'),
-  ...running('param', `required unless ${mode}` as const), number('momentum'), number('eps'), flag(mode),
+  ...running('param', `required unless ${mode}` as const), number('momentum'), number('eps'), flag(mode), activation,
   output('y', 'data', 'required', 'n*c*s', 'out.y', 'x'), ...statsOut(statsLength),
 ] as const;
 const runningBackward = <M extends string>(mode: M, statsLength: string) => [
@@ -107,7 +120,7 @@ const runningBackward = <M extends string>(mode: M, statsLength: string) => [
 
 export const KERNELS = {
   layerNormForward: kernel('layerNormForward', [
-    input('x', 'data', 'required', 'rows*cols', 'x'), ...rows, ...affine('cols'), number('eps'), number('weightOffset'),
+    input('x', 'data', 'required', 'rows*cols', 'x'), ...rows, ...affine('cols'), number('eps'), number('weightOffset'), activation,
     output('y', 'data', 'required', 'rows*cols', 'out.y', 'x'), ...statsOut('rows'),
   ]),
   layerNormBackward: kernel('layerNormBackward', [
@@ -166,7 +179,7 @@ export const KERNELS = {
     number('count'), ...grads('n*c*s', 'c'),
   ]),
   groupNormForward: kernel('groupNormForward', [
-    input('x', 'data', 'required', 'n*c*s', 'x'), ...channels, size('groups', 'c'), ...affine('c'), number('eps'),
+    input('x', 'data', 'required', 'n*c*s', 'x'), ...channels, size('groups', 'c'), ...affine('c'), number('eps'), activation,
     output('y', 'data', 'required', 'n*c*s', 'out.y', 'x'), ...statsOut('n*groups'),
   ]),
   groupNormBackward: kernel('groupNormBackward', [

@@ -33,9 +33,11 @@ function op<S extends KernelSchema, P extends Planner<S>, M extends 'async' | 's
 export const OP_TABLE = {
   /**
    * LayerNorm over the trailing `normalizedShape` dims: y = (x − mean)·rstd·weight + bias per row.
-   * `weightOffset` scales by `weightOffset + weight` instead (zero-centered weights).
+   * `weightOffset` scales by `weightOffset + weight` instead (zero-centered weights); with
+   * `activation`, y = act(that) in the same pass.
    * @example
    * const { y, mean, rstd } = fastnorm.layerNorm({ data, shape: [4, 768] }, 768, { weight, bias });
+   * const h = fastnorm.layerNorm(x, 768, { weight, bias, activation: 'gelu' }).y;   // GELU(LayerNorm(x)), one pass
    */
   layerNorm: op(KERNELS.layerNormForward, planLayerNorm),
   /**
@@ -93,9 +95,11 @@ export const OP_TABLE = {
   /**
    * BatchNorm: statistics per channel over N and every spatial position ('NCHW' or 'NHWC').
    * Training (default) normalizes with the batch statistics and updates running stats in place;
-   * `training: false` uses the running statistics.
+   * `training: false` uses the running statistics. `activation` applies ReLU/SiLU/GELU to
+   * x̂·weight + bias in the same pass.
    * @example
    * const { y, mean, rstd } = fastnorm.batchNorm(x, { weight, bias, runningMean, runningVar });
+   * fastnorm.batchNorm(x, { weight, bias, runningMean, runningVar, activation: 'relu' });   // ReLU(BN(x)), one pass
    */
   batchNorm: op(KERNELS.batchNormForward, planBatchNorm),
   /**
@@ -144,10 +148,12 @@ export const OP_TABLE = {
    * GroupNorm: statistics per (sample, group of C/numGroups channels) over those channels and every
    * spatial position; per-channel weight/bias. `mean`/`rstd` hold N × numGroups values (n-major).
    * 'NCHW' (N, C, *spatial) or 'NHWC' (N, *spatial, C), each computed in its own layout.
+   * `activation` applies ReLU/SiLU/GELU to x̂·weight + bias in the same pass.
    * @example
    * const x = { data: new Float32Array(2 * 64 * 32 * 32), shape: [2, 64, 32, 32] };
    * const { y, mean, rstd } = fastnorm.groupNorm(x, 32, { weight, bias });    // weight, bias: 64 values
    * fastnorm.groupNorm({ data, shape: [2, 32, 32, 64] }, 32, { layout: 'NHWC' });
+   * fastnorm.groupNorm(x, 32, { weight, bias, activation: 'silu' });   // a UNet's GroupNorm + SiLU, one pass
    */
   groupNorm: op(KERNELS.groupNormForward, planGroupNorm),
   /**
@@ -160,9 +166,11 @@ export const OP_TABLE = {
    * InstanceNorm: statistics per (sample, channel) over the spatial positions (GroupNorm with
    * numGroups = C). With `runningMean`/`runningVar` they are updated in place as PyTorch's
    * track_running_stats does; `useInputStats: false` normalizes with them instead. `mean`/`rstd`: N × C.
+   * `activation` applies ReLU/SiLU/GELU to x̂·weight + bias in the same pass.
    * @example
    * const { y, mean, rstd } = fastnorm.instanceNorm(x, { weight, bias, runningMean, runningVar, momentum: 0.1 });
    * fastnorm.instanceNorm(x, { runningMean, runningVar, useInputStats: false });   // eval with running stats
+   * fastnorm.instanceNorm(x, { weight, bias, activation: 'relu' });
    */
   instanceNorm: op(KERNELS.instanceNormForward, planInstanceNorm),
   /**

@@ -10,11 +10,11 @@ import type {
   RmsNormBackwardOptions, RmsNormOptions, RmsNormResult, Tensor,
 } from './types.js';
 import {
-  checkBackwardTensors, checkBoolean, checkEps, checkNormalizedShape, checkOptions, checkSaved, checkTensor, checkTensorLike,
+  checkActivation, checkBackwardTensors, checkBoolean, checkEps, checkNormalizedShape, checkOptions, checkSaved, checkTensor, checkTensorLike,
   checkWeightOffset,
 } from './validate.js';
 
-const LAYER_NORM_OPTIONS = ['weight', 'bias', 'eps', 'weightOffset', 'out'] as const;
+const LAYER_NORM_OPTIONS = ['weight', 'bias', 'eps', 'weightOffset', 'activation', 'out'] as const;
 const RMS_NORM_OPTIONS = ['weight', 'eps', 'weightOffset', 'out'] as const;
 const BACKWARD_OPTIONS = ['weight', 'weightOffset', 'grads', 'out'] as const;
 const ADD_LAYER_NORM_OPTIONS = ['weight', 'bias', 'residualBias', 'eps', 'weightOffset', 'out'] as const;
@@ -43,7 +43,8 @@ export function planLayerNorm<A extends FloatArray>(x: Tensor<A>, normalizedShap
   Plan<typeof KERNELS.layerNormForward, LayerNormResult<A>> {
   const { o, rows, cols, eps, weightOffset, out } = checkForward<LayerNormOptions>(x, normalizedShape, opts, LAYER_NORM_OPTIONS, 1e-5, ['y', 'mean', 'rstd']);
   return plan(KERNELS.layerNormForward, {
-    x: x.data, rows, cols, weight: o.weight, bias: o.bias, eps, weightOffset, y: out?.y, mean: out?.mean, rstd: out?.rstd,
+    x: x.data, rows, cols, weight: o.weight, bias: o.bias, eps, weightOffset, activation: checkActivation(o.activation), y: out?.y,
+    mean: out?.mean, rstd: out?.rstd,
   }, (a) => ({ y: { data: a.y as A, shape: x.shape.slice() }, mean: a.mean as A, rstd: a.rstd as A }));
 }
 

@@ -13,6 +13,14 @@ export interface GradsOption {
   bias?: boolean;
 }
 
+/**
+ * An activation fused after a norm's affine. relu: x < 0 ? 0 : x; silu: x·sigmoid(x); gelu:
+ * 0.5·x·(1 + erf(x/√2)); gelu-tanh: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). float32
+ * results are within 1 ulp of the true function (computed in float64, rounded once), float64
+ * ones within a few ulp (docs/API.md); at −∞ each gives −0 (its limit; PyTorch's formulas give NaN).
+ */
+export type Activation = 'relu' | 'silu' | 'gelu' | 'gelu-tanh';
+
 export interface LayerNormOptions<A extends FloatArray = FloatArray> {
   /** Per-element scale over `normalizedShape` (length = its product). */
   weight?: A;
@@ -22,6 +30,9 @@ export interface LayerNormOptions<A extends FloatArray = FloatArray> {
   eps?: number;
   /** The layer scales by `weightOffset + weight` (Gemma's zero-centered weights: 1). Finite; default 0; needs `weight`. */
   weightOffset?: number;
+  /** Applied to the normalized, scaled and shifted value in the same pass: `y = act(x̂·w + b)`
+   * ('gelu': the erf form, 'gelu-tanh': PyTorch's approximate='tanh'). Default: none. */
+  activation?: Activation;
   /** Caller-provided result buffers; `y` may be `x.data` itself (in-place). */
   out?: { y?: A; mean?: A; rstd?: A };
 }
@@ -165,6 +176,9 @@ export interface BatchNormOptions<A extends FloatArray = FloatArray> {
   eps?: number;
   /** Default 'NCHW'. */
   layout?: Layout;
+  /** Applied to the normalized, scaled and shifted value in the same pass: `y = act(x̂·w + b)`
+   * ('gelu': the erf form, 'gelu-tanh': PyTorch's approximate='tanh'). Default: none. */
+  activation?: Activation;
   out?: { y?: A; mean?: A; rstd?: A };
 }
 
@@ -212,6 +226,9 @@ export interface GroupNormOptions<A extends FloatArray = FloatArray> {
   eps?: number;
   /** Default 'NCHW'. */
   layout?: Layout;
+  /** Applied to the normalized, scaled and shifted value in the same pass: `y = act(x̂·w + b)`
+   * ('gelu': the erf form, 'gelu-tanh': PyTorch's approximate='tanh'). Default: none. */
+  activation?: Activation;
   out?: { y?: A; mean?: A; rstd?: A };
 }
 

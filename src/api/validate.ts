@@ -1,6 +1,6 @@
 // Argument validation shared by every backend: each check throws a TypeError (wrong kind of
 // value) or a RangeError (right kind, wrong value) whose message starts with the argument name.
-import type { FloatArray, Tensor } from './types.js';
+import type { Activation, FloatArray, Tensor } from './types.js';
 
 export type FloatArrayConstructor = Float32ArrayConstructor | Float64ArrayConstructor;
 
@@ -68,6 +68,16 @@ export function checkEps(v: unknown, fallback: number): number {
   if (typeof v !== 'number') throw new TypeError(`eps must be a number, got ${describe(v)}`);
   if (!Number.isFinite(v) || v < 0) throw new RangeError(`eps must be a finite number >= 0, got ${v}`);
   return v;
+}
+
+const ACTIVATIONS: readonly Activation[] = ['relu', 'silu', 'gelu', 'gelu-tanh'];
+
+/** A forward's `activation` option: one of the Activation names, or undefined ('none'). */
+export function checkActivation(v: unknown): Activation | 'none' {
+  if (v === undefined) return 'none';
+  if (!ACTIVATIONS.includes(v as Activation))
+    throw new TypeError(`activation must be one of ${ACTIVATIONS.map((a) => `'${a}'`).join(', ')}, got ${describe(v)}`);
+  return v as Activation;
 }
 
 /** An options object (or undefined) whose keys are all known, so that a typo is an error. */

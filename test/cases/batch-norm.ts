@@ -28,7 +28,7 @@ export const BATCH_NORM_CASES = {
     args: (i) => {
       const c = channelInputs(i);
       return [c.x, { weight: c.weight, bias: c.bias, runningMean: c.runningMean, runningVar: c.runningVar, training: !i.flags.eval,
-        momentum: 0.1, eps: 1e-5, layout: c.layout }];
+        momentum: 0.1, eps: 1e-5, layout: c.layout, activation: i.flags.activation }];
     },
     valid: [
       ['null/undefined optional arguments, empty options', (f) => {
@@ -43,6 +43,9 @@ export const BATCH_NORM_CASES = {
     ],
     invalid: [
     ['x is null', (f) => f.batchNorm(any(null)), TypeError, /^x\b/],
+    ['activation is unknown', (f) => f.batchNorm(X(), { activation: any('bogus') }), TypeError, /^activation must be one of 'relu', 'silu', 'gelu', 'gelu-tanh'/],
+    ['activation is not a string', (f) => f.batchNorm(X(), { activation: any(5) }), TypeError, /^activation must be one of/],
+    ['activation is the string none', (f) => f.batchNorm(X(), { activation: any('none') }), TypeError, /^activation must be one of/],
     ['x.data is an Array', (f) => f.batchNorm(any({ data: [1, 2, 3, 4], shape: [2, 2] })), TypeError, /^x\.data\b/],
     ['x.shape product != data length', (f) => f.batchNorm({ data: f32(12), shape: [2, 3, 3] }), RangeError, /x\.data.*x\.shape/],
     ['x has 1 dim (no channel dim)', (f) => f.batchNorm({ data: f32(6), shape: [6] }), RangeError, /^x\.shape\b/],

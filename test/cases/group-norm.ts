@@ -13,9 +13,12 @@ export const GROUP_NORM_CASES = {
     outKeys: ['y', 'mean', 'rstd'],
     args: (i) => {
       const c = channelInputs(i);
-      return [c.x, groupsOf(c.channels, c.rng), { weight: c.weight, bias: c.bias, eps: 1e-5, layout: c.layout }];
+      return [c.x, groupsOf(c.channels, c.rng), { weight: c.weight, bias: c.bias, eps: 1e-5, layout: c.layout, activation: i.flags.activation }];
     },
     invalid: [
+    ['activation is unknown', (f) => f.groupNorm(GX(), 2, { activation: any('bogus') }), TypeError, /^activation must be one of 'relu', 'silu', 'gelu', 'gelu-tanh'/],
+    ['activation is not a string', (f) => f.groupNorm(GX(), 2, { activation: any(5) }), TypeError, /^activation must be one of/],
+    ['activation is the string none', (f) => f.groupNorm(GX(), 2, { activation: any('none') }), TypeError, /^activation must be one of/],
     ['numGroups does not divide C', (f) => f.groupNorm(GX(), 3), RangeError, /^numGroups \(3\) must divide the number of channels C = 4/],
     ['numGroups is 0', (f) => f.groupNorm(GX(), 0), RangeError, /^numGroups must be an integer >= 1/],
     ['numGroups is negative', (f) => f.groupNorm(GX(), -2), RangeError, /^numGroups\b/],
@@ -73,9 +76,12 @@ export const GROUP_NORM_CASES = {
     args: (i) => {
       const c = channelInputs(i);
       return [c.x, { weight: c.weight, bias: c.bias, runningMean: c.runningMean, runningVar: c.runningVar,
-        useInputStats: !i.flags.eval, momentum: 0.1, eps: 1e-5, layout: c.layout }];
+        useInputStats: !i.flags.eval, momentum: 0.1, eps: 1e-5, layout: c.layout, activation: i.flags.activation }];
     },
     invalid: [
+    ['activation is unknown', (f) => f.instanceNorm(GX(), { activation: any('bogus') }), TypeError, /^activation must be one of 'relu', 'silu', 'gelu', 'gelu-tanh'/],
+    ['activation is not a string', (f) => f.instanceNorm(GX(), { activation: any(5) }), TypeError, /^activation must be one of/],
+    ['activation is the string none', (f) => f.instanceNorm(GX(), { activation: any('none') }), TypeError, /^activation must be one of/],
     ['runningMean without runningVar', (f) => f.instanceNorm(GX(), { runningMean: f32(4) }), TypeError, /^runningMean and runningVar must be given together/],
     ['runningMean has the wrong length', (f) => f.instanceNorm(GX(), { runningMean: f32(2), runningVar: f32(4) }), RangeError, /^runningMean\b/],
     ['runningVar is float64 for float32 x', (f) => f.instanceNorm(GX(), { runningMean: f32(4), runningVar: any(new Float64Array(4)) }),

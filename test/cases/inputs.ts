@@ -1,7 +1,7 @@
 // The inputs every op's arguments are built from (op-cases.ts): three sizes, flags and a data
 // kind, made into seeded tensors in the shape each op family reads them.
 import * as reference from '../../src/reference';
-import type { FloatArray, Tensor } from '../../src/api/types';
+import type { Activation, FloatArray, Tensor } from '../../src/api/types';
 import { channelsShape, CTORS, makeRng, randn, type DType, type Rng } from '../helpers';
 
 export interface OpFlags {
@@ -13,6 +13,8 @@ export interface OpFlags {
   alt: boolean;
   /** eval mode: BatchNorm training: false, InstanceNorm useInputStats: false (uses running stats) */
   eval: boolean;
+  /** the activation a forward fuses (batchNorm, groupNorm, instanceNorm, layerNorm); undefined: none */
+  activation?: Activation;
 }
 
 /** What x holds: N(0.5, 2), offset by 1e4 (cancellation), or its first 64 values of each sample far off (a bad shift). */

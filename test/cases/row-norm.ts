@@ -26,7 +26,8 @@ export const ROW_NORM_CASES = {
     outKeys: ['y', 'mean', 'rstd'],
     args: (i) => {
       const r = rowInputs(i);
-      return [r.x, r.normalizedShape, { weight: r.weight, bias: r.bias, eps: 1e-5, weightOffset: r.weightOffset }];
+      return [r.x, r.normalizedShape, { weight: r.weight, bias: r.bias, eps: 1e-5, weightOffset: r.weightOffset,
+        activation: i.flags.activation }];
     },
     valid: [
       ['in-place out.y = x.data', (f) => {
@@ -44,6 +45,9 @@ export const ROW_NORM_CASES = {
     ],
     invalid: [
     ['x is not a tensor (null)', (f) => f.layerNorm(any(null), 3), TypeError, /^x\b/],
+    ['activation is unknown', (f) => f.layerNorm(X(), 3, { activation: any('bogus') }), TypeError, /^activation must be one of 'relu', 'silu', 'gelu', 'gelu-tanh'/],
+    ['activation is not a string', (f) => f.layerNorm(X(), 3, { activation: any(5) }), TypeError, /^activation must be one of/],
+    ['activation is the string none', (f) => f.layerNorm(X(), 3, { activation: any('none') }), TypeError, /^activation must be one of/],
     ['x is a number', (f) => f.layerNorm(any(5), 3), TypeError, /^x\b/],
     ['x.data is an Array', (f) => f.layerNorm(any({ data: [1, 2, 3, 4, 5, 6], shape: [2, 3] }), 3), TypeError, /^x\.data\b/],
     ['x.data is an Int32Array', (f) => f.layerNorm(any({ data: new Int32Array(6), shape: [2, 3] }), 3), TypeError, /^x\.data\b/],

@@ -4,6 +4,7 @@
 import type { ArgsOf } from '../../api/bind.js';
 import type { Kernels } from '../../api/op-table.js';
 import type { FloatArray } from '../../api/types.js';
+import { activateInPlace } from './activation.js';
 import { moments, rstdOf } from './numerics.js';
 
 type Opt = FloatArray | null;
@@ -68,7 +69,7 @@ function paramGrads(c: number, sumDy: ArrayLike<number>, sumDyXmu: ArrayLike<num
 }
 
 export const batchNormKernels: Pick<Kernels, BatchNormKernels> = {
-  batchNormForward({ x, n, c, s, channelsLast, weight, bias, runningMean, runningVar, momentum, eps, training, y, mean, rstd }:
+  batchNormForward({ x, n, c, s, channelsLast, weight, bias, runningMean, runningVar, momentum, eps, training, activation, y, mean, rstd }:
     ArgsOf<'batchNormForward'>): void {
     const count = n * s;
     // y from the float64 statistics, not from mean/rstd rounded to a float32 output: a float32
@@ -92,6 +93,7 @@ export const batchNormKernels: Pick<Kernels, BatchNormKernels> = {
     mean.set(mean64);
     rstd.set(rstd64);
     apply(x, n, c, s, channelsLast, mean64, rstd64, weight, bias, y);
+    activateInPlace(activation, y);
   },
 
   batchNormBackward({ dy, x, mean, rstd, n, c, s, channelsLast, weight, training, dx, dweight, dbias }: ArgsOf<'batchNormBackward'>): void {

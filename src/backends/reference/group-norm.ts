@@ -4,6 +4,7 @@
 import type { ArgsOf } from '../../api/bind.js';
 import type { Kernels } from '../../api/op-table.js';
 import type { FloatArray } from '../../api/types.js';
+import { activateInPlace } from './activation.js';
 import { moments, rstdOf } from './numerics.js';
 
 type Opt = FloatArray | null;
@@ -96,10 +97,15 @@ function backward(dy: FloatArray, x: FloatArray, mean: FloatArray, rstd: FloatAr
 }
 
 export const groupNormKernels: Pick<Kernels, 'groupNormForward' | 'groupNormBackward' | 'instanceNormForward' | 'instanceNormBackward'> = {
-  groupNormForward: (a: ArgsOf<'groupNormForward'>) =>
-    forward(a.x, a.n, a.c, a.s, a.channelsLast, a.groups, a.weight, a.bias, null, null, 0, a.eps, true, a.y, a.mean, a.rstd),
-  instanceNormForward: (a: ArgsOf<'instanceNormForward'>) => forward(a.x, a.n, a.c, a.s, a.channelsLast, a.c, a.weight, a.bias,
-    a.runningMean, a.runningVar, a.momentum, a.eps, a.useInputStats, a.y, a.mean, a.rstd),
+  groupNormForward: (a: ArgsOf<'groupNormForward'>) => {
+    forward(a.x, a.n, a.c, a.s, a.channelsLast, a.groups, a.weight, a.bias, null, null, 0, a.eps, true, a.y, a.mean, a.rstd);
+    activateInPlace(a.activation, a.y);
+  },
+  instanceNormForward: (a: ArgsOf<'instanceNormForward'>) => {
+    forward(a.x, a.n, a.c, a.s, a.channelsLast, a.c, a.weight, a.bias, a.runningMean, a.runningVar, a.momentum, a.eps, a.useInputStats,
+      a.y, a.mean, a.rstd);
+    activateInPlace(a.activation, a.y);
+  },
   groupNormBackward: (a: ArgsOf<'groupNormBackward'>) => backward(a.dy, a.x, a.mean, a.rstd, a.n, a.c, a.s, a.channelsLast, a.groups,
     a.weight, true, a.dx, a.dweight, a.dbias),
   instanceNormBackward: (a: ArgsOf<'instanceNormBackward'>) => backward(a.dy, a.x, a.mean, a.rstd, a.n, a.c, a.s, a.channelsLast, a.c,

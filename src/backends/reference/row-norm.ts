@@ -4,6 +4,7 @@
 import type { ArgsOf } from '../../api/bind.js';
 import type { Kernels } from '../../api/op-table.js';
 import type { FloatArray } from '../../api/types.js';
+import { activateInPlace } from './activation.js';
 import { moments, rstdOf } from './numerics.js';
 
 function meanOfSquares(x: FloatArray, start: number, n: number): number {
@@ -97,8 +98,10 @@ function addNormBackward(centered: boolean, a: ArgsOf<'addLayerNormBackward'> | 
 
 export const rowNormKernels: Pick<Kernels, 'layerNormForward' | 'layerNormBackward' | 'rmsNormForward' | 'rmsNormBackward' |
   'addLayerNormForward' | 'addLayerNormBackward' | 'addRmsNormForward' | 'addRmsNormBackward'> = {
-  layerNormForward: (a: ArgsOf<'layerNormForward'>) =>
-    rowNormForward(true, a.x, a.rows, a.cols, scaleOf(a.weight, a.weightOffset), a.bias, a.eps, a.y, a.mean, a.rstd),
+  layerNormForward: (a: ArgsOf<'layerNormForward'>) => {
+    rowNormForward(true, a.x, a.rows, a.cols, scaleOf(a.weight, a.weightOffset), a.bias, a.eps, a.y, a.mean, a.rstd);
+    activateInPlace(a.activation, a.y);
+  },
   rmsNormForward: (a: ArgsOf<'rmsNormForward'>) =>
     rowNormForward(false, a.x, a.rows, a.cols, scaleOf(a.weight, a.weightOffset), null, a.eps, a.y, null, a.rstd),
   layerNormBackward: (a: ArgsOf<'layerNormBackward'>) =>

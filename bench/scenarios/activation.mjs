@@ -1,0 +1,62 @@
+// Norm + activation scenarios (issue 10): BatchNorm and GroupNorm with a fused ReLU or SiLU on
+// the CNN shapes of batch-norm.mjs and group-norm.mjs, forward. The baseline of these rows is
+// the unfused fastnorm sequence a user would otherwise write: the same norm into an out buffer,
+// then a JavaScript loop applying the activation over y. The plain norm's own rows (same shape,
+// same inputs, in batch-norm.mjs / group-norm.mjs) give the "without activation" figure.
+//
+// `bytes` counts the fused op's DRAM passes, as the plain norm's rows do: BatchNorm training
+// forward 2 reads + 1 write, GroupNorm forward 1 read + 1 write (its units are normalized from
+// cache). The unfused sequence adds a read and a write of y.
+import { channelInputs, inLayout } from '../data.mjs';
+
+const F32 = 4;
+const EPS = 1e-5;
+const MOMENTUM = 0.1;
+
+const JS_ACTIVATIONS = {
+  relu: (y) => { for (let i = 0; i < y.length; i++) if (y[i] < 0) y[i] = 0; },
+  silu: (y) => { for (let i = 0; i < y.length; i++) y[i] = y[i] / (1 + Math.exp(-y[i])); },
+};
+
+// [op, NCHW shape, groups (GroupNorm), layouts]
+const CASES = [
+  ['batchNorm', [32, 64, 56, 56], 0, ['NCHW', 'NHWC']],
+  ['batchNorm', [8, 256, 14, 14], 0, ['NCHW']],
+  ['batchNorm', [2, 64, 56, 56], 0, ['NCHW']],
+  ['batchNorm', [64, 3, 224, 224], 0, ['NCHW']],
+  ['groupNorm', [8, 64, 56, 56], 32, ['NCHW', 'NHWC']],
+  ['groupNorm', [2, 320, 64, 64], 32, ['NCHW', 'NHWC']],
+];
+
+function fusedForward([op, nchw, groups], layout, activation) {
+  const shape = inLayout(nchw, layout);
+  const [n, c] = nchw;
+  const size = shape.reduce((p, d) => p * d, 1);
+  const stats = op === 'batchNorm' ? c : n * groups;
+  // The norm's call, with or without the activation; BatchNorm in training with fresh running stats per out.
+  const norm = (api, s, out, act) => (op === 'batchNorm'
+    ? api.batchNorm(s.x, {
+      weight: s.weight, bias: s.bias, eps: EPS, momentum: MOMENTUM, layout, activation: act,
+      runningMean: out ? out.runningMean : s.runningMean.slice(), runningVar: out ? out.runningVar : s.runningVar.slice(),
+      out: out && { y: out.y, mean: out.mean, rstd: out.rstd },
+    })
+    : api.groupNorm(s.x, groups, { weight: s.weight, bias: s.bias, eps: EPS, layout, activation: act, out: out && { y: out.y, mean: out.mean, rstd: out.rstd } }));
+  return {
+    op: `${op}${layout === 'NHWC' ? ' NHWC' : ''} + ${activation}`, dir: op === 'batchNorm' ? 'train fwd' : 'forward', shape,
+    bytes: F32 * ((op === 'batchNorm' ? 3 : 2) * size + 4 * c + 2 * stats),
+    baselineName: 'norm + JS loop',
+    setup: (lib) => ({ ...channelInputs(nchw, layout, op === 'batchNorm' ? 21 : 11), fastnorm: lib.fastnorm }),
+    newOut: (s) => ({
+      y: new Float32Array(size), mean: new Float32Array(stats), rstd: new Float32Array(stats),
+      runningMean: s.runningMean.slice(), runningVar: s.runningVar.slice(),
+    }),
+    call: (api, s, out) => norm(api, s, out, activation),
+    // the unfused fastnorm sequence: the plain norm, then the activation over y in JavaScript
+    jsLoop: (s, o) => {
+      norm(s.fastnorm, s, o, undefined);
+      JS_ACTIVATIONS[activation](o.y);
+    },
+  };
+}
+
+export const scenarios = CASES.flatMap((c) => c[3].flatMap((layout) => ['relu', 'silu'].map((a) => fusedForward(c, layout, a))));

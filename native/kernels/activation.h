@@ -1,0 +1,59 @@
+// The activation a forward applies after its affine, y = act(x̂·w + b): the index of the
+// `activation` choice of kernel_list.h, and its per-vector math (vec_math.h).
+#pragma once
+#include <cstdint>
+#include <type_traits>
+
+#include "../simd/vec_math.h"
+
+namespace fastnorm::FASTNORM_ISA_NS {
+
+// In the order of the row's choices "none|relu|silu|gelu|gelu-tanh".
+enum class Activation : uint8_t { None, Relu, Silu, Gelu, GeluTanh };
+
+template <Activation A, class Grade>
+inline VD activateDouble(VD x) {
+  if constexpr (A == Activation::Silu) return vmath::timesSigmoid<Grade>(x, x);
+  else if constexpr (A == Activation::Gelu) return vmath::gelu<Grade>(x);
+  else return vmath::geluTanh<Grade>(x);
+}
+
+// act(v) per lane. relu: v < 0 ? 0 : v (NaN and −0 kept). The others in double: float data
+// widened, computed to float's precision and rounded once.
+template <Activation A, class T>
+inline Vec<T> activate(Vec<T> v) {
+  if constexpr (A == Activation::None) {
+    return v;
+  } else if constexpr (A == Activation::Relu) {
+    return ifLess(v, Vec<T>::zero(), Vec<T>::zero(), v);
+  } else if constexpr (sizeof(T) == 4) {
+    return narrow(activateDouble<A, vmath::FloatGrade>(widenLo(v)), activateDouble<A, vmath::FloatGrade>(widenHi(v)));
+  } else {
+    return activateDouble<A, vmath::DoubleGrade>(v);
+  }
+}
+
+// The activation as a type: act(v) applies it.
+template <Activation A>
+struct Act {
+  static constexpr Activation kind = A;
+  template <class V>
+  V operator()(V v) const {
+    using T = std::conditional_t<std::is_same_v<V, VF>, float, double>;
+    return activate<A, T>(v);
+  }
+};
+
+// f(Act<A>()) for the activation of index `a` (the binding guarantees a valid index).
+template <class F>
+void withActivation(uint8_t a, F&& f) {
+  switch (Activation(a)) {
+    case Activation::Relu: f(Act<Activation::Relu>()); break;
+    case Activation::Silu: f(Act<Activation::Silu>()); break;
+    case Activation::Gelu: f(Act<Activation::Gelu>()); break;
+    case Activation::GeluTanh: f(Act<Activation::GeluTanh>()); break;
+    default: f(Act<Activation::None>()); break;
+  }
+}
+
+}  // namespace fastnorm::FASTNORM_ISA_NS

@@ -1,0 +1,134 @@
+// Activation math on Vec, written once for every ISA: x·sigmoid, GELU (erf form) and
+// GELU-tanh, from an exp with Cody-Waite reduction and a Chebyshev erfc. Only lane-wise IEEE
+// operations (+ − × ÷, compare-select, exponent-bit scaling): no libm, no FMA (the build has
+// -ffp-contract=off), so every ISA path gives the same bits.
+//
+// All of it computes in double. float data is widened, computed with the Float grade (lower
+// polynomial degrees whose truncation error, < 1e-10 relative, is far below a float ulp) and
+// rounded once to float: the float result is within 0.5 ulp + 1e-10 relative of the true
+// value, subnormal results included (double covers float's whole range). double data uses the
+// Double grade (truncation < 1e-17). test/activation.test.ts measures both.
+#pragma once
+#include "vec.h"
+
+namespace fastnorm::FASTNORM_ISA_NS::vmath {
+
+// Polynomial degrees per precision: exp's Taylor degree on |r| ≤ ln2/2 and the number of
+// Chebyshev terms of erfc (kErfcCheb).
+struct FloatGrade {
+  static constexpr int kExpDegree = 8;   // r^9/9! < 2.1e-10
+  static constexpr int kErfcTerms = 16;  // dropped terms < 6e-12
+};
+struct DoubleGrade {
+  static constexpr int kExpDegree = 13;  // r^14/14! < 4.5e-18
+  static constexpr int kErfcTerms = 29;  // dropped terms < 1e-19
+};
+
+// e^z as (p·s1)·s2: p in [0.7, 1.42], s1 and s2 normal powers of two whose product is 2^n. Kept
+// apart so that a caller multiplies its other factors into p first and the result rounds once
+// even when it is subnormal (x·e^z with e^z below the normal range, x·e^z not).
+struct ExpParts {
+  VD p, s1, s2;
+  VD value() const { return (p * s1) * s2; }
+  // (v·p·s1)·s2: v·e^z, rounded once at the end.
+  VD times(VD v) const { return ((v * p) * s1) * s2; }
+};
+
+// Per lane max(lo, v), NaN kept.
+inline VD atLeast(VD v, double lo) { const VD l = VD::broadcast(lo); return ifLess(v, l, l, v); }
+// Per lane min(v, hi), NaN kept.
+inline VD atMost(VD v, double hi) { const VD h = VD::broadcast(hi); return ifLess(h, v, h, v); }
+
+template <class Grade>
+inline ExpParts expParts(VD z) {
+  // e^-760 and e^710 are already 0 and ∞ in double; the clamp keeps n, and so n/2, in range.
+  z = atMost(atLeast(z, -760.0), 710.0);
+  const VD shift = VD::broadcast(6755399441055744.0);  // 1.5·2^52: adding it rounds to an integer
+  const VD n = (z * VD::broadcast(1.4426950408889634) + shift) - shift;
+  // ln2 = kLn2Hi + kLn2Lo, kLn2Hi with 32 significant bits: n·kLn2Hi is exact for |n| < 2^21.
+  const VD r = (z - n * VD::broadcast(6.93147180369123816490e-01)) - n * VD::broadcast(1.90821492927058770002e-10);
+  // Taylor series of e^r, Horner from the highest degree.
+  double inv = 1.0;
+  double c[Grade::kExpDegree + 1];
+  for (int k = 0; k <= Grade::kExpDegree; ++k) c[k] = inv, inv /= double(k + 1);
+  VD q = VD::broadcast(c[Grade::kExpDegree]);
+  for (int k = Grade::kExpDegree - 1; k >= 0; --k) q = q * r + VD::broadcast(c[k]);
+  // 2^n = 2^a·2^b, a = n/2 rounded, both within the normal exponents for |n| ≤ 1100.
+  const VD a = (n * VD::broadcast(0.5) + shift) - shift;
+  return {q, pow2OfShifted(a + shift), pow2OfShifted((n - a) + shift)};
+}
+
+// x·sigmoid(v) for v of x's sign (silu: v = x; GELU-tanh: v = 2·√(2/π)·(x + 0.044715·x³)), from
+// e = e^−|v| ≤ 1, so nothing overflows: x/(1 + e) for v ≥ 0, x·e/(1 + e) for v < 0 (one
+// division for both: (x·p)/(1 + e), then ·s1·s2 for v < 0).
+template <class Grade>
+inline VD timesSigmoid(VD x, VD v) {
+  const VD zero = VD::zero(), one = VD::broadcast(1.0);
+  const VD negAbs = ifLess(v, zero, v, zero - v);
+  const ExpParts e = expParts<Grade>(negAbs);
+  // Below −760 the product is 0 in double; the clamp keeps x = −∞ from giving −∞·0.
+  const VD q = ifLess(v, zero, atLeast(x, -760.0) * e.p, x) / (one + e.value());
+  return ifLess(v, zero, (q * e.s1) * e.s2, q);
+}
+
+// Chebyshev coefficients of g(t) = ln(erfc(a)/t) + a², t = 2/(2 + a), over a in [0, 28.5],
+// in s = (t − kErfcMid)/kErfcHalf ∈ [−1, 1] (fitted in 50-digit arithmetic; erfc = t·e^(g − a²),
+// the form of Numerical Recipes' erfccheb).
+constexpr double kErfcMid = 0.5327868852459016393, kErfcHalf = 0.4672131147540983607, kErfcMaxA = 28.5;
+constexpr double kErfcCheb[29] = {
+    -6.12764890692151232e-01, 6.07203263553592221e-01,  1.41554374330412781e-02,  -8.33027375238849614e-03,
+    -5.59178650994481973e-04, 2.92490824255145054e-04,  1.66573976054233306e-05,  -1.41082440424472895e-05,
+    -5.36266650560546586e-08, 7.40849341141262131e-07,  -5.65719461102600535e-08, -3.61950267123411322e-08,
+    6.88483214392554826e-09,  1.32688536543407656e-09,  -5.58061377193093368e-10, -6.42819983802591796e-12,
+    3.33549262332265981e-11,  -4.36185110317548888e-12, -1.26450955152830764e-12, 4.44178084862048717e-13,
+    -1.96010108440073850e-15, -2.38480969847510340e-14, 4.35164359458419062e-15,  4.07421876684567724e-16,
+    -2.96225923333740758e-16, 4.43718009722158422e-17,  3.22222027029875756e-18,  -3.05671362544271368e-18,
+    8.33496903135984339e-19,
+};
+
+// GELU, erf form: 0.5·x·(1 + erf(x/√2)) = x − 0.5·x·erfc(a) for x ≥ 0, 0.5·x·erfc(a) for x < 0,
+// a = |x|/√2: erfc(a) = t·e^(g(t) − x²/2), with x² split exactly (Veltkamp) and the rounding
+// of g − x²/2 carried (two-sum), so the large exponent of the tails costs no precision.
+template <class Grade>
+inline VD gelu(VD x) {
+  const VD zero = VD::zero(), one = VD::broadcast(1.0), half = VD::broadcast(0.5);
+  const VD ax = ifLess(x, zero, zero - x, x);
+  const VD a = atMost(ax * VD::broadcast(0.70710678118654752440), kErfcMaxA);
+  const VD t = VD::broadcast(2.0) / (VD::broadcast(2.0) + a);
+  const VD s = (t - VD::broadcast(kErfcMid)) * VD::broadcast(1.0 / kErfcHalf);
+  // Clenshaw: b_k = 2s·b_{k+1} − b_{k+2} + c_k; g = s·b_1 − b_2 + c_0.
+  const VD s2 = s + s;
+  VD b1 = zero, b2 = zero;
+  for (int k = Grade::kErfcTerms - 1; k >= 1; --k) {
+    const VD b0 = (s2 * b1 - b2) + VD::broadcast(kErfcCheb[k]);
+    b2 = b1;
+    b1 = b0;
+  }
+  const VD g = (s * b1 - b2) + VD::broadcast(kErfcCheb[0]);
+  // x²/2 = h + l exactly for |x| ≤ 40 (beyond, erfc underflows whatever the low part).
+  const VD xs = atMost(ax, 40.0);
+  const VD split = xs * VD::broadcast(134217729.0);  // 2^27 + 1
+  const VD hi = split - (split - xs), lo = xs - hi;
+  const VD h = (hi * hi) * half, l = ((hi * lo + hi * lo) + lo * lo) * half;
+  // z = (g − l) − h exactly as zs + ze (Knuth's two-sum): |ze| ≤ ulp(zs)/2, while l (up to
+  // 1e-5 for double x) must stay inside the exponent.
+  const VD gl = g - l, mh = zero - h, zs = gl + mh, bv = zs - gl, av = zs - bv;
+  const VD ze = (gl - av) + (mh - bv);
+  const ExpParts e = expParts<Grade>(zs);
+  // erfc(a)·(1 + ze): e^ze to first order, |ze| < 1e-13.
+  const VD tc = t * (one + ze);
+  const VD xc = atMost(atLeast(x, -760.0), 760.0);
+  const VD negative = e.times((half * xc) * tc);     // 0.5·x·erfc(a), rounded once
+  const VD positive = x * (one - e.times(half * tc));  // x·(1 − 0.5·erfc(a)), 0.5·erfc ≤ 0.5
+  return ifLess(x, zero, negative, positive);
+}
+
+// GELU-tanh (PyTorch's approximate='tanh'): 0.5·x·(1 + tanh(u)) = x·sigmoid(2u), u =
+// √(2/π)·(x + 0.044715·x³).
+template <class Grade>
+inline VD geluTanh(VD x) {
+  const VD v = x * (VD::broadcast(1.5957691216057308) + VD::broadcast(0.07135481627260025) * (x * x));
+  return timesSigmoid<Grade>(x, v);
+}
+
+}  // namespace fastnorm::FASTNORM_ISA_NS::vmath
