@@ -134,7 +134,7 @@ describe('the native worker keeps its arguments alive', () => {
       const rstd = new Float32Array(rows);
       // x is referenced by the worker alone: if it did not hold it, the collection below would free
       // its memory while the kernel reads it
-      const done = addon.layerNormForwardAsync(source.slice(), rows, cols, null, null, 1e-5, 0, y, mean, rstd);
+      const done = addon.layerNormForwardAsync(source.slice(), rows, cols, null, null, 1e-5, 0, 'none', y, mean, rstd);
       forceGc();
       results.push(done.then(() => ({ y, mean, rstd })));
     }
