@@ -194,8 +194,8 @@ function checkBatchNorm(spec: Check) {
 
 // ---------------------------------------------------------------------------------------------
 
-/** Channel counts around the vector width, on both NHWC paths (periodic when lcm(C, lanes) ≤ 4 vectors: float C = 1, 2, 3, 8, 16, 32, 64; else lane-per-channel). */
-const CHANNELS = [1, 2, 3, 5, 7, 8, 15, 16, 17, 32, 33, 40, 64, 100, 300];
+/** Channel counts around the vector width, on both NHWC paths (periodic when lcm(C, lanes) ≤ 4 vectors: float C = 1, 2, 3, 8, 16, 32, 64; else lane-per-channel, read in groups of up to 8 channel vectors: 120 and 250 end on a group of 8 with a partial last vector). */
+const CHANNELS = [1, 2, 3, 5, 7, 8, 15, 16, 17, 32, 33, 40, 60, 64, 100, 120, 250, 300];
 /** (N, spatial dims) with 0 to 3 spatial dims; N·S from 2 (the training minimum) up. */
 const BATCHES: Array<[number, number[]]> = [[2, []], [5, []], [1, [2]], [3, [17]], [2, [16]], [1, [33]], [2, [3, 5]], [2, [2, 3, 4]]];
 const GRID = DTYPES.flatMap((dtype) => LAYOUTS.flatMap((layout) => CHANNELS.map((c) => [`${dtype} ${layout} C=${c}`, dtype, layout, c] as const)));
@@ -238,7 +238,7 @@ describe('batchNorm: native vs reference', () => {
     }
     return Math.max(1, Math.floor(16384 / Math.min(c, 256)));
   }
-  const TILE_CASES = DTYPES.flatMap((d) => [1, 3, 5, 16, 17, 64, 100, 300].map((c) => [`${d} NHWC C=${c} (${tileRows(d, c)} rows/tile)`, d, c] as const));
+  const TILE_CASES = DTYPES.flatMap((d) => [1, 3, 5, 16, 17, 64, 100, 120, 250, 300].map((c) => [`${d} NHWC C=${c} (${tileRows(d, c)} rows/tile)`, d, c] as const));
   it.each(TILE_CASES)('%s: N·S around one and two tiles', (_n, dtype, c) => {
     const t = tileRows(dtype, c);
     for (const rows of [t - 1, t, t + 1, 2 * t + 1]) {

@@ -210,49 +210,103 @@ void periodicTileMoments(const T* x, size_t rows, const ChannelPeriod<T>& period
   }
 }
 
-// NHWC tile moments, lanes = channels [c0, c0 + cn): per vector of channels, walk the rows.
+// Lane-per-channel path: vectors of channels [c0, c0 + cn) of a (rows, C) tile, reduced a group
+// of up to kChannelVectors vectors at a time with the rows in the outer loop, so the group's
+// additions are independent (one accumulator chain per vector would run at the add latency)
+// and each row's group is one contiguous read. Each vector's lanes see the same additions in the
+// same order as a walk of that vector alone: lane blocks of kLaneBlock rows, as in laneSum2.
+// (8 vectors of accumulators and means fit AVX-512's 32 registers; 4 elsewhere.)
+#ifdef FASTNORM_ISA_AVX512
+constexpr size_t kChannelVectors = 8;
+#else
+constexpr size_t kChannelVectors = 4;
+#endif
+
+// Calls group(j, std::integral_constant<size_t, K>()) for consecutive groups of K ≤
+// kChannelVectors vectors covering channel offsets [0, cn) (j: the group's first offset; the
+// last vector may be partial): whole groups, then fewer than kChannelVectors vectors in groups
+// of decreasing powers of two.
+template <class T, class Group>
+void forEachChannelGroup(size_t cn, Group group) {
+  constexpr size_t L = kLanes<T>;
+  static_assert((kChannelVectors & (kChannelVectors - 1)) == 0 && kChannelVectors <= 8, "a power of two, 8 at most");
+  size_t j = 0;
+  for (; j < cn && ceilDiv(cn - j, L) >= kChannelVectors; j += kChannelVectors * L)
+    group(j, std::integral_constant<size_t, kChannelVectors>());
+  auto rest = [&](auto count) {
+    constexpr size_t K = decltype(count)::value;
+    if constexpr (K < kChannelVectors) {
+      if (j < cn && ceilDiv(cn - j, L) >= K) group(j, count), j += K * L;
+    }
+  };
+  rest(std::integral_constant<size_t, 4>());
+  rest(std::integral_constant<size_t, 2>());
+  rest(std::integral_constant<size_t, 1>());
+}
+
+// Two lane sums per vector k < K of a channel group: terms(k, offset, lanes, a, b) adds the terms
+// of vector k of the row at element `offset` of the tile (lanes[k] in use) into a and b.
+template <class T, size_t K, class Terms>
+__attribute__((always_inline)) inline void channelGroupSums2(size_t rows, size_t C, const size_t* lanes, Acc<T>* totalA,
+                                                             Acc<T>* totalB, Terms terms) {
+  using V = Vec<T>;
+  using A = Acc<T>;
+  constexpr size_t L = kLanes<T>;
+  for (size_t k = 0; k < K; ++k) totalA[k] = totalB[k] = A::zero();
+  for (size_t r0 = 0; r0 < rows; r0 += kLaneBlock) {
+    V a[K], b[K];
+    for (size_t k = 0; k < K; ++k) a[k] = b[k] = V::zero();
+    const size_t r1 = minSize(rows, r0 + kLaneBlock);
+    for (size_t r = r0; r < r1; ++r)
+      for (size_t k = 0; k < K; ++k) terms(k, r * C + k * L, lanes[k], a[k], b[k]);
+    for (size_t k = 0; k < K; ++k) totalA[k] = totalA[k] + A::of(a[k]), totalB[k] = totalB[k] + A::of(b[k]);
+  }
+}
+
+// NHWC tile moments, lanes = channels [c0, c0 + cn), a group of channel vectors at a time.
 // Scalar math, per channel c: sum += x[r, c], then s1 += x[r, c] − mean0[c], s2 += (x[r, c] − mean0[c])² over rows r.
 template <class T>
 void channelTileMoments(const T* x, size_t rows, size_t C, size_t c0, size_t cn, const Partials& out, size_t unit) {
   using V = Vec<T>;
   using A = Acc<T>;
   constexpr size_t L = kLanes<T>;
-  for (size_t j = 0; j < cn; j += L) {
-    const size_t lanes = minSize(L, cn - j);
-    const T* col = x + c0 + j;
-    // Σ over rows of terms(row vector, a, b), lane blocks as in laneSum2
-    auto rowSum2 = [&](A& totalA, A& totalB, auto terms) {
-      totalA = totalB = A::zero();
-      for (size_t r0 = 0; r0 < rows; r0 += kLaneBlock) {
-        V a = V::zero(), b = V::zero();
-        for (size_t r = r0; r < minSize(rows, r0 + kLaneBlock); ++r) terms(loadLanes(col + r * C, lanes), a, b);
-        totalA = totalA + A::of(a);
-        totalB = totalB + A::of(b);
-      }
-    };
-    double sums[L], mean0[L], s1[L], s2[L];
-    A ta, tb;
-    rowSum2(ta, tb, [](V v, V& a, V&) { a = a + v; });
-    storeAcc<T>(ta, sums);
-    T m[L] = {};
-    for (size_t l = 0; l < lanes; ++l) m[l] = T(sums[l] / double(rows)), mean0[l] = double(m[l]);
-    const V mv = V::load(m);
-    rowSum2(ta, tb, [&](V v, V& a, V& b) {
-      const V d = (v - mv).keepFirst(lanes);
+  forEachChannelGroup<T>(cn, [&](size_t j0, auto count) {
+    constexpr size_t K = decltype(count)::value;
+    const T* col = x + c0 + j0;
+    size_t lanes[K];
+    for (size_t k = 0; k < K; ++k) lanes[k] = minSize(L, cn - j0 - k * L);
+    A ta[K], tb[K];
+    channelGroupSums2<T, K>(rows, C, lanes, ta, tb, [&](size_t, size_t i, size_t n, V& a, V&) __attribute__((always_inline)) {
+      a = a + loadLanes(col + i, n);
+    });
+    V mv[K];
+    double mean0[K][L];
+    for (size_t k = 0; k < K; ++k) {
+      double sums[L];
+      storeAcc<T>(ta[k], sums);
+      T m[L] = {};
+      for (size_t l = 0; l < lanes[k]; ++l) m[l] = T(sums[l] / double(rows)), mean0[k][l] = double(m[l]);
+      mv[k] = V::load(m);
+    }
+    channelGroupSums2<T, K>(rows, C, lanes, ta, tb, [&](size_t k, size_t i, size_t n, V& a, V& b) __attribute__((always_inline)) {
+      const V d = (loadLanes(col + i, n) - mv[k]).keepFirst(n);
       a = a + d;
       b = b + d * d;
     });
-    storeAcc<T>(ta, s1);
-    storeAcc<T>(tb, s2);
-    bool exact = true;
-    for (size_t l = 0; l < lanes; ++l) {
-      double* p = out.at(c0 + j + l, unit);
-      p[0] = mean0[l] + s1[l] / double(rows);
-      p[1] = s2[l] - s1[l] * s1[l] / double(rows);
-      exact = exact && std::isfinite(p[0]) && !floatSquaresLost(p[1], rows);
+    for (size_t k = 0; k < K; ++k) {
+      double s1[L], s2[L];
+      storeAcc<T>(ta[k], s1);
+      storeAcc<T>(tb[k], s2);
+      bool exact = true;
+      for (size_t l = 0; l < lanes[k]; ++l) {
+        double* p = out.at(c0 + j0 + k * L + l, unit);
+        p[0] = mean0[k][l] + s1[l] / double(rows);
+        p[1] = s2[l] - s1[l] * s1[l] / double(rows);
+        exact = exact && std::isfinite(p[0]) && !floatSquaresLost(p[1], rows);
+      }
+      if (kIsFloat<T> && !exact) scalarTileMoments(x, rows, C, c0 + j0 + k * L, lanes[k], out, unit);
     }
-    if (kIsFloat<T> && !exact) scalarTileMoments(x, rows, C, c0 + j, lanes, out, unit);
-  }
+  });
 }
 
 // NCHW unit of task t = (g·C + c)·planeBlocks + b: planes [n0, n1) of channel c, values
@@ -416,30 +470,30 @@ void unitGradSums(const T* dy, const T* x, const T* mean, const Units<T>& u, siz
     return;
   }
   const size_t c0 = q * u.chunk, cn = minSize(u.chunk, s.c - c0);
-  for (size_t j = 0; j < cn; j += L) {
-    const size_t lanes = minSize(L, cn - j);
-    const V m = loadLanes(mean + c0 + j, lanes);
-    A total = A::zero(), total2 = A::zero();
-    for (size_t r0b = 0; r0b < nr; r0b += kLaneBlock) {
-      V a = V::zero(), b = V::zero();
-      for (size_t r = r0b; r < minSize(nr, r0b + kLaneBlock); ++r) {
-        const size_t i = r * s.c + c0 + j;
-        const V d = loadLanes(dyBase + i, lanes);
-        a = a + d;
-        b = b + (d * (loadLanes(xBase + i, lanes) - m)).keepFirst(lanes);
+  forEachChannelGroup<T>(cn, [&](size_t j0, auto count) {
+    constexpr size_t K = decltype(count)::value;
+    size_t lanes[K];
+    V m[K];
+    for (size_t k = 0; k < K; ++k) lanes[k] = minSize(L, cn - j0 - k * L), m[k] = loadLanes(mean + c0 + j0 + k * L, lanes[k]);
+    const T* dyCol = dyBase + c0 + j0;
+    const T* xCol = xBase + c0 + j0;
+    A total[K], total2[K];
+    channelGroupSums2<T, K>(nr, s.c, lanes, total, total2, [&](size_t k, size_t i, size_t n, V& a, V& b) __attribute__((always_inline)) {
+      const V d = loadLanes(dyCol + i, n);
+      a = a + d;
+      b = b + (d * (loadLanes(xCol + i, n) - m[k])).keepFirst(n);
+    });
+    for (size_t k = 0; k < K; ++k) {
+      double sd[L], sdx[L];
+      storeAcc<T>(total[k], sd);
+      storeAcc<T>(total2[k], sdx);
+      for (size_t l = 0; l < lanes[k]; ++l) {
+        double* p = out.at(c0 + j0 + k * L + l, tile);
+        p[0] = sd[l];
+        p[1] = sdx[l];
       }
-      total = total + A::of(a);
-      total2 = total2 + A::of(b);
     }
-    double sd[L], sdx[L];
-    storeAcc<T>(total, sd);
-    storeAcc<T>(total2, sdx);
-    for (size_t l = 0; l < lanes; ++l) {
-      double* p = out.at(c0 + j + l, tile);
-      p[0] = sd[l];
-      p[1] = sdx[l];
-    }
-  }
+  });
 }
 
 // Units' partials for every channel, computed in parallel (false: no scratch memory).
@@ -472,19 +526,24 @@ bool channelMoments(const T* x, const ChannelShape& shape, const Exec& exec, dou
   const Units<T> u(shape);
   ScratchDoubles scratch(shape.c * u.perChannel() * 2);
   if (!reduceUnits(u, exec, scratch, [&](size_t t, const Partials& out) { unitMoments(x, u, t, out); })) return false;
+  // Each channel merges its units in unit order; the units are the outer loop so that the
+  // channels' merge chains (each step waits for the last) run side by side.
   const Partials parts{scratch.data(), u.perChannel()};
-  for (size_t c = 0; c < shape.c; ++c) {
-    double count = 0;
-    Moments acc{0, 0};
-    for (size_t k = 0; k < u.perChannel(); ++k) {
+  for (size_t c = 0; c < shape.c; ++c) mean[c] = 0, m2[c] = 0;
+  double count = 0;  // a unit's count is the same for every channel
+  for (size_t k = 0; k < u.perChannel(); ++k) {
+    const double n = unitCount(u, k);
+    if (n == 0) continue;
+    for (size_t c = 0; c < shape.c; ++c) {
       const double* p = parts.at(c, k);
-      const double n = unitCount(u, k);
-      if (n == 0) continue;
-      if (count == 0) acc = {p[0], p[1]}, count = n;
-      else mergeMoments(count, acc, n, {p[0], p[1]});
+      Moments acc{mean[c], m2[c]};
+      double merged = count;
+      if (count == 0) acc = {p[0], p[1]};
+      else mergeMoments(merged, acc, n, {p[0], p[1]});
+      mean[c] = acc.mean;
+      m2[c] = acc.m2;
     }
-    mean[c] = acc.mean;
-    m2[c] = acc.m2;
+    count += n;
   }
   return true;
 }
@@ -499,12 +558,9 @@ bool channelGradSums(const T* dy, const T* x, const T* mean, const ChannelShape&
   if (!reduceUnits(u, exec, scratch, [&](size_t t, const Partials& out) { unitGradSums(dy, x, mean, u, t, out); }))
     return false;
   const Partials parts{scratch.data(), u.perChannel()};
-  for (size_t c = 0; c < shape.c; ++c) {
-    double a = 0, b = 0;
-    for (size_t k = 0; k < u.perChannel(); ++k) a += parts.at(c, k)[0], b += parts.at(c, k)[1];
-    sumDy[c] = a;
-    sumDyXmu[c] = b;
-  }
+  for (size_t c = 0; c < shape.c; ++c) sumDy[c] = 0, sumDyXmu[c] = 0;
+  for (size_t k = 0; k < u.perChannel(); ++k)  // units outer: the channels' sums run side by side
+    for (size_t c = 0; c < shape.c; ++c) sumDy[c] += parts.at(c, k)[0], sumDyXmu[c] += parts.at(c, k)[1];
   return true;
 }
 
