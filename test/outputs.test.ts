@@ -5,8 +5,12 @@
 // rows and planes beyond a block); and where the kernel allows its output to be its input
 // (kernel-schema.ts: an alias), the in-place call gives the out-of-place result.
 import { describe, expect, it } from 'vitest';
-import type { ArrayField } from '../src/api/kernel-schema';
-import { OP_TABLE, type OpName } from '../src/api/op-table';
+import type { Plan } from '../src/api/bind';
+import type { ArrayField, Field } from '../src/api/kernel-schema';
+import { OP_TABLE, type Kernels, type OpName } from '../src/api/op-table';
+import { nativeAddon } from '../src/backends/default';
+import { createNativeBackend } from '../src/backends/native';
+import { referenceKernels } from '../src/backends/reference/index';
 import type { FloatArray, Tensor } from '../src/api/types';
 import * as fastnorm from '../src/index';
 import * as reference from '../src/reference';
@@ -18,6 +22,12 @@ const BACKENDS: Array<[string, Api]> = [['native', fastnorm as unknown as Api], 
 const call = (api: Api, name: OpName, args: unknown[]) => (api as unknown as Record<string, AnyOp>)[name](...args);
 
 requireNative();
+
+/** The native backend's kernels (the addon as the default backend loads it). */
+function nativeBackendKernels(): Kernels {
+  if (!nativeAddon) throw new Error('the native addon did not load');
+  return createNativeBackend(nativeAddon).kernels;
+}
 
 // [a, b, c] of op-cases.ts: vector tails, a row/plane of 769 values, a huge row (beyond the
 // cache-resident size: blocked) / planes of several blocks
@@ -93,4 +103,65 @@ describe.each(WITH_OUT)('%s: caller-provided out buffers', (name) => {
         }
       }
     });
+});
+
+// alloc.ts hands large outputs out uninitialized: that is safe only because every kernel writes
+// every element of every output on every path that returns. Each op's planned call gets output
+// arrays filled with a signalling-NaN pattern (no arithmetic result has those bits: NaNs that
+// arithmetic makes or propagates are quiet, and no input holds them), on both backends, over
+// ill-conditioned, non-finite and degenerate inputs as well as ordinary ones.
+const SENTINEL = { float32: 0x7f8a5a5a, float64: 0x7ff4a5a5a5a5a5a5n };
+const fillSentinel = (a: FloatArray) => {
+  if (a instanceof Float32Array) new Uint32Array(a.buffer, a.byteOffset, a.length).fill(SENTINEL.float32);
+  else new BigUint64Array(a.buffer, a.byteOffset, a.length).fill(SENTINEL.float64);
+};
+const sentinelsIn = (a: FloatArray) => (a instanceof Float32Array
+  ? new Uint32Array(a.buffer, a.byteOffset, a.length).filter((b) => b === SENTINEL.float32).length
+  : new BigUint64Array(a.buffer, a.byteOffset, a.length).filter((b) => b === SENTINEL.float64).length);
+
+/** The data of the op's first two tensor arguments (x, or dy and x) spoiled in place. */
+type Spoil = [what: string, spoil: (data: FloatArray) => void];
+const SPOILS: Spoil[] = [
+  ['as is', () => {}],
+  ['NaN and ±Inf inside', (d) => { for (let i = 0; i < d.length; i += 37) d[i] = [NaN, Infinity, -Infinity][(i / 37) % 3]; }],
+  ['all NaN', (d) => d.fill(NaN)],
+  ['constant (zero variance)', (d) => d.fill(3)],
+  ['|x| ~ 1e30', (d) => { for (let i = 0; i < d.length; i++) d[i] *= 1e30; }],
+];
+const EDGE_DIMS: Array<OpInput['dims']> = [[3, 5, 17], [2, 6, 769], [1, 2, 40000], [1, 1, 1], [0, 3, 5], [2, 3, 0]];
+// every spoil of normal data, and the ill-conditioned data kinds as they are
+const EDGE_CASES: Array<[OpInput, Spoil]> = DTYPES.flatMap((dtype) => EDGE_DIMS.flatMap((dims) =>
+  [...FLAGS, { ...ALL_FLAGS, alt: false, eval: true }].flatMap((flags) => [
+    ...SPOILS.map((spoil) => [{ seed: dims[2] + 1, dtype, dims, flags, data: 'normal' }, spoil] as [OpInput, Spoil]),
+    ...(['offset', 'farStart'] as const).map((data) => [{ seed: dims[2] + 1, dtype, dims, flags, data }, SPOILS[0]] as [OpInput, Spoil]),
+  ])));
+const KERNEL_SETS: Array<[string, Kernels]> = [['native', nativeBackendKernels()], ['reference', referenceKernels]];
+
+describe.each(OP_NAMES)('%s: every output element is written (outputs may be allocated uninitialized)', (name) => {
+  it.each(KERNEL_SETS)('%s', (backend, kernels) => {
+    let checked = 0;
+    for (const [input, [what, spoil]] of EDGE_CASES) {
+      let args: unknown[];
+      let p: Plan;
+      try {
+        args = OP_CASES[name].args(input);
+        for (const t of args.slice(0, 2)) {
+          const data = (t as { data?: unknown } | null)?.data;
+          if (data instanceof Float32Array || data instanceof Float64Array) spoil(data);
+        }
+        p = (OP_TABLE[name].plan as (...a: unknown[]) => Plan)(...args);
+      } catch {
+        continue; // a shape or mode the op rejects (validation.test.ts covers those)
+      }
+      const outs = (OP_TABLE[name].kernel.fields as readonly Field[])
+        .filter((f): f is ArrayField => f.role === 'out')
+        .map((f) => [f.label, (p.args as Record<string, FloatArray | null>)[f.name]] as const)
+        .filter((e): e is readonly [string, FloatArray] => e[1] !== null && e[1] !== (args[0] as Tensor | null)?.data);
+      for (const [, a] of outs) fillSentinel(a);
+      (kernels as unknown as Record<string, (a: unknown) => void>)[p.kernel](p.args);
+      for (const [labelOf, a] of outs) expect(sentinelsIn(a), `${backend} ${label(input)} ${input.data} ${what}: ${labelOf} unwritten`).toBe(0);
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(0);
+  });
 });

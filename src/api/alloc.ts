@@ -2,7 +2,15 @@
 // bytes), more than a whole [1, 768] layerNorm, so small outputs are carved out of a shared
 // slab, as Buffer.allocUnsafe's pool does. Views are never reused, so their memory is zeroed
 // and private; the trade-off (documented in README) is that a small result keeps its 64 KiB
-// slab alive while it is referenced. Large outputs get their own buffer.
+// slab alive while it is referenced.
+//
+// Large outputs get their own buffer, not zeroed: V8's zero-filled allocation of a multi-MiB
+// array costs a memset of it, or (fresh pages) a page fault per 4 KiB inside the kernel, more
+// than the normalization itself (bench/ANALYSIS.md §6). This is safe because every kernel, on
+// both backends, writes every element of every output it is given on every path that returns
+// (test/outputs.test.ts checks it with poisoned buffers, ill-conditioned and non-finite data
+// included); a call that throws drops its outputs before the caller can see them. Node's
+// --zero-fill-buffers makes allocUnsafeSlow zero the memory anyway.
 //
 // A slab is marked untransferable, as Node marks its Buffer pool: transferring a small result's
 // buffer to another thread (postMessage, structuredClone) then copies it instead of detaching
@@ -25,9 +33,20 @@ function newSlab(): ArrayBuffer {
 let slab = newSlab();
 let used = 0;
 
+/**
+ * A typed array of `length` values in its own ArrayBuffer, its memory not zeroed: only for a
+ * result that will be written in full before anyone can read it (no zeroing pass, and recycled
+ * heap memory comes back without page faults).
+ */
+export function uninitialized<A extends FloatArray>(ctor: FloatArrayConstructor, length: number): A {
+  const bytes = Buffer.allocUnsafeSlow(length * ctor.BYTES_PER_ELEMENT);
+  return new ctor(bytes.buffer, bytes.byteOffset, length) as A;
+}
+
+/** An output of a kernel call (bind.ts): small ones from the zeroed slab, large ones uninitialized. */
 export function allocate<A extends FloatArray>(ctor: FloatArrayConstructor, length: number): A {
   const bytes = length * ctor.BYTES_PER_ELEMENT;
-  if (bytes > SMALL_BYTES) return new ctor(length) as A;
+  if (bytes > SMALL_BYTES) return uninitialized<A>(ctor, length);
   if (used + bytes > SLAB_BYTES || slab.byteLength === 0) {
     slab = newSlab();
     used = 0;

@@ -70,14 +70,3 @@ export function foldCyclic(perChannel: Float64Array, length: number): Float32Arr
   for (let c = 0; c < perChannel.length; c++) sums[c % length] += perChannel[c];
   return Float32Array.from(sums);
 }
-
-/**
- * A Float32Array for a result that will be written in full: uninitialized memory (no zeroing pass),
- * in its own ArrayBuffer as TF.js expects of tensor storage. A zeroed `new Float32Array` of a
- * tensor-sized result costs a page fault per 4 KiB plus the kernel's zeroing, more than the
- * normalization itself; recycled heap memory costs neither.
- */
-export function uninitializedFloat32(length: number): Float32Array {
-  const bytes = Buffer.allocUnsafeSlow(length * Float32Array.BYTES_PER_ELEMENT);
-  return new Float32Array(bytes.buffer, bytes.byteOffset, length);
-}

@@ -17,7 +17,8 @@ import type {
   DataId, GradConfig, GradFunc, KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, Tensor, TensorInfo,
 } from '@tensorflow/tfjs-core';
 import { countFallback, countFastnorm, type FallbackReason } from './counters.js';
-import { cyclicView, expandExact, foldCyclic, uninitializedFloat32, type CyclicView, type NumericArray } from './cyclic.js';
+import { uninitialized } from '../api/alloc.js';
+import { cyclicView, expandExact, foldCyclic, type CyclicView, type NumericArray } from './cyclic.js';
 import { addFastnormBackend, impl, isFastnormBackend } from './implementation.js';
 
 /** tfjs-core's kernel name (kernel_names.ts). */
@@ -106,7 +107,7 @@ function forward(x: Float32Array, p: ParameterValues, prepared: Prepared): Float
   const { view, mean, alpha } = prepared;
   const bias = p[3] ? expandExact(p[3], view.channels) : undefined;
   if (bias === null) return 'dtype';
-  const y = uninitializedFloat32(x.length);
+  const y = uninitialized<Float32Array>(Float32Array, x.length);
   // Fused activations: when fastnorm gains them, an activation following FusedBatchNorm (TF.js
   // graph models run Relu/Relu6 as separate kernels) would be applied in this same pass.
   onViewParts(view, (rows, c, start, end) => {
@@ -232,7 +233,7 @@ export function fusedBatchNormGradient(tf: TfjsCore, original: GradConfig): Grad
     const scaleAt = (j: number) => (scale ? scale[j] : 1);
     return {
       x: () => {
-        const dx = uninitializedFloat32(xv.length);
+        const dx = uninitialized<Float32Array>(Float32Array, xv.length);
         onViewParts(view, (rows, cols, start, end) => {
           impl().batchNormBackward({ data: dyv.subarray(start, end) as Float32Array, shape: [rows, cols] },
             { data: xv.subarray(start, end) as Float32Array, shape: [rows, cols] },

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor } from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers'; // registers tf.layers' classes, which stockLayerClass looks up
 import { countFallback, countFastnorm, type CountedOp, type FallbackReason } from '../counters.js';
-import { uninitializedFloat32 } from '../cyclic.js';
+import { uninitialized } from '../../api/alloc.js';
 import { isFastnormBackend } from '../implementation.js';
 
 /** Marks this package's layer classes, whose `stock` static is the tf.layers class they extend. */
@@ -78,7 +78,7 @@ export function fastnormOp(inputs: Tensor[], shape: number[],
 }
 
 /** A result array of `length` values that the op writes in full. */
-export const resultArray = uninitializedFloat32;
+export const resultArray = (length: number): Float32Array => uninitialized<Float32Array>(Float32Array, length);
 
 /** x with `axes` moved last (in order), and the permutation that moves them back. */
 export function withAxesLast(x: Tensor, axes: readonly number[], f: (xt: Tensor) => Tensor): Tensor {
