@@ -12,7 +12,7 @@
 import { allocate } from './alloc.js';
 import type { ArrayField, DtypeRule, Field, KernelName, KernelSchema, SchemaOf } from './kernel-schema.js';
 import type { FloatArray } from './types.js';
-import { checkArray, checkNoAliasing, isFloatArray, type FloatArrayConstructor } from './validate.js';
+import { checkArray, isFloatArray, rangesOverlap } from './validate.js';
 
 type ArrayOf<D extends DtypeRule> = D extends 'float64' ? Float64Array : FloatArray;
 type FieldsOf<S extends KernelSchema> = S['fields'][number];
@@ -55,57 +55,85 @@ export function wanted(want: boolean, given: unknown): unknown {
   return want ? (given ?? undefined) : null;
 }
 
+type Binder = (args: Record<string, unknown>) => void;
+const binders = new WeakMap<KernelSchema, Binder>();
+
 /** The checked, completed arguments of a call of `schema` (see the file header). */
 export function bind<S extends KernelSchema>(schema: S, planned: PlannedArgs<S>): KernelArgs<S> {
-  const args = planned as Record<string, unknown>;
-  const fields = schema.fields;
-  let dtype: FloatArrayConstructor = Float32Array;
-  for (const f of fields) {
-    const v = args[f.name];
-    if (isArrayField(f) && f.dtype === 'data' && isFloatArray(v)) {
-      dtype = v.constructor as FloatArrayConstructor;
-      break;
-    }
-  }
-  let given = false; // an output the caller gave: then overlaps are checked
-  for (const f of fields) {
-    if (f.role === 'choice' && !f.choices.includes(args[f.name] as string))
-      throw new TypeError(`${f.name} must be one of ${f.choices.join('|')}`);
-    if (!isArrayField(f)) continue;
-    const v = args[f.name];
-    const ctor = f.dtype === 'float64' ? Float64Array : dtype;
-    let length = 1;
-    for (const s of f.length) length *= args[s] as number;
-    if (v !== undefined && v !== null) {
-      args[f.name] = checkArray(f.label, v, ctor, length);
-      if (f.role !== 'in') given = true;
-    } else if (f.role === 'out' && (f.presence === 'required' || v === undefined)) {
-      args[f.name] = allocate(ctor, length);
-    } else if (f.presence === 'required') {
-      throw new TypeError(`${f.label} is required`);
-    } else if (f.presence.startsWith(REQUIRED_UNLESS) && !args[f.presence.slice(REQUIRED_UNLESS.length)]) {
-      throw new TypeError(`${f.label} is required when ${f.presence.slice(REQUIRED_UNLESS.length)} is false`);
-    } else {
-      args[f.name] = null;
-    }
-  }
-  if (given) checkOverlaps(fields, args);
-  return args as KernelArgs<S>;
+  let binder = binders.get(schema);
+  if (binder === undefined) binders.set(schema, (binder = compileBinder(schema)));
+  binder(planned as Record<string, unknown>);
+  return planned as unknown as KernelArgs<S>;
 }
 
-/** Outputs the caller gave (not allocated here) against the inputs and each other. */
-function checkOverlaps(fields: readonly Field[], args: Record<string, unknown>): void {
-  const outputs: Record<string, FloatArray | null> = {};
-  const inputs: Record<string, FloatArray | null> = {};
-  const inPlace: Array<[string, string]> = [];
+// The helpers a compiled binder calls (its only free names).
+const HELPERS = { checkArray, allocate, isFloatArray, rangesOverlap, Float32Array, Float64Array };
+
+/**
+ * The checks of a schema's rows compiled into straight-line code, once per kernel: a loop over
+ * the rows at call time reads every argument by a computed name (one call site for every
+ * kernel's argument object: megamorphic), and that interpretation cost more than a [1, 768]
+ * kernel. The code does what the rows say, in their order: the dtype from the first data
+ * array, then row by row a choice's check, an array's check (checkArray), its allocation, its
+ * `null` or its "is required" error, then each output the caller gave against the inputs and
+ * the later outputs (an allocated output overlaps nothing), with the row's in-place alias
+ * allowed when the output is exactly that input's view.
+ */
+export function compileBinder(schema: KernelSchema): Binder {
+  const fields = schema.fields;
+  const q = JSON.stringify;
+  const arg = (name: string) => `a[${q(name)}]`;
+  const arrays = fields.filter(isArrayField);
+  const index = (f: ArrayField) => arrays.indexOf(f);
+  const lines: string[] = [];
+  const data = arrays.filter((f) => f.dtype === 'data');
+  lines.push('let dtype = Float32Array;');
+  data.forEach((f, i) => lines.push(`${i ? 'else ' : ''}if (isFloatArray(${arg(f.name)})) dtype = ${arg(f.name)}.constructor;`));
   for (const f of fields) {
+    if (f.role === 'choice') {
+      const test = f.choices.map((c) => `c !== ${q(c)}`).join(' && ');
+      lines.push(`{ const c = ${arg(f.name)}; if (${test}) throw new TypeError(${q(`${f.name} must be one of ${f.choices.join('|')}`)}); }`);
+    }
     if (!isArrayField(f)) continue;
-    const a = args[f.name] as FloatArray | null;
-    if (f.role === 'in') inputs[f.label] = a;
-    else outputs[f.label] = a;
-    if (f.alias) inPlace.push([f.label, (fields.find((g) => g.name === f.alias) as ArrayField).label]);
+    const i = index(f);
+    const ctor = f.dtype === 'float64' ? 'Float64Array' : 'dtype';
+    const length = f.length.length ? f.length.map((s) => `${arg(s)}`).join(' * ') : '1';
+    lines.push(`const v${i} = ${arg(f.name)};`);
+    if (f.role !== 'in') lines.push(`const given${i} = v${i} !== undefined && v${i} !== null;`);
+    lines.push(`if (v${i} !== undefined && v${i} !== null) checkArray(${q(f.label)}, v${i}, ${ctor}, ${length});`);
+    const alloc = `${arg(f.name)} = allocate(${ctor}, ${length});`;
+    if (f.role === 'out' && f.presence === 'required') lines.push(`else ${alloc}`);
+    else if (f.role === 'out') lines.push(`else if (v${i} === undefined) ${alloc}`, `else ${arg(f.name)} = null;`);
+    else if (f.presence === 'required') lines.push(`else throw new TypeError(${q(`${f.label} is required`)});`);
+    else if (f.presence.startsWith(REQUIRED_UNLESS)) {
+      const flag = f.presence.slice(REQUIRED_UNLESS.length);
+      lines.push(`else if (!${arg(flag)}) throw new TypeError(${q(`${f.label} is required when ${flag} is false`)});`,
+        `else ${arg(f.name)} = null;`);
+    } else lines.push(`else ${arg(f.name)} = null;`);
   }
-  checkNoAliasing(outputs, inputs, inPlace);
+  // Each array's buffer is read once, and only when an output was given.
+  const outputs = arrays.filter((f) => f.role !== 'in');
+  const inputs = arrays.filter((f) => f.role === 'in');
+  const anyGiven = outputs.map((f) => `given${index(f)}`).join(' || ');
+  if (outputs.length) {
+    lines.push(`if (${anyGiven}) {`);
+    for (const f of arrays) lines.push(`const a${index(f)} = ${arg(f.name)}, b${index(f)} = a${index(f)} === null ? null : a${index(f)}.buffer;`);
+    for (const [k, o] of outputs.entries()) {
+      const io = index(o);
+      lines.push(`if (given${io}) {`);
+      for (const p of [...inputs, ...outputs.slice(k + 1)]) {
+        const ip = index(p);
+        const inPlace = o.alias === p.name ? ` && !(a${io}.byteOffset === a${ip}.byteOffset && a${io}.length === a${ip}.length)` : '';
+        lines.push(`if (b${io} === b${ip} && rangesOverlap(a${io}, a${ip})${inPlace}) ` +
+          `throw new RangeError(${q(`${o.label} must not share memory with ${p.label}`)});`);
+      }
+      lines.push('}');
+    }
+    lines.push('}');
+  }
+  const names = Object.keys(HELPERS);
+  const make = new Function(...names, `return function bind_${schema.name}(a) {\n${lines.join('\n')}\n};`);
+  return make(...names.map((n) => HELPERS[n as keyof typeof HELPERS])) as Binder;
 }
 
 /** A plan of a call of `schema`: its arguments bound, and the op's result built from them. */

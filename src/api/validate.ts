@@ -42,7 +42,8 @@ export function checkTensor(name: string, t: unknown, dtype?: FloatArrayConstruc
   if (!isFloatArray(data)) throw new TypeError(`${name}.data must be a Float32Array or Float64Array, got ${describe(data)}`);
   if (dtype && data.constructor !== dtype) throw new TypeError(`${name}.data must be a ${dtype.name} like x.data, got ${describe(data)}`);
   const size = shapeSize(`${name}.shape`, shape);
-  if (size > 0 && isDetached(data)) throw new TypeError(`${name}.data is detached`);
+  // a detached array has length 0, so the right non-zero length means attached (no buffer read)
+  if (data.length !== size && size > 0 && isDetached(data)) throw new TypeError(`${name}.data is detached`);
   if (data.length !== size)
     throw new RangeError(`${name}.data has ${data.length} elements but ${name}.shape [${shape.join(', ')}] needs ${size}`);
   return t as Tensor;
@@ -53,7 +54,7 @@ export function checkArray(name: string, a: unknown, dtype: FloatArrayConstructo
   if (a === undefined || a === null) return null;
   if (!isFloatArray(a)) throw new TypeError(`${name} must be a Float32Array or Float64Array, got ${describe(a)}`);
   if (a.constructor !== dtype) throw new TypeError(`${name} must be a ${dtype.name} like x.data, got ${describe(a)}`);
-  if (length > 0 && isDetached(a)) throw new TypeError(`${name} is detached`);
+  if (a.length !== length && length > 0 && isDetached(a)) throw new TypeError(`${name} is detached`);
   if (a.length !== length) throw new RangeError(`${name} must have ${length} elements, got ${a.length}`);
   return a;
 }
@@ -122,40 +123,12 @@ export function checkNormalizedShape(v: unknown, xShape: readonly number[]): [nu
   return [rows, cols];
 }
 
-function overlaps(a: FloatArray, b: FloatArray): boolean {
-  if (a.buffer !== b.buffer || a.byteLength === 0 || b.byteLength === 0) return false;
-  return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
-}
-
-function sameView(a: FloatArray, b: FloatArray): boolean {
-  return a.buffer === b.buffer && a.byteOffset === b.byteOffset && a.length === b.length;
-}
-
 /**
- * Outputs must not share memory with inputs or with each other; the exceptions are the
- * [output, input] pairs of `inPlace` where the output is exactly the view of that input (e.g.
- * out.y = x.data).
+ * Whether two views of the same buffer share bytes (an empty view shares none). The caller
+ * compares the buffers: bind.ts reads each array's buffer once per call, not once per pair.
  */
-export function checkNoAliasing(
-  outputs: Record<string, FloatArray | null | undefined>,
-  inputs: Record<string, FloatArray | null | undefined>,
-  inPlace: ReadonlyArray<readonly [output: string, input: string]> = [],
-): void {
-  const outNames = Object.keys(outputs);
-  for (let i = 0; i < outNames.length; i++) {
-    const o = outputs[outNames[i]];
-    if (!o) continue;
-    for (const inName in inputs) {
-      const input = inputs[inName];
-      if (!input || !overlaps(o, input)) continue;
-      if (inPlace.some(([out, inp]) => out === outNames[i] && inp === inName) && sameView(o, input)) continue;
-      throw new RangeError(`${outNames[i]} must not share memory with ${inName}`);
-    }
-    for (let j = i + 1; j < outNames.length; j++) {
-      const p = outputs[outNames[j]];
-      if (p && overlaps(o, p)) throw new RangeError(`${outNames[i]} must not share memory with ${outNames[j]}`);
-    }
-  }
+export function rangesOverlap(a: FloatArray, b: FloatArray): boolean {
+  return a.byteLength !== 0 && b.byteLength !== 0 && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
 }
 
 /** The array type of a checked tensor. */

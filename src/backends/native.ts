@@ -97,14 +97,16 @@ export function loadAddon(): { addon: NativeAddon } | { error: string } {
   return { error: `fastnorm native addon could not be loaded: ${tried.join('; ')}` };
 }
 
-/** An addon function called with a kernel's named arguments, in the order of its rows. */
-function byPosition(addon: NativeAddon, fn: Positional, names: readonly string[]): (args: unknown) => unknown {
-  const values = new Array<unknown>(names.length); // reused: the addon reads its arguments before it returns
-  return (args) => {
-    const a = args as Record<string, unknown>;
-    for (let i = 0; i < names.length; i++) values[i] = a[names[i]];
-    return fn.apply(addon, values);
-  };
+/**
+ * The addon's kernel `method` called with a kernel's named arguments, in the order of its rows:
+ * compiled once per kernel into a direct call `addon.<method>(a.x, a.rows, ...)`, so each
+ * property read and the call itself see one shape (a loop over the names would read them by
+ * computed key, at a call site shared by every kernel, and spread them with apply).
+ */
+function byPosition(addon: NativeAddon, method: string, names: readonly string[]): (args: unknown) => unknown {
+  const q = JSON.stringify;
+  const call = `return addon[${q(method)}](${names.map((n) => `a[${q(n)}]`).join(', ')});`;
+  return new Function('addon', `return function ${method}(a) { ${call} };`)(addon) as (args: unknown) => unknown;
 }
 
 export function createNativeBackend(addon: NativeAddon): Backend {
@@ -112,8 +114,8 @@ export function createNativeBackend(addon: NativeAddon): Backend {
   const asyncKernels: Record<string, unknown> = {};
   for (const [name, schema] of Object.entries(KERNELS)) {
     const names = schema.fields.map((f) => f.name);
-    kernels[name] = byPosition(addon, addon[name as KernelName], names);
-    asyncKernels[name] = byPosition(addon, addon[`${name as KernelName}Async`], names);
+    kernels[name] = byPosition(addon, name, names);
+    asyncKernels[name] = byPosition(addon, `${name}Async`, names);
   }
   return {
     name: 'native',
