@@ -434,6 +434,36 @@ describe('ill-conditioned and non-finite data: native vs reference', () => {
     }
   });
 
+  it.each(DTYPES.flatMap((d) => LAYOUTS.map((l) => [`${d} ${l}`, d, l] as const)))('%s: groups of one value (S = 1, G = C): dx is exactly 0', (_n, dtype, layout) => {
+    for (const nchw of [[5, 6, 1], [3, 17], [2, 64, 1]]) {
+      const rng = makeRng(nchw[1]);
+      const shape = inLayout(nchw, layout);
+      const x = tensor(randn(rng, dtype, product(shape)), shape);
+      const dy = tensor(randn(rng, dtype, product(shape), 10), shape);
+      const weight = randn(rng, dtype, nchw[1], 0.5, 1);
+      for (const api of [native, reference]) {
+        const saved = api.groupNorm(x, nchw[1], { layout });
+        const b = api.groupNormBackward(dy, x, saved, nchw[1], { weight, layout });
+        expect(Array.from(b.dx.data).every((v) => v === 0), `${api === native ? 'native' : 'reference'} [${nchw.join(', ')}] dx = 0`).toBe(true);
+      }
+    }
+  });
+
+  it.each(CASES)('%s: dy ~ 1e28 on data of σ ~ 1e10: the backward sums do not overflow (the NCHW shifted sums redo such a run)', (_n, dtype, layout, nchw, groups) => {
+    const rng = makeRng(31);
+    const shape = inLayout(nchw, layout);
+    const x = tensor(randn(rng, dtype, product(shape), 1e10), shape);
+    const dy = tensor(randn(rng, dtype, product(shape), 1e28), shape);
+    const weight = randn(rng, dtype, nchw[1], 0.5, 1);
+    const saved = reference.groupNorm(x, groups, { layout });
+    const nb = native.groupNormBackward(dy, x, saved, groups, { weight, layout });
+    const rb = reference.groupNormBackward(dy, x, saved, groups, { weight, layout });
+    for (const a of [nb.dx.data, nb.dweight!, nb.dbias!]) expect(a.every(Number.isFinite)).toBe(true);
+    expectBackwardClose(dtype, nb.dx.data, rb.dx.data, 'dx', dxFloors(dy.data, saved.rstd, nchw, layout, groups, weight));
+    expectBackwardClose(dtype, nb.dweight, rb.dweight, 'dweight');
+    expectBackwardClose(dtype, nb.dbias, rb.dbias, 'dbias');
+  });
+
   it.each(CASES)('%s: constant groups give y = bias exactly, mean = the constant, rstd = 1/sqrt(eps); eps = 0 gives rstd = 0', (_n, dtype, layout, nchw, groups) => {
     const C = CTORS[dtype];
     const shape = inLayout(nchw, layout);

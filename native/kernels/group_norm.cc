@@ -14,9 +14,11 @@
 // (an NHWC sample) is re-read from L2/L3: one task per unit when the units split evenly over
 // the threads, else waves of ≈ kWaveBytes (every block's partial in parallel, merge, every
 // block's output). Outputs of ≥ 8 MiB, or calls touching ≥ 16 MiB, use streaming stores.
-// Backward: per (n, c), Σdy and Σdy·x̂ in one pass over x and dy; per group Σg = Σ_c w_c·Σdy and
-// Σg·x̂ = Σ_c w_c·Σdy·x̂; then dx = ((g − Σg/M) − x̂·Σg·x̂/M)·rstd. With constant running
-// statistics dx = dy·w·rstd. dweight[c] = Σ_n Σdy·x̂ and dbias[c] = Σ_n Σdy, summed in n order.
+// Backward: per (n, c), Σdy and Σdy·x̂ in one pass over x and dy (NCHW sums Σdy·(x − μ) and
+// applies rstd per run); per group Σg = Σ_c w_c·Σdy and Σg·x̂ = Σ_c w_c·Σdy·x̂; then dx in the
+// folded form dy·a − (x − μ)·b − c with a = rstd·w per channel, b = rstd²·Σg·x̂/M and
+// c = rstd·Σg/M per group (= ((g − Σg/M) − x̂·Σg·x̂/M)·rstd, g = dy·w). With constant running
+// statistics dx = dy·a. dweight[c] = Σ_n Σdy·x̂ and dbias[c] = Σ_n Σdy, summed in n order.
 //
 // Precision: sums in double (float lane sums of ≤ 16 terms, then widened); elementwise passes in
 // the data type.

@@ -110,6 +110,25 @@ struct BackwardCommon {
   }
   // The per-channel coefficient a = rstd·w of writeDxAffineRun.
   T channelScale(size_t n, size_t ch) const { return T(double(a.rstd[n * geo.groups + geo.groupOf(ch)]) * weightOf(ch)); }
+  // Whether a group's dx is written unfolded (writeDxRun) rather than as dy·a − (x − μ)·b − c
+  // (writeDxAffineRun), b = rstd²·mean(g·x̂): when b is not a normal number of T (rstd extreme:
+  // σ beyond ~1e19 in float32), and for groups of one value, whose dx the unfolded form gives
+  // as exactly 0 (g − mean(g) = 0, x̂ = 0) where the folded one leaves the rounding of dy·a and c
+  // (|rstd·g| large: rstd is 1/sqrt(eps) there).
+  bool unfoldsDx(double b) const {
+    return geo.groupValues() == 1 || (b != 0 && std::isfinite(b) && !std::isnormal(T(b)));
+  }
 };
+
+// Whether a group's Σdy·(x − μ) may be summed in T instead of Σdy·x̂ (one multiply less per
+// value; rstd applied once per run): rstd within 2^±40 (float32; 2^±400 for float64) keeps
+// the terms |dy·(x − μ)| ≤ |dy|·σ·√M far from T's denormal range, and from its overflow unless
+// dy is huge (the caller redoes a run whose sum overflowed). Outside it (and for a NaN or zero
+// rstd) the sums are Σdy·x̂, rstd applied per value.
+template <class T>
+bool deviationSumsFit(double rstd) {
+  constexpr double range = kIsFloat<T> ? 0x1p40 : 0x1p400;
+  return rstd >= 1 / range && rstd <= range;
+}
 
 }  // namespace fastnorm::FASTNORM_ISA_NS::groupnorm

@@ -4,8 +4,8 @@
 // LayerNorm row (moments.h: one block in cache, kBlock blocks beyond), so GroupNorm with G = 1
 // reproduces LayerNorm's bits; outputs are written channel by channel (y exactly as LayerNorm
 // writes it: mean split hi + lo), or per element with the per-channel weight and bias expanded
-// when S is small. Backward: per (n, c), Σdy and Σdy·x̂ in one pass over x and dy with four
-// interleaved accumulator chains per sum; dx written as LayerNorm writes it.
+// when S is small. Backward: per (n, c), Σdy and Σdy·(x − μ) in one pass over x and dy with four
+// interleaved accumulator chains per sum; dx in the folded form dy·a − (x − μ)·b − c.
 #pragma once
 #include <cstddef>
 
@@ -83,20 +83,22 @@ class ChannelsFirstForward : public ForwardCommon<T> {
 
 constexpr size_t kSumChains = 4;  // interleaved accumulators per sum
 
-// Σdy and Σdy·x̂ (x̂ = (x − mean)·rstd) over a run of n values: float lane sums of at most
-// kLaneBlock vectors widened into double, as laneSum2 does, but spread over kSumChains
-// interleaved accumulators (vector v → chain v mod kSumChains), so the additions pipeline
-// instead of each waiting for the last. The order is fixed by n alone.
-// Scalar math: sumDy += dy, sumDyXhat += dy·((x − mean)·rstd).
-template <class T>
-void runGradSums(const T* x, const T* dy, size_t n, Vec<T> mean, Vec<T> rstd, double& sumDy, double& sumDyXhat) {
+// Σdy and Σdy·(x − mean) over a run of n values (Xhat: Σdy·x̂, x̂ = (x − mean)·rstd): float
+// lane sums of at most kLaneBlock vectors widened into double, as laneSum2 does, but spread
+// over kSumChains interleaved accumulators (vector v → chain v mod kSumChains), so the
+// additions pipeline instead of each waiting for the last. The order is fixed by n alone.
+// Scalar math: sumDy += dy, sumDyDev += dy·(x − mean) (Xhat: dy·((x − mean)·rstd)).
+template <class T, bool Xhat>
+void runGradSums(const T* x, const T* dy, size_t n, Vec<T> mean, Vec<T> rstd, double& sumDy, double& sumDyDev) {
   using V = Vec<T>;
   using A = Acc<T>;
   constexpr size_t L = kLanes<T>;
   auto term = [&](size_t i, auto k, V& a, V& b) __attribute__((always_inline)) {
     const V d = loadLanes(dy + i, k);
-    V t = d * ((loadLanes(x + i, k) - mean) * rstd);
-    if (k < L) t = t.keepFirst(k);  // x̂ of the zero padding is not 0
+    V dev = loadLanes(x + i, k) - mean;
+    if constexpr (Xhat) dev = dev * rstd;
+    V t = d * dev;
+    if (k < L) t = t.keepFirst(k);  // the zero padding's x − mean is not 0
     a = a + d;
     b = b + t;
   };
@@ -119,12 +121,14 @@ void runGradSums(const T* x, const T* dy, size_t n, Vec<T> mean, Vec<T> rstd, do
     totalA = totalA + A::of(a0) + A::of(a1) + A::of(a2) + A::of(a3);
     totalB = totalB + A::of(b0) + A::of(b1) + A::of(b2) + A::of(b3);
   }
-  finishLaneSums2<T>(n, term, totalA, totalB, sumDy, sumDyXhat);
+  finishLaneSums2<T>(n, term, totalA, totalB, sumDy, sumDyDev);
 }
 
 // NCHW: unit = group (n, g). Blocks are runs of segments (channel c, kBlock chunk j): one
-// chunk of a long channel, or several whole short channels. dx is written as LayerNorm writes
-// it (writeDxRun), the statistics and channel weight broadcast.
+// chunk of a long channel, or several whole short channels. The sums pass reads x and dy once
+// (Σdy and Σdy·(x − μ) per segment, times rstd: Σdy·x̂); dx is written in
+// the folded form dy·a − (x − μ)·b − c (writeDxAffineRun: a = rstd·w per channel, b and c per
+// group), or unfolded (writeDxRun) where BackwardCommon::unfoldsDx says.
 template <class T>
 class ChannelsFirstBackward : public BackwardCommon<T> {
  public:
@@ -141,56 +145,92 @@ class ChannelsFirstBackward : public BackwardCommon<T> {
   size_t units() const { return geo.n * geo.groups; }
   size_t unitValues() const { return geo.groupValues(); }
   size_t blocks() const { return blocks_; }
-  size_t scratchPerUnit() const { return 2 * geo.cg * segs_ + 2; }  // (Σdy, Σdy·x̂) per segment; mean(g), mean(g·x̂)
+  // (Σdy, Σdy·x̂) per segment, then the group's dx form (DxForm)
+  size_t scratchPerUnit() const { return 2 * geo.cg * segs_ + kDxFormValues; }
 
   void prepare(size_t, double*) const {}
   void reduceBlock(size_t u, size_t b, double* scratch) const {
     using V = Vec<T>;
     if (!this->needSums()) return;
     const V mean = V::broadcast(a.mean[u]), rstd = V::broadcast(a.rstd[u]);
+    const double r = double(a.rstd[u]);
+    const bool deviations = deviationSumsFit<T>(r);
+    // Σdy·x̂ of a segment: rstd·Σdy·(x − μ), or summed per value when that is out of range or
+    // overflowed (a huge dy)
     forSegments(b, [&](size_t i, size_t offset, size_t len) {
       const size_t at = u * geo.groupValues() + offset;
-      runGradSums(a.x + at, a.dy + at, len, mean, rstd, scratch[2 * i], scratch[2 * i + 1]);
+      double& sd = scratch[2 * i];
+      double& sdx = scratch[2 * i + 1];
+      if (deviations) {
+        runGradSums<T, false>(a.x + at, a.dy + at, len, mean, rstd, sd, sdx);
+        sdx *= r;
+        if (std::isfinite(sdx) || !std::isfinite(sd)) return;
+      }
+      runGradSums<T, true>(a.x + at, a.dy + at, len, mean, rstd, sd, sdx);
     });
   }
   void finish(size_t u, double* scratch) const {
     if (!this->needSums()) return;
     const size_t n = u / geo.groups, g = u % geo.groups;
+    const double r = double(a.rstd[u]);
     for (size_t cl = 0; cl < geo.cg; ++cl) {
       double sd = 0, sdx = 0;
       for (size_t j = 0; j < segs_; ++j) sd += scratch[2 * (cl * segs_ + j)], sdx += scratch[2 * (cl * segs_ + j) + 1];
       this->sumDy[n * geo.c + g * geo.cg + cl] = sd;
       this->sumDyXhat[n * geo.c + g * geo.cg + cl] = sdx;
     }
-    if (a.useInputStats) this->groupMeans(n, g, scratch[meansAt()], scratch[meansAt() + 1]);
+    if (!a.useInputStats) return;
+    DxForm& f = dxForm(scratch);
+    this->groupMeans(n, g, f.mg, f.mgx);
+    f.b = r * r * f.mgx;
+    f.c = r * f.mg;
+    f.unfolded = this->unfoldsDx(f.b);
   }
   template <bool Stream>
-  void writeBlock(size_t u, size_t b, const double* scratch) const {
-    const size_t c0 = (u % geo.groups) * geo.cg, at = u * geo.groupValues();
-    const auto xhat = makeXhat<T>(Broadcast<T>(a.mean[u]), Broadcast<T>(a.rstd[u]));
-    auto run = [&](size_t offset, size_t len, auto w) {
-      if (a.useInputStats) {
-        const Broadcast<T> mg{T(scratch[meansAt()])}, mgx{T(scratch[meansAt() + 1])};
-        writeDxRun<T, Stream>(a.x + at + offset, a.dy + at + offset, a.dx + at + offset, len, Linear(), xhat, w, mg, mgx);
+  void writeBlock(size_t u, size_t b, double* scratch) const {
+    const size_t n = u / geo.groups, c0 = (u % geo.groups) * geo.cg, at = u * geo.groupValues();
+    const DxForm& f = dxForm(scratch);
+    // dx over [offset, offset + len) of the unit; w: the weight (Absent, Broadcast, PerElement),
+    // scale: a = rstd·w in the same form.
+    auto run = [&](size_t offset, size_t len, auto w, auto scale) {
+      const T* x = a.x + at + offset;
+      const T* dy = a.dy + at + offset;
+      T* dx = a.dx + at + offset;
+      if (!a.useInputStats) {  // constant statistics: dx = dy·a
+        writeDxAffineRun<T, Stream>(x, dy, dx, len, Linear(), Absent(), scale, Absent(), Absent());
+      } else if (!f.unfolded) {
+        writeDxAffineRun<T, Stream>(x, dy, dx, len, Linear(), Broadcast<T>(a.mean[u]), scale, Broadcast<T>(T(f.b)), Broadcast<T>(T(f.c)));
       } else {
-        writeDxRun<T, Stream>(a.x + at + offset, a.dy + at + offset, a.dx + at + offset, len, Linear(), xhat, w, Absent(), Absent());
+        const auto xhat = makeXhat<T>(Broadcast<T>(a.mean[u]), Broadcast<T>(a.rstd[u]));
+        writeDxRun<T, Stream>(x, dy, dx, len, Linear(), xhat, w, Broadcast<T>(T(f.mg)), Broadcast<T>(T(f.mgx)));
       }
     };
     if (expands()) {  // whole short channels: one run, weight per element
       const size_t i0 = b * segsPerBlock_, i1 = minSize(geo.cg, i0 + segsPerBlock_);
       const size_t offset = i0 * geo.s, len = (i1 - i0) * geo.s;
-      if (weightExpanded) run(offset, len, PerElement<T>(weightExpanded + c0 * geo.s + offset));
-      else run(offset, len, Absent());
+      if (weightExpanded) {
+        const T* w = weightExpanded + c0 * geo.s + offset;
+        run(offset, len, PerElement<T>(w), ScaledElement<T>(w, a.rstd[u]));
+      } else {
+        run(offset, len, Absent(), Broadcast<T>(a.rstd[u]));
+      }
       return;
     }
     forSegments(b, [&](size_t i, size_t offset, size_t len) {
-      if (a.weight) run(offset, len, Broadcast<T>(a.weight[c0 + i / segs_]));
-      else run(offset, len, Absent());
+      const size_t ch = c0 + i / segs_;
+      if (a.weight) run(offset, len, Broadcast<T>(a.weight[ch]), Broadcast<T>(this->channelScale(n, ch)));
+      else run(offset, len, Absent(), Broadcast<T>(a.rstd[u]));
     });
   }
 
  private:
-  size_t meansAt() const { return 2 * geo.cg * segs_; }
+  // A group's dx: mean(g), mean(g·x̂), the folded b = rstd²·mean(g·x̂) and c = rstd·mean(g), and
+  // whether the unfolded form is used (1.0 or 0.0) — doubles at the end of the unit's scratch.
+  struct DxForm {
+    double mg, mgx, b, c, unfolded;
+  };
+  static constexpr size_t kDxFormValues = sizeof(DxForm) / sizeof(double);
+  DxForm& dxForm(double* scratch) const { return *reinterpret_cast<DxForm*>(scratch + 2 * geo.cg * segs_); }
 
   // f(segment index, offset in the unit, length) for the segments of block b.
   template <class F>

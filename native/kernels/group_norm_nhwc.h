@@ -10,7 +10,7 @@
 // as cachedMoments does along a row. y is folded to (x − hi)·α + β per channel (α = rstd·w,
 // β = b − lo·α: three table loads instead of five); dx is dy·a − (x − μ)·b − c with per-channel
 // a = rstd·w, b = rstd²·Σg·x̂/M, c = rstd·Σg/M (the unfolded form when b would underflow T,
-// σ ≳ 1e19 in float32).
+// σ ≳ 1e19 in float32, and for groups of one value: BackwardCommon::unfoldsDx).
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -398,13 +398,12 @@ class ChannelsLastBackward : public SampleEngine<ChannelsLastBackward<T>, Backwa
       return;
     }
     // dx as dy·a − (x − μ)·b − c: three per-channel tables (a = rstd·w, b = rstd²·mean(g·x̂),
-    // c = rstd·mean(g)) instead of five. b is a normal number of T unless rstd is extreme
-    // (σ beyond ~1e19 in float32): then the tables of the unfolded form are used instead.
+    // c = rstd·mean(g)) instead of five, unless unfoldsDx: then the tables of the unfolded form.
     bool unfold = false;
     for (size_t g = 0; g < geo.groups; ++g) {
       this->groupMeans(u, g, s.groupMg[g], s.groupMgx[g]);
       const double r = double(a.rstd[u * geo.groups + g]), b = r * r * s.groupMgx[g];
-      unfold = unfold || (b != 0 && std::isfinite(b) && !std::isnormal(T(b)));
+      unfold = unfold || this->unfoldsDx(b);
     }
     s.flags[0] = unfold;
     if (unfold) {  // w, mean(g), mean(g·x̂)

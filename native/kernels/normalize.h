@@ -36,6 +36,17 @@ struct PerElement {
   Vec<T> at(size_t i, size_t k) const { return loadLanes(p + i, k); }
 };
 
+// One value per element times one value for the whole run, rounded once in T (a per-element
+// weight times a group's rstd: the same bits as T(double(w)·rstd) for float and double data,
+// whose products of two values are exact in double).
+template <class T>
+struct ScaledElement {
+  const T* p;
+  Vec<T> scale;
+  ScaledElement(const T* values, T s) : p(values), scale(Vec<T>::broadcast(s)) {}
+  Vec<T> at(size_t i, size_t k) const { return loadLanes(p + i, k) * scale; }
+};
+
 template <class Operand> constexpr bool kPresent = !std::is_same_v<Operand, Absent>;
 
 // Where the operands of element i of a run are read, called once per vector in increasing i:
