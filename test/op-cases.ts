@@ -53,10 +53,24 @@ export const BAD_INPUTS: Array<[string, (args: unknown[], op: OpCase) => boolean
     structuredClone(data.buffer, { transfer: [data.buffer as ArrayBuffer] });
     return true;
   }, TypeError],
+  ['the first tensor declared float16, its data a float array', (args) => withFirstTensor(args, (t) => ({ ...t, dtype: 'float16' })), TypeError],
+  ['the first tensor declared the other float dtype', (args) => withFirstTensor(args, (t) =>
+    ({ ...t, dtype: t.data instanceof Float32Array ? 'float64' : 'float32' })), TypeError],
+  ['the first tensor of an unknown dtype', (args) => withFirstTensor(args, (t) => ({ ...t, dtype: 'int8' })), TypeError],
+  ['the first tensor half precision (not taken by the ops yet)', (args) => withFirstTensor(args, (t) =>
+    ({ ...t, data: new Uint16Array(t.data.length), dtype: 'bfloat16' })), TypeError],
   ['an out buffer of the wrong length', (args, op) => withOut(args, op, op.outKeys[0], new Float32Array(1)), RangeError],
   ['an out buffer of the other dtype', (args, op) => withOut(args, op, op.outKeys[0], new Float64Array(1)), TypeError],
   ['an unknown out buffer', (args, op) => withOut(args, op, 'bogus', new Float32Array(1)), TypeError],
 ];
+
+/** Replaces the first argument, when it is a tensor, by `spoil` of it. */
+function withFirstTensor(args: unknown[], spoil: (t: { data: FloatArray; shape: readonly number[] }) => object): boolean {
+  const t = args[0] as { data?: unknown; shape: readonly number[] } | null;
+  if (!(t?.data instanceof Float32Array || t?.data instanceof Float64Array)) return false;
+  args[0] = spoil(t as { data: FloatArray; shape: readonly number[] });
+  return true;
+}
 
 function withOut(args: unknown[], op: OpCase, key: string | undefined, buffer: FloatArray): boolean {
   if (op.outKeys.length === 0 || key === undefined) return false;

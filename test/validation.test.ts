@@ -61,6 +61,18 @@ describe.each(OP_NAMES)('%s: what every op rejects, on both backends alike', (na
     expect(messages[0], 'the same message on both backends').toBe(messages[1]);
   });
 
+  it("the first tensor's dtype, declared and true to its data, is accepted (the same result as undeclared)", () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      const input: OpInput = { ...INPUT, dtype };
+      const args = op.args(input);
+      const t = args[0] as { data?: unknown } | null;
+      if (!(t?.data instanceof Float32Array || t?.data instanceof Float64Array)) return;
+      args[0] = { ...t, dtype };
+      for (const [backend, api] of BACKENDS)
+        expectBitwiseEqualDeep(call(api, name, args.slice()), call(api, name, op.args(input)), `${backend} ${dtype}`);
+    }
+  });
+
   it('a rejected call writes nothing: not its out buffers, not the running statistics', () => {
     for (const [backend, api] of BACKENDS) {
       const args = op.args(INPUT);

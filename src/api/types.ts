@@ -5,6 +5,8 @@ export type FloatArray = Float32Array | Float64Array;
 export interface Tensor<A extends FloatArray = FloatArray> {
   data: A;
   shape: readonly number[];
+  /** Optional: the dtype of `data`, checked against it ('float32' for a Float32Array, 'float64' for a Float64Array). */
+  dtype?: A extends Float32Array ? 'float32' : A extends Float64Array ? 'float64' : 'float32' | 'float64';
 }
 
 /** Which parameter gradients a backward call returns (default: both when `weight` is passed). */

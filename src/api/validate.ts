@@ -38,8 +38,13 @@ export function shapeSize(name: string, shape: unknown): number {
 /** A tensor `{ data, shape }`; with `dtype`, its data must be of that array type. */
 export function checkTensor(name: string, t: unknown, dtype?: FloatArrayConstructor): Tensor {
   if (typeof t !== 'object' || t === null) throw new TypeError(`${name} must be a tensor { data, shape }, got ${describe(t)}`);
-  const { data, shape } = t as Tensor;
-  if (!isFloatArray(data)) throw new TypeError(`${name}.data must be a Float32Array or Float64Array, got ${describe(data)}`);
+  const { data, shape, dtype: declared } = t as { data: unknown; shape: readonly number[]; dtype?: unknown };
+  if (!isFloatArray(data)) {
+    if (declared === 'float16' || declared === 'bfloat16' || data instanceof Uint16Array)
+      throw new TypeError(`${name}.data: the ops do not take half-precision tensors yet (issue 11); widen with fromFloat16/fromBFloat16`);
+    throw new TypeError(`${name}.data must be a Float32Array or Float64Array, got ${describe(data)}`);
+  }
+  if (declared !== undefined) checkDeclaredDtype(name, declared, data);
   if (dtype && data.constructor !== dtype) throw new TypeError(`${name}.data must be a ${dtype.name} like x.data, got ${describe(data)}`);
   const size = shapeSize(`${name}.shape`, shape);
   // a detached array has length 0, so the right non-zero length means attached (no buffer read)
@@ -48,6 +53,18 @@ export function checkTensor(name: string, t: unknown, dtype?: FloatArrayConstruc
     throw new RangeError(`${name}.data has ${data.length} elements but ${name}.shape [${shape.join(', ')}] needs ${size}`);
   return t as Tensor;
 }
+
+// A tensor's optional `dtype` names its data's type; one that contradicts the data (a
+// Float32Array declared 'float16') is a mistake upstream, not a request to convert.
+function checkDeclaredDtype(name: string, declared: unknown, data: FloatArray): void {
+  const actual = data instanceof Float32Array ? 'float32' : 'float64';
+  if (declared === actual) return;
+  if (typeof declared !== 'string' || !TENSOR_DTYPES.includes(declared))
+    throw new TypeError(`${name}.dtype must be one of ${TENSOR_DTYPES.join(', ')}, got ${describe(declared)}`);
+  throw new TypeError(`${name}.dtype is '${declared}' but ${name}.data is a ${data.constructor.name} (${actual})`);
+}
+
+const TENSOR_DTYPES: readonly string[] = ['float32', 'float64', 'float16', 'bfloat16'];
 
 /** An optional array of `dtype` and exactly `length` elements. */
 export function checkArray(name: string, a: unknown, dtype: FloatArrayConstructor, length: number): FloatArray | null {
