@@ -16,6 +16,7 @@
       "target_name": "fastnorm",
       "sources": [
         "native/binding/addon.cc",
+        "native/binding/output_blocks.cc",
         "native/runtime/dispatch.cc",
         "native/runtime/thread_pool.cc"
       ],

@@ -19,6 +19,7 @@
 #include "../runtime/dispatch.h"
 #include "../runtime/thread_pool.h"
 #include "kernel_args.h"
+#include "output_blocks.h"
 
 namespace fastnorm {
 namespace {
@@ -132,6 +133,8 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod("_setIsa", &Addon::setIsa),
                              InstanceMethod("_copy", &Addon::copy),
                              InstanceMethod("_computeStats", &Addon::computeStats),
+                             InstanceMethod("_allocateOutput", &Addon::allocateOutput),
+                             InstanceMethod("_outputBlockStats", &Addon::outputBlockStats),
                          });
   }
 
@@ -225,6 +228,28 @@ class Addon : public Napi::Addon<Addon> {
     o.Set("limit", stats.limit);
     o.Set("peakBusy", stats.peakBusy);
     o.Set("waits", double(stats.waits));
+    return o;
+  }
+
+  // alloc.ts's large outputs (output_blocks.cc): an ArrayBuffer of `bytes`, not zeroed, or
+  // undefined when the caller must allocate it itself.
+  Napi::Value allocateOutput(const Napi::CallbackInfo& info) {
+    const JsArgs args(info);
+    const double bytes = args.number(0, "bytes");
+    if (!(bytes >= 1 && bytes <= double(size_t(1) << 40)) || bytes != std::floor(bytes))
+      args.rangeError("bytes must be a positive integer");
+    return binding::allocateOutputBlock(info.Env(), size_t(bytes));
+  }
+
+  // Test hook: the output-block cache's figures; reset = true zeroes the counts.
+  Napi::Value outputBlockStats(const Napi::CallbackInfo& info) {
+    const binding::OutputBlockStats s = binding::outputBlockStats(info.Length() > 0 && info[0].ToBoolean());
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("live", double(s.live));
+    o.Set("idle", double(s.idle));
+    o.Set("reused", s.reused);
+    o.Set("fresh", s.fresh);
+    o.Set("refused", s.refused);
     return o;
   }
 

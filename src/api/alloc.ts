@@ -33,13 +33,29 @@ function newSlab(): ArrayBuffer {
 let slab = newSlab();
 let used = 0;
 
+const BLOCK_BYTES = 1 << 20; // outputs from this size up may come from recycled native blocks
+
+/** An ArrayBuffer of `bytes` bytes, not zeroed, or undefined to allocate it here instead. */
+export type BlockSource = (bytes: number) => ArrayBuffer | undefined;
+let blockSource: BlockSource | null = null;
+
+/** Where large outputs come from (backends/default.ts installs the addon's block cache); null: allocUnsafeSlow. */
+export function setBlockSource(source: BlockSource | null): void {
+  blockSource = source;
+}
+
 /**
  * A typed array of `length` values in its own ArrayBuffer, its memory not zeroed: only for a
  * result that will be written in full before anyone can read it (no zeroing pass, and recycled
  * heap memory comes back without page faults).
  */
 export function uninitialized<A extends FloatArray>(ctor: FloatArrayConstructor, length: number): A {
-  const bytes = Buffer.allocUnsafeSlow(length * ctor.BYTES_PER_ELEMENT);
+  const size = length * ctor.BYTES_PER_ELEMENT;
+  if (size >= BLOCK_BYTES && blockSource !== null) {
+    const block = blockSource(size);
+    if (block !== undefined) return new ctor(block, 0, length) as A;
+  }
+  const bytes = Buffer.allocUnsafeSlow(size);
   return new ctor(bytes.buffer, bytes.byteOffset, length) as A;
 }
 

@@ -1,6 +1,7 @@
 // The backend chosen at load, behind the default entry points (fastnorm, fastnorm/promises):
 // native unless FASTNORM_BACKEND=reference or the addon cannot be loaded (then a warning says
 // why and info().backend reports 'reference'). FASTNORM_THREADS sets its thread count.
+import { setBlockSource } from '../api/alloc.js';
 import type { Backend } from '../api/backend.js';
 import { createRuntime } from '../api/runtime.js';
 import { MAX_THREADS } from '../api/validate.js';
@@ -19,6 +20,9 @@ function selectBackend(): { backend: Backend; addon: NativeAddon | null } {
   }
   const warning = loaded.addon.info().warning;
   if (warning) process.emitWarning(warning, 'FastnormWarning');
+  // Recycled native blocks hold earlier outputs' values: not when the user asked for zero-filled buffers.
+  const zeroFill = process.execArgv.includes('--zero-fill-buffers') || (process.env.NODE_OPTIONS ?? '').includes('--zero-fill-buffers');
+  if (!zeroFill) setBlockSource((bytes) => loaded.addon._allocateOutput(bytes));
   return { backend: createNativeBackend(loaded.addon), addon: loaded.addon };
 }
 

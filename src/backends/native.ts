@@ -27,6 +27,10 @@ export type NativeAddon = { [K in KernelName]: Positional } & { [K in KernelName
    * `_computeStats(true)`.
    */
   _computeStats(reset?: boolean): { limit: number; peakBusy: number; waits: number };
+  /** Large outputs (src/api/alloc.ts): an ArrayBuffer of `bytes`, not zeroed, from recycled blocks; undefined past the cache's bounds. */
+  _allocateOutput(bytes: number): ArrayBuffer | undefined;
+  /** Test hook: the output-block cache's bytes out and idle, and its allocation counts since the last `_outputBlockStats(true)`. */
+  _outputBlockStats(reset?: boolean): { live: number; idle: number; reused: number; fresh: number; refused: number };
   /** Test hook: every kernel's rows of kernel_list.h, { name: [{ name, role, dtype, ... }] }. */
   _kernelSchema(): Record<string, Array<Record<string, unknown>>>;
   /** Half-precision conversions (native/kernels/convert.cc): src rounded or widened into dst. */
