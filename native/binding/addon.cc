@@ -259,7 +259,8 @@ class Addon : public Napi::Addon<Addon> {
   PreparedCall prepare(const Napi::CallbackInfo& info) {
     using Fields = schema::Fields<K>;
     binding::Value values[Fields::count];
-    const napi_typedarray_type dtype = binding::readFields(JsArgs(info), Fields::list, Fields::count, values);
+    const napi_typedarray_type dtype =
+        binding::readFields(JsArgs(info), Fields::list, binding::ResolvedFields<K>::list.data(), Fields::count, values);
     if (dtype == napi_float32_array)
       return PreparedCall(binding::KernelCall<K>::of(table_->f32), binding::KernelCall<K>::template build<float>(values), exec());
     return PreparedCall(binding::KernelCall<K>::of(table_->f64), binding::KernelCall<K>::template build<double>(values), exec());

@@ -20,6 +20,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -76,32 +77,34 @@ class JsArgs {
   ArrayArg halfArray(size_t index, const char* name) const { return typedArray(index, name, true); }
 
  private:
+  // One N-API call on the path of a typed array (no buffer or offset asked for); the kind of
+  // anything else is looked at only then, and a message built only for an error.
   ArrayArg typedArray(size_t index, const char* name, bool half) const {
-    const std::string kinds = half ? " must be a Uint16Array" : " must be a Float32Array or Float64Array";
     ArrayArg a;
     napi_value v = index < info_.Length() ? static_cast<napi_value>(info_[index]) : nullptr;
-    napi_valuetype kind = napi_undefined;
-    if (v) napi_typeof(env_, v, &kind);
-    if (!v || kind == napi_undefined || kind == napi_null) return a;
-    bool isTyped = false;
-    napi_is_typedarray(env_, v, &isTyped);
-    if (!isTyped) typeError(name + kinds);
-    napi_value buffer;
-    size_t offset;
-    if (napi_get_typedarray_info(env_, v, &a.type, &a.length, &a.data, &buffer, &offset) != napi_ok)
-      typeError(std::string(name) + " could not be read");
-    if (half ? a.type != napi_uint16_array : a.type != napi_float32_array && a.type != napi_float64_array)
-      typeError(name + kinds);
+    if (!v) return a;
+    if (napi_get_typedarray_info(env_, v, &a.type, &a.length, &a.data, nullptr, nullptr) != napi_ok) {
+      napi_valuetype kind = napi_undefined;
+      napi_typeof(env_, v, &kind);
+      if (kind == napi_undefined || kind == napi_null) return ArrayArg{};
+      wrongKind(name, half);
+    }
+    if (half ? a.type != napi_uint16_array : a.type != napi_float32_array && a.type != napi_float64_array) wrongKind(name, half);
     a.bytes = a.length * (a.type == napi_uint16_array ? 2 : a.type == napi_float32_array ? 4 : 8);
     if (a.length > 0 && !a.data) typeError(std::string(name) + " is detached");
     a.present = true;
     return a;
   }
 
+  [[noreturn]] void wrongKind(const char* name, bool half) const {
+    typeError(name + std::string(half ? " must be a Uint16Array" : " must be a Float32Array or Float64Array"));
+  }
+
  public:
   double number(size_t index, const char* name) const {
-    if (index >= info_.Length() || !info_[index].IsNumber()) typeError(std::string(name) + " must be a number");
-    return info_[index].As<Napi::Number>().DoubleValue();
+    double v = 0;
+    if (index >= info_.Length() || napi_get_value_double(env_, info_[index], &v) != napi_ok) typeError(std::string(name) + " must be a number");
+    return v;
   }
 
   // A non-negative integer of at most 2^53.
@@ -112,24 +115,30 @@ class JsArgs {
   }
 
   bool flag(size_t index, const char* name) const {
-    if (index >= info_.Length() || !info_[index].IsBoolean()) typeError(std::string(name) + " must be a boolean");
-    return info_[index].As<Napi::Boolean>().Value();
+    bool v = false;
+    if (index >= info_.Length() || napi_get_value_bool(env_, info_[index], &v) != napi_ok) typeError(std::string(name) + " must be a boolean");
+    return v;
   }
 
-  // The index of a string among "a|b|c" (so the kernel never sees an index out of range).
+  // The index of a string among "a|b|c" (so the kernel never sees an index out of range). Read
+  // into a buffer longer than any choice: a longer string is cut, and matches none.
   uint8_t choice(size_t index, const char* name, const char* choices) const {
     int found = -1;
-    if (index < info_.Length() && info_[index].IsString()) {
-      const std::string s = info_[index].As<Napi::String>().Utf8Value();
+    char s[kChoiceBuffer];
+    size_t length = 0;
+    if (index < info_.Length() && napi_get_value_string_utf8(env_, info_[index], s, sizeof s, &length) == napi_ok) {
       int k = 0;
       forEachChoice(choices, [&](const char* p, size_t n) {
-        if (found < 0 && s.size() == n && s.compare(0, n, p, n) == 0) found = k;
+        if (found < 0 && length == n && std::memcmp(s, p, n) == 0) found = k;
         ++k;
       });
     }
     if (found >= 0) return uint8_t(found);
     typeError(std::string(name) + " must be one of " + choices);
   }
+
+  // Longer than every choice of every row (kernel_list.h's choices are checked against it).
+  static constexpr size_t kChoiceBuffer = 32;
 
  private:
   const Napi::CallbackInfo& info_;
@@ -143,45 +152,88 @@ inline bool overlaps(const ArrayArg& a, const ArrayArg& b) {
   return pa < pb + b.bytes && pb < pa + a.bytes;
 }
 
-// The index of the field named by the n characters at `name`, or count.
-inline size_t fieldIndex(const Field* f, size_t count, const char* name, size_t n) {
-  for (size_t i = 0; i < count; ++i)
-    if (schema::samePrefix(name, n, f[i].name)) return i;
-  return count;
+// What a row's names refer to, resolved once at compile time (the call reads no names):
+constexpr size_t kNoField = SIZE_MAX;
+constexpr size_t kMaxFactors = 4;  // sizes in one length ("n*c*s")
+
+struct Resolved {
+  bool required = false;           // an array whose presence is "required"
+  size_t flag = kNoField;          // the FLAG of "required unless <flag>"
+  size_t factors[kMaxFactors] = {kNoField, kNoField, kNoField, kNoField};  // the SIZEs of its length
+  size_t factorCount = 0;
+  size_t divides = kNoField;       // the SIZE a SIZE divides
+  size_t alias = kNoField;         // the IN an OUT may be
+};
+
+template <size_t N>
+constexpr std::array<Resolved, N> resolve(const Field* f) {
+  std::array<Resolved, N> r{};
+  for (size_t i = 0; i < N; ++i) {
+    if (schema::isArray(f[i].role)) {
+      r[i].required = schema::same(f[i].presence, "required");
+      if (const char* flag = schema::presenceFlag(f[i].presence))
+        r[i].flag = schema::find(f, N, flag, schema::length(flag), Role::Flag, Role::Flag);
+      for (const char* len = f[i].length; *len;) {
+        size_t n = 0;
+        while (len[n] && len[n] != '*') ++n;
+        if (r[i].factorCount < kMaxFactors) r[i].factors[r[i].factorCount] = schema::find(f, N, len, n, Role::Size, Role::Size);
+        ++r[i].factorCount;
+        len += n;
+        if (*len == '*') ++len;
+      }
+      if (*f[i].alias) r[i].alias = schema::find(f, N, f[i].alias, schema::length(f[i].alias), Role::In, Role::In);
+    }
+    if (*f[i].divides) r[i].divides = schema::find(f, N, f[i].divides, schema::length(f[i].divides), Role::Size, Role::Size);
+  }
+  return r;
 }
 
-inline size_t fieldIndex(const Field* f, size_t count, const char* name) {
-  return fieldIndex(f, count, name, schema::length(name));
+template <size_t N>
+constexpr bool resolvable(const std::array<Resolved, N>& r, const Field* f) {
+  for (size_t i = 0; i < N; ++i) {
+    if (r[i].factorCount > kMaxFactors) return false;
+    for (const char* c = f[i].choices; *c;) {  // every choice fits JsArgs::choice's buffer
+      size_t n = 0;
+      while (c[n] && c[n] != '|') ++n;
+      if (n + 1 >= JsArgs::kChoiceBuffer) return false;
+      c += n;
+      if (*c == '|') ++c;
+    }
+  }
+  return true;
 }
 
-// The element count a "rows*cols" length names; false when the product overflows.
-inline bool lengthOf(const Field* f, size_t count, const Value* v, const char* len, size_t& product) {
+template <Kernel K>
+struct ResolvedFields {
+  using Rows = schema::Fields<K>;
+  static constexpr std::array<Resolved, Rows::count> list = resolve<Rows::count>(Rows::list);
+  static_assert(resolvable(list, Rows::list), "kernel_args.h: a length of more than kMaxFactors sizes, or a choice too long");
+};
+
+// The element count of an array's length; false when the product overflows.
+inline bool lengthOf(const Resolved& r, const Value* v, size_t& product) {
   size_t p = 1;
   bool zero = false, overflow = false;
-  while (*len) {
-    size_t n = 0;
-    while (len[n] && len[n] != '*') ++n;
-    const size_t factor = v[fieldIndex(f, count, len, n)].size;
+  for (size_t k = 0; k < r.factorCount; ++k) {
+    const size_t factor = v[r.factors[k]].size;
     if (factor == 0) zero = true;
     else if (p > SIZE_MAX / factor) overflow = true;
     else p *= factor;
-    len += n;
-    if (*len == '*') ++len;
   }
   product = zero ? 0 : p;
   return zero || !overflow;
 }
 
-// Reads and checks a kernel's arguments (the rows f[0..count)) into v; throws on bad input.
-// Returns the dtype of the call (the first Data array's).
-inline napi_typedarray_type readFields(const JsArgs& args, const Field* f, size_t count, Value* v) {
+// Reads and checks a kernel's arguments (the rows f[0..count), resolved as r) into v; throws on
+// bad input. Returns the dtype of the call (the first Data array's).
+inline napi_typedarray_type readFields(const JsArgs& args, const Field* f, const Resolved* r, size_t count, Value* v) {
   for (size_t i = 0; i < count; ++i) {
     switch (f[i].role) {
       case Role::In:
       case Role::Out:
       case Role::InOut:
         v[i].array = args.array(i, f[i].label);
-        if (!v[i].array.present && schema::same(f[i].presence, "required"))
+        if (!v[i].array.present && r[i].required)
           args.typeError(std::string(f[i].label) + " is required (a Float32Array or Float64Array)");
         break;
       case Role::Size: v[i].size = args.size(i, f[i].name); break;
@@ -193,13 +245,12 @@ inline napi_typedarray_type readFields(const JsArgs& args, const Field* f, size_
   const Field* first = nullptr;
   napi_typedarray_type dtype = napi_float32_array;
   for (size_t i = 0; i < count; ++i) {
-    if (!schema::isArray(f[i].role) || v[i].array.present) continue;
-    const char* flag = schema::presenceFlag(f[i].presence);
-    if (flag && !v[fieldIndex(f, count, flag)].flag) args.typeError(std::string(f[i].label) + " is required when " + flag + " is false");
+    if (!schema::isArray(f[i].role) || v[i].array.present || r[i].flag == kNoField) continue;
+    if (!v[r[i].flag].flag) args.typeError(std::string(f[i].label) + " is required when " + f[r[i].flag].name + " is false");
   }
   for (size_t i = 0; i < count; ++i) {
-    if (f[i].role != Role::Size || !*f[i].divides) continue;
-    const size_t d = v[i].size, of = v[fieldIndex(f, count, f[i].divides)].size;
+    if (r[i].divides == kNoField) continue;
+    const size_t d = v[i].size, of = v[r[i].divides].size;
     if (d < 1 || of % d != 0) args.rangeError(std::string(f[i].name) + " must be an integer >= 1 that divides " + f[i].divides);
   }
   for (size_t i = 0; i < count; ++i) {
@@ -217,7 +268,7 @@ inline napi_typedarray_type readFields(const JsArgs& args, const Field* f, size_
       args.typeError(std::string(f[i].label) + " must have the same dtype as " + (first ? first->label : "the tensor"));
     }
     size_t expected;
-    if (!lengthOf(f, count, v, f[i].length, expected)) args.rangeError(std::string(f[i].label) + ": " + f[i].length + " is too large");
+    if (!lengthOf(r[i], v, expected)) args.rangeError(std::string(f[i].label) + ": " + f[i].length + " is too large");
     if (a.length != expected)
       args.rangeError(std::string(f[i].label) + " must have " + f[i].length + " = " + std::to_string(expected) + " elements, got " +
                       std::to_string(a.length));
@@ -225,13 +276,14 @@ inline napi_typedarray_type readFields(const JsArgs& args, const Field* f, size_
   for (size_t o = 0; o < count; ++o) {
     if (!schema::isOutput(f[o].role)) continue;
     const ArrayArg& out = v[o].array;
+    if (!out.present || out.bytes == 0) continue;
     for (size_t i = 0; i < count; ++i) {
       if (i == o || !schema::isArray(f[i].role) || !overlaps(out, v[i].array)) continue;
       if (schema::isOutput(f[i].role)) {
         if (i > o) args.rangeError(std::string(f[o].label) + " must not share memory with " + f[i].label);
         continue;  // reported from the earlier output
       }
-      const bool inPlace = schema::same(f[o].alias, f[i].name) && out.data == v[i].array.data && out.bytes == v[i].array.bytes;
+      const bool inPlace = r[o].alias == i && out.data == v[i].array.data && out.bytes == v[i].array.bytes;
       if (!inPlace) args.rangeError(std::string(f[o].label) + " must not share memory with " + f[i].label);
     }
   }
