@@ -20,9 +20,12 @@ export const layerNorm = asyncOp(OP_TABLE.layerNorm.plan, backend.asyncKernels);
 /**
  * Gradients of layerNorm: dx, and dweight/dbias when a weight is passed (or as `grads` asks).
  * Pass the forward's `weightOffset`: dx goes through `weightOffset + weight`, dweight does not.
+ * Pass the forward's `activation` and `bias` for the gradients of y = act(x̂·w + b) (dy·act'(z)
+ * replaces dy; z is recomputed in the backward's passes).
  * Returns a Promise: computed on the libuv thread pool, bitwise as the synchronous call.
  * @example
  * const { dx, dweight, dbias } = fastnorm.layerNormBackward(dy, x, { mean, rstd }, 768, { weight });
+ * fastnorm.layerNormBackward(dy, x, { mean, rstd }, 768, { weight, bias, activation: 'gelu' });   // of GELU(LayerNorm(x))
  */
 export const layerNormBackward = asyncOp(OP_TABLE.layerNormBackward.plan, backend.asyncKernels);
 /**

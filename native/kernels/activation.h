@@ -33,7 +33,30 @@ inline Vec<T> activate(Vec<T> v) {
   }
 }
 
-// The activation as a type: act(v) applies it.
+template <Activation A, class Grade>
+inline VD slopeDouble(VD z) {
+  if constexpr (A == Activation::Silu) return vmath::siluSlope<Grade>(z);
+  else if constexpr (A == Activation::Gelu) return vmath::geluSlope<Grade>(z);
+  else return vmath::geluTanhSlope<Grade>(z);
+}
+
+// g = dy·act'(z) per lane, the gradient a fused backward uses in place of dy. relu: dy where
+// z > 0, else 0 (PyTorch's slope 0 at z = 0; NaN z gives 0). The others in double, rounded once.
+template <Activation A, class T>
+inline Vec<T> gateGradient(Vec<T> z, Vec<T> dy) {
+  if constexpr (A == Activation::None) {
+    return dy;
+  } else if constexpr (A == Activation::Relu) {
+    return ifLess(Vec<T>::zero(), z, dy, Vec<T>::zero());
+  } else if constexpr (sizeof(T) == 4) {
+    return narrow(slopeDouble<A, vmath::FloatGrade>(widenLo(z)) * widenLo(dy),
+                  slopeDouble<A, vmath::FloatGrade>(widenHi(z)) * widenHi(dy));
+  } else {
+    return slopeDouble<A, vmath::DoubleGrade>(z) * dy;
+  }
+}
+
+// The activation as a type: act(v) applies it, act.gate(z, dy) is dy·act'(z).
 template <Activation A>
 struct Act {
   static constexpr Activation kind = A;
@@ -41,6 +64,11 @@ struct Act {
   V operator()(V v) const {
     using T = std::conditional_t<std::is_same_v<V, VF>, float, double>;
     return activate<A, T>(v);
+  }
+  template <class V>
+  V gate(V z, V dy) const {
+    using T = std::conditional_t<std::is_same_v<V, VF>, float, double>;
+    return gateGradient<A, T>(z, dy);
   }
 };
 

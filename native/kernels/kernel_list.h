@@ -83,9 +83,11 @@
   FASTNORM_AFFINE(X, "cols") X(NUMBER, eps) X(NUMBER, weightOffset) FASTNORM_ACTIVATION(X)        \
   X(OUT, y, Data, "required", "rows*cols", "out.y", "x") FASTNORM_STATS_OUT(X, "rows")
 
+// The backward takes the forward's bias and activation: with one, g = dy·act'(z), z = x̂·w + b,
+// replaces dy (z recomputed in the backward's passes).
 #define FASTNORM_ARGS_layerNormBackward(X)                                 \
   FASTNORM_DY_X(X, "rows*cols") FASTNORM_SAVED(X, "rows") FASTNORM_ROWS(X) \
-  X(IN, weight, Param, "optional", "cols", "weight") X(NUMBER, weightOffset) FASTNORM_GRADS(X, "rows*cols", "cols")
+  FASTNORM_AFFINE(X, "cols") X(NUMBER, weightOffset) FASTNORM_ACTIVATION(X) FASTNORM_GRADS(X, "rows*cols", "cols")
 
 #define FASTNORM_ARGS_rmsNormForward(X)                                                       \
   X(IN, x, Data, "required", "rows*cols", "x") FASTNORM_ROWS(X)                               \

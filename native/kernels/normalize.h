@@ -186,6 +186,22 @@ struct Xhat {
 template <class T, class Mean, class Rstd>
 Xhat<T, Mean, Rstd> makeXhat(Mean mean, Rstd rstd) { return {mean, rstd}; }
 
+// A fused-activation backward's dy → g = dy·act'(z), z = x̂·w + b recomputed from x (w, b Absent,
+// Broadcast or PerElement, read at the operand index j); Absent in writeDxRun: g = dy.
+// Scalar math: z = ((x − mean)·rstd)·w + b; g = dy·act'(z).
+template <class T, class XH, class W, class B, class A>
+struct ActivationGate {
+  XH xhat;
+  W w;
+  B b;
+  Vec<T> operator()(Vec<T> dy, Vec<T> x, size_t j, size_t k) const {
+    Vec<T> z = xhat(x, j, k);
+    if constexpr (kPresent<W>) z = z * w.at(j, k);
+    if constexpr (kPresent<B>) z = z + b.at(j, k);
+    return A().gate(z, dy);
+  }
+};
+
 // Column sums of a run's outputs: acc[i] += v (a backward's dresidualBias partial), or Absent.
 template <class T>
 struct ColumnSums {
@@ -195,14 +211,16 @@ struct ColumnSums {
 
 // Scalar math: dx = ((g − mg) − x̂·mgx)·rstd (+ add) with g = dy·w, mg = mean(g), mgx = mean(g·x̂);
 // mg Absent: RMSNorm; mg and mgx Absent: constant statistics, dx = g·rstd. `add` (an add-norm's
-// dSum, PerElement) is added last; `sums` (ColumnSums) adds each dx into its column's sum.
+// dSum, PerElement) is added last; `sums` (ColumnSums) adds each dx into its column's sum;
+// `gate` (ActivationGate) first turns dy into dy·act'(z).
 template <class T, bool Stream, class Index, class Mean, class Rstd, class W, class MG, class MGX, class Add = Absent,
-          class Sums = Absent>
+          class Sums = Absent, class Gate = Absent>
 inline void writeDxRun(const T* x, const T* dy, T* dx, size_t n, Index index, Xhat<T, Mean, Rstd> xhat, W w, MG mg, MGX mgx,
-                       Add add = Absent(), Sums sums = Absent()) {
+                       Add add = Absent(), Sums sums = Absent(), Gate gate = Absent()) {
   writeRun<T, Stream>(dx, n, [=](size_t i, size_t k) mutable {
     const size_t j = index(i, k);
     Vec<T> v = loadLanes(dy + i, k);
+    if constexpr (kPresent<Gate>) v = gate(v, loadLanes(x + i, k), j, k);
     if constexpr (kPresent<W>) v = v * w.at(j, k);
     if constexpr (kPresent<MG>) v = v - mg.at(j, k);
     if constexpr (kPresent<MGX>) v = v - xhat(loadLanes(x + i, k), j, k) * mgx.at(j, k);

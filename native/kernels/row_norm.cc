@@ -72,6 +72,8 @@ struct RowNormBackwardArgs {
   T* dweight;       // cols or null (not requested)
   T* dbias;         // cols or null (not requested; always null for RMSNorm)
   T* dresidualBias; // cols or null: Σ of dx over rows
+  const T* bias = nullptr;   // cols or null: the forward's bias, for z = x̂·w + b (LayerNorm only)
+  uint8_t activation = 0;    // the forward's y = act(z): g = dy·act'(z) replaces dy (LayerNorm only)
 };
 
 // The scale of a layer: weight + weightOffset (Gemma's zero-centered weights use offset 1),
@@ -278,9 +280,10 @@ constexpr size_t kRowsPerGroup = 1;
 
 // Scalar math, for rows j of a group over columns [begin, begin + len):
 //   Σg_j, Σg_j·x̂_j (g = dy·w) → sums[j];  dw[i] += dy_j·x̂_j,  db[i] += dy_j  (dw/db optional).
+// A fused activation first makes dy ← dy·act'(z), z = x̂·w + b (the same operations as writeDx's gate).
 // Each row's sums use the lane blocking of laneSum2, written out so stores to dw/db cannot
 // force the compiler to reload the other pointers every vector.
-template <class T, bool Centered, bool HasWeight, size_t R>
+template <class T, bool Centered, bool HasWeight, size_t R, class ActT = Act<Activation::None>, bool HasBias = false>
 void gradSumsRows(const RowNormBackwardArgs<T>& a, size_t row0, size_t begin, size_t len, T* __restrict dw,
                   T* __restrict db, GradSums* sums) {
   using V = Vec<T>;
@@ -295,6 +298,7 @@ void gradSumsRows(const RowNormBackwardArgs<T>& a, size_t row0, size_t begin, si
     xhat[j] = rowXhat<T, Centered>(a, row0 + j);
   }
   const T* __restrict w = HasWeight ? a.weight + begin : nullptr;
+  const T* __restrict bias = HasBias ? a.bias + begin : nullptr;
   A totalG[R], totalGx[R];
   for (size_t j = 0; j < R; ++j) totalG[j] = totalGx[j] = A::zero();
   auto step = [&](size_t i, size_t k, V* sg, V* sgx) __attribute__((always_inline)) {
@@ -303,7 +307,12 @@ void gradSumsRows(const RowNormBackwardArgs<T>& a, size_t row0, size_t begin, si
     const V wv = HasWeight ? loadLanes(w + i, k) : V::zero();
     for (size_t j = 0; j < R; ++j) {
       const V xh = xhat[j](loadLanes(x[j] + i, k), i, k);
-      const V d = loadLanes(dy[j] + i, k);
+      V d = loadLanes(dy[j] + i, k);
+      if constexpr (ActT::kind != Activation::None) {
+        V z = HasWeight ? xh * wv : xh;
+        if constexpr (HasBias) z = z + loadLanes(bias + i, k);
+        d = ActT().gate(z, d);
+      }
       const V g = HasWeight ? d * wv : d;
       V gx = g * xh, dxh = d * xh;
       if (k < L) gx = gx.keepFirst(k), dxh = dxh.keepFirst(k);  // x̂ of the zero padding is not 0
@@ -397,9 +406,9 @@ class ParamGradSums {
 
 // Scalar math: dx = ((g − mean(g)) − x̂·mean(g·x̂))·rstd (RMSNorm: (g − x̂·mean(g·x̂))·rstd), w per element;
 // Added: dx += dSum; drb (non-null): drb[i] += dx.
-template <class T, bool Centered, bool HasWeight, bool Added>
+template <class T, bool Centered, bool HasWeight, bool Added, class ActT = Act<Activation::None>, bool HasBias = false>
 void writeDx(const T* x, const T* dy, const T* w, const T* dSum, T* dx, T* drb, size_t n, const RowXhat<T, Centered>& xhat,
-             T meanG, T meanGx, bool stream) {
+             T meanG, T meanGx, bool stream, const T* bias = nullptr) {
   withStream(stream, [&](auto streamed) {
     constexpr bool Stream = decltype(streamed)::value;
     const Broadcast<T> mgx(meanGx);
@@ -415,26 +424,31 @@ void writeDx(const T* x, const T* dy, const T* w, const T* dSum, T* dx, T* drb, 
       if constexpr (Added) return PerElement<T>(dSum);
       else return Absent();
     }();
-    if (drb) writeDxRun<T, Stream>(x, dy, dx, n, Linear(), xhat, wv, mg, mgx, add, ColumnSums<T>{drb});
-    else writeDxRun<T, Stream>(x, dy, dx, n, Linear(), xhat, wv, mg, mgx, add);
+    const auto gate = [&] {
+      if constexpr (ActT::kind == Activation::None) return Absent();
+      else if constexpr (HasBias) return ActivationGate<T, RowXhat<T, Centered>, std::remove_cv_t<decltype(wv)>, PerElement<T>, ActT>{xhat, wv, PerElement<T>(bias)};
+      else return ActivationGate<T, RowXhat<T, Centered>, std::remove_cv_t<decltype(wv)>, Absent, ActT>{xhat, wv, Absent()};
+    }();
+    if (drb) writeDxRun<T, Stream>(x, dy, dx, n, Linear(), xhat, wv, mg, mgx, add, ColumnSums<T>{drb}, gate);
+    else writeDxRun<T, Stream>(x, dy, dx, n, Linear(), xhat, wv, mg, mgx, add, Absent(), gate);
   });
 }
 
 // Backward of R consecutive full rows: the sums of one read of x and dy, then dx from cache.
-template <class T, bool Centered, bool HasWeight, bool Added, size_t R>
+template <class T, bool Centered, bool HasWeight, bool Added, size_t R, class ActT, bool HasBias>
 void backwardRowGroup(const RowNormBackwardArgs<T>& a, size_t row0, T* dw, T* db, T* drb, bool stream) {
   const size_t n = a.cols;
   GradSums sums[R];
-  gradSumsRows<T, Centered, HasWeight, R>(a, row0, 0, n, dw, db, sums);
+  gradSumsRows<T, Centered, HasWeight, R, ActT, HasBias>(a, row0, 0, n, dw, db, sums);
   for (size_t j = 0; j < R; ++j) {
     const size_t at = (row0 + j) * n;
-    writeDx<T, Centered, HasWeight, Added>(a.x + at, a.dy + at, a.weight, Added ? a.dSum + at : nullptr, a.dx + at, drb, n,
-                                           rowXhat<T, Centered>(a, row0 + j), T(sums[j].g / double(n)),
-                                           T(sums[j].gx / double(n)), stream);
+    writeDx<T, Centered, HasWeight, Added, ActT, HasBias>(a.x + at, a.dy + at, a.weight, Added ? a.dSum + at : nullptr,
+                                                         a.dx + at, drb, n, rowXhat<T, Centered>(a, row0 + j),
+                                                         T(sums[j].g / double(n)), T(sums[j].gx / double(n)), stream, a.bias);
   }
 }
 
-template <class T, bool Centered, bool HasWeight, bool Added>
+template <class T, bool Centered, bool HasWeight, bool Added, class ActT, bool HasBias>
 bool backwardHugeRows(const RowNormBackwardArgs<T>& a, const Exec& exec) noexcept {
   const size_t n = a.cols, blocks = ceilDiv(n, kBlock);
   // per (row, block): Σg, Σg·x̂; then per column: dw, db, drb (double) and their row-group sums (T)
@@ -459,7 +473,7 @@ bool backwardHugeRows(const RowNormBackwardArgs<T>& a, const Exec& exec) noexcep
       forEachRowGroup(0, a.rows, [&](size_t row0, auto rowCount) {
         constexpr size_t R = decltype(rowCount)::value;
         GradSums sums[R];
-        gradSumsRows<T, Centered, HasWeight, R>(a, row0, begin, len, params.rowDw(), params.rowDb(), sums);
+        gradSumsRows<T, Centered, HasWeight, R, ActT, HasBias>(a, row0, begin, len, params.rowDw(), params.rowDb(), sums);
         params.rowsDone(R);
         for (size_t j = 0; j < R; ++j) {
           rowPart[2 * ((row0 + j) * blocks + b)] = sums[j].g;
@@ -481,9 +495,10 @@ bool backwardHugeRows(const RowNormBackwardArgs<T>& a, const Exec& exec) noexcep
     const size_t begin = b * kBlock, len = minSize(kBlock, n - begin);
     const size_t at = row * n + begin;
     const double* q = rowPart + 2 * row * blocks;
-    writeDx<T, Centered, HasWeight, Added>(a.x + at, a.dy + at, HasWeight ? a.weight + begin : nullptr,
-                                           Added ? a.dSum + at : nullptr, a.dx + at, drb, len, rowXhat<T, Centered>(a, row),
-                                           T(q[0]), T(q[1]), stream);
+    writeDx<T, Centered, HasWeight, Added, ActT, HasBias>(a.x + at, a.dy + at, HasWeight ? a.weight + begin : nullptr,
+                                                         Added ? a.dSum + at : nullptr, a.dx + at, drb, len,
+                                                         rowXhat<T, Centered>(a, row), T(q[0]), T(q[1]), stream,
+                                                         HasBias ? a.bias + begin : nullptr);
   };
   if (a.dresidualBias) {  // column block b sums its dx over every row, in row order
     parallelFor(blocks, 1, threads, [&](size_t b0, size_t b1) {
@@ -510,16 +525,16 @@ bool backwardHugeRows(const RowNormBackwardArgs<T>& a, const Exec& exec) noexcep
   return true;
 }
 
-template <class T, bool Centered, bool HasWeight, bool Added>
+template <class T, bool Centered, bool HasWeight, bool Added, class ActT = Act<Activation::None>, bool HasBias = false>
 bool backwardRows(const RowNormBackwardArgs<T>& a, const Exec& exec) noexcept {
   const size_t n = a.cols, rows = a.rows;
-  if (n * sizeof(T) > kRowInCacheBytes) return backwardHugeRows<T, Centered, HasWeight, Added>(a, exec);
+  if (n * sizeof(T) > kRowInCacheBytes) return backwardHugeRows<T, Centered, HasWeight, Added, ActT, HasBias>(a, exec);
   const int threads = threadsFor(exec, rows * n);
   const bool stream = streamOutput<T>(rows * n);
   if (!a.dweight && !a.dbias && !a.dresidualBias) {
     parallelFor(rows, rowGrain(n), threads, [&](size_t r0, size_t r1) {
       for (size_t row = r0; row < r1; ++row)
-        backwardRowGroup<T, Centered, HasWeight, Added, 1>(a, row, nullptr, nullptr, nullptr, stream);
+        backwardRowGroup<T, Centered, HasWeight, Added, 1, ActT, HasBias>(a, row, nullptr, nullptr, nullptr, stream);
       if (stream) streamFence();
     });
     return true;
@@ -540,7 +555,8 @@ bool backwardRows(const RowNormBackwardArgs<T>& a, const Exec& exec) noexcept {
                               a.dresidualBias ? sums + 2 * n : nullptr, group, group + n, group + 2 * n);
       forEachRowGroup(b * blockRows, minSize(rows, (b + 1) * blockRows), [&](size_t row0, auto rowCount) {
         constexpr size_t R = decltype(rowCount)::value;
-        backwardRowGroup<T, Centered, HasWeight, Added, R>(a, row0, params.rowDw(), params.rowDb(), params.rowDrb(), stream);
+        backwardRowGroup<T, Centered, HasWeight, Added, R, ActT, HasBias>(a, row0, params.rowDw(), params.rowDb(), params.rowDrb(),
+                                                                        stream);
         params.rowsDone(R);
       });
       params.flush();
@@ -562,6 +578,22 @@ bool rowNormBackward(const RowNormBackwardArgs<T>& a, const Exec& exec) noexcept
       if (a.dresidualBias) a.dresidualBias[j] = 0;
     }
     return true;
+  }
+  if constexpr (Centered) {
+    // A fused activation (LayerNorm only; the add-norms have none): z needs the bias too.
+    if (a.activation != 0 && !a.dSum) {
+      bool ok = true;
+      withActivation(a.activation, [&](auto act) {
+        using A = decltype(act);
+        if constexpr (A::kind != Activation::None) {
+          if (a.bias)
+            ok = a.weight ? backwardRows<T, true, true, false, A, true>(a, exec) : backwardRows<T, true, false, false, A, true>(a, exec);
+          else
+            ok = a.weight ? backwardRows<T, true, true, false, A, false>(a, exec) : backwardRows<T, true, false, false, A, false>(a, exec);
+        }
+      });
+      return ok;
+    }
   }
   if (a.dSum)
     return a.weight ? backwardRows<T, Centered, true, true>(a, exec) : backwardRows<T, Centered, false, true>(a, exec);
@@ -601,7 +633,7 @@ template <class T>
 bool layerNormBackward(const Args<Kernel::layerNormBackward, T>& a, const Exec& e) noexcept {
   const ScaleWeight<T> w(a.weight, a.weightOffset, a.cols);
   return w.ok(a.weight) && rowNormBackward<T, true>({a.dy, a.x, a.mean, a.rstd, a.rows, a.cols, w.get(), nullptr, a.dx,
-                                                     a.dweight, a.dbias, nullptr}, e);
+                                                     a.dweight, a.dbias, nullptr, a.bias, a.activation}, e);
 }
 template <class T>
 bool rmsNormBackward(const Args<Kernel::rmsNormBackward, T>& a, const Exec& e) noexcept {

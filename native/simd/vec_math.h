@@ -131,4 +131,67 @@ inline VD geluTanh(VD x) {
   return timesSigmoid<Grade>(x, v);
 }
 
+// ---- Derivatives of the activations, for the fused backwards (g = dy·act'(z)) ----
+// Built only on the primitives above (expParts, gelu, the Grade structs), in double like them.
+// Accuracy (test/activation-backward.test.ts measures it against float64 references written
+// by composition): float data within 1 ulp (near GELU's zero z ≈ −0.75, 1e-10 absolute: the
+// Float grade's truncation); double data within a few ulp of max(|act'(z)|, 1), the size of
+// the terms Φ + z·φ and σ + z·σ(1 − σ) add, i.e. to its condition number near GELU's zero.
+
+// σ(v) and 1 − σ(v) from one e = e^−|v| ≤ 1: 1/(1 + e) and e/(1 + e), the larger on v's side,
+// so neither is a cancellation.
+struct SigmoidPair {
+  VD s, complement;
+};
+template <class Grade>
+inline SigmoidPair sigmoidPair(VD v) {
+  const VD zero = VD::zero(), one = VD::broadcast(1.0);
+  const VD e = expParts<Grade>(ifLess(v, zero, v, zero - v)).value();
+  const VD large = one / (one + e), small = e * large;
+  return {ifLess(v, zero, small, large), ifLess(v, zero, large, small)};
+}
+
+// d/dx of x·σ(v(x)) = σ(v) + (x·v'(x))·σ(v)(1 − σ(v)). x is clamped to ±800, where σ(1 − σ) is
+// already 0 in double (for silu and GELU-tanh alike), so x = ±∞ gives σ's limit, not ∞·0.
+template <class Grade>
+inline VD timesSigmoidSlope(VD x, VD v, VD dv) {
+  const SigmoidPair p = sigmoidPair<Grade>(v);
+  return p.s + ((x * dv) * p.s) * p.complement;
+}
+
+inline VD clampSlopeArgument(VD x, double limit) { return atMost(atLeast(x, -limit), limit); }
+
+// silu'(x) = σ(x)(1 + x(1 − σ(x))).
+template <class Grade>
+inline VD siluSlope(VD x) {
+  const VD xc = clampSlopeArgument(x, 800.0);
+  return timesSigmoidSlope<Grade>(xc, xc, VD::broadcast(1.0));
+}
+
+// GELU-tanh'(x): x·σ(v), v = x·(c1 + c3·x²) (geluTanh's constants), v' = c1 + 3·c3·x².
+template <class Grade>
+inline VD geluTanhSlope(VD x) {
+  const VD xc = clampSlopeArgument(x, 800.0), x2 = xc * xc;
+  const VD c1 = VD::broadcast(1.5957691216057308), c3 = VD::broadcast(0.07135481627260025);
+  return timesSigmoidSlope<Grade>(xc, xc * (c1 + c3 * x2), c1 + (VD::broadcast(3.0) * c3) * x2);
+}
+
+// GELU'(x) = Φ(x) + x·φ(x). Φ(x) = gelu(x)/x (gelu's few-ulp relative accuracy carries over;
+// 1/2 for |x| < 1e-300, where gelu(x) would round in the subnormals). φ(x) = e^(−x²/2)/√(2π),
+// x²/2 = h + l split exactly (Veltkamp) and e^−l taken to first order (|l| ≤ ulp(h)), so the
+// tails keep their relative precision. |x| is clamped to 40, where Φ is 0 or 1 and φ is 0.
+template <class Grade>
+inline VD geluSlope(VD x) {
+  const VD zero = VD::zero(), one = VD::broadcast(1.0), half = VD::broadcast(0.5);
+  const VD xc = clampSlopeArgument(x, 40.0);
+  const VD ax = ifLess(xc, zero, zero - xc, xc);
+  const VD cdf = ifLess(ax, VD::broadcast(1e-300), half, gelu<Grade>(xc) / xc);
+  const VD split = xc * VD::broadcast(134217729.0);  // 2^27 + 1
+  const VD hi = split - (split - xc), lo = xc - hi;
+  const VD h = (hi * hi) * half, l = ((hi * lo + hi * lo) + lo * lo) * half;
+  const ExpParts e = expParts<Grade>(zero - h);
+  const VD xDensity = e.times((xc * (one - l)) * VD::broadcast(0.39894228040143267794));  // 1/√(2π)
+  return cdf + xDensity;
+}
+
 }  // namespace fastnorm::FASTNORM_ISA_NS::vmath

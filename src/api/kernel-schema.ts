@@ -124,7 +124,7 @@ export const KERNELS = {
     output('y', 'data', 'required', 'rows*cols', 'out.y', 'x'), ...statsOut('rows'),
   ]),
   layerNormBackward: kernel('layerNormBackward', [
-    ...dyX('rows*cols'), ...saved('rows'), ...rows, input('weight', 'param', 'optional', 'cols', 'weight'), number('weightOffset'),
+    ...dyX('rows*cols'), ...saved('rows'), ...rows, ...affine('cols'), number('weightOffset'), activation,
     ...grads('rows*cols', 'cols'),
   ]),
   rmsNormForward: kernel('rmsNormForward', [

@@ -43,8 +43,11 @@ export const OP_TABLE = {
   /**
    * Gradients of layerNorm: dx, and dweight/dbias when a weight is passed (or as `grads` asks).
    * Pass the forward's `weightOffset`: dx goes through `weightOffset + weight`, dweight does not.
+   * Pass the forward's `activation` and `bias` for the gradients of y = act(x̂·w + b) (dy·act'(z)
+   * replaces dy; z is recomputed in the backward's passes).
    * @example
    * const { dx, dweight, dbias } = fastnorm.layerNormBackward(dy, x, { mean, rstd }, 768, { weight });
+   * fastnorm.layerNormBackward(dy, x, { mean, rstd }, 768, { weight, bias, activation: 'gelu' });   // of GELU(LayerNorm(x))
    */
   layerNormBackward: op(KERNELS.layerNormBackward, planLayerNormBackward),
   /**

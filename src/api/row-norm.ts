@@ -17,6 +17,7 @@ import {
 const LAYER_NORM_OPTIONS = ['weight', 'bias', 'eps', 'weightOffset', 'activation', 'out'] as const;
 const RMS_NORM_OPTIONS = ['weight', 'eps', 'weightOffset', 'out'] as const;
 const BACKWARD_OPTIONS = ['weight', 'weightOffset', 'grads', 'out'] as const;
+const LAYER_NORM_BACKWARD_OPTIONS = ['weight', 'bias', 'weightOffset', 'activation', 'grads', 'out'] as const;
 const ADD_LAYER_NORM_OPTIONS = ['weight', 'bias', 'residualBias', 'eps', 'weightOffset', 'out'] as const;
 const ADD_RMS_NORM_OPTIONS = ['weight', 'residualBias', 'eps', 'weightOffset', 'out'] as const;
 const ADD_BACKWARD_OPTIONS = ['weight', 'weightOffset', 'dSum', 'grads', 'out'] as const;
@@ -88,9 +89,10 @@ function addBackwardResult<A extends FloatArray>(dx: FloatArray, sum: Tensor, dw
 export function planLayerNormBackward<A extends FloatArray>(dy: Tensor<A>, x: Tensor<A>, saved: { mean: A; rstd: A },
   normalizedShape: number | readonly number[], opts?: LayerNormBackwardOptions<A>): Plan<typeof KERNELS.layerNormBackward, BackwardResult<A>> {
   const { o, rows, cols, s, grads, weightOffset, out } = checkBackward<LayerNormBackwardOptions>(dy, x, saved, normalizedShape, opts,
-    ['weight', 'bias'], ['dx', 'dweight', 'dbias']);
+    ['weight', 'bias'], ['dx', 'dweight', 'dbias'], LAYER_NORM_BACKWARD_OPTIONS);
   return plan(KERNELS.layerNormBackward, {
-    dy: dy.data, x: x.data, mean: s.mean, rstd: s.rstd, rows, cols, weight: o.weight, weightOffset,
+    dy: dy.data, x: x.data, mean: s.mean, rstd: s.rstd, rows, cols, weight: o.weight, bias: o.bias, weightOffset,
+    activation: checkActivation(o.activation),
     dx: out?.dx, dweight: wanted(grads.weight, out?.dweight), dbias: wanted(grads.bias, out?.dbias),
   }, (a) => backwardResult(a.dx, x, a.dweight, a.dbias) as BackwardResult<A>);
 }

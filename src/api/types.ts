@@ -49,8 +49,12 @@ export interface LayerNormResult<A extends FloatArray = FloatArray> {
 
 export interface LayerNormBackwardOptions<A extends FloatArray = FloatArray> {
   weight?: A;
+  /** The forward's bias: with `activation`, the pre-activation z = x̂·w + b needs it (absent: 0). */
+  bias?: A;
   /** The forward's weightOffset: dx goes through `weightOffset + weight`; dweight does not depend on it. */
   weightOffset?: number;
+  /** The forward's fused activation: the gradients are those of y = act(x̂·w + b), z recomputed (default none). */
+  activation?: Activation;
   grads?: GradsOption;
   out?: { dx?: A; dweight?: A; dbias?: A };
 }

@@ -108,7 +108,8 @@ export const ROW_NORM_CASES = {
     args: (i) => {
       const r = rowInputs(i);
       const { mean, rstd } = savedStats(i.dtype, r.rows, () => reference.layerNorm(r.x, r.normalizedShape));
-      return [r.dy, r.x, { mean, rstd }, r.normalizedShape, { weight: r.weight, weightOffset: r.weightOffset, grads: r.bias ? { bias: true } : undefined }];
+      return [r.dy, r.x, { mean, rstd }, r.normalizedShape, { weight: r.weight, bias: r.bias, weightOffset: r.weightOffset,
+        activation: i.flags.activation, grads: r.bias ? { bias: true } : undefined }];
     },
     valid: [
       ['empty grads', (f) => { f.layerNormBackward(DY(), X(), SAVED(), 3, { grads: {} }); }],
@@ -146,7 +147,16 @@ export const ROW_NORM_CASES = {
     }, RangeError, /^out\.dweight\b.*saved\.rstd/],
     ['out.dx has the wrong length', (f) => f.layerNormBackward(DY(), X(), SAVED(), 3, { out: { dx: f32(7) } }), RangeError, /^out\.dx\b/],
     ['weight has the wrong length', (f) => f.layerNormBackward(DY(), X(), SAVED(), 3, { weight: f32(2) }), RangeError, /^weight\b/],
-    ['unknown option (bias)', (f) => f.layerNormBackward(DY(), X(), SAVED(), 3, any({ bias: f32(3) })), TypeError, /bias/],
+    ['unknown option (eps)', (f) => f.layerNormBackward(DY(), X(), SAVED(), 3, any({ eps: 1e-5 })), TypeError, /eps/],
+    ['activation is unknown', (f) => f.layerNormBackward(DY(), X(), SAVED(), 3, { activation: any('tanh') }), TypeError,
+      /^activation must be one of 'relu', 'silu', 'gelu', 'gelu-tanh', got/],
+    ['activation is the string none', (f) => f.layerNormBackward(DY(), X(), SAVED(), 3, { activation: any('none') }), TypeError, /^activation must be one of/],
+    ['bias has the wrong length', (f) => f.layerNormBackward(DY(), X(), SAVED(), 3, { bias: f32(2), activation: 'silu' }), RangeError, /^bias\b/],
+    ['bias is float64 for float32 x', (f) => f.layerNormBackward(DY(), X(), SAVED(), 3, { bias: any(new Float64Array(3)), activation: 'relu' }), TypeError, /^bias\b/],
+    ['out.dx overlaps bias', (f) => {
+      const dx = f32(6);
+      return f.layerNormBackward(DY(), X(), SAVED(), 3, { bias: dx.subarray(0, 3), activation: 'gelu', out: { dx } });
+    }, RangeError, /^out\.dx\b.*\bbias\b/],
     ['dy.data is detached', (f) => f.layerNormBackward({ data: detached(f32(6)), shape: [2, 3] }, X(), SAVED(), 3), TypeError, /^dy\.data\b.*detached/],
     ['saved.rstd is detached', (f) => f.layerNormBackward(DY(), X(), { mean: SAVED().mean, rstd: detached(f32(2)) }, 3), TypeError, /^saved\.rstd\b.*detached/],
     ...weightOffsetCases('layerNormBackward', (f, o) => f.layerNormBackward(DY(), X(), SAVED(), 3, o)),

@@ -65,3 +65,40 @@ export function activateInPlace(activation: Activation | 'none', y: FloatArray):
   const f = ACTIVATIONS[activation];
   for (let i = 0; i < y.length; i++) y[i] = f(y[i]);
 }
+
+// ---- Derivatives, for the fused backwards: g = dy·act'(z). Written from the textbook formulas
+// (Math.tanh for GELU-tanh, erfc for Φ) rather than the native ones' σ-pair form, so that the
+// two backends check each other. ----
+
+const INV_SQRT_2PI = 0.3989422804014327;
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+/** σ(z)·(1 + z·(1 − σ(z))). */
+export function siluSlope(z: number): number {
+  const s = 1 / (1 + Math.exp(-z));
+  return s * (1 + z * (1 - s));
+}
+
+/** Φ(z) + z·φ(z). */
+export function geluSlope(z: number): number {
+  if (Number.isNaN(z)) return z;
+  const a = Math.abs(z) * Math.SQRT1_2;
+  if (a > 40) return z < 0 ? 0 : 1;
+  const density = Math.exp(-(z * z) / 2) * INV_SQRT_2PI;
+  const tail = 0.5 * erfcWith(a, Math.exp(-(z * z) / 2));
+  return (z < 0 ? tail : 1 - tail) + z * density;
+}
+
+/** d/dz of 0.5·z·(1 + tanh(u)), u = √(2/π)·(z + 0.044715·z³) (PyTorch's approximate='tanh' backward). */
+export function geluTanhSlope(z: number): number {
+  const t = Math.tanh(SQRT_2_OVER_PI * (z + 0.044715 * z * z * z));
+  return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * SQRT_2_OVER_PI * (1 + 3 * 0.044715 * z * z);
+}
+
+const SLOPES: Record<Exclude<Activation, 'relu'>, (z: number) => number> = { silu: siluSlope, gelu: geluSlope, 'gelu-tanh': geluTanhSlope };
+
+/** dy·act'(z); relu: dy where z > 0, else 0 (PyTorch's slope 0 at z = 0, and for NaN z). */
+export function gateGradient(activation: Activation, z: number, dy: number): number {
+  if (activation === 'relu') return z > 0 ? dy : 0;
+  return dy * SLOPES[activation](z);
+}

@@ -3,8 +3,8 @@
 // for a large mean offset); the backward uses the centered formulas of DESIGN.md §1.
 import type { ArgsOf } from '../../api/bind.js';
 import type { Kernels } from '../../api/op-table.js';
-import type { FloatArray } from '../../api/types.js';
-import { activateInPlace } from './activation.js';
+import type { Activation, FloatArray } from '../../api/types.js';
+import { activateInPlace, gateGradient } from './activation.js';
 import { moments, rstdOf } from './numerics.js';
 
 function meanOfSquares(x: FloatArray, start: number, n: number): number {
@@ -68,6 +68,20 @@ function rowNormBackward(centered: boolean, dy: FloatArray, x: FloatArray, mean:
   if (dbias) dbias.set(db);
 }
 
+/** g = dy·act'(z) per element, z = (x − mean)·rstd·w + b (w, b per column; absent: 1, 0), in float64. */
+function gatedRows(activation: Activation, dy: FloatArray, x: FloatArray, mean: FloatArray, rstd: FloatArray, rows: number,
+  cols: number, weight: FloatArray | null, bias: FloatArray | null): Float64Array {
+  const g = new Float64Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < cols; j++) {
+      const i = r * cols + j;
+      const z = (x[i] - mean[r]) * rstd[r] * (weight ? weight[j] : 1) + (bias ? bias[j] : 0);
+      g[i] = gateGradient(activation, z, dy[i]);
+    }
+  }
+  return g;
+}
+
 /** The scale of a layer in float64: weight + weightOffset (the weight itself when the offset is 0). */
 function scaleOf(weight: FloatArray | null, weightOffset: number): FloatArray | null {
   if (!weight || weightOffset === 0) return weight;
@@ -104,8 +118,12 @@ export const rowNormKernels: Pick<Kernels, 'layerNormForward' | 'layerNormBackwa
   },
   rmsNormForward: (a: ArgsOf<'rmsNormForward'>) =>
     rowNormForward(false, a.x, a.rows, a.cols, scaleOf(a.weight, a.weightOffset), null, a.eps, a.y, null, a.rstd),
-  layerNormBackward: (a: ArgsOf<'layerNormBackward'>) =>
-    rowNormBackward(true, a.dy, a.x, a.mean, a.rstd, a.rows, a.cols, scaleOf(a.weight, a.weightOffset), a.dx, a.dweight, a.dbias),
+  // A fused activation: the plain backward of g = dy·act'(z), z = x̂·w + b in float64.
+  layerNormBackward: (a: ArgsOf<'layerNormBackward'>) => {
+    const scale = scaleOf(a.weight, a.weightOffset);
+    const g = a.activation === 'none' ? a.dy : gatedRows(a.activation, a.dy, a.x, a.mean, a.rstd, a.rows, a.cols, scale, a.bias);
+    rowNormBackward(true, g, a.x, a.mean, a.rstd, a.rows, a.cols, scale, a.dx, a.dweight, a.dbias);
+  },
   rmsNormBackward: (a: ArgsOf<'rmsNormBackward'>) =>
     rowNormBackward(false, a.dy, a.x, null, a.rstd, a.rows, a.cols, scaleOf(a.weight, a.weightOffset), a.dx, a.dweight, null),
   // The add-norms compose the plain ones: the residual stream first, then the norm of it.
