@@ -7,7 +7,7 @@
 // `bytes` counts the fused op's DRAM passes, as the plain norm's rows do: BatchNorm training
 // forward 2 reads + 1 write, GroupNorm forward 1 read + 1 write (its units are normalized from
 // cache). The unfused sequence adds a read and a write of y.
-import { channelInputs, inLayout } from '../data.mjs';
+import { channelInputs, inLayout, seededArray } from '../data.mjs';
 
 const F32 = 4;
 const EPS = 1e-5;
@@ -59,4 +59,28 @@ function fusedForward([op, nchw, groups], layout, activation) {
   };
 }
 
-export const scenarios = CASES.flatMap((c) => c[3].flatMap((layout) => ['relu', 'silu'].map((a) => fusedForward(c, layout, a))));
+// The fused backward (layerNormBackward's activation): its baseline is the same backward
+// without activation, so the ratio is the cost of recomputing z and act'(z) in both passes.
+// Same DRAM traffic as the plain backward: dy and x read, dx written (z is never stored).
+function fusedLayerNormBackward([rows, cols], activation) {
+  const n = rows * cols;
+  return {
+    op: `layerNorm + ${activation}`, dir: 'backward', shape: [rows, cols],
+    bytes: F32 * (3 * n + 2 * rows + 4 * cols),
+    baselineName: 'same backward, no activation',
+    setup: (lib) => {
+      const x = { data: seededArray(Float32Array, n, 1, -1.5, 2.5), shape: [rows, cols] };
+      const weight = seededArray(Float32Array, cols, 3, 0.5, 1.5), bias = seededArray(Float32Array, cols, 4, -0.5, 0.5);
+      const { mean, rstd } = lib.fastnorm.layerNorm(x, cols, { weight, bias, eps: EPS });
+      return { x, dy: { data: seededArray(Float32Array, n, 2), shape: [rows, cols] }, weight, bias, saved: { mean, rstd }, fastnorm: lib.fastnorm };
+    },
+    newOut: () => ({ dx: new Float32Array(n), dweight: new Float32Array(cols), dbias: new Float32Array(cols) }),
+    call: (api, s, out) => api.layerNormBackward(s.dy, s.x, s.saved, cols, { weight: s.weight, bias: s.bias, activation, out }),
+    jsLoop: (s, out) => s.fastnorm.layerNormBackward(s.dy, s.x, s.saved, cols, { weight: s.weight, bias: s.bias, out }),
+  };
+}
+
+export const scenarios = [
+  ...CASES.flatMap((c) => c[3].flatMap((layout) => ['relu', 'silu'].map((a) => fusedForward(c, layout, a)))),
+  ...['gelu', 'silu', 'relu'].map((a) => fusedLayerNormBackward([8192, 768], a)),
+];
