@@ -83,7 +83,9 @@ describe.runIf(addon)('activation accuracy, every ISA path', () => {
   const x32 = float32Samples(4099); // ~1M patterns
   const truth32: Record<string, Float64Array> = {};
   for (const a of ACTIVATIONS) truth32[a] = Float64Array.from(x32, (v) => TRUTH[a](v));
-  const FLOAT32_ULP = 1; // the documented bound (the issue's limit is 2)
+  // Bounds: silu and gelu-tanh compute in float (vec_math.h; measured over all 2^32 inputs by
+  // scripts/check-activation-exhaustive.cc: max 1.62 ulp for silu, 1.59 for gelu-tanh); gelu still in double (≤ 0.5 ulp + 1e-10).
+  const FLOAT32_ULP: Record<Activation, number> = { relu: 0, silu: 2, gelu: 1, 'gelu-tanh': 2 };
 
   /** On every ISA path: act(x) within `bound` ulp of the truth, and the bits of the first path (NaNs canonical). */
   function expectAccurateEverywhere(a: Activation, x: FloatArray, truth: ArrayLike<number>, dtype: DType, bound: number): void {
@@ -104,8 +106,8 @@ describe.runIf(addon)('activation accuracy, every ISA path', () => {
     }
   }
 
-  it.each(ACTIVATIONS)('%s float32: within 1 ulp of the float64 truth on ~1M patterns, the same bits on every path', (a) => {
-    expectAccurateEverywhere(a, x32, truth32[a], 'float32', FLOAT32_ULP);
+  it.each(ACTIVATIONS)('%s float32: within its ulp bound of the float64 truth on ~1M patterns, the same bits on every path', (a) => {
+    expectAccurateEverywhere(a, x32, truth32[a], 'float32', FLOAT32_ULP[a]);
   });
 
   const fixture = JSON.parse(readFileSync(path.join(REPO_ROOT, 'test/fixtures/activation-float64.json'), 'utf8')) as Record<string, number[]>;

@@ -26,6 +26,10 @@ inline Vec<T> activate(Vec<T> v) {
     return v;
   } else if constexpr (A == Activation::Relu) {
     return ifLess(v, Vec<T>::zero(), Vec<T>::zero(), v);
+  } else if constexpr (sizeof(T) == 4 && A == Activation::Silu) {
+    return vmath::silu(v);
+  } else if constexpr (sizeof(T) == 4 && A == Activation::GeluTanh) {
+    return vmath::geluTanh(v);
   } else if constexpr (sizeof(T) == 4) {
     return narrow(activateDouble<A, vmath::FloatGrade>(widenLo(v)), activateDouble<A, vmath::FloatGrade>(widenHi(v)));
   } else {

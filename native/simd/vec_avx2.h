@@ -44,6 +44,13 @@ struct VF {
   friend VF operator+(VF x, VF y) { return {_mm256_add_ps(x.a, y.a), _mm256_add_ps(x.b, y.b)}; }
   friend VF operator-(VF x, VF y) { return {_mm256_sub_ps(x.a, y.a), _mm256_sub_ps(x.b, y.b)}; }
   friend VF operator*(VF x, VF y) { return {_mm256_mul_ps(x.a, y.a), _mm256_mul_ps(x.b, y.b)}; }
+  friend VF operator/(VF x, VF y) { return {_mm256_div_ps(x.a, y.a), _mm256_div_ps(x.b, y.b)}; }
+  // t = n + 1.5·2^23 for an integer n in [-126, 127]: 2^n, built in the exponent bits.
+  friend VF pow2OfShifted(VF t) {
+    const __m256i one = _mm256_set1_epi32(127 << 23);
+    return {_mm256_castsi256_ps(_mm256_add_epi32(_mm256_slli_epi32(_mm256_castps_si256(t.a), 23), one)),
+            _mm256_castsi256_ps(_mm256_add_epi32(_mm256_slli_epi32(_mm256_castps_si256(t.b), 23), one))};
+  }
   // Per lane p < q ? t : f (false when either is NaN).
   friend VF ifLess(VF p, VF q, VF t, VF f) {
     return {_mm256_blendv_ps(f.a, t.a, _mm256_cmp_ps(p.a, q.a, _CMP_LT_OQ)), _mm256_blendv_ps(f.b, t.b, _mm256_cmp_ps(p.b, q.b, _CMP_LT_OQ))};

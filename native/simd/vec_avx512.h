@@ -26,6 +26,11 @@ struct VF {
   friend VF operator+(VF a, VF b) { return {_mm512_add_ps(a.v, b.v)}; }
   friend VF operator-(VF a, VF b) { return {_mm512_sub_ps(a.v, b.v)}; }
   friend VF operator*(VF a, VF b) { return {_mm512_mul_ps(a.v, b.v)}; }
+  friend VF operator/(VF a, VF b) { return {_mm512_div_ps(a.v, b.v)}; }
+  // t = n + 1.5·2^23 for an integer n in [-126, 127]: 2^n, built in the exponent bits.
+  friend VF pow2OfShifted(VF t) {
+    return {_mm512_castsi512_ps(_mm512_add_epi32(_mm512_slli_epi32(_mm512_castps_si512(t.v), 23), _mm512_set1_epi32(127 << 23)))};
+  }
   // Per lane a < b ? t : f (false when either is NaN).
   friend VF ifLess(VF a, VF b, VF t, VF f) { return {_mm512_mask_blend_ps(_mm512_cmp_ps_mask(a.v, b.v, _CMP_LT_OQ), f.v, t.v)}; }
 };

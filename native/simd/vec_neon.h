@@ -36,6 +36,14 @@ struct VF {
   friend VF operator+(VF a, VF b) { VF r; for (int i = 0; i < 4; ++i) r.q[i] = vaddq_f32(a.q[i], b.q[i]); return r; }
   friend VF operator-(VF a, VF b) { VF r; for (int i = 0; i < 4; ++i) r.q[i] = vsubq_f32(a.q[i], b.q[i]); return r; }
   friend VF operator*(VF a, VF b) { VF r; for (int i = 0; i < 4; ++i) r.q[i] = vmulq_f32(a.q[i], b.q[i]); return r; }
+  friend VF operator/(VF a, VF b) { VF r; for (int i = 0; i < 4; ++i) r.q[i] = vdivq_f32(a.q[i], b.q[i]); return r; }
+  // t = n + 1.5·2^23 for an integer n in [-126, 127]: 2^n, built in the exponent bits.
+  friend VF pow2OfShifted(VF t) {
+    VF r;
+    const int32x4_t one = vdupq_n_s32(127 << 23);
+    for (int i = 0; i < 4; ++i) r.q[i] = vreinterpretq_f32_s32(vaddq_s32(vshlq_n_s32(vreinterpretq_s32_f32(t.q[i]), 23), one));
+    return r;
+  }
   // Per lane a < b ? t : f (false when either is NaN).
   friend VF ifLess(VF a, VF b, VF t, VF f) {
     VF r;

@@ -37,7 +37,19 @@ struct ScalarLanes {
   friend Self ifLess(Self a, Self b, Self t, Self f) { Self r; for (int i = 0; i < N; ++i) r.v[i] = a.v[i] < b.v[i] ? t.v[i] : f.v[i]; return r; }
 };
 
-struct VF : ScalarLanes<float, 16, VF> {};
+struct VF : ScalarLanes<float, 16, VF> {
+  // t = n + 1.5·2^23 for an integer n in [-126, 127]: 2^n, built in the exponent bits.
+  friend VF pow2OfShifted(VF t) {
+    VF r;
+    for (int i = 0; i < 16; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, &t.v[i], 4);
+      bits = (bits << 23) + (uint32_t(127) << 23);
+      std::memcpy(&r.v[i], &bits, 4);
+    }
+    return r;
+  }
+};
 
 struct VD : ScalarLanes<double, 8, VD> {
   // t = n + 1.5·2^52 for an integer n in [-1022, 1023]: 2^n, built in the exponent bits.
