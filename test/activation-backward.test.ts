@@ -13,7 +13,7 @@ import { nativeAddon } from '../src/backends/default';
 import { gateGradient, geluSlope, geluTanhSlope, siluSlope } from '../src/backends/reference/activation';
 import * as fastnorm from '../src/index';
 import * as reference from '../src/reference';
-import { CTORS, DTYPES, expectBackwardClose, expectClose, makeRng, randn, type DType } from './helpers';
+import { CTORS, DTYPES, expectBackwardClose, expectClose, makeRng, numericGradient, randn, type DType } from './helpers';
 
 const addon = nativeAddon!;
 const ACTIVATIONS: Activation[] = ['relu', 'silu', 'gelu', 'gelu-tanh'];
@@ -166,21 +166,11 @@ describe('layerNormBackward with activation: central finite differences of the f
         const f = reference.layerNorm(x, cols, { weight, bias });
         for (const v of f.y.data) expect(Math.abs(v)).toBeGreaterThan(1e-3);
         const got = api.layerNormBackward(dy, x, { mean: f.mean, rstd: f.rstd }, cols, { weight, bias, activation });
-        const h = 1e-6;
-        const numeric = (arr: FloatArray, i: number, call: () => number) => {
-          const keep = arr[i];
-          arr[i] = keep + h;
-          const up = call();
-          arr[i] = keep - h;
-          const down = call();
-          arr[i] = keep;
-          return (up - down) / (2 * h);
-        };
-        const w = weight!, b = bias!;
+        const w = weight! as Float64Array, b = bias! as Float64Array;
         const call = () => loss(x.data, w, b);
-        expectClose(got.dx.data, Array.from(x.data, (_, i) => numeric(x.data, i, call)), 1e-6, 'dx', 1);
-        expectClose(got.dweight!, Array.from(w, (_, i) => numeric(w, i, call)), 1e-6, 'dweight', 1);
-        expectClose(got.dbias!, Array.from(b, (_, i) => numeric(b, i, call)), 1e-6, 'dbias', 1);
+        expectClose(got.dx.data, numericGradient(call, x.data as Float64Array, 1e-6), 1e-6, 'dx', 1);
+        expectClose(got.dweight!, numericGradient(call, w, 1e-6), 1e-6, 'dweight', 1);
+        expectClose(got.dbias!, numericGradient(call, b, 1e-6), 1e-6, 'dbias', 1);
       });
     }
   }
