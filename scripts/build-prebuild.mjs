@@ -4,8 +4,13 @@
 // instead). It holds every ISA path of its architecture (dispatch picks one at run time).
 // It is compiled in a temporary copy of the sources, so the local build/ is left alone.
 // --arch arm64 on an x64 Linux host cross-compiles with Debian's g++-aarch64-linux-gnu.
+//
+// --from <addon.node>: no compile; the given host build (node-gyp's build/Release/fastnorm.node,
+// which is what prebuildify's `node-gyp rebuild --release` makes from the same binding.gyp) is
+// stripped into the prebuild's place. CI uses it so that the binary it ships is the one its test
+// suite ran against, and so that it compiles the sources once less.
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { arch as hostArch, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
@@ -16,6 +21,27 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
 const archIndex = argv.indexOf('--arch');
 const arch = archIndex >= 0 ? argv[archIndex + 1] : hostArch();
+const fromIndex = argv.indexOf('--from');
+
+if (fromIndex >= 0) {
+  const addon = argv[fromIndex + 1];
+  if (!addon || !existsSync(addon) || arch !== hostArch()) {
+    console.error(`build-prebuild --from: needs an existing host (${hostArch()}) build; got ${addon ?? 'nothing'}${arch !== hostArch() ? ` for ${arch}` : ''}`);
+    process.exit(2);
+  }
+  // prebuildify's --tag-libc: glibc unless the runtime reports none (musl)
+  const libc = process.platform === 'linux' && !process.report.getReport().header.glibcVersionRuntime ? 'musl' : 'glibc';
+  const dir = join(root, 'prebuilds', `${process.platform}-${arch}`);
+  const target = join(dir, process.platform === 'linux' ? `fastnorm.${libc}.node` : 'fastnorm.node');
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(addon, target);
+  if (process.platform === 'linux') {
+    const strip = spawnSync('strip', ['--strip-all', target], { stdio: 'inherit' });
+    if (strip.status !== 0) process.exit(strip.status ?? 1);
+  }
+  console.log(`build-prebuild: ${addon} stripped into ${target}`);
+  process.exit(0);
+}
 
 const CROSS = { arm64: 'aarch64-linux-gnu' };
 const env = { ...process.env, JOBS: process.env.JOBS ?? 'max' };

@@ -65,7 +65,7 @@ const bindingVersion = rolldownPkg.optionalDependencies[bindingName];
 const modules = join(cache, `modules-rolldown-${bindingVersion}`, 'node_modules');
 fetchPackage(bindingName, bindingVersion, join(modules, bindingName));
 
-// FASTNORM_TEST_EMULATED: test/helpers.ts's isaThreadConfigs runs the paths after neon at one thread
+// FASTNORM_TEST_EMULATED: test/helpers.ts's isaThreadConfigs runs neon at 1 and 2 threads, the others at one
 const env = { ...process.env, FASTNORM_ADDON_PATH: ADDON, NODE_PATH: modules, QEMU_LD_PREFIX: SYSROOT, FASTNORM_TEST_EMULATED: '1' };
 delete env.FASTNORM_ISA;
 delete env.FASTNORM_THREADS;
