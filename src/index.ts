@@ -82,8 +82,11 @@ export const addRmsNormBackward = syncOp(OP_TABLE.addRmsNormBackward.plan, backe
 export const batchNorm = syncOp(OP_TABLE.batchNorm.plan, backend.kernels);
 /**
  * Gradients of batchNorm (training: through the batch statistics; eval: through fixed ones).
+ * Pass the forward's `activation` and `bias` for the gradients of y = act(x̂·w + b) (dy·act'(z)
+ * replaces dy; z is recomputed in the backward's passes).
  * @example
  * const { dx, dweight, dbias } = fastnorm.batchNormBackward(dy, x, { mean, rstd }, { weight });
+ * fastnorm.batchNormBackward(dy, x, { mean, rstd }, { weight, bias, activation: 'relu' });   // of ReLU(BN(x))
  */
 export const batchNormBackward = syncOp(OP_TABLE.batchNormBackward.plan, backend.kernels);
 /**
@@ -136,8 +139,11 @@ export const batchNormBackwardElemt = syncOp(OP_TABLE.batchNormBackwardElemt.pla
 export const groupNorm = syncOp(OP_TABLE.groupNorm.plan, backend.kernels);
 /**
  * Gradients of groupNorm: dx, and dweight/dbias (C values) when a weight is passed (or as `grads` asks).
+ * Pass the forward's `activation` and `bias` for the gradients of y = act(x̂·w + b) (dy·act'(z)
+ * replaces dy; z is recomputed in the backward's passes).
  * @example
  * const { dx, dweight, dbias } = fastnorm.groupNormBackward(dy, x, { mean, rstd }, 32, { weight });
+ * fastnorm.groupNormBackward(dy, x, { mean, rstd }, 32, { weight, bias, activation: 'silu' });   // of SiLU(GroupNorm(x))
  */
 export const groupNormBackward = syncOp(OP_TABLE.groupNormBackward.plan, backend.kernels);
 /**
@@ -153,8 +159,11 @@ export const groupNormBackward = syncOp(OP_TABLE.groupNormBackward.plan, backend
 export const instanceNorm = syncOp(OP_TABLE.instanceNorm.plan, backend.kernels);
 /**
  * Gradients of instanceNorm (useInputStats: false — through the running statistics, constants).
+ * Pass the forward's `activation` and `bias` for the gradients of y = act(x̂·w + b) (dy·act'(z)
+ * replaces dy; z is recomputed in the backward's passes).
  * @example
  * const { dx, dweight, dbias } = fastnorm.instanceNormBackward(dy, x, { mean, rstd }, { weight });
+ * fastnorm.instanceNormBackward(dy, x, { mean, rstd }, { weight, bias, activation: 'relu' });   // of ReLU(InstanceNorm(x))
  */
 export const instanceNormBackward = syncOp(OP_TABLE.instanceNormBackward.plan, backend.kernels);
 // ---- end of the ops ----

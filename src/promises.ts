@@ -92,9 +92,12 @@ export const addRmsNormBackward = asyncOp(OP_TABLE.addRmsNormBackward.plan, back
 export const batchNorm = asyncOp(OP_TABLE.batchNorm.plan, backend.asyncKernels);
 /**
  * Gradients of batchNorm (training: through the batch statistics; eval: through fixed ones).
+ * Pass the forward's `activation` and `bias` for the gradients of y = act(x̂·w + b) (dy·act'(z)
+ * replaces dy; z is recomputed in the backward's passes).
  * Returns a Promise: computed on the libuv thread pool, bitwise as the synchronous call.
  * @example
  * const { dx, dweight, dbias } = fastnorm.batchNormBackward(dy, x, { mean, rstd }, { weight });
+ * fastnorm.batchNormBackward(dy, x, { mean, rstd }, { weight, bias, activation: 'relu' });   // of ReLU(BN(x))
  */
 export const batchNormBackward = asyncOp(OP_TABLE.batchNormBackward.plan, backend.asyncKernels);
 /**
@@ -153,9 +156,12 @@ export const batchNormBackwardElemt = asyncOp(OP_TABLE.batchNormBackwardElemt.pl
 export const groupNorm = asyncOp(OP_TABLE.groupNorm.plan, backend.asyncKernels);
 /**
  * Gradients of groupNorm: dx, and dweight/dbias (C values) when a weight is passed (or as `grads` asks).
+ * Pass the forward's `activation` and `bias` for the gradients of y = act(x̂·w + b) (dy·act'(z)
+ * replaces dy; z is recomputed in the backward's passes).
  * Returns a Promise: computed on the libuv thread pool, bitwise as the synchronous call.
  * @example
  * const { dx, dweight, dbias } = fastnorm.groupNormBackward(dy, x, { mean, rstd }, 32, { weight });
+ * fastnorm.groupNormBackward(dy, x, { mean, rstd }, 32, { weight, bias, activation: 'silu' });   // of SiLU(GroupNorm(x))
  */
 export const groupNormBackward = asyncOp(OP_TABLE.groupNormBackward.plan, backend.asyncKernels);
 /**
@@ -172,9 +178,12 @@ export const groupNormBackward = asyncOp(OP_TABLE.groupNormBackward.plan, backen
 export const instanceNorm = asyncOp(OP_TABLE.instanceNorm.plan, backend.asyncKernels);
 /**
  * Gradients of instanceNorm (useInputStats: false — through the running statistics, constants).
+ * Pass the forward's `activation` and `bias` for the gradients of y = act(x̂·w + b) (dy·act'(z)
+ * replaces dy; z is recomputed in the backward's passes).
  * Returns a Promise: computed on the libuv thread pool, bitwise as the synchronous call.
  * @example
  * const { dx, dweight, dbias } = fastnorm.instanceNormBackward(dy, x, { mean, rstd }, { weight });
+ * fastnorm.instanceNormBackward(dy, x, { mean, rstd }, { weight, bias, activation: 'relu' });   // of ReLU(InstanceNorm(x))
  */
 export const instanceNormBackward = asyncOp(OP_TABLE.instanceNormBackward.plan, backend.asyncKernels);
 // ---- end of the ops ----

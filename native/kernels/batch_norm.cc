@@ -416,23 +416,41 @@ void unitMoments(const T* x, const Units<T>& u, size_t t, const Partials& out) {
   else channelTileMoments(base, nr, s.c, q * u.chunk, minSize(u.chunk, s.c - q * u.chunk), out, tile);
 }
 
-// Per-channel partial Σdy and Σdy·(x − mean_c) of one unit.
+// A fused activation's gate: dy → g = dy·act'(z), z = (x − μ)·α + β with the per-channel α = rstd·w
+// of the dx pass and β = b, from x − μ (xm) already formed; lanes past k are zeroed (the
+// padding's z is not that of a value). None: dy unchanged.
+template <class ActT, class T>
+__attribute__((always_inline)) inline Vec<T> gateDy(Vec<T> dy, Vec<T> xm, Vec<T> alpha, Vec<T> beta, size_t k) {
+  if constexpr (ActT::kind == Activation::None) {
+    return dy;
+  } else {
+    const Vec<T> g = ActT().gate(xm * alpha + beta, dy);
+    return k < kLanes<T> ? g.keepFirst(k) : g;
+  }
+}
+
+// Per-channel partial Σdy and Σdy·(x − mean_c) of one unit (with a fused activation, of
+// g = dy·act'(z) instead of dy: alpha, beta per channel, see gateDy).
 // Scalar math, per channel c: sd += dy, sdx += dy·(x − mean[c]).
-template <class T>
-void unitGradSums(const T* dy, const T* x, const T* mean, const Units<T>& u, size_t t, const Partials& out) {
+template <class T, class ActT = Act<Activation::None>>
+void unitGradSums(const T* dy, const T* x, const T* mean, const Units<T>& u, size_t t, const Partials& out,
+                  const T* alpha = nullptr, const T* beta = nullptr) {
   using V = Vec<T>;
   using A = Acc<T>;
   constexpr size_t L = kLanes<T>;
+  constexpr bool Gated = ActT::kind != Activation::None;
   const ChannelShape& s = u.shape;
   if (!s.channelsLast) {
     const PlaneUnit pu = planeUnit(u, t);
     const V m = V::broadcast(mean[pu.c]);
+    const V al = Gated ? V::broadcast(alpha[pu.c]) : V::zero(), be = Gated ? V::broadcast(beta[pu.c]) : V::zero();
     RunSums2<T> sums;
     for (size_t n = pu.n0; n < pu.n1; ++n) {
       const size_t at = (n * s.c + pu.c) * s.s + pu.begin;
       sums.run(pu.len, [&](size_t i, size_t k, V& sd, V& sdx) {
-        const V d = loadLanes(dy + at + i, k);
-        V dxm = d * (loadLanes(x + at + i, k) - m);
+        const V xm = loadLanes(x + at + i, k) - m;
+        const V d = gateDy<ActT, T>(loadLanes(dy + at + i, k), xm, al, be, k);
+        V dxm = d * xm;
         if (k < L) dxm = dxm.keepFirst(k);
         sd = sd + d;
         sdx = sdx + dxm;
@@ -447,15 +465,19 @@ void unitGradSums(const T* dy, const T* x, const T* mean, const Units<T>& u, siz
   const T* dyBase = dy + r0 * s.c;
   const T* xBase = x + r0 * s.c;
   if (u.flat) {
-    double meanD[64], sd[64] = {0}, sdx[64] = {0};
+    double meanD[64], alphaD[64] = {0}, betaD[64] = {0}, sd[64] = {0}, sdx[64] = {0};
     for (size_t c = 0; c < s.c; ++c) meanD[c] = double(mean[c]);
-    V m[kMaxPeriodVectors];
+    if constexpr (Gated)
+      for (size_t c = 0; c < s.c; ++c) alphaD[c] = double(alpha[c]), betaD[c] = double(beta[c]);
+    V m[kMaxPeriodVectors], al[kMaxPeriodVectors], be[kMaxPeriodVectors];
     periodVectors(u.period, meanD, m);
+    if constexpr (Gated) periodVectors(u.period, alphaD, al), periodVectors(u.period, betaD, be);
     A total1[kMaxPeriodVectors], total2[kMaxPeriodVectors];
     // Scalar math: sd[c] += dy, sdx[c] += dy·(x − mean[c]) (c: the channel of x)
     periodSums2(u.period, nr * s.c, total1, total2, [&](size_t k, size_t i, size_t lanes, V& a, V& b) {
-      const V d = loadLanes(dyBase + i, lanes);
-      V dxm = d * (loadLanes(xBase + i, lanes) - m[k]);
+      const V xm = loadLanes(xBase + i, lanes) - m[k];
+      const V d = Gated ? gateDy<ActT, T>(loadLanes(dyBase + i, lanes), xm, al[k], be[k], lanes) : loadLanes(dyBase + i, lanes);
+      V dxm = d * xm;
       if (lanes < L) dxm = dxm.keepFirst(lanes);
       a = a + d;
       b = b + dxm;
@@ -473,15 +495,24 @@ void unitGradSums(const T* dy, const T* x, const T* mean, const Units<T>& u, siz
   forEachChannelGroup<T>(cn, [&](size_t j0, auto count) {
     constexpr size_t K = decltype(count)::value;
     size_t lanes[K];
-    V m[K];
+    V m[K], al[K], be[K];
     for (size_t k = 0; k < K; ++k) lanes[k] = minSize(L, cn - j0 - k * L), m[k] = loadLanes(mean + c0 + j0 + k * L, lanes[k]);
+    if constexpr (Gated)
+      for (size_t k = 0; k < K; ++k) al[k] = loadLanes(alpha + c0 + j0 + k * L, lanes[k]), be[k] = loadLanes(beta + c0 + j0 + k * L, lanes[k]);
     const T* dyCol = dyBase + c0 + j0;
     const T* xCol = xBase + c0 + j0;
     A total[K], total2[K];
     channelGroupSums2<T, K>(nr, s.c, lanes, total, total2, [&](size_t k, size_t i, size_t n, V& a, V& b) __attribute__((always_inline)) {
-      const V d = loadLanes(dyCol + i, n);
-      a = a + d;
-      b = b + (d * (loadLanes(xCol + i, n) - m[k])).keepFirst(n);
+      if constexpr (Gated) {
+        const V xm = loadLanes(xCol + i, n) - m[k];
+        const V d = gateDy<ActT, T>(loadLanes(dyCol + i, n), xm, al[k], be[k], n);
+        a = a + d;
+        b = b + (d * xm).keepFirst(n);
+      } else {
+        const V d = loadLanes(dyCol + i, n);
+        a = a + d;
+        b = b + (d * (loadLanes(xCol + i, n) - m[k])).keepFirst(n);
+      }
     });
     for (size_t k = 0; k < K; ++k) {
       double sd[L], sdx[L];
@@ -548,14 +579,14 @@ bool channelMoments(const T* x, const ChannelShape& shape, const Exec& exec, dou
   return true;
 }
 
-// Per-channel Σdy and Σdy·(x − mean_c), summed in unit order.
-template <class T>
+// Per-channel Σdy and Σdy·(x − mean_c), summed in unit order (a fused activation: of g, see gateDy).
+template <class T, class ActT = Act<Activation::None>>
 bool channelGradSums(const T* dy, const T* x, const T* mean, const ChannelShape& shape, const Exec& exec, double* sumDy,
-                     double* sumDyXmu) {
+                     double* sumDyXmu, const T* alpha = nullptr, const T* beta = nullptr) {
   if (shape.c == 0) return true;
   const Units<T> u(shape);
   ScratchDoubles scratch(shape.c * u.perChannel() * 2);
-  if (!reduceUnits(u, exec, scratch, [&](size_t t, const Partials& out) { unitGradSums(dy, x, mean, u, t, out); }))
+  if (!reduceUnits(u, exec, scratch, [&](size_t t, const Partials& out) { unitGradSums<T, ActT>(dy, x, mean, u, t, out, alpha, beta); }))
     return false;
   const Partials parts{scratch.data(), u.perChannel()};
   for (size_t c = 0; c < shape.c; ++c) sumDy[c] = 0, sumDyXmu[c] = 0;
@@ -572,7 +603,7 @@ bool channelGradSums(const T* dy, const T* x, const T* mean, const ChannelShape&
 template <class T>
 class Coefficients {
  public:
-  static constexpr size_t kMax = 4;
+  static constexpr size_t kMax = 5;
   Coefficients(const ChannelShape& s, T* storage) : shape_(s), period_(periodOf(s)), storage_(storage) {
     if (storage_)  // every table is read, used or not
       for (size_t i = 0; i < kMax * period_.tableLength(); ++i) storage_[i] = T(0);
@@ -595,11 +626,11 @@ class Coefficients {
   T* storage_;
 };
 
-// out = f(in0, in1, k) elementwise over the tensor, k[j] = vector of coefficient j for the
+// out = f(in0, in1, k) elementwise over the tensor, k[j] = vector of coefficient j < NK for the
 // lanes (in1 may be null). NCHW: per plane, coefficients broadcast; NHWC: flat rows, the
 // coefficients read from the cyclic tables at the running channel offset.
 // Scalar math: out[i] = f(in0[i], in1[i], coefficients of the channel of i) (f's own comment says what).
-template <class T, bool Stream, class F>
+template <class T, size_t NK, bool Stream, class F>
 void channelElementwiseRun(const ChannelShape& s, const T* in0, const T* in1, T* out, const Coefficients<T>& coef,
                            const Exec& exec, F f) {
   using V = Vec<T>;
@@ -609,8 +640,8 @@ void channelElementwiseRun(const ChannelShape& s, const T* in0, const T* in1, T*
     parallelFor(planes, grain, threads, [&](size_t p0, size_t p1) {
       for (size_t plane = p0; plane < p1; ++plane) {
         const size_t c = plane % s.c, at = plane * s.s;
-        V k[Coefficients<T>::kMax];
-        for (size_t j = 0; j < Coefficients<T>::kMax; ++j) k[j] = V::broadcast(coef.table(j)[c]);
+        V k[NK];
+        for (size_t j = 0; j < NK; ++j) k[j] = V::broadcast(coef.table(j)[c]);
         writeRun<T, Stream>(out + at, s.s, [&](size_t i, size_t lanes) {
           return f(loadLanes(in0 + at + i, lanes), in1 ? loadLanes(in1 + at + i, lanes) : V::zero(), k);
         });
@@ -625,42 +656,46 @@ void channelElementwiseRun(const ChannelShape& s, const T* in0, const T* in1, T*
     Cyclic channel{coef.cycle(), start % coef.cycle()};
     writeRun<T, Stream>(out + start, (r1 - r0) * s.c, [&](size_t i, size_t lanes) {
       const size_t m = channel(i, lanes);
-      V k[Coefficients<T>::kMax];
-      for (size_t j = 0; j < Coefficients<T>::kMax; ++j) k[j] = V::load(coef.table(j) + m);
+      V k[NK];
+      for (size_t j = 0; j < NK; ++j) k[j] = V::load(coef.table(j) + m);
       return f(loadLanes(in0 + start + i, lanes), in1 ? loadLanes(in1 + start + i, lanes) : V::zero(), k);
     });
     if (Stream) streamFence();
   });
 }
 
-template <class T, class F>
+template <class T, size_t NK = 4, class F>
 void channelElementwise(const ChannelShape& s, const T* in0, const T* in1, T* out, const Coefficients<T>& coef,
                         const Exec& exec, F f) {
+  static_assert(NK <= Coefficients<T>::kMax, "coefficient tables");
   withStream(streamOutput<T>(s.size()), [&](auto stream) {
-    channelElementwiseRun<T, decltype(stream)::value>(s, in0, in1, out, coef, exec, f);
+    channelElementwiseRun<T, NK, decltype(stream)::value>(s, in0, in1, out, coef, exec, f);
   });
 }
 
-// Scratch for a call: 2C doubles of per-channel sums, then the coefficient tables.
+// Scratch for a call: 2C doubles of per-channel sums, 2C values of T (a fused activation's
+// α and β per channel), then the coefficient tables.
 template <class T>
 struct CallScratch {
   ScratchDoubles memory;
   double* sums = nullptr;
+  T* perChannel = nullptr;
   Coefficients<T> coef;
   explicit CallScratch(const ChannelShape& s) : memory(carve(s, nullptr).used()), coef(s, nullptr) {
     if (!memory.data()) return;
     T* tables = nullptr;
-    carve(s, memory.data(), &sums, &tables);
+    carve(s, memory.data(), &sums, &perChannel, &tables);
     coef = Coefficients<T>(s, tables);
   }
   bool ok() const { return memory.data() != nullptr; }
 
  private:
-  static Carver carve(const ChannelShape& s, double* base, double** sums = nullptr, T** tables = nullptr) {
+  static Carver carve(const ChannelShape& s, double* base, double** sums = nullptr, T** perChannel = nullptr, T** tables = nullptr) {
     Carver c(base);
     double* d = c.take<double>(2 * s.c);
+    T* p = c.take<T>(2 * s.c);
     T* t = c.take<T>(Coefficients<T>::storageSize(s));
-    if (sums) *sums = d, *tables = t;
+    if (sums) *sums = d, *perChannel = p, *tables = t;
     return c;
   }
 };
@@ -687,22 +722,43 @@ void applyNormalize(const ChannelShape& s, const T* x, T* y, CallScratch<T>& cs,
   });
 }
 
-// Scalar math: dx = ((dy − Σdy/M) − (x − μ)·rstd²·Σdy(x − μ)/M)·(w·rstd).
-template <class T>
+// Scalar math: dx = ((dy − Σdy/M) − (x − μ)·rstd²·Σdy(x − μ)/M)·(w·rstd); a fused activation:
+// g = dy·act'((x − μ)·(w·rstd) + b) in place of dy, its sums in sumDy, sumDyXmu (gateDy).
+template <class T, class ActT = Act<Activation::None>>
 void applyTrainingGrad(const ChannelShape& s, const T* dy, const T* x, T* dx, CallScratch<T>& cs, const T* mean,
                        const T* rstd, const T* weight, const double* sumDy, const double* sumDyXmu, double count,
-                       const Exec& exec) {
+                       const Exec& exec, const T* beta = nullptr) {
   using V = Vec<T>;
+  constexpr bool Gated = ActT::kind != Activation::None;
   for (size_t c = 0; c < s.c; ++c) {
     const double r = double(rstd[c]);
     cs.coef.set(0, c, mean[c]);
     cs.coef.set(1, c, T(sumDy[c] / count));
     cs.coef.set(2, c, T(r * r * sumDyXmu[c] / count));
     cs.coef.set(3, c, T(weight ? r * double(weight[c]) : r));
+    if (Gated) cs.coef.set(4, c, beta[c]);
   }
   if (s.size() == 0) return;
-  channelElementwise<T>(s, dy, x, dx, cs.coef, exec,
-                        [](V d, V xv, const V* k) { return ((d - k[1]) - (xv - k[0]) * k[2]) * k[3]; });
+  if constexpr (Gated) {
+    channelElementwise<T, 5>(s, dy, x, dx, cs.coef, exec, [](V d, V xv, const V* k) {
+      const V xm = xv - k[0];
+      return ((gateDy<ActT, T>(d, xm, k[3], k[4], kLanes<T>) - k[1]) - xm * k[2]) * k[3];
+    });
+  } else {
+    channelElementwise<T>(s, dy, x, dx, cs.coef, exec,
+                          [](V d, V xv, const V* k) { return ((d - k[1]) - (xv - k[0]) * k[2]) * k[3]; });
+  }
+}
+
+// A fused activation's per-channel α = T(rstd·w) (the dx pass's coefficient, bit for bit) and
+// β = b (0 without a bias), in cs.perChannel.
+template <class T>
+void gateCoefficients(size_t channels, const T* rstd, const T* weight, const T* bias, CallScratch<T>& cs) {
+  for (size_t c = 0; c < channels; ++c) {
+    const double r = double(rstd[c]);
+    cs.perChannel[c] = T(weight ? r * double(weight[c]) : r);
+    cs.perChannel[channels + c] = bias ? bias[c] : T(0);
+  }
 }
 
 // The parameter gradients from the per-channel sums: dweight = Σdy·(x − μ)·rstd, dbias = Σdy
@@ -762,30 +818,48 @@ bool batchNormElemt(const Args<Kernel::batchNormElemt, T>& a, const Exec& exec) 
   });
 }
 
+// A fused activation (the forward's y = act((x − μ)·rstd·w + b)): every pass takes
+// g = dy·act'(z) for dy, z recomputed from x, the saved statistics, weight and bias (gateDy).
 template <class T>
 bool batchNormBackward(const Args<Kernel::batchNormBackward, T>& a, const Exec& exec) noexcept {
   return withCallScratch<T>(a, [&](const ChannelShape& s, CallScratch<T>& cs) {
     double* sumDy = cs.sums;
     double* sumDyXmu = cs.sums + s.c;
     const bool sums = a.training || a.dweight || a.dbias;
-    if (sums) {
-      if (s.size() == 0) {
-        for (size_t c = 0; c < 2 * s.c; ++c) cs.sums[c] = 0;
-      } else if (!channelGradSums(a.dy, a.x, a.mean, s, exec, sumDy, sumDyXmu)) {
-        return false;
+    if (a.activation != 0) gateCoefficients(s.c, a.rstd, a.weight, a.bias, cs);
+    const T* alpha = cs.perChannel;
+    const T* beta = cs.perChannel + s.c;
+    bool ok = true;
+    withActivation(a.activation, [&](auto act) {
+      using ActT = decltype(act);
+      if (sums) {
+        if (s.size() == 0) {
+          for (size_t c = 0; c < 2 * s.c; ++c) cs.sums[c] = 0;
+        } else if (!channelGradSums<T, ActT>(a.dy, a.x, a.mean, s, exec, sumDy, sumDyXmu, alpha, beta)) {
+          ok = false;
+          return;
+        }
       }
-    }
-    paramGrads(s.c, sumDy, sumDyXmu, a.rstd, a.dweight, a.dbias);
-    if (a.training) {
-      applyTrainingGrad(s, a.dy, a.x, a.dx, cs, a.mean, a.rstd, a.weight, sumDy, sumDyXmu, double(s.n * s.s), exec);
-      return true;
-    }
-    // eval: the statistics are constants, so dx = dy·w·rstd
-    using V = Vec<T>;
-    for (size_t c = 0; c < s.c; ++c) cs.coef.set(0, c, T(a.weight ? double(a.rstd[c]) * double(a.weight[c]) : double(a.rstd[c])));
-    // Scalar math: dx = dy·(w·rstd)
-    if (s.size() > 0) channelElementwise<T>(s, a.dy, nullptr, a.dx, cs.coef, exec, [](V d, V, const V* k) { return d * k[0]; });
-    return true;
+      paramGrads(s.c, sumDy, sumDyXmu, a.rstd, a.dweight, a.dbias);
+      if (a.training) {
+        applyTrainingGrad<T, ActT>(s, a.dy, a.x, a.dx, cs, a.mean, a.rstd, a.weight, sumDy, sumDyXmu, double(s.n * s.s), exec, beta);
+        return;
+      }
+      // eval: the statistics are constants, so dx = dy·w·rstd
+      using V = Vec<T>;
+      for (size_t c = 0; c < s.c; ++c) cs.coef.set(0, c, T(a.weight ? double(a.rstd[c]) * double(a.weight[c]) : double(a.rstd[c])));
+      if (s.size() == 0) return;
+      if constexpr (ActT::kind != Activation::None) {
+        for (size_t c = 0; c < s.c; ++c) cs.coef.set(1, c, a.mean[c]), cs.coef.set(2, c, beta[c]);
+        // Scalar math: dx = dy·act'((x − μ)·(w·rstd) + b)·(w·rstd)
+        channelElementwise<T, 3>(s, a.dy, a.x, a.dx, cs.coef, exec,
+                                 [](V d, V xv, const V* k) { return gateDy<ActT, T>(d, xv - k[1], k[0], k[2], kLanes<T>) * k[0]; });
+      } else {
+        // Scalar math: dx = dy·(w·rstd)
+        channelElementwise<T>(s, a.dy, nullptr, a.dx, cs.coef, exec, [](V d, V, const V* k) { return d * k[0]; });
+      }
+    });
+    return ok;
   });
 }
 

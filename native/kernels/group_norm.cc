@@ -123,6 +123,14 @@ bool groupNormBackwardImpl(const GroupNormBackwardArgs<T>& a, const Exec& exec) 
       T* w = a.weight && e.expands() ? c.take<T>(geo.c * geo.s) : nullptr;
       if (w) expandPerElement(a.weight, geo.c, geo.s, w);
       e.weightExpanded = w;
+      if (a.activation != 0 && e.expands()) {  // the gate's w and b (1 and 0 when absent), per element
+        T* gw = c.take<T>(geo.c * geo.s);
+        T* gb = c.take<T>(geo.c * geo.s);
+        if (gw)  // null while the carver measures
+          for (size_t ch = 0; ch < geo.c; ++ch)
+            for (size_t i = 0; i < geo.s; ++i) gw[ch * geo.s + i] = e.gateWeightOf(ch), gb[ch * geo.s + i] = e.gateBiasOf(ch);
+        e.gateWeightExpanded = gw, e.gateBiasExpanded = gb;
+      }
     }, paramGrads);
   }
   return ok;
@@ -142,12 +150,13 @@ bool instanceNormForward(const Args<Kernel::instanceNormForward, T>& a, const Ex
 }
 template <class T>
 bool groupNormBackward(const Args<Kernel::groupNormBackward, T>& a, const Exec& e) noexcept {
-  return groupNormBackwardImpl<T>({a.dy, a.x, a.mean, a.rstd, channelShapeOf(a), a.groups, a.weight, true, a.dx, a.dweight, a.dbias}, e);
+  return groupNormBackwardImpl<T>({a.dy, a.x, a.mean, a.rstd, channelShapeOf(a), a.groups, a.weight, true, a.bias, a.activation, a.dx,
+                                   a.dweight, a.dbias}, e);
 }
 template <class T>
 bool instanceNormBackward(const Args<Kernel::instanceNormBackward, T>& a, const Exec& e) noexcept {
-  return groupNormBackwardImpl<T>({a.dy, a.x, a.mean, a.rstd, channelShapeOf(a), a.c, a.weight, a.useInputStats, a.dx, a.dweight,
-                                   a.dbias}, e);
+  return groupNormBackwardImpl<T>({a.dy, a.x, a.mean, a.rstd, channelShapeOf(a), a.c, a.weight, a.useInputStats, a.bias, a.activation,
+                                   a.dx, a.dweight, a.dbias}, e);
 }
 
 FASTNORM_INSTANTIATE_KERNEL(groupNormForward)

@@ -40,6 +40,8 @@ struct GroupNormBackwardArgs {
   size_t groups;
   const T* weight;     // C or null
   bool useInputStats;  // false: the statistics were constants (running stats): dx = dy·w·rstd
+  const T* bias;       // C or null: the forward's bias, for z = x̂·w + b
+  uint8_t activation;  // the forward's y = act(z): g = dy·act'(z) replaces dy in every pass
   T* dx;
   T* dweight;          // C or null (not requested)
   T* dbias;            // C or null
@@ -98,6 +100,10 @@ struct BackwardCommon {
   size_t bytesPerValue() const { return 2 * sizeof(T); }  // dy and x
   bool needSums() const { return a.useInputStats || a.dweight || a.dbias; }
   double weightOf(size_t c) const { return a.weight ? double(a.weight[c]) : 1.0; }
+  // The fused activation's z = x̂·w + b takes w = 1 and b = 0 when absent (the same z: x̂·1 and
+  // x̂ + 0 differ from x̂ only in the sign of a zero, where every act' is the same).
+  T gateWeightOf(size_t c) const { return a.weight ? a.weight[c] : T(1); }
+  T gateBiasOf(size_t c) const { return a.bias ? a.bias[c] : T(0); }
   // mean(g) and mean(g·x̂) of group g of sample n (g = dy·w) from its channels' sums, in channel order.
   void groupMeans(size_t n, size_t g, double& mg, double& mgx) const {
     double sg = 0, sgx = 0;

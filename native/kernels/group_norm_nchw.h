@@ -87,15 +87,22 @@ constexpr size_t kSumChains = 4;  // interleaved accumulators per sum
 // lane sums of at most kLaneBlock vectors widened into double, as laneSum2 does, but spread
 // over kSumChains interleaved accumulators (vector v → chain v mod kSumChains), so the
 // additions pipeline instead of each waiting for the last. The order is fixed by n alone.
+// A fused activation (ActT not None): the sums are of g = dy·act'(z) instead of dy, z =
+// ((x − mean)·rstd)·w + b with the run's channel's w and b (ActivationGate's operations).
 // Scalar math: sumDy += dy, sumDyDev += dy·(x − mean) (Xhat: dy·((x − mean)·rstd)).
-template <class T, bool Xhat>
-void runGradSums(const T* x, const T* dy, size_t n, Vec<T> mean, Vec<T> rstd, double& sumDy, double& sumDyDev) {
+template <class T, bool Xhat, class ActT = Act<Activation::None>>
+void runGradSums(const T* x, const T* dy, size_t n, Vec<T> mean, Vec<T> rstd, double& sumDy, double& sumDyDev,
+                 Vec<T> w = Vec<T>::zero(), Vec<T> bias = Vec<T>::zero()) {
   using V = Vec<T>;
   using A = Acc<T>;
   constexpr size_t L = kLanes<T>;
   auto term = [&](size_t i, auto k, V& a, V& b) __attribute__((always_inline)) {
-    const V d = loadLanes(dy + i, k);
+    V d = loadLanes(dy + i, k);
     V dev = loadLanes(x + i, k) - mean;
+    if constexpr (ActT::kind != Activation::None) {
+      d = ActT().gate((dev * rstd) * w + bias, d);
+      if (k < L) d = d.keepFirst(k);  // nor is the padding's z that of a value
+    }
     if constexpr (Xhat) dev = dev * rstd;
     V t = d * dev;
     if (k < L) t = t.keepFirst(k);  // the zero padding's x − mean is not 0
@@ -135,6 +142,8 @@ class ChannelsFirstBackward : public BackwardCommon<T> {
   using BackwardCommon<T>::a;
   using BackwardCommon<T>::geo;
   const T* weightExpanded = nullptr;  // small S: weight per element of a sample (C·S values)
+  const T* gateWeightExpanded = nullptr;  // small S, fused activation: the gate's w and b per element
+  const T* gateBiasExpanded = nullptr;
 
   explicit ChannelsFirstBackward(const GroupNormBackwardArgs<T>& args) : BackwardCommon<T>(args) {
     segs_ = geo.s >= kBlock ? ceilDiv(geo.s, kBlock) : 1;
@@ -155,18 +164,23 @@ class ChannelsFirstBackward : public BackwardCommon<T> {
     const V mean = V::broadcast(a.mean[u]), rstd = V::broadcast(a.rstd[u]);
     const double r = double(a.rstd[u]);
     const bool deviations = deviationSumsFit<T>(r);
+    const size_t c0 = (u % geo.groups) * geo.cg;
     // Σdy·x̂ of a segment: rstd·Σdy·(x − μ), or summed per value when that is out of range or
-    // overflowed (a huge dy)
-    forSegments(b, [&](size_t i, size_t offset, size_t len) {
-      const size_t at = u * geo.groupValues() + offset;
-      double& sd = scratch[2 * i];
-      double& sdx = scratch[2 * i + 1];
-      if (deviations) {
-        runGradSums<T, false>(a.x + at, a.dy + at, len, mean, rstd, sd, sdx);
-        sdx *= r;
-        if (std::isfinite(sdx) || !std::isfinite(sd)) return;
-      }
-      runGradSums<T, true>(a.x + at, a.dy + at, len, mean, rstd, sd, sdx);
+    // overflowed (a huge dy); with a fused activation, of g (runGradSums)
+    withActivation(a.activation, [&](auto act) {
+      using ActT = decltype(act);
+      forSegments(b, [&](size_t i, size_t offset, size_t len) {
+        const size_t at = u * geo.groupValues() + offset, ch = c0 + i / segs_;
+        const V w = V::broadcast(this->gateWeightOf(ch)), bias = V::broadcast(this->gateBiasOf(ch));
+        double& sd = scratch[2 * i];
+        double& sdx = scratch[2 * i + 1];
+        if (deviations) {
+          runGradSums<T, false, ActT>(a.x + at, a.dy + at, len, mean, rstd, sd, sdx, w, bias);
+          sdx *= r;
+          if (std::isfinite(sdx) || !std::isfinite(sd)) return;
+        }
+        runGradSums<T, true, ActT>(a.x + at, a.dy + at, len, mean, rstd, sd, sdx, w, bias);
+      });
     });
   }
   void finish(size_t u, double* scratch) const {
@@ -188,42 +202,55 @@ class ChannelsFirstBackward : public BackwardCommon<T> {
   }
   template <bool Stream>
   void writeBlock(size_t u, size_t b, double* scratch) const {
+    withActivation(a.activation, [&](auto act) { writeBlockWith<Stream>(u, b, scratch, act); });
+  }
+
+ private:
+  // dx of block b; a fused activation ActT gates dy with z = x̂·w + b, w and b as reduceBlock takes them.
+  template <bool Stream, class ActT>
+  void writeBlockWith(size_t u, size_t b, double* scratch, ActT) const {
     const size_t n = u / geo.groups, c0 = (u % geo.groups) * geo.cg, at = u * geo.groupValues();
     const DxForm& f = dxForm(scratch);
+    const auto xhat = makeXhat<T>(Broadcast<T>(a.mean[u]), Broadcast<T>(a.rstd[u]));
     // dx over [offset, offset + len) of the unit; w: the weight (Absent, Broadcast, PerElement),
-    // scale: a = rstd·w in the same form.
-    auto run = [&](size_t offset, size_t len, auto w, auto scale) {
+    // scale: a = rstd·w in the same form; gw, gb: the gate's w and b (Broadcast or PerElement).
+    auto run = [&](size_t offset, size_t len, auto w, auto scale, auto gw, auto gb) {
       const T* x = a.x + at + offset;
       const T* dy = a.dy + at + offset;
       T* dx = a.dx + at + offset;
+      const auto gate = activationGate<T, ActT>(xhat, gw, gb);
       if (!a.useInputStats) {  // constant statistics: dx = dy·a
-        writeDxAffineRun<T, Stream>(x, dy, dx, len, Linear(), Absent(), scale, Absent(), Absent());
+        writeDxAffineRun<T, Stream>(x, dy, dx, len, Linear(), Broadcast<T>(a.mean[u]), scale, Absent(), Absent(), gate);
       } else if (!f.unfolded) {
-        writeDxAffineRun<T, Stream>(x, dy, dx, len, Linear(), Broadcast<T>(a.mean[u]), scale, Broadcast<T>(T(f.b)), Broadcast<T>(T(f.c)));
+        writeDxAffineRun<T, Stream>(x, dy, dx, len, Linear(), Broadcast<T>(a.mean[u]), scale, Broadcast<T>(T(f.b)), Broadcast<T>(T(f.c)),
+                                    gate);
       } else {
-        const auto xhat = makeXhat<T>(Broadcast<T>(a.mean[u]), Broadcast<T>(a.rstd[u]));
-        writeDxRun<T, Stream>(x, dy, dx, len, Linear(), xhat, w, Broadcast<T>(T(f.mg)), Broadcast<T>(T(f.mgx)));
+        writeDxRun<T, Stream>(x, dy, dx, len, Linear(), xhat, w, Broadcast<T>(T(f.mg)), Broadcast<T>(T(f.mgx)), Absent(), Absent(), gate);
       }
     };
     if (expands()) {  // whole short channels: one run, weight per element
       const size_t i0 = b * segsPerBlock_, i1 = minSize(geo.cg, i0 + segsPerBlock_);
-      const size_t offset = i0 * geo.s, len = (i1 - i0) * geo.s;
+      const size_t offset = i0 * geo.s, len = (i1 - i0) * geo.s, e = c0 * geo.s + offset;
+      auto withGate = [&](auto w, auto scale) {
+        if constexpr (ActT::kind == Activation::None) run(offset, len, w, scale, Absent(), Absent());
+        else run(offset, len, w, scale, PerElement<T>(gateWeightExpanded + e), PerElement<T>(gateBiasExpanded + e));
+      };
       if (weightExpanded) {
-        const T* w = weightExpanded + c0 * geo.s + offset;
-        run(offset, len, PerElement<T>(w), ScaledElement<T>(w, a.rstd[u]));
+        const T* w = weightExpanded + e;
+        withGate(PerElement<T>(w), ScaledElement<T>(w, a.rstd[u]));
       } else {
-        run(offset, len, Absent(), Broadcast<T>(a.rstd[u]));
+        withGate(Absent(), Broadcast<T>(a.rstd[u]));
       }
       return;
     }
     forSegments(b, [&](size_t i, size_t offset, size_t len) {
       const size_t ch = c0 + i / segs_;
-      if (a.weight) run(offset, len, Broadcast<T>(a.weight[ch]), Broadcast<T>(this->channelScale(n, ch)));
-      else run(offset, len, Absent(), Broadcast<T>(a.rstd[u]));
+      const Broadcast<T> gw(this->gateWeightOf(ch)), gb(this->gateBiasOf(ch));
+      if (a.weight) run(offset, len, Broadcast<T>(a.weight[ch]), Broadcast<T>(this->channelScale(n, ch)), gw, gb);
+      else run(offset, len, Absent(), Broadcast<T>(a.rstd[u]), gw, gb);
     });
   }
 
- private:
   // A group's dx: mean(g), mean(g·x̂), the folded b = rstd²·mean(g·x̂) and c = rstd·mean(g), and
   // whether the unfolded form is used (1.0 or 0.0) — doubles at the end of the unit's scratch.
   struct DxForm {

@@ -360,8 +360,13 @@ class ChannelsLastBackward : public SampleEngine<ChannelsLastBackward<T>, Backwa
     const size_t i = u * geo.groups;
     sb_.run.period.fillTable(s.mean, [&](size_t c) { return a.mean[i + geo.groupOf(c)]; });
     sb_.run.period.fillTable(s.rstd, [&](size_t c) { return a.rstd[i + geo.groupOf(c)]; });
+    if (a.activation != 0) {  // the gate's w and b (1 and 0 when absent)
+      sb_.run.period.fillTable(s.gateW, [&](size_t c) { return this->gateWeightOf(c); });
+      sb_.run.period.fillTable(s.gateB, [&](size_t c) { return this->gateBiasOf(c); });
+    }
   }
-  // Scalar math: sd += dy, sdx += dy·((x − mean[c])·rstd[c]) per lane (c: the channel of x).
+  // Scalar math: sd += dy, sdx += dy·((x − mean[c])·rstd[c]) per lane (c: the channel of x); a
+  // fused activation: of g = dy·act'(z), z = ((x − mean[c])·rstd[c])·w[c] + b[c], instead of dy.
   void reduceBlock(size_t u, size_t b, double* scratch) const {
     using V = Vec<T>;
     if (!this->needSums()) return;
@@ -369,16 +374,24 @@ class ChannelsLastBackward : public SampleEngine<ChannelsLastBackward<T>, Backwa
     const size_t at = u * geo.s * geo.c;
     const T* x = a.x + at;
     const T* dy = a.dy + at;
-    const PerElement<T> mean(s.mean), rstd(s.rstd);
+    const PerElement<T> mean(s.mean), rstd(s.rstd), gw(s.gateW), gb(s.gateB);
     double* sums = s.sums + b * 2 * sb_.run.period.padded();
-    periodLaneSums(sb_.run, sb_.firstPeriod(b), sb_.endPeriod(b), sums, sums + sb_.run.period.padded(),
-                   Prefetch<T>{x, dy}, [&](size_t i, size_t lane0, auto k, V& sd, V& sdx) __attribute__((always_inline)) {
-                     const V d = loadLanes(dy + i, k);
-                     V t = d * ((loadLanes(x + i, k) - mean.at(lane0, k)) * rstd.at(lane0, k));
-                     if (k < kLanes<T>) t = t.keepFirst(k);
-                     sd = sd + d;
-                     sdx = sdx + t;
-                   });
+    withActivation(a.activation, [&](auto act) {
+      using ActT = decltype(act);
+      periodLaneSums(sb_.run, sb_.firstPeriod(b), sb_.endPeriod(b), sums, sums + sb_.run.period.padded(),
+                     Prefetch<T>{x, dy}, [&](size_t i, size_t lane0, auto k, V& sd, V& sdx) __attribute__((always_inline)) {
+                       V d = loadLanes(dy + i, k);
+                       const V xh = (loadLanes(x + i, k) - mean.at(lane0, k)) * rstd.at(lane0, k);
+                       if constexpr (ActT::kind != Activation::None) {
+                         d = ActT().gate(xh * gw.at(lane0, k) + gb.at(lane0, k), d);
+                         if (k < kLanes<T>) d = d.keepFirst(k);
+                       }
+                       V t = d * xh;
+                       if (k < kLanes<T>) t = t.keepFirst(k);
+                       sd = sd + d;
+                       sdx = sdx + t;
+                     });
+    });
   }
   void finish(size_t u, double* scratch) const {
     const Slot s = slot(scratch);
@@ -431,6 +444,20 @@ class ChannelsLastBackward : public SampleEngine<ChannelsLastBackward<T>, Backwa
     const T* dy = a.dy + at;
     T* dx = a.dx + at;
     const PerElement<T> t1(s.t1), t2(s.t2), t3(s.t3);
+    if (a.activation != 0) {  // one run, the tables cycle (the gate's five tables do not fit the register path)
+      withActivation(a.activation, [&](auto act) {
+        const Cyclic index{sb_.run.period.values()};
+        const auto xhat = makeXhat<T>(PerElement<T>(s.mean), PerElement<T>(s.rstd));
+        const auto gate = activationGate<T, decltype(act)>(xhat, PerElement<T>(s.gateW), PerElement<T>(s.gateB));
+        if (!a.useInputStats)
+          writeDxAffineRun<T, Stream>(x, dy, dx, len, index, PerElement<T>(s.mean), t1, Absent(), Absent(), gate);
+        else if (s.flags[0])
+          writeDxRun<T, Stream>(x, dy, dx, len, index, xhat, t1, t2, t3, Absent(), Absent(), gate);
+        else
+          writeDxAffineRun<T, Stream>(x, dy, dx, len, index, PerElement<T>(s.mean), t1, t2, t3, gate);
+      });
+      return;
+    }
     if (a.useInputStats && !s.flags[0] && periodFitsRegisters(sb_.run.period)) {
       // head (to alignment), whole periods from registers, then the tail: the same values as one run
       const PerElement<T> mean(s.mean);
@@ -462,11 +489,12 @@ class ChannelsLastBackward : public SampleEngine<ChannelsLastBackward<T>, Backwa
 
   // A unit's scratch: per-block lane sums Σdy, Σdy·x̂ (padded doubles each), per group mean(g)
   // and mean(g·x̂), the form of dx (flags[0]: unfolded); then per-lane tables (T): mean, rstd
-  // (for x̂) and the three of dx (affine: a, b, c; unfolded: w, mean(g), mean(g·x̂)).
+  // (for x̂), the three of dx (affine: a, b, c; unfolded: w, mean(g), mean(g·x̂)) and, with a
+  // fused activation, the gate's w and b.
   struct Slot {
     double *sums, *groupMg, *groupMgx;
     unsigned char* flags;
-    T *mean, *rstd, *t1, *t2, *t3;
+    T *mean, *rstd, *t1, *t2, *t3, *gateW = nullptr, *gateB = nullptr;
   };
   Slot carve(Carver& c) const {
     Slot t;
@@ -474,6 +502,7 @@ class ChannelsLastBackward : public SampleEngine<ChannelsLastBackward<T>, Backwa
     c.takeEach(geo.groups, t.groupMg, t.groupMgx);
     t.flags = c.take<unsigned char>(1);
     c.takeEach(sb_.run.period.tableLength(), t.mean, t.rstd, t.t1, t.t2, t.t3);
+    if (a.activation != 0) c.takeEach(sb_.run.period.tableLength(), t.gateW, t.gateB);
     return t;
   }
 };

@@ -142,9 +142,11 @@
   X(IN, x, Data, "required", "n*c*s", "x") FASTNORM_CHANNELS(X) FASTNORM_AFFINE(X, "c")                 \
   FASTNORM_RUNNING(X, Param, "required unless " #mode) X(NUMBER, momentum) X(NUMBER, eps) X(FLAG, mode) \
   FASTNORM_ACTIVATION(X) X(OUT, y, Data, "required", "n*c*s", "out.y", "x") FASTNORM_STATS_OUT(X, statsLen)
+// The backwards take the forward's bias and activation: with one, g = dy·act'(z), z = x̂·w + b,
+// replaces dy (z recomputed in the backward's passes).
 #define FASTNORM_RUNNING_BACKWARD(X, mode, statsLen)                         \
   FASTNORM_DY_X(X, "n*c*s") FASTNORM_SAVED(X, statsLen) FASTNORM_CHANNELS(X) \
-  X(IN, weight, Param, "optional", "c", "weight") X(FLAG, mode) FASTNORM_GRADS(X, "n*c*s", "c")
+  FASTNORM_AFFINE(X, "c") X(FLAG, mode) FASTNORM_ACTIVATION(X) FASTNORM_GRADS(X, "n*c*s", "c")
 
 #define FASTNORM_ARGS_batchNormForward(X) \
   FASTNORM_RUNNING_FORWARD(X, training, "c")
@@ -191,7 +193,7 @@
 
 #define FASTNORM_ARGS_groupNormBackward(X)                                     \
   FASTNORM_DY_X(X, "n*c*s") FASTNORM_SAVED(X, "n*groups") FASTNORM_CHANNELS(X) \
-  X(SIZE, groups, "c") X(IN, weight, Param, "optional", "c", "weight") FASTNORM_GRADS(X, "n*c*s", "c")
+  X(SIZE, groups, "c") FASTNORM_AFFINE(X, "c") FASTNORM_ACTIVATION(X) FASTNORM_GRADS(X, "n*c*s", "c")
 
 #define FASTNORM_ARGS_instanceNormForward(X) \
   FASTNORM_RUNNING_FORWARD(X, useInputStats, "n*c")

@@ -202,6 +202,13 @@ struct ActivationGate {
   }
 };
 
+// The gate of a fused activation A (Absent for none): the type writeDxRun / writeDxAffineRun take.
+template <class T, class A, class XH, class W, class B>
+auto activationGate(XH xhat, W w, B b) {
+  if constexpr (A::kind == Activation::None) return Absent();
+  else return ActivationGate<T, XH, W, B, A>{xhat, w, b};
+}
+
 // Column sums of a run's outputs: acc[i] += v (a backward's dresidualBias partial), or Absent.
 template <class T>
 struct ColumnSums {
@@ -235,12 +242,14 @@ inline void writeDxRun(const T* x, const T* dy, T* dx, size_t n, Index index, Xh
 // a = rstd·w, b = rstd²·mean(g·x̂), c = rstd·mean(g) (mean/b/c Absent: constant statistics,
 // dx = dy·a). Fewer operands and operations per element than writeDxRun, for kernels whose
 // operands come from per-channel tables; the rounding differs from writeDxRun's, the size of
-// the error does not.
-template <class T, bool Stream, class Index, class Mean, class A, class B, class C>
-inline void writeDxAffineRun(const T* x, const T* dy, T* dx, size_t n, Index index, Mean mean, A a, B b, C c) {
+// the error does not. `gate` (ActivationGate) first turns dy into dy·act'(z), as in writeDxRun.
+template <class T, bool Stream, class Index, class Mean, class A, class B, class C, class Gate = Absent>
+inline void writeDxAffineRun(const T* x, const T* dy, T* dx, size_t n, Index index, Mean mean, A a, B b, C c, Gate gate = Absent()) {
   writeRun<T, Stream>(dx, n, [=](size_t i, size_t k) mutable {
     const size_t j = index(i, k);
-    Vec<T> v = loadLanes(dy + i, k) * a.at(j, k);
+    Vec<T> d = loadLanes(dy + i, k);
+    if constexpr (kPresent<Gate>) d = gate(d, loadLanes(x + i, k), j, k);
+    Vec<T> v = d * a.at(j, k);
     if constexpr (kPresent<B>) v = v - (loadLanes(x + i, k) - mean.at(j, k)) * b.at(j, k);
     if constexpr (kPresent<C>) v = v - c.at(j, k);
     return v;

@@ -14,7 +14,7 @@ import {
 } from './validate.js';
 
 const FORWARD_OPTIONS = ['weight', 'bias', 'runningMean', 'runningVar', 'training', 'momentum', 'eps', 'layout', 'activation', 'out'] as const;
-const BACKWARD_OPTIONS = ['weight', 'training', 'layout', 'grads', 'out'] as const;
+const BACKWARD_OPTIONS = ['weight', 'bias', 'activation', 'training', 'layout', 'grads', 'out'] as const;
 const GRAD_OUTPUTS = ['dx', 'dweight', 'dbias'];
 
 function checkTrainingCount(s: ChannelShape): void {
@@ -50,8 +50,8 @@ export function planBatchNormBackward<A extends FloatArray>(dy: Tensor<A>, x: Te
   const out = checkOut(o.out, GRAD_OUTPUTS);
   checkUnwantedOutputs(out, grads, true);
   return plan(KERNELS.batchNormBackward, {
-    dy: dy.data, x: x.data, mean: sv.mean, rstd: sv.rstd, ...channelArgs(s), weight: o.weight, training,
-    dx: out?.dx, dweight: wanted(grads.weight, out?.dweight), dbias: wanted(grads.bias, out?.dbias),
+    dy: dy.data, x: x.data, mean: sv.mean, rstd: sv.rstd, ...channelArgs(s), weight: o.weight, bias: o.bias, training,
+    activation: checkActivation(o.activation), dx: out?.dx, dweight: wanted(grads.weight, out?.dweight), dbias: wanted(grads.bias, out?.dbias),
   }, (a) => backwardResult(a.dx, x, a.dweight, a.dbias) as BackwardResult<A>);
 }
 
@@ -128,7 +128,7 @@ export function planBatchNormBackwardReduce<A extends FloatArray>(dy: Tensor<A>,
 }
 
 export function planBatchNormBackwardElemt<A extends FloatArray>(dy: Tensor<A>, x: Tensor<A>, saved: { mean: A; rstd: A },
-  sums: BatchNormGradSums & { count: number }, opts?: Omit<BatchNormBackwardOptions<A>, 'training'>):
+  sums: BatchNormGradSums & { count: number }, opts?: Omit<BatchNormBackwardOptions<A>, 'training' | 'bias' | 'activation'>):
   Plan<typeof KERNELS.batchNormBackwardElemt, BackwardResult<A>> {
   checkBackwardTensors(dy, x);
   const o = checkOptions<BatchNormBackwardOptions>('opts', opts, ['weight', 'layout', 'grads', 'out']);

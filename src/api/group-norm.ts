@@ -14,10 +14,10 @@ import { checkActivation, checkBoolean, checkEps, checkOptions, checkSameShape, 
 type ForwardResult<A extends FloatArray> = { y: Tensor<A>; mean: A; rstd: A };
 
 const GROUP_FORWARD_OPTIONS = ['weight', 'bias', 'eps', 'layout', 'activation', 'out'] as const;
-const GROUP_BACKWARD_OPTIONS = ['weight', 'layout', 'grads', 'out'] as const;
+const GROUP_BACKWARD_OPTIONS = ['weight', 'bias', 'activation', 'layout', 'grads', 'out'] as const;
 const INSTANCE_FORWARD_OPTIONS = ['weight', 'bias', 'runningMean', 'runningVar', 'useInputStats', 'momentum', 'eps', 'layout',
   'activation', 'out'] as const;
-const INSTANCE_BACKWARD_OPTIONS = ['weight', 'useInputStats', 'layout', 'grads', 'out'] as const;
+const INSTANCE_BACKWARD_OPTIONS = ['weight', 'bias', 'activation', 'useInputStats', 'layout', 'grads', 'out'] as const;
 
 /** `numGroups`: an integer >= 1 that divides the channel count C. */
 export function checkNumGroups(v: unknown, c: number): number {
@@ -60,7 +60,7 @@ function backwardInputs(dy: Tensor, x: Tensor, saved: unknown, o: GroupNormBackw
   const grads = checkGrads(o.grads, hasWeight(o.weight), ['weight', 'bias']);
   const out = checkOut(o.out, ['dx', 'dweight', 'dbias']);
   checkUnwantedOutputs(out, grads, true);
-  return { mean: sv.mean, rstd: sv.rstd, weight: o.weight, dx: out?.dx, dweight: wanted(grads.weight, out?.dweight),
+  return { mean: sv.mean, rstd: sv.rstd, weight: o.weight, bias: o.bias, activation: checkActivation(o.activation), dx: out?.dx, dweight: wanted(grads.weight, out?.dweight),
     dbias: wanted(grads.bias, out?.dbias) };
 }
 

@@ -114,7 +114,7 @@ const runningForward = <M extends string>(mode: M, statsLength: string) => [
   output('y', 'data', 'required', 'n*c*s', 'out.y', 'x'), ...statsOut(statsLength),
 ] as const;
 const runningBackward = <M extends string>(mode: M, statsLength: string) => [
-  ...dyX('n*c*s'), ...saved(statsLength), ...channels, input('weight', 'param', 'optional', 'c', 'weight'), flag(mode),
+  ...dyX('n*c*s'), ...saved(statsLength), ...channels, ...affine('c'), flag(mode), activation,
   ...grads('n*c*s', 'c'),
 ] as const;
 
@@ -183,7 +183,7 @@ export const KERNELS = {
     output('y', 'data', 'required', 'n*c*s', 'out.y', 'x'), ...statsOut('n*groups'),
   ]),
   groupNormBackward: kernel('groupNormBackward', [
-    ...dyX('n*c*s'), ...saved('n*groups'), ...channels, size('groups', 'c'), input('weight', 'param', 'optional', 'c', 'weight'),
+    ...dyX('n*c*s'), ...saved('n*groups'), ...channels, size('groups', 'c'), ...affine('c'), activation,
     ...grads('n*c*s', 'c'),
   ]),
   instanceNormForward: kernel('instanceNormForward', runningForward('useInputStats', 'n*c')),

@@ -107,8 +107,11 @@ export const OP_TABLE = {
   batchNorm: op(KERNELS.batchNormForward, planBatchNorm),
   /**
    * Gradients of batchNorm (training: through the batch statistics; eval: through fixed ones).
+   * Pass the forward's `activation` and `bias` for the gradients of y = act(x̂·w + b) (dy·act'(z)
+   * replaces dy; z is recomputed in the backward's passes).
    * @example
    * const { dx, dweight, dbias } = fastnorm.batchNormBackward(dy, x, { mean, rstd }, { weight });
+   * fastnorm.batchNormBackward(dy, x, { mean, rstd }, { weight, bias, activation: 'relu' });   // of ReLU(BN(x))
    */
   batchNormBackward: op(KERNELS.batchNormBackward, planBatchNormBackward),
   /**
@@ -161,8 +164,11 @@ export const OP_TABLE = {
   groupNorm: op(KERNELS.groupNormForward, planGroupNorm),
   /**
    * Gradients of groupNorm: dx, and dweight/dbias (C values) when a weight is passed (or as `grads` asks).
+   * Pass the forward's `activation` and `bias` for the gradients of y = act(x̂·w + b) (dy·act'(z)
+   * replaces dy; z is recomputed in the backward's passes).
    * @example
    * const { dx, dweight, dbias } = fastnorm.groupNormBackward(dy, x, { mean, rstd }, 32, { weight });
+   * fastnorm.groupNormBackward(dy, x, { mean, rstd }, 32, { weight, bias, activation: 'silu' });   // of SiLU(GroupNorm(x))
    */
   groupNormBackward: op(KERNELS.groupNormBackward, planGroupNormBackward),
   /**
@@ -178,8 +184,11 @@ export const OP_TABLE = {
   instanceNorm: op(KERNELS.instanceNormForward, planInstanceNorm),
   /**
    * Gradients of instanceNorm (useInputStats: false — through the running statistics, constants).
+   * Pass the forward's `activation` and `bias` for the gradients of y = act(x̂·w + b) (dy·act'(z)
+   * replaces dy; z is recomputed in the backward's passes).
    * @example
    * const { dx, dweight, dbias } = fastnorm.instanceNormBackward(dy, x, { mean, rstd }, { weight });
+   * fastnorm.instanceNormBackward(dy, x, { mean, rstd }, { weight, bias, activation: 'relu' });   // of ReLU(InstanceNorm(x))
    */
   instanceNormBackward: op(KERNELS.instanceNormBackward, planInstanceNormBackward),
 };

@@ -190,6 +190,10 @@ export interface BatchNormOptions<A extends FloatArray = FloatArray> {
 
 export interface BatchNormBackwardOptions<A extends FloatArray = FloatArray> {
   weight?: A;
+  /** The forward's bias: with `activation`, the pre-activation z = x̂·w + b needs it (absent: 0). */
+  bias?: A;
+  /** The forward's fused activation: the gradients are those of y = act(x̂·w + b), z recomputed (default none). */
+  activation?: Activation;
   /** true (default): gradient through the batch statistics; false: through fixed (running) ones. */
   training?: boolean;
   layout?: Layout;
@@ -240,6 +244,10 @@ export interface GroupNormOptions<A extends FloatArray = FloatArray> {
 
 export interface GroupNormBackwardOptions<A extends FloatArray = FloatArray> {
   weight?: A;
+  /** The forward's bias: with `activation`, the pre-activation z = x̂·w + b needs it (absent: 0). */
+  bias?: A;
+  /** The forward's fused activation: the gradients are those of y = act(x̂·w + b), z recomputed (default none). */
+  activation?: Activation;
   layout?: Layout;
   grads?: GradsOption;
   out?: { dx?: A; dweight?: A; dbias?: A };

@@ -123,10 +123,13 @@ export const BATCH_NORM_CASES = {
     args: (i) => {
       const c = channelInputs(i);
       const { mean, rstd } = batchNormSaved(i);
-      return [c.dy, c.x, { mean, rstd }, { weight: c.weight, training: !i.flags.eval, layout: c.layout }];
+      return [c.dy, c.x, { mean, rstd }, { weight: c.weight, bias: c.bias, activation: i.flags.activation, training: !i.flags.eval,
+        layout: c.layout }];
     },
     valid: [
       ['empty grads', (f) => { f.batchNormBackward(DY(), X(), SAVED(), { grads: {} }); }],
+      ['activation without bias (b = 0)', (f) => { f.batchNormBackward(DY(), X(), SAVED(), { weight: C3(), activation: 'silu' }); }],
+      ['bias without activation (ignored)', (f) => { f.batchNormBackward(DY(), X(), SAVED(), { bias: C3() }); }],
       ['eval mode with one value per channel', (f) => {
         f.batchNormBackward({ data: f32(3), shape: [1, 3] }, { data: f32(3), shape: [1, 3] }, SAVED(), { training: false });
       }],
@@ -146,7 +149,16 @@ export const BATCH_NORM_CASES = {
     ['layout is bad', (f) => f.batchNormBackward(DY(), X(), SAVED(), { layout: any('CHW') }), TypeError, /^layout\b/],
     ['training is a number', (f) => f.batchNormBackward(DY(), X(), SAVED(), { training: any(1) }), TypeError, /^training\b/],
     ['weight has the wrong length', (f) => f.batchNormBackward(DY(), X(), SAVED(), { weight: f32(4) }), RangeError, /^weight\b/],
-    ['bias is not a backward option', (f) => f.batchNormBackward(DY(), X(), SAVED(), any({ bias: C3() })), TypeError, /bias/],
+    ['activation is unknown', (f) => f.batchNormBackward(DY(), X(), SAVED(), { activation: any('tanh') }), TypeError,
+      /^activation must be one of 'relu', 'silu', 'gelu', 'gelu-tanh', got/],
+    ['activation is the string none', (f) => f.batchNormBackward(DY(), X(), SAVED(), { activation: any('none') }), TypeError, /^activation must be one of/],
+    ['bias has the wrong length', (f) => f.batchNormBackward(DY(), X(), SAVED(), { bias: f32(4), activation: 'relu' }), RangeError, /^bias\b/],
+    ['bias is float64 for float32 x', (f) => f.batchNormBackward(DY(), X(), SAVED(), { bias: any(new Float64Array(3)), activation: 'gelu' }),
+      TypeError, /^bias\b/],
+    ['out.dbias is bias', (f) => {
+      const b = C3();
+      return f.batchNormBackward(DY(), X(), SAVED(), { bias: b, activation: 'silu', out: { dbias: b } });
+    }, RangeError, /^out\.dbias\b.*\bbias\b/],
     ['momentum is not a backward option', (f) => f.batchNormBackward(DY(), X(), SAVED(), any({ momentum: 0.1 })), TypeError, /momentum/],
     ['grads.weight is not a boolean', (f) => f.batchNormBackward(DY(), X(), SAVED(), { grads: any({ weight: 'yes' }) }), TypeError, /^grads\.weight\b/],
     ['grads has an unknown key', (f) => f.batchNormBackward(DY(), X(), SAVED(), { grads: any({ mean: true }) }), TypeError, /^grads\.mean\b/],

@@ -52,7 +52,7 @@ export const GROUP_NORM_CASES = {
       const c = channelInputs(i);
       const groups = groupsOf(c.channels, c.rng);
       const { mean, rstd } = savedStats(i.dtype, i.dims[0] * groups, () => reference.groupNorm(c.x, groups, { layout: c.layout }));
-      return [c.dy, c.x, { mean, rstd }, groups, { weight: c.weight, layout: c.layout }];
+      return [c.dy, c.x, { mean, rstd }, groups, { weight: c.weight, bias: c.bias, activation: i.flags.activation, layout: c.layout }];
     },
     invalid: [
     ['dy.shape differs from x.shape', (f) => f.groupNormBackward({ data: f32(24), shape: [2, 3, 4] }, GX(), GSAVED(), 2), RangeError, /^dy\.shape\b/],
@@ -69,6 +69,18 @@ export const GROUP_NORM_CASES = {
     }, RangeError, /^out\.dx\b.*\bx\b/],
     ['weight has the wrong length', (f) => f.groupNormBackward(GDY(), GX(), GSAVED(), 2, { weight: f32(2) }), RangeError, /^weight\b/],
     ['unknown option (eps)', (f) => f.groupNormBackward(GDY(), GX(), GSAVED(), 2, any({ eps: 1e-5 })), TypeError, /eps/],
+    ['activation is unknown', (f) => f.groupNormBackward(GDY(), GX(), GSAVED(), 2, { activation: any('bogus') }), TypeError,
+      /^activation must be one of 'relu', 'silu', 'gelu', 'gelu-tanh'/],
+    ['activation is the string none', (f) => f.groupNormBackward(GDY(), GX(), GSAVED(), 2, { activation: any('none') }), TypeError,
+      /^activation must be one of/],
+    ['bias has the wrong length', (f) => f.groupNormBackward(GDY(), GX(), GSAVED(), 2, { bias: f32(2), activation: 'silu' }), RangeError, /^bias\b/],
+    ['out.dx overlaps bias', (f) => {
+      const dx = f32(24);
+      return f.groupNormBackward(GDY(), GX(), GSAVED(), 2, { bias: dx.subarray(0, 4), activation: 'gelu', out: { dx } });
+    }, RangeError, /^out\.dx\b.*\bbias\b/],
+    ],
+    valid: [
+      ['activation without bias (b = 0)', (f) => { f.groupNormBackward(GDY(), GX(), GSAVED(), 2, { weight: GW(), activation: 'relu' }); }],
     ],
   },
   instanceNorm: {
@@ -115,13 +127,18 @@ export const GROUP_NORM_CASES = {
       const c = channelInputs(i);
       const { mean, rstd } = savedStats(i.dtype, i.dims[0] * c.channels, () => reference.instanceNorm(c.x, {
         runningMean: c.runningMean, runningVar: c.runningVar, useInputStats: !i.flags.eval, layout: c.layout }));
-      return [c.dy, c.x, { mean, rstd }, { weight: c.weight, useInputStats: !i.flags.eval, layout: c.layout }];
+      return [c.dy, c.x, { mean, rstd }, { weight: c.weight, bias: c.bias, activation: i.flags.activation, useInputStats: !i.flags.eval,
+        layout: c.layout }];
     },
     invalid: [
     ['saved.mean has the wrong length (N*C)', (f) => f.instanceNormBackward(GDY(), GX(), GSAVED()), RangeError, /^saved\.mean must have 8/],
     ['useInputStats is a number', (f) => f.instanceNormBackward(GDY(), GX(), ISAVED(), { useInputStats: any(0) }), TypeError, /^useInputStats\b/],
     ['unknown option (momentum)', (f) => f.instanceNormBackward(GDY(), GX(), ISAVED(), any({ momentum: 0.1 })), TypeError, /momentum/],
     ['weight has the wrong length', (f) => f.instanceNormBackward(GDY(), GX(), ISAVED(), { weight: GW().subarray(0, 3) }), RangeError, /^weight\b/],
+    ['activation is unknown', (f) => f.instanceNormBackward(GDY(), GX(), ISAVED(), { activation: any('swish') }), TypeError,
+      /^activation must be one of/],
+    ['bias is float64 for float32 x', (f) => f.instanceNormBackward(GDY(), GX(), ISAVED(), { bias: any(new Float64Array(4)), activation: 'relu' }),
+      TypeError, /^bias\b/],
     ],
   },
 } satisfies Record<string, OpCase>;

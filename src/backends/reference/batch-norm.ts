@@ -3,8 +3,8 @@
 // synchronized-BatchNorm building blocks.
 import type { ArgsOf } from '../../api/bind.js';
 import type { Kernels } from '../../api/op-table.js';
-import type { FloatArray } from '../../api/types.js';
-import { activateInPlace } from './activation.js';
+import type { Activation, FloatArray } from '../../api/types.js';
+import { activateInPlace, gateGradient } from './activation.js';
 import { moments, rstdOf } from './numerics.js';
 
 type Opt = FloatArray | null;
@@ -57,6 +57,20 @@ function trainingGrad(dy: FloatArray, x: FloatArray, mean: FloatArray, rstd: Flo
   }
 }
 
+/** g = dy·act'(z) per element, z = (x − mean)·rstd·w + b per channel (w, b absent: 1, 0), in float64. */
+function gatedChannels(activation: Activation, dy: FloatArray, x: FloatArray, mean: FloatArray, rstd: FloatArray, n: number, c: number,
+  s: number, channelsLast: boolean, weight: Opt, bias: Opt): Float64Array {
+  const g = new Float64Array(dy.length);
+  for (let ci = 0; ci < c; ci++) {
+    const mu = mean[ci];
+    const r = rstd[ci];
+    const w = weight ? weight[ci] : 1;
+    const b = bias ? bias[ci] : 0;
+    eachInChannel(n, c, s, channelsLast, ci, (i) => { g[i] = gateGradient(activation, (x[i] - mu) * r * w + b, dy[i]); });
+  }
+  return g;
+}
+
 type BatchNormKernels = 'batchNormForward' | 'batchNormBackward' | 'batchNormStats' | 'batchNormGatherStats' | 'batchNormElemt'
   | 'batchNormBackwardReduce' | 'batchNormBackwardElemt';
 
@@ -96,7 +110,10 @@ export const batchNormKernels: Pick<Kernels, BatchNormKernels> = {
     activateInPlace(activation, y);
   },
 
-  batchNormBackward({ dy, x, mean, rstd, n, c, s, channelsLast, weight, training, dx, dweight, dbias }: ArgsOf<'batchNormBackward'>): void {
+  // A fused activation: the plain backward of g = dy·act'(z), z = x̂·w + b in float64.
+  batchNormBackward({ dy: dyIn, x, mean, rstd, n, c, s, channelsLast, weight, bias, training, activation, dx, dweight, dbias }:
+    ArgsOf<'batchNormBackward'>): void {
+    const dy = activation === 'none' ? dyIn : gatedChannels(activation, dyIn, x, mean, rstd, n, c, s, channelsLast, weight, bias);
     const sumDy = new Float64Array(c);
     const sumDyXmu = new Float64Array(c);
     for (let ci = 0; ci < c; ci++) {

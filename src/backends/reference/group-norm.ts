@@ -3,8 +3,8 @@
 // refined mean, the centered backward of DESIGN.md §1, and PyTorch's running-statistics rule.
 import type { ArgsOf } from '../../api/bind.js';
 import type { Kernels } from '../../api/op-table.js';
-import type { FloatArray } from '../../api/types.js';
-import { activateInPlace } from './activation.js';
+import type { Activation, FloatArray } from '../../api/types.js';
+import { activateInPlace, gateGradient } from './activation.js';
 import { moments, rstdOf } from './numerics.js';
 
 type Opt = FloatArray | null;
@@ -96,6 +96,25 @@ function backward(dy: FloatArray, x: FloatArray, mean: FloatArray, rstd: FloatAr
   if (dbias) dbias.set(db);
 }
 
+/** g = dy·act'(z) per element, z = (x − mean)·rstd·w + b of its group and channel (w, b absent: 1, 0), in float64. */
+function gated(activation: Activation | 'none', dy: FloatArray, x: FloatArray, mean: FloatArray, rstd: FloatArray, n: number, c: number,
+  s: number, channelsLast: boolean, groups: number, weight: Opt, bias: Opt): FloatArray {
+  if (activation === 'none') return dy;
+  const g = new Float64Array(dy.length);
+  for (let ni = 0; ni < n; ni++) {
+    for (let gi = 0; gi < groups; gi++) {
+      const mu = mean[ni * groups + gi];
+      const r = rstd[ni * groups + gi];
+      for (const i of groupIndices(n, c, s, channelsLast, groups, ni, gi)) {
+        const ci = channelsLast ? i % c : Math.floor(i / s) % c;
+        g[i] = gateGradient(activation, (x[i] - mu) * r * (weight ? weight[ci] : 1) + (bias ? bias[ci] : 0), dy[i]);
+      }
+    }
+  }
+  return g;
+}
+
+// A fused activation: the plain backward of g = dy·act'(z), z = x̂·w + b in float64.
 export const groupNormKernels: Pick<Kernels, 'groupNormForward' | 'groupNormBackward' | 'instanceNormForward' | 'instanceNormBackward'> = {
   groupNormForward: (a: ArgsOf<'groupNormForward'>) => {
     forward(a.x, a.n, a.c, a.s, a.channelsLast, a.groups, a.weight, a.bias, null, null, 0, a.eps, true, a.y, a.mean, a.rstd);
@@ -106,8 +125,10 @@ export const groupNormKernels: Pick<Kernels, 'groupNormForward' | 'groupNormBack
       a.y, a.mean, a.rstd);
     activateInPlace(a.activation, a.y);
   },
-  groupNormBackward: (a: ArgsOf<'groupNormBackward'>) => backward(a.dy, a.x, a.mean, a.rstd, a.n, a.c, a.s, a.channelsLast, a.groups,
-    a.weight, true, a.dx, a.dweight, a.dbias),
-  instanceNormBackward: (a: ArgsOf<'instanceNormBackward'>) => backward(a.dy, a.x, a.mean, a.rstd, a.n, a.c, a.s, a.channelsLast, a.c,
-    a.weight, a.useInputStats, a.dx, a.dweight, a.dbias),
+  groupNormBackward: (a: ArgsOf<'groupNormBackward'>) => backward(
+    gated(a.activation, a.dy, a.x, a.mean, a.rstd, a.n, a.c, a.s, a.channelsLast, a.groups, a.weight, a.bias),
+    a.x, a.mean, a.rstd, a.n, a.c, a.s, a.channelsLast, a.groups, a.weight, true, a.dx, a.dweight, a.dbias),
+  instanceNormBackward: (a: ArgsOf<'instanceNormBackward'>) => backward(
+    gated(a.activation, a.dy, a.x, a.mean, a.rstd, a.n, a.c, a.s, a.channelsLast, a.c, a.weight, a.bias),
+    a.x, a.mean, a.rstd, a.n, a.c, a.s, a.channelsLast, a.c, a.weight, a.useInputStats, a.dx, a.dweight, a.dbias),
 };
