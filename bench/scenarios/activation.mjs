@@ -90,7 +90,46 @@ function fusedLayerNormBackward([rows, cols], activation) {
   };
 }
 
+// The same for BatchNorm (training) and GroupNorm backward on the CNN shapes: the unfused
+// sequence runs the norm again for z, the JS silu' loop, then the plain backward. DRAM passes as
+// the plain backward's rows count them: BatchNorm 2 + 2 reads + 1 write, GroupNorm 2 reads + 1
+// write (its units' dx from cache).
+function fusedChannelBackward([op, nchw, groups], layout, activation) {
+  const shape = inLayout(nchw, layout);
+  const [n, c] = nchw;
+  const size = shape.reduce((p, d) => p * d, 1);
+  const stats = op === 'batchNorm' ? c : n * groups;
+  const forward = (api, s) => (op === 'batchNorm'
+    ? api.batchNorm(s.x, { weight: s.weight, bias: s.bias, eps: EPS, layout })
+    : api.groupNorm(s.x, groups, { weight: s.weight, bias: s.bias, eps: EPS, layout }));
+  const backward = (api, s, dy, opts) => (op === 'batchNorm'
+    ? api.batchNormBackward(dy, s.x, s.saved, { weight: s.weight, layout, ...opts })
+    : api.groupNormBackward(dy, s.x, s.saved, groups, { weight: s.weight, layout, ...opts }));
+  return {
+    op: `${op}${layout === 'NHWC' ? ' NHWC' : ''} + ${activation}`, dir: op === 'batchNorm' ? 'train bwd' : 'backward', shape,
+    bytes: F32 * ((op === 'batchNorm' ? 5 : 3) * size + 4 * c + 2 * stats),
+    baselineName: 'unfused: norm, JS silu\' loop, plain backward',
+    setup: (lib) => {
+      const s = { ...channelInputs(nchw, layout, op === 'batchNorm' ? 21 : 11), fastnorm: lib.fastnorm };
+      const { mean, rstd } = forward(lib.fastnorm, s);
+      return { ...s, saved: { mean, rstd } };
+    },
+    newOut: () => ({ dx: new Float32Array(size), dweight: new Float32Array(c), dbias: new Float32Array(c) }),
+    call: (api, s, out) => backward(api, s, s.dy, { bias: s.bias, activation, out }),
+    jsLoop: (s, out) => {
+      const z = forward(s.fastnorm, s).y.data;
+      const g = new Float32Array(size);
+      for (let i = 0; i < size; i++) {
+        const sig = 1 / (1 + Math.exp(-z[i]));
+        g[i] = s.dy.data[i] * sig * (1 + z[i] * (1 - sig));
+      }
+      return backward(s.fastnorm, s, { data: g, shape }, { out });
+    },
+  };
+}
+
 export const scenarios = [
   ...CASES.flatMap((c) => c[3].flatMap((layout) => ['relu', 'silu'].map((a) => fusedForward(c, layout, a)))),
   fusedLayerNormBackward([8192, 768], 'silu'),
+  ...CASES.flatMap((c) => c[3].map((layout) => fusedChannelBackward(c, layout, 'silu'))),
 ];
