@@ -134,7 +134,7 @@ describe('the native worker keeps its arguments alive', () => {
       const rstd = new Float32Array(rows);
       // x is referenced by the worker alone: if it did not hold it, the collection below would free
       // its memory while the kernel reads it
-      const done = addon.layerNormForwardAsync(source.slice(), rows, cols, null, null, 1e-5, 0, 'none', y, mean, rstd);
+      const done = addon.layerNormForwardAsync(source.slice(), rows, cols, null, null, 1e-5, 0, 'none', y, mean, rstd, 'none');
       forceGc();
       results.push(done.then(() => ({ y, mean, rstd })));
     }
@@ -149,7 +149,7 @@ describe('the native worker keeps its arguments alive', () => {
     const addon = nativeAddon!;
     for (let k = 0; k < 8; k++) {
       void addon.rmsNormForwardAsync(new Float64Array(256 * 1024), 256, 1024, null, 1e-6, 0, new Float64Array(256 * 1024),
-        new Float64Array(256));
+        new Float64Array(256), 'none');
     }
     forceGc();
     // the pool is still usable and correct afterwards

@@ -178,7 +178,10 @@ function spoils(kernel: KernelName, i: number): Spoil[] {
       { what: 'a prefix of a choice', change: (a) => { a[i] = f.choices[f.choices.length - 1].slice(0, -1); }, error: TypeError, message: named(f.name) },
       { what: 'its index 1 (a number)', change: (a) => { a[i] = 1; }, error: TypeError, message: named(f.name) },
       { what: 'missing', change: (a) => { a[i] = undefined; }, error: TypeError, message: named(f.name) },
-      ...f.choices.map((c) => ({ what: `'${c}' (accepted)`, change: (a: unknown[]) => { a[i] = c; } })),
+      // halfFormat float16/bfloat16 needs Uint16Array data (the arguments here are float)
+      ...f.choices.map((c) => (f.name === 'halfFormat' && c !== 'none'
+        ? { what: `'${c}' with float data`, change: (a: unknown[]) => { a[i] = c; }, error: TypeError, message: /must be a Uint16Array/ }
+        : { what: `'${c}' (accepted)`, change: (a: unknown[]) => { a[i] = c; } })),
     ];
   }
   if (!isArray(f)) return [];

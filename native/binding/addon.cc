@@ -258,12 +258,27 @@ class Addon : public Napi::Addon<Addon> {
   template <Kernel K>
   PreparedCall prepare(const Napi::CallbackInfo& info) {
     using Fields = schema::Fields<K>;
+    using Resolved = binding::ResolvedFields<K>;
     binding::Value values[Fields::count];
-    const napi_typedarray_type dtype =
-        binding::readFields(JsArgs(info), Fields::list, binding::ResolvedFields<K>::list.data(), Fields::count, values);
+    const binding::CallDtype call =
+        binding::readFields(JsArgs(info), Fields::list, Resolved::list.data(), Fields::count, values, Resolved::halfFormat);
+    if constexpr (Resolved::halfFormat != binding::kNoField) {
+      if (call.format == 1) return prepareHalf<K>(table_->f16, call.halfParams, values);
+      if (call.format == 2) return prepareHalf<K>(table_->bf16, call.halfParams, values);
+    }
+    const napi_typedarray_type dtype = call.data;
     if (dtype == napi_float32_array)
       return PreparedCall(binding::KernelCall<K>::of(table_->f32), binding::KernelCall<K>::template build<float>(values), exec());
     return PreparedCall(binding::KernelCall<K>::of(table_->f64), binding::KernelCall<K>::template build<double>(values), exec());
+  }
+
+  // A half-precision call of kernel K (one of FASTNORM_HALF_KERNELS) in format F's kernels.
+  template <Kernel K, HalfFormat F>
+  PreparedCall prepareHalf(const HalfKernels<F>& kernels, bool halfParams, const binding::Value* values) {
+    using Call = binding::HalfKernelCall<K>;
+    if (halfParams)
+      return PreparedCall(Call::of(kernels.halfParams), binding::KernelCall<K>::template build<HalfCall<F, Half<F>>>(values), exec());
+    return PreparedCall(Call::of(kernels.floatParams), binding::KernelCall<K>::template build<HalfCall<F, float>>(values), exec());
   }
 
   template <Kernel K>

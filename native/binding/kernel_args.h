@@ -9,7 +9,9 @@
 //   presence  "required unless <flag>" arrays are there when the flag is false;
 //   divisors  a SIZE with a divisor is ≥ 1 and divides it;
 //   dtype     Data, Param and Stats arrays have the dtype of the first Data array, Float64 ones are
-//             Float64Array (TypeError);
+//             Float64Array (TypeError); a kernel with a `halfFormat` row (FASTNORM_HALF_KERNELS) also
+//             takes Uint16Array data when halfFormat is float16/bfloat16 (and only then): Stats
+//             are then Float32Array, Param arrays all Uint16Array or all Float32Array;
 //   length    every array has exactly the elements its length names (RangeError; a product that
 //             overflows is one too);
 //   overlap   outputs (OUT, INOUT) share no memory with an input or another output, except an
@@ -76,10 +78,13 @@ class JsArgs {
   // A Uint16Array (16-bit storage: float16 or bfloat16 bit patterns), or absent.
   ArrayArg halfArray(size_t index, const char* name) const { return typedArray(index, name, true); }
 
+  // Any of the three (a half-precision kernel's arrays, sorted out by their dtype rules), or absent.
+  ArrayArg anyArray(size_t index, const char* name) const { return typedArray(index, name, false, true); }
+
  private:
   // One N-API call on the path of a typed array (no buffer or offset asked for); the kind of
   // anything else is looked at only then, and a message built only for an error.
-  ArrayArg typedArray(size_t index, const char* name, bool half) const {
+  ArrayArg typedArray(size_t index, const char* name, bool half, bool any = false) const {
     ArrayArg a;
     napi_value v = index < info_.Length() ? static_cast<napi_value>(info_[index]) : nullptr;
     if (!v) return a;
@@ -87,17 +92,20 @@ class JsArgs {
       napi_valuetype kind = napi_undefined;
       napi_typeof(env_, v, &kind);
       if (kind == napi_undefined || kind == napi_null) return ArrayArg{};
-      wrongKind(name, half);
+      wrongKind(name, half, any);
     }
-    if (half ? a.type != napi_uint16_array : a.type != napi_float32_array && a.type != napi_float64_array) wrongKind(name, half);
+    const bool isFloat = a.type == napi_float32_array || a.type == napi_float64_array, isHalf = a.type == napi_uint16_array;
+    if (any ? !isFloat && !isHalf : half ? !isHalf : !isFloat) wrongKind(name, half, any);
     a.bytes = a.length * (a.type == napi_uint16_array ? 2 : a.type == napi_float32_array ? 4 : 8);
     if (a.length > 0 && !a.data) typeError(std::string(name) + " is detached");
     a.present = true;
     return a;
   }
 
-  [[noreturn]] void wrongKind(const char* name, bool half) const {
-    typeError(name + std::string(half ? " must be a Uint16Array" : " must be a Float32Array or Float64Array"));
+  [[noreturn]] void wrongKind(const char* name, bool half, bool any) const {
+    typeError(name + std::string(any    ? " must be a Float32Array, Float64Array or Uint16Array"
+                                 : half ? " must be a Uint16Array"
+                                        : " must be a Float32Array or Float64Array"));
   }
 
  public:
@@ -165,6 +173,14 @@ struct Resolved {
   size_t alias = kNoField;         // the IN an OUT may be
 };
 
+// The `halfFormat` CHOICE of a half-precision kernel (FASTNORM_HALF_FORMAT), or kNoField.
+template <size_t N>
+constexpr size_t halfFormatField(const Field* f) {
+  for (size_t i = 0; i < N; ++i)
+    if (f[i].role == Role::Choice && schema::same(f[i].name, "halfFormat")) return i;
+  return kNoField;
+}
+
 template <size_t N>
 constexpr std::array<Resolved, N> resolve(const Field* f) {
   std::array<Resolved, N> r{};
@@ -207,6 +223,7 @@ template <Kernel K>
 struct ResolvedFields {
   using Rows = schema::Fields<K>;
   static constexpr std::array<Resolved, Rows::count> list = resolve<Rows::count>(Rows::list);
+  static constexpr size_t halfFormat = halfFormatField<Rows::count>(Rows::list);
   static_assert(resolvable(list, Rows::list), "kernel_args.h: a length of more than kMaxFactors sizes, or a choice too long");
 };
 
@@ -224,15 +241,23 @@ inline bool lengthOf(const Resolved& r, const Value* v, size_t& product) {
   return zero || !overflow;
 }
 
-// Reads and checks a kernel's arguments (the rows f[0..count), resolved as r) into v; throws on
-// bad input. Returns the dtype of the call (the first Data array's).
-inline napi_typedarray_type readFields(const JsArgs& args, const Field* f, const Resolved* r, size_t count, Value* v) {
+// The storage types of a call: its data's (the first Data array's) and, for a half-precision
+// call (format 1: float16, 2: bfloat16), whether its parameters are halves too.
+struct CallDtype {
+  napi_typedarray_type data = napi_float32_array;
+  uint8_t format = 0;
+  bool halfParams = false;
+};
+
+// Reads and checks a kernel's arguments (the rows f[0..count), resolved as r; half: the
+// halfFormat row or kNoField) into v; throws on bad input.
+inline CallDtype readFields(const JsArgs& args, const Field* f, const Resolved* r, size_t count, Value* v, size_t half = kNoField) {
   for (size_t i = 0; i < count; ++i) {
     switch (f[i].role) {
       case Role::In:
       case Role::Out:
       case Role::InOut:
-        v[i].array = args.array(i, f[i].label);
+        v[i].array = half != kNoField ? args.anyArray(i, f[i].label) : args.array(i, f[i].label);
         if (!v[i].array.present && r[i].required)
           args.typeError(std::string(f[i].label) + " is required (a Float32Array or Float64Array)");
         break;
@@ -259,11 +284,40 @@ inline napi_typedarray_type readFields(const JsArgs& args, const Field* f, const
     dtype = v[i].array.type;
     break;
   }
+  CallDtype call;
+  call.data = dtype;
+  // a half-precision call: Stats float32, Param all of the first Param array's type
+  napi_typedarray_type stats = dtype, param = dtype;
+  const Field* firstParam = nullptr;
+  if (half != kNoField) {
+    call.format = v[half].choice;
+    const std::string label = first ? first->label : "the tensor";
+    if (call.format != 0 && dtype != napi_uint16_array)
+      args.typeError(label + " must be a Uint16Array for halfFormat " + (call.format == 1 ? "float16" : "bfloat16"));
+    if (call.format == 0 && dtype == napi_uint16_array) args.typeError(label + " is a Uint16Array: halfFormat must be float16 or bfloat16");
+    if (call.format != 0) {
+      stats = napi_float32_array;
+      param = napi_float32_array;
+      for (size_t i = 0; i < count; ++i) {
+        if (f[i].dtype != Dtype::Param || !v[i].array.present) continue;
+        firstParam = &f[i];
+        param = v[i].array.type;
+        if (param != napi_uint16_array && param != napi_float32_array)
+          args.typeError(std::string(f[i].label) + " of half-precision data must be a Uint16Array (its format) or a Float32Array");
+        break;
+      }
+      call.halfParams = param == napi_uint16_array;
+    }
+  }
   for (size_t i = 0; i < count; ++i) {
     const ArrayArg& a = v[i].array;
     if (!schema::isArray(f[i].role) || !a.present) continue;
     if (f[i].dtype == Dtype::Float64) {
       if (a.type != napi_float64_array) args.typeError(std::string(f[i].label) + " must be a Float64Array");
+    } else if (f[i].dtype == Dtype::Stats && call.format != 0) {
+      if (a.type != stats) args.typeError(std::string(f[i].label) + " must be a Float32Array (the statistics of half-precision data)");
+    } else if (f[i].dtype == Dtype::Param && call.format != 0) {
+      if (a.type != param) args.typeError(std::string(f[i].label) + " must have the same dtype as " + firstParam->label);
     } else if (a.type != dtype) {
       args.typeError(std::string(f[i].label) + " must have the same dtype as " + (first ? first->label : "the tensor"));
     }
@@ -287,7 +341,7 @@ inline napi_typedarray_type readFields(const JsArgs& args, const Field* f, const
       if (!inPlace) args.rangeError(std::string(f[o].label) + " must not share memory with " + f[i].label);
     }
   }
-  return dtype;
+  return call;
 }
 
 // Kernel K's Args struct from its checked values, and its function in a kernel set.
@@ -319,6 +373,18 @@ struct KernelCall;
   };
 FASTNORM_KERNELS(FASTNORM_KERNEL_CALL)
 #undef FASTNORM_KERNEL_CALL
+
+// A half-precision kernel's function in one HalfCall type's set (FASTNORM_HALF_KERNELS only).
+template <Kernel K>
+struct HalfKernelCall;
+#define FASTNORM_HALF_KERNEL_CALL(name)                                                   \
+  template <>                                                                             \
+  struct HalfKernelCall<Kernel::name> {                                                   \
+    template <class C>                                                                    \
+    static KernelFunction<Kernel::name, C> of(const HalfKernelSet<C>& set) { return set.name; } \
+  };
+FASTNORM_HALF_KERNELS(FASTNORM_HALF_KERNEL_CALL)
+#undef FASTNORM_HALF_KERNEL_CALL
 #undef FASTNORM_BUILD
 #undef FASTNORM_BUILD_IN
 #undef FASTNORM_BUILD_INOUT

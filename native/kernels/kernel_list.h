@@ -21,9 +21,9 @@
 // X that pastes KIND onto its own macro name (FASTNORM_FIELD_IN, ...): a new kind of argument is
 // one macro in each reader, and no row changes (CONTRIBUTING.md).
 // dtype: Data (the tensor's: x, dy, y, dx), Param (weight, bias, running statistics and their
-// gradients), Stats (saved mean/rstd), Float64 (always double: mergeable partial sums). Today
-// Data, Param and Stats are all the call's dtype; half precision will let Param be float32 too
-// and Stats be float32 (see CONTRIBUTING.md). presence: "required", "optional", or
+// gradients), Stats (saved mean/rstd), Float64 (always double: mergeable partial sums). Data,
+// Param and Stats are the call's dtype, but for a half-precision call (FASTNORM_HALF_KERNELS):
+// then Stats are float32 and Param the data's half format or float32 (see CONTRIBUTING.md). presence: "required", "optional", or
 // "required unless <flag>". length: a product of SIZE names ("rows*cols"), checked against the
 // array's length. label: the argument's name in messages ("out.y", "saved.mean").
 //
@@ -55,6 +55,16 @@
   X(instanceNormForward)    \
   X(instanceNormBackward)
 
+// The kernels that also take half-precision data (a Uint16Array of float16 or bfloat16 bits):
+// each has a CHOICE row `halfFormat` (FASTNORM_HALF_FORMAT), and then Data arrays are Uint16Array,
+// Stats Float32Array, Param arrays all Uint16Array (the data's format) or all Float32Array.
+#define FASTNORM_HALF_KERNELS(X) \
+  X(layerNormForward)            \
+  X(layerNormBackward)           \
+  X(rmsNormForward)              \
+  X(rmsNormBackward)
+#define FASTNORM_HALF_FORMAT(X) X(CHOICE, halfFormat, "none|float16|bfloat16")
+
 // Argument groups many kernels share (the same in kernel-schema.ts): a tensor's rows (LayerNorm,
 // RMSNorm) or (N, C, S) channel view; a backward's dy and x; the statistics a forward writes and
 // its backward reads; the affine parameters; the running statistics; the gradient outputs.
@@ -81,23 +91,26 @@
 #define FASTNORM_ARGS_layerNormForward(X)                                                          \
   X(IN, x, Data, "required", "rows*cols", "x") FASTNORM_ROWS(X)                                    \
   FASTNORM_AFFINE(X, "cols") X(NUMBER, eps) X(NUMBER, weightOffset) FASTNORM_ACTIVATION(X)        \
-  X(OUT, y, Data, "required", "rows*cols", "out.y", "x") FASTNORM_STATS_OUT(X, "rows")
+  X(OUT, y, Data, "required", "rows*cols", "out.y", "x") FASTNORM_STATS_OUT(X, "rows") FASTNORM_HALF_FORMAT(X)
 
 // The backward takes the forward's bias and activation: with one, g = dy·act'(z), z = x̂·w + b,
 // replaces dy (z recomputed in the backward's passes).
 #define FASTNORM_ARGS_layerNormBackward(X)                                 \
   FASTNORM_DY_X(X, "rows*cols") FASTNORM_SAVED(X, "rows") FASTNORM_ROWS(X) \
-  FASTNORM_AFFINE(X, "cols") X(NUMBER, weightOffset) FASTNORM_ACTIVATION(X) FASTNORM_GRADS(X, "rows*cols", "cols")
+  FASTNORM_AFFINE(X, "cols") X(NUMBER, weightOffset) FASTNORM_ACTIVATION(X) FASTNORM_GRADS(X, "rows*cols", "cols") \
+  FASTNORM_HALF_FORMAT(X)
 
 #define FASTNORM_ARGS_rmsNormForward(X)                                                       \
   X(IN, x, Data, "required", "rows*cols", "x") FASTNORM_ROWS(X)                               \
   X(IN, weight, Param, "optional", "cols", "weight") X(NUMBER, eps) X(NUMBER, weightOffset)   \
-  X(OUT, y, Data, "required", "rows*cols", "out.y", "x") X(OUT, rstd, Stats, "required", "rows", "out.rstd", "")
+  X(OUT, y, Data, "required", "rows*cols", "out.y", "x") X(OUT, rstd, Stats, "required", "rows", "out.rstd", "") \
+  FASTNORM_HALF_FORMAT(X)
 
 #define FASTNORM_ARGS_rmsNormBackward(X)                                                              \
   FASTNORM_DY_X(X, "rows*cols") X(IN, rstd, Stats, "required", "rows", "saved.rstd") FASTNORM_ROWS(X) \
   X(IN, weight, Param, "optional", "cols", "weight") X(NUMBER, weightOffset)                          \
-  X(OUT, dx, Data, "required", "rows*cols", "out.dx", "") X(OUT, dweight, Param, "optional", "cols", "out.dweight", "")
+  X(OUT, dx, Data, "required", "rows*cols", "out.dx", "") X(OUT, dweight, Param, "optional", "cols", "out.dweight", "") \
+  FASTNORM_HALF_FORMAT(X)
 
 // Residual add + norm: sum = x + residual (+ residualBias per column), the new residual stream,
 // is written (out.sum may be residual itself) and normalized into y (out.y may be x itself).

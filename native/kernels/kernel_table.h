@@ -39,6 +39,24 @@ template <class T>
 struct FieldType<schema::Dtype::Float64, T> {
   using type = double;
 };
+// A half-precision call (HalfCall<F, P>): data stored as Half<F>, parameters (and their gradients)
+// as P, saved statistics float.
+template <HalfFormat F, class P>
+struct FieldType<schema::Dtype::Data, HalfCall<F, P>> {
+  using type = Half<F>;
+};
+template <HalfFormat F, class P>
+struct FieldType<schema::Dtype::Param, HalfCall<F, P>> {
+  using type = P;
+};
+template <HalfFormat F, class P>
+struct FieldType<schema::Dtype::Stats, HalfCall<F, P>> {
+  using type = float;
+};
+template <HalfFormat F, class P>
+struct FieldType<schema::Dtype::Float64, HalfCall<F, P>> {
+  using type = double;
+};
 
 // Args<K, T>: kernel K's arguments, its rows of kernel_list.h as members, in order.
 template <Kernel K, class T>
@@ -81,6 +99,22 @@ struct KernelSet {
 #undef FASTNORM_KERNEL_POINTER
 };
 
+// The kernels that take half-precision data (FASTNORM_HALF_KERNELS), for one HalfCall type.
+template <class C>
+struct HalfKernelSet {
+#define FASTNORM_KERNEL_POINTER(name) KernelFunction<Kernel::name, C> name;
+  FASTNORM_HALF_KERNELS(FASTNORM_KERNEL_POINTER)
+#undef FASTNORM_KERNEL_POINTER
+};
+
+// A half-precision call's kernels by format and parameter storage: weight/bias (and their
+// gradients) in the data's format, or float32.
+template <HalfFormat F>
+struct HalfKernels {
+  HalfKernelSet<HalfCall<F, Half<F>>> halfParams;
+  HalfKernelSet<HalfCall<F, float>> floatParams;
+};
+
 // Conversions of n values between T and a 16-bit storage format, indexed by HalfFormat
 // (convert.cc): narrow rounds once to nearest-even, widen is exact.
 template <class T>
@@ -95,6 +129,8 @@ struct KernelTable {
   KernelSet<double> f64;
   HalfConversions<float> convertF32;
   HalfConversions<double> convertF64;
+  HalfKernels<HalfFormat::Float16> f16;
+  HalfKernels<HalfFormat::BFloat16> bf16;
 };
 
 // ISA builds compiled into this binary, best first (see dispatch.cc).

@@ -22,4 +22,15 @@ HalfConversions<T> halfConversions();  // convert.cc
   template bool name<float>(const Args<Kernel::name, float>&, const Exec&) noexcept;       \
   template bool name<double>(const Args<Kernel::name, double>&, const Exec&) noexcept;
 
+// A kernel of FASTNORM_HALF_KERNELS also for each half-precision call type.
+#define FASTNORM_INSTANTIATE_HALF_KERNEL(name)                                                                    \
+  template bool name<HalfCall<HalfFormat::Float16, Half<HalfFormat::Float16>>>(                                  \
+      const Args<Kernel::name, HalfCall<HalfFormat::Float16, Half<HalfFormat::Float16>>>&, const Exec&) noexcept; \
+  template bool name<HalfCall<HalfFormat::Float16, float>>(const Args<Kernel::name, HalfCall<HalfFormat::Float16, float>>&, \
+                                                           const Exec&) noexcept;                                \
+  template bool name<HalfCall<HalfFormat::BFloat16, Half<HalfFormat::BFloat16>>>(                                \
+      const Args<Kernel::name, HalfCall<HalfFormat::BFloat16, Half<HalfFormat::BFloat16>>>&, const Exec&) noexcept; \
+  template bool name<HalfCall<HalfFormat::BFloat16, float>>(const Args<Kernel::name, HalfCall<HalfFormat::BFloat16, float>>&, \
+                                                            const Exec&) noexcept;
+
 }  // namespace fastnorm::FASTNORM_ISA_NS

@@ -22,13 +22,46 @@ inline Vec<T> loadLanes(const T* p, size_t k) {
   return k == kLanes<T> ? Vec<T>::load(p) : Vec<T>::loadPartial(p, k);
 }
 
+// 16-bit storage (half_format.h): a kernel whose data type S is Half<F> computes in float, so a
+// load widens k ≤ 16 halves exactly into float lanes and a store rounds float lanes once to
+// nearest-even (the bits of half_scalar.h on every ISA). Everything between is the float path.
+using fastnorm::Half;
+template <class S> constexpr bool kIsHalf = false;
+template <HalfFormat F> constexpr bool kIsHalf<Half<F>> = true;
+
+template <HalfFormat F>
+inline VF loadLanes(const Half<F>* p, size_t k) {
+  const auto* bits = reinterpret_cast<const uint16_t*>(p);
+  return k == kLanes<float> ? loadHalfs<F>(bits) : loadHalfsPartial<F>(bits, k);
+}
+
+template <HalfFormat F>
+inline void storeLanes(VF v, Half<F>* p, size_t k) {
+  auto* bits = reinterpret_cast<uint16_t*>(p);
+  if (k == kLanes<float>) storeHalfs<F>(v, bits);
+  else storeHalfsPartial<F>(v, bits, k);
+}
+
+// A storage type's scalars: a double rounded once into it, and a stored value exactly as a double.
+template <class S>
+struct Scalar {
+  static S round(double v) { return S(v); }
+  static double value(S v) { return double(v); }
+};
+template <HalfFormat F>
+struct Scalar<Half<F>> {
+  static Half<F> round(double v) { return {narrowToHalf<F>(v)}; }
+  static double value(Half<F> v) { return double(widenHalf<F>(v.bits)); }
+};
+
 // A run of values read from memory, as a source of vectors: values(i, k) is the vector at
 // value i with k valid lanes (the others 0). Reductions and passes that take a source also read
 // values that are computed as they are read (an add-norm's x + residual).
+// (T: the stored type; Values<Half<F>> gives float vectors.)
 template <class T>
 struct Values {
   const T* p;
-  Vec<T> operator()(size_t i, size_t k) const { return loadLanes(p + i, k); }
+  auto operator()(size_t i, size_t k) const { return loadLanes(p + i, k); }
 };
 
 template <class T>
@@ -42,20 +75,28 @@ inline void storeLanes(Vec<T> v, T* p, size_t k) {
 // Stream the run is split so full vectors start on 64-byte boundaries and bypass the cache;
 // the split changes how values are stored, never which values (callers then end their task
 // with streamFence()).
+// T is the type computed in; out may be stored as T or, for float, as halves (S = Half<F>:
+// plain stores, rounded once per value; Stream is ignored there).
 // Scalar math: out[i] = value(i) (each caller's value function says what it computes).
-template <class T, bool Stream, class Value>
-inline void writeRun(T* out, size_t n, Value value) {
+template <class T, bool Stream, class Value, class S>
+inline void writeRun(S* out, size_t n, Value value) {
   constexpr size_t L = kLanes<T>;
   size_t i = 0;
-  if constexpr (Stream) {
-    size_t head = ((64 - (reinterpret_cast<uintptr_t>(out) & 63)) & 63) / sizeof(T);
-    if (head > n) head = n;
-    if (head > 0) value(0, head).storePartial(out, head);
-    for (i = head; i + L <= n; i += L) value(i, L).stream(out + i);
+  if constexpr (kIsHalf<S>) {
+    static_assert(std::is_same_v<T, float>, "halves are computed in float");
+    for (; i + L <= n; i += L) storeLanes(value(i, L), out + i, L);
+    if (i < n) storeLanes(value(i, n - i), out + i, n - i);
   } else {
-    for (; i + L <= n; i += L) value(i, L).store(out + i);
+    if constexpr (Stream) {
+      size_t head = ((64 - (reinterpret_cast<uintptr_t>(out) & 63)) & 63) / sizeof(T);
+      if (head > n) head = n;
+      if (head > 0) value(0, head).storePartial(out, head);
+      for (i = head; i + L <= n; i += L) value(i, L).stream(out + i);
+    } else {
+      for (; i + L <= n; i += L) value(i, L).store(out + i);
+    }
+    if (i < n) value(i, n - i).storePartial(out + i, n - i);
   }
-  if (i < n) value(i, n - i).storePartial(out + i, n - i);
 }
 
 }  // namespace fastnorm::FASTNORM_ISA_NS

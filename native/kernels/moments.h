@@ -219,7 +219,7 @@ void combineColumns(double* partial, size_t count, size_t stride, size_t n, T* o
     const double* src = partial + p * stride;
     for (size_t j = 0; j < n; ++j) partial[j] += src[j];
   }
-  for (size_t j = 0; j < n; ++j) out[j] = T(partial[j]);
+  for (size_t j = 0; j < n; ++j) out[j] = Scalar<T>::round(partial[j]);  // once, also into a half
 }
 
 // 1/sqrt(var + eps) in double; 0 when var + eps == 0 (then y = bias). NaN propagates.

@@ -124,8 +124,10 @@ __attribute__((always_inline)) inline Vec<T> normalizeValue(Vec<T> v, size_t j, 
 }
 
 // Scalar math: y = act((((x − hi) − lo)·r)·w + b) over n values; operands are read at index(i).
-template <class T, bool Stream, class Index, class Hi, class Lo, class R, class W, class B, class A = Act<Activation::None>>
-inline void normalizeRun(const T* x, T* y, size_t n, Index index, Hi hi, Lo lo, R r, W w, B b, A act = A()) {
+// x and y are stored as S: T itself, or halves computed in float (lanes.h).
+template <class T, bool Stream, class Index, class Hi, class Lo, class R, class W, class B, class A = Act<Activation::None>,
+          class S = T>
+inline void normalizeRun(const S* x, S* y, size_t n, Index index, Hi hi, Lo lo, R r, W w, B b, A act = A()) {
   writeRun<T, Stream>(y, n, [=](size_t i, size_t k) mutable {
     const size_t j = index(i, k);
     return act(normalizeValue<T>(loadLanes(x + i, k), j, k, hi, lo, r, w, b));
@@ -219,10 +221,11 @@ struct ColumnSums {
 // Scalar math: dx = ((g − mg) − x̂·mgx)·rstd (+ add) with g = dy·w, mg = mean(g), mgx = mean(g·x̂);
 // mg Absent: RMSNorm; mg and mgx Absent: constant statistics, dx = g·rstd. `add` (an add-norm's
 // dSum, PerElement) is added last; `sums` (ColumnSums) adds each dx into its column's sum;
-// `gate` (ActivationGate) first turns dy into dy·act'(z).
+// `gate` (ActivationGate) first turns dy into dy·act'(z). x, dy, dx are stored as S (T, or
+// halves computed in float).
 template <class T, bool Stream, class Index, class Mean, class Rstd, class W, class MG, class MGX, class Add = Absent,
-          class Sums = Absent, class Gate = Absent>
-inline void writeDxRun(const T* x, const T* dy, T* dx, size_t n, Index index, Xhat<T, Mean, Rstd> xhat, W w, MG mg, MGX mgx,
+          class Sums = Absent, class Gate = Absent, class S = T>
+inline void writeDxRun(const S* x, const S* dy, S* dx, size_t n, Index index, Xhat<T, Mean, Rstd> xhat, W w, MG mg, MGX mgx,
                        Add add = Absent(), Sums sums = Absent(), Gate gate = Absent()) {
   writeRun<T, Stream>(dx, n, [=](size_t i, size_t k) mutable {
     const size_t j = index(i, k);

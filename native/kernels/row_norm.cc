@@ -20,10 +20,17 @@
 // of the sum. Their backward is the plain one with x = sum, plus dSum added to dx as it is
 // written (3 reads + 1 write) and dx summed per column for dresidualBias (a third partial beside
 // dweight/dbias, same row blocks). weightOffset: every kernel scales by weight + offset, made
-// once per call (ScaleWeight); offset 0 uses the weight itself.
+// once per call (ParamValues); offset 0 uses the weight itself.
 //
 // Precision: statistics and gradient sums in double; the elementwise passes in the data type,
 // with the float mean split into hi + lo so (x − μ) keeps the precision of x.
+//
+// Half precision (float16/bfloat16 data, HalfCall): the data is stored as S = Half<F> and
+// computed in T = float. Loads widen exactly, stores round once to nearest-even (lanes.h); every
+// choice between them (blocks, huge-row cut by sizeof(T), lane order, double sums) is the float
+// path's, so y/dx are the float32 results on the widened inputs, rounded once. Half weight and
+// bias are widened once per call into float (ParamValues); dweight/dbias round their double
+// sums once into the weight's storage; mean/rstd are float.
 #include <cstdlib>
 #include <type_traits>
 
@@ -43,70 +50,80 @@ using runtime::ScratchDoubles;
 // bias null.
 // An add-norm (residual non-null) normalizes the residual stream s = x + residual (+ residualBias),
 // which it also writes to `sum`; its backward adds dSum to dx and sums dx per column.
-template <class T>
+// T: the type computed in (and of weight, bias, statistics); S: the data's storage (T, or halves).
+template <class T, class S = T>
 struct RowNormForwardArgs {
-  const T* x;
-  const T* residual;      // rows*cols or null (plain norm)
+  const S* x;
+  const S* residual;      // rows*cols or null (plain norm; always null for halves)
   const T* residualBias;  // cols or null
   size_t rows, cols;
-  const T* weight;  // cols values or null: the scale, weightOffset already added (ScaleWeight)
+  const T* weight;  // cols values or null: the scale, weightOffset already added (ParamValues)
   const T* bias;    // cols values or null (always null for RMSNorm)
   double eps;
   uint8_t activation;  // y = act(x̂·w + b) (activation.h; none for RMSNorm and the add-norms)
-  T* y;             // rows*cols, may be x itself
-  T* sum;           // rows*cols when residual is given, may be residual itself
+  S* y;             // rows*cols, may be x itself
+  S* sum;           // rows*cols when residual is given, may be residual itself
   T* mean;          // rows (null for RMSNorm)
   T* rstd;          // rows
 };
 
-template <class T>
+// T, S as in the forward; P: the storage of dweight/dbias (T, or halves).
+template <class T, class S = T, class P = T>
 struct RowNormBackwardArgs {
-  const T* dy;
-  const T* x;       // the normalized input (an add-norm's sum)
+  const S* dy;
+  const S* x;       // the normalized input (an add-norm's sum)
   const T* mean;    // rows (null for RMSNorm)
   const T* rstd;    // rows
   size_t rows, cols;
   const T* weight;  // cols values or null: the scale, weightOffset already added
-  const T* dSum;    // rows*cols or null: added to dx (an add-norm's gradient from later layers)
-  T* dx;            // rows*cols, may be dSum itself
-  T* dweight;       // cols or null (not requested)
-  T* dbias;         // cols or null (not requested; always null for RMSNorm)
-  T* dresidualBias; // cols or null: Σ of dx over rows
+  const S* dSum;    // rows*cols or null: added to dx (an add-norm's gradient from later layers)
+  S* dx;            // rows*cols, may be dSum itself
+  P* dweight;       // cols or null (not requested)
+  P* dbias;         // cols or null (not requested; always null for RMSNorm)
+  P* dresidualBias; // cols or null: Σ of dx over rows
   const T* bias = nullptr;   // cols or null: the forward's bias, for z = x̂·w + b (LayerNorm only)
   uint8_t activation = 0;    // the forward's y = act(z): g = dy·act'(z) replaces dy (LayerNorm only)
 };
 
-// The scale of a layer: weight + weightOffset (Gemma's zero-centered weights use offset 1),
-// rounded once to T; the weight itself, with no allocation, when the offset is 0 or there is no
-// weight (the planner rejects an offset without a weight).
+// A parameter row in T: the scale of a layer, weight + weightOffset (Gemma's zero-centered
+// weights use offset 1), rounded once to T, or a bias (offset 0); stored as P (T, or halves,
+// widened exactly). The array itself, with no allocation, when it is T already and the offset
+// is 0, or when there is none (the planner rejects an offset without a weight).
 template <class T>
-class ScaleWeight {
+class ParamValues {
  public:
-  ScaleWeight(const T* weight, double offset, size_t n) : scale_(weight) {
-    if (!weight || offset == 0) return;
+  template <class P>
+  ParamValues(const P* values, double offset, size_t n) : given_(values != nullptr) {
+    if constexpr (std::is_same_v<P, T>) {
+      values_ = values;
+      if (!values || offset == 0) return;
+    } else {
+      if (!values) return;
+    }
     owned_ = static_cast<T*>(std::malloc((n > 0 ? n : 1) * sizeof(T)));
-    scale_ = owned_;
+    values_ = owned_;
     if (owned_)
-      for (size_t j = 0; j < n; ++j) owned_[j] = T(double(weight[j]) + offset);
+      for (size_t j = 0; j < n; ++j) owned_[j] = T(Scalar<P>::value(values[j]) + offset);
   }
-  ~ScaleWeight() { std::free(owned_); }
-  ScaleWeight(const ScaleWeight&) = delete;
-  ScaleWeight& operator=(const ScaleWeight&) = delete;
-  // false: the offset scale could not be allocated (the kernel then returns false).
-  bool ok(const T* weight) const { return scale_ || !weight; }
-  const T* get() const { return scale_; }
+  ~ParamValues() { std::free(owned_); }
+  ParamValues(const ParamValues&) = delete;
+  ParamValues& operator=(const ParamValues&) = delete;
+  // false: the row could not be allocated (the kernel then returns false).
+  bool ok() const { return values_ || !given_; }
+  const T* get() const { return values_; }
 
  private:
   T* owned_ = nullptr;
-  const T* scale_;
+  const T* values_ = nullptr;
+  bool given_;
 };
 
 constexpr size_t kMaxRowBlocks = 64;             // dweight/dbias partials per backward call
 constexpr size_t kMinBlockRows = 8;
 
 // Scalar math: y = act(((x − μ)·rstd)·w + b) over n values (RMSNorm: y = (x·rstd)·w), w and b per element.
-template <class T, bool Centered>
-void normalize(const T* x, T* y, size_t n, const T* w, const T* b, SplitMean<T> mean, T rstd, bool stream, uint8_t activation) {
+template <class T, bool Centered, class S>
+void normalize(const S* x, S* y, size_t n, const T* w, const T* b, SplitMean<T> mean, T rstd, bool stream, uint8_t activation) {
   withStream(stream, [&](auto streamed) {
     constexpr bool Stream = decltype(streamed)::value;
     withPerElement(w, b, [&](auto wv, auto bv) {
@@ -136,35 +153,39 @@ RowStats cachedRowStats(Source x, size_t n, double eps) {
   }
 }
 
-template <class T, bool Centered>
-void storeStats(const RowNormForwardArgs<T>& a, size_t row, RowStats s) {
+template <class T, bool Centered, class S>
+void storeStats(const RowNormForwardArgs<T, S>& a, size_t row, RowStats s) {
   if constexpr (Centered) a.mean[row] = T(s.mean);
   a.rstd[row] = T(s.rstd);
 }
 
 // What a forward reads, as a source of values at element `at` (column `begin`): x, or an
 // add-norm's x + residual (+ residualBias); f(source) is called with a maker of them.
-template <class T, class F>
-bool withRowSource(const RowNormForwardArgs<T>& a, F&& f) {
-  if (!a.residual) return f([&](size_t at, size_t) { return Values<T>{a.x + at}; });
-  if (a.residualBias)
-    return f([&](size_t at, size_t begin) {
-      return SumOf<T, PerElement<T>>{a.x + at, a.residual + at, PerElement<T>(a.residualBias + begin)};
-    });
-  return f([&](size_t at, size_t) { return SumOf<T, Absent>{a.x + at, a.residual + at, Absent()}; });
+template <class T, class S, class F>
+bool withRowSource(const RowNormForwardArgs<T, S>& a, F&& f) {
+  if constexpr (kIsHalf<S>) {  // no half add-norms
+    return f([&](size_t at, size_t) { return Values<S>{a.x + at}; });
+  } else {
+    if (!a.residual) return f([&](size_t at, size_t) { return Values<S>{a.x + at}; });
+    if (a.residualBias)
+      return f([&](size_t at, size_t begin) {
+        return SumOf<T, PerElement<T>>{a.x + at, a.residual + at, PerElement<T>(a.residualBias + begin)};
+      });
+    return f([&](size_t at, size_t) { return SumOf<T, Absent>{a.x + at, a.residual + at, Absent()}; });
+  }
 }
 
 // y (and an add-norm's sum) of len values at element `at`, column `begin`, of one row.
-template <class T, bool Centered, class Source>
-void writeRow(const RowNormForwardArgs<T>& a, Source src, size_t at, size_t begin, size_t len, SplitMean<T> mean, T rstd,
+template <class T, bool Centered, class S, class Source>
+void writeRow(const RowNormForwardArgs<T, S>& a, Source src, size_t at, size_t begin, size_t len, SplitMean<T> mean, T rstd,
               bool stream) {
   const T* w = a.weight ? a.weight + begin : nullptr;
   const T* b = a.bias ? a.bias + begin : nullptr;
-  if constexpr (std::is_same_v<Source, Values<T>>) {
+  if constexpr (std::is_same_v<Source, Values<S>>) {
     normalize<T, Centered>(src.p, a.y + at, len, w, b, mean, rstd, stream, a.activation);
   } else {
-    T* sum = a.sum + at;
-    T* y = a.y + at;
+    S* sum = a.sum + at;
+    S* y = a.y + at;
     // streaming stores need both outputs aligned alike; otherwise plain stores
     const bool streamBoth = stream && ((reinterpret_cast<uintptr_t>(sum) ^ reinterpret_cast<uintptr_t>(y)) & 63) == 0;
     withStream(streamBoth, [&](auto streamed) {
@@ -180,8 +201,8 @@ void writeRow(const RowNormForwardArgs<T>& a, Source src, size_t at, size_t begi
   }
 }
 
-template <class T, bool Centered, class Sources>
-bool forwardHugeRows(const RowNormForwardArgs<T>& a, const Exec& exec, Sources source) noexcept {
+template <class T, bool Centered, class S, class Sources>
+bool forwardHugeRows(const RowNormForwardArgs<T, S>& a, const Exec& exec, Sources source) noexcept {
   const size_t n = a.cols, blocks = ceilDiv(n, kBlock), tasks = a.rows * blocks;
   ScratchDoubles partial(tasks * 2);  // per (row, block): mean, M2 (RMSNorm: Σx²)
   if (!partial.data()) return false;
@@ -228,8 +249,8 @@ bool forwardHugeRows(const RowNormForwardArgs<T>& a, const Exec& exec, Sources s
 
 // A row that fits in cache: its statistics from one read of its inputs, then y (and an
 // add-norm's sum) from cache, so DRAM sees each input read once and each output written once.
-template <class T, bool Centered>
-bool rowNormForward(const RowNormForwardArgs<T>& a, const Exec& exec) noexcept {
+template <class T, bool Centered, class S>
+bool rowNormForward(const RowNormForwardArgs<T, S>& a, const Exec& exec) noexcept {
   const size_t n = a.cols;
   if (a.rows == 0) return true;
   if (n == 0) {  // statistics of an empty set: NaN, as the mean of nothing
@@ -258,8 +279,8 @@ bool rowNormForward(const RowNormForwardArgs<T>& a, const Exec& exec) noexcept {
 template <class T, bool Centered>
 using RowXhat = Xhat<T, std::conditional_t<Centered, Broadcast<T>, Absent>, Broadcast<T>>;
 
-template <class T, bool Centered>
-RowXhat<T, Centered> rowXhat(const RowNormBackwardArgs<T>& a, size_t row) {
+template <class T, bool Centered, class S, class P>
+RowXhat<T, Centered> rowXhat(const RowNormBackwardArgs<T, S, P>& a, size_t row) {
   RowXhat<T, Centered> xhat;
   if constexpr (Centered) xhat.mean = Broadcast<T>(a.mean[row]);
   xhat.rstd = Broadcast<T>(a.rstd[row]);
@@ -283,14 +304,14 @@ constexpr size_t kRowsPerGroup = 1;
 // A fused activation first makes dy ← dy·act'(z), z = x̂·w + b (the same operations as writeDx's gate).
 // Each row's sums use the lane blocking of laneSum2, written out so stores to dw/db cannot
 // force the compiler to reload the other pointers every vector.
-template <class T, bool Centered, bool HasWeight, size_t R, class ActT = Act<Activation::None>, bool HasBias = false>
-void gradSumsRows(const RowNormBackwardArgs<T>& a, size_t row0, size_t begin, size_t len, T* __restrict dw,
+template <class T, bool Centered, bool HasWeight, size_t R, class ActT = Act<Activation::None>, bool HasBias = false, class S, class P>
+void gradSumsRows(const RowNormBackwardArgs<T, S, P>& a, size_t row0, size_t begin, size_t len, T* __restrict dw,
                   T* __restrict db, GradSums* sums) {
   using V = Vec<T>;
   using A = Acc<T>;
   constexpr size_t L = kLanes<T>;
-  const T* x[R];
-  const T* dy[R];
+  const S* x[R];
+  const S* dy[R];
   RowXhat<T, Centered> xhat[R];
   for (size_t j = 0; j < R; ++j) {
     x[j] = a.x + (row0 + j) * a.cols + begin;
@@ -406,8 +427,8 @@ class ParamGradSums {
 
 // Scalar math: dx = ((g − mean(g)) − x̂·mean(g·x̂))·rstd (RMSNorm: (g − x̂·mean(g·x̂))·rstd), w per element;
 // Added: dx += dSum; drb (non-null): drb[i] += dx.
-template <class T, bool Centered, bool HasWeight, bool Added, class ActT = Act<Activation::None>, bool HasBias = false>
-void writeDx(const T* x, const T* dy, const T* w, const T* dSum, T* dx, T* drb, size_t n, const RowXhat<T, Centered>& xhat,
+template <class T, bool Centered, bool HasWeight, bool Added, class ActT = Act<Activation::None>, bool HasBias = false, class S>
+void writeDx(const S* x, const S* dy, const T* w, const S* dSum, S* dx, T* drb, size_t n, const RowXhat<T, Centered>& xhat,
              T meanG, T meanGx, bool stream, const T* bias = nullptr) {
   withStream(stream, [&](auto streamed) {
     constexpr bool Stream = decltype(streamed)::value;
@@ -421,7 +442,10 @@ void writeDx(const T* x, const T* dy, const T* w, const T* dSum, T* dx, T* drb, 
       else return Absent();
     }();
     const auto add = [&] {
-      if constexpr (Added) return PerElement<T>(dSum);
+      if constexpr (Added) {
+        static_assert(!kIsHalf<S>, "no half add-norms");
+        return PerElement<T>(dSum);
+      }
       else return Absent();
     }();
     const auto gate = [&] {
@@ -435,8 +459,8 @@ void writeDx(const T* x, const T* dy, const T* w, const T* dSum, T* dx, T* drb, 
 }
 
 // Backward of R consecutive full rows: the sums of one read of x and dy, then dx from cache.
-template <class T, bool Centered, bool HasWeight, bool Added, size_t R, class ActT, bool HasBias>
-void backwardRowGroup(const RowNormBackwardArgs<T>& a, size_t row0, T* dw, T* db, T* drb, bool stream) {
+template <class T, bool Centered, bool HasWeight, bool Added, size_t R, class ActT, bool HasBias, class S, class P>
+void backwardRowGroup(const RowNormBackwardArgs<T, S, P>& a, size_t row0, T* dw, T* db, T* drb, bool stream) {
   const size_t n = a.cols;
   GradSums sums[R];
   gradSumsRows<T, Centered, HasWeight, R, ActT, HasBias>(a, row0, 0, n, dw, db, sums);
@@ -448,8 +472,8 @@ void backwardRowGroup(const RowNormBackwardArgs<T>& a, size_t row0, T* dw, T* db
   }
 }
 
-template <class T, bool Centered, bool HasWeight, bool Added, class ActT, bool HasBias>
-bool backwardHugeRows(const RowNormBackwardArgs<T>& a, const Exec& exec) noexcept {
+template <class T, bool Centered, bool HasWeight, bool Added, class ActT, bool HasBias, class S, class P>
+bool backwardHugeRows(const RowNormBackwardArgs<T, S, P>& a, const Exec& exec) noexcept {
   const size_t n = a.cols, blocks = ceilDiv(n, kBlock);
   // per (row, block): Σg, Σg·x̂; then per column: dw, db, drb (double) and their row-group sums (T)
   double* rowPart = nullptr;
@@ -525,8 +549,9 @@ bool backwardHugeRows(const RowNormBackwardArgs<T>& a, const Exec& exec) noexcep
   return true;
 }
 
-template <class T, bool Centered, bool HasWeight, bool Added, class ActT = Act<Activation::None>, bool HasBias = false>
-bool backwardRows(const RowNormBackwardArgs<T>& a, const Exec& exec) noexcept {
+template <class T, bool Centered, bool HasWeight, bool Added, class ActT = Act<Activation::None>, bool HasBias = false, class S,
+          class P>
+bool backwardRows(const RowNormBackwardArgs<T, S, P>& a, const Exec& exec) noexcept {
   const size_t n = a.cols, rows = a.rows;
   if (n * sizeof(T) > kRowInCacheBytes) return backwardHugeRows<T, Centered, HasWeight, Added, ActT, HasBias>(a, exec);
   const int threads = threadsFor(exec, rows * n);
@@ -569,13 +594,13 @@ bool backwardRows(const RowNormBackwardArgs<T>& a, const Exec& exec) noexcept {
   return true;
 }
 
-template <class T, bool Centered>
-bool rowNormBackward(const RowNormBackwardArgs<T>& a, const Exec& exec) noexcept {
+template <class T, bool Centered, class S, class P>
+bool rowNormBackward(const RowNormBackwardArgs<T, S, P>& a, const Exec& exec) noexcept {
   if (a.rows == 0 || a.cols == 0) {  // parameter gradients of an empty batch are zero
     for (size_t j = 0; j < a.cols; ++j) {
-      if (a.dweight) a.dweight[j] = 0;
-      if (a.dbias) a.dbias[j] = 0;
-      if (a.dresidualBias) a.dresidualBias[j] = 0;
+      if (a.dweight) a.dweight[j] = Scalar<P>::round(0);
+      if (a.dbias) a.dbias[j] = Scalar<P>::round(0);
+      if (a.dresidualBias) a.dresidualBias[j] = Scalar<P>::round(0);
     }
     return true;
   }
@@ -595,63 +620,83 @@ bool rowNormBackward(const RowNormBackwardArgs<T>& a, const Exec& exec) noexcept
       return ok;
     }
   }
-  if (a.dSum)
-    return a.weight ? backwardRows<T, Centered, true, true>(a, exec) : backwardRows<T, Centered, false, true>(a, exec);
+  if constexpr (!kIsHalf<S>)
+    if (a.dSum)
+      return a.weight ? backwardRows<T, Centered, true, true>(a, exec) : backwardRows<T, Centered, false, true>(a, exec);
   return a.weight ? backwardRows<T, Centered, true, false>(a, exec) : backwardRows<T, Centered, false, false>(a, exec);
 }
 
 }  // namespace
 
-// Each entry point scales by weight + weightOffset (ScaleWeight): dweight is Σ dy·x̂ whatever the offset.
-template <class T>
-bool layerNormForward(const Args<Kernel::layerNormForward, T>& a, const Exec& e) noexcept {
-  const ScaleWeight<T> w(a.weight, a.weightOffset, a.cols);
-  return w.ok(a.weight) &&
-         rowNormForward<T, true>({a.x, nullptr, nullptr, a.rows, a.cols, w.get(), a.bias, a.eps, a.activation, a.y, nullptr, a.mean,
-                                                   a.rstd}, e);
+// Each entry point scales by weight + weightOffset (ParamValues): dweight is Σ dy·x̂ whatever the
+// offset. C is the call type: float, double, or HalfCall (then the data is Half<F>, the
+// statistics float, weight/bias/dweight/dbias Half<F> or float).
+template <class A>
+using DataOf = std::remove_cv_t<std::remove_pointer_t<decltype(A::x)>>;
+template <class A>
+using StatsOf = std::remove_cv_t<std::remove_pointer_t<decltype(A::rstd)>>;
+template <class A>
+using ParamOf = std::remove_cv_t<std::remove_pointer_t<decltype(A::weight)>>;
+
+template <class C>
+bool layerNormForward(const Args<Kernel::layerNormForward, C>& a, const Exec& e) noexcept {
+  using A = Args<Kernel::layerNormForward, C>;
+  using T = StatsOf<A>;
+  const ParamValues<T> w(a.weight, a.weightOffset, a.cols), b(a.bias, 0, a.cols);
+  return w.ok() && b.ok() &&
+         rowNormForward<T, true>(RowNormForwardArgs<T, DataOf<A>>{a.x, nullptr, nullptr, a.rows, a.cols, w.get(), b.get(), a.eps,
+                                                                  a.activation, a.y, nullptr, a.mean, a.rstd}, e);
 }
-template <class T>
-bool rmsNormForward(const Args<Kernel::rmsNormForward, T>& a, const Exec& e) noexcept {
-  const ScaleWeight<T> w(a.weight, a.weightOffset, a.cols);
-  return w.ok(a.weight) &&
-         rowNormForward<T, false>({a.x, nullptr, nullptr, a.rows, a.cols, w.get(), nullptr, a.eps, 0, a.y, nullptr, nullptr, a.rstd},
-                                                    e);
+template <class C>
+bool rmsNormForward(const Args<Kernel::rmsNormForward, C>& a, const Exec& e) noexcept {
+  using A = Args<Kernel::rmsNormForward, C>;
+  using T = StatsOf<A>;
+  const ParamValues<T> w(a.weight, a.weightOffset, a.cols);
+  return w.ok() && rowNormForward<T, false>(RowNormForwardArgs<T, DataOf<A>>{a.x, nullptr, nullptr, a.rows, a.cols, w.get(),
+                                                                               nullptr, a.eps, 0, a.y, nullptr, nullptr, a.rstd}, e);
 }
 template <class T>
 bool addLayerNormForward(const Args<Kernel::addLayerNormForward, T>& a, const Exec& e) noexcept {
-  const ScaleWeight<T> w(a.weight, a.weightOffset, a.cols);
-  return w.ok(a.weight) && rowNormForward<T, true>({a.x, a.residual, a.residualBias, a.rows, a.cols, w.get(), a.bias, a.eps, 0,
-                                                    a.y, a.sum, a.mean, a.rstd}, e);
+  const ParamValues<T> w(a.weight, a.weightOffset, a.cols);
+  return w.ok() && rowNormForward<T, true>(RowNormForwardArgs<T>{a.x, a.residual, a.residualBias, a.rows, a.cols, w.get(), a.bias,
+                                                                  a.eps, 0, a.y, a.sum, a.mean, a.rstd}, e);
 }
 template <class T>
 bool addRmsNormForward(const Args<Kernel::addRmsNormForward, T>& a, const Exec& e) noexcept {
-  const ScaleWeight<T> w(a.weight, a.weightOffset, a.cols);
-  return w.ok(a.weight) && rowNormForward<T, false>({a.x, a.residual, a.residualBias, a.rows, a.cols, w.get(), nullptr, a.eps, 0,
-                                                     a.y, a.sum, nullptr, a.rstd}, e);
+  const ParamValues<T> w(a.weight, a.weightOffset, a.cols);
+  return w.ok() && rowNormForward<T, false>(RowNormForwardArgs<T>{a.x, a.residual, a.residualBias, a.rows, a.cols, w.get(), nullptr,
+                                                                   a.eps, 0, a.y, a.sum, nullptr, a.rstd}, e);
 }
-template <class T>
-bool layerNormBackward(const Args<Kernel::layerNormBackward, T>& a, const Exec& e) noexcept {
-  const ScaleWeight<T> w(a.weight, a.weightOffset, a.cols);
-  return w.ok(a.weight) && rowNormBackward<T, true>({a.dy, a.x, a.mean, a.rstd, a.rows, a.cols, w.get(), nullptr, a.dx,
-                                                     a.dweight, a.dbias, nullptr, a.bias, a.activation}, e);
+template <class C>
+bool layerNormBackward(const Args<Kernel::layerNormBackward, C>& a, const Exec& e) noexcept {
+  using A = Args<Kernel::layerNormBackward, C>;
+  using T = StatsOf<A>;
+  const ParamValues<T> w(a.weight, a.weightOffset, a.cols), b(a.bias, 0, a.cols);
+  return w.ok() && b.ok() &&
+         rowNormBackward<T, true>(RowNormBackwardArgs<T, DataOf<A>, ParamOf<A>>{a.dy, a.x, a.mean, a.rstd, a.rows, a.cols, w.get(),
+                                                                                nullptr, a.dx, a.dweight, a.dbias, nullptr, b.get(),
+                                                                                a.activation}, e);
 }
-template <class T>
-bool rmsNormBackward(const Args<Kernel::rmsNormBackward, T>& a, const Exec& e) noexcept {
-  const ScaleWeight<T> w(a.weight, a.weightOffset, a.cols);
-  return w.ok(a.weight) && rowNormBackward<T, false>({a.dy, a.x, nullptr, a.rstd, a.rows, a.cols, w.get(), nullptr, a.dx,
-                                                      a.dweight, nullptr, nullptr}, e);
+template <class C>
+bool rmsNormBackward(const Args<Kernel::rmsNormBackward, C>& a, const Exec& e) noexcept {
+  using A = Args<Kernel::rmsNormBackward, C>;
+  using T = StatsOf<A>;
+  const ParamValues<T> w(a.weight, a.weightOffset, a.cols);
+  return w.ok() && rowNormBackward<T, false>(RowNormBackwardArgs<T, DataOf<A>, ParamOf<A>>{a.dy, a.x, nullptr, a.rstd, a.rows, a.cols,
+                                                                                             w.get(), nullptr, a.dx, a.dweight,
+                                                                                             nullptr, nullptr}, e);
 }
 template <class T>
 bool addLayerNormBackward(const Args<Kernel::addLayerNormBackward, T>& a, const Exec& e) noexcept {
-  const ScaleWeight<T> w(a.weight, a.weightOffset, a.cols);
-  return w.ok(a.weight) && rowNormBackward<T, true>({a.dy, a.sum, a.mean, a.rstd, a.rows, a.cols, w.get(), a.dSum, a.dx,
-                                                     a.dweight, a.dbias, a.dresidualBias}, e);
+  const ParamValues<T> w(a.weight, a.weightOffset, a.cols);
+  return w.ok() && rowNormBackward<T, true>(RowNormBackwardArgs<T>{a.dy, a.sum, a.mean, a.rstd, a.rows, a.cols, w.get(), a.dSum,
+                                                                    a.dx, a.dweight, a.dbias, a.dresidualBias}, e);
 }
 template <class T>
 bool addRmsNormBackward(const Args<Kernel::addRmsNormBackward, T>& a, const Exec& e) noexcept {
-  const ScaleWeight<T> w(a.weight, a.weightOffset, a.cols);
-  return w.ok(a.weight) && rowNormBackward<T, false>({a.dy, a.sum, nullptr, a.rstd, a.rows, a.cols, w.get(), a.dSum, a.dx,
-                                                      a.dweight, nullptr, a.dresidualBias}, e);
+  const ParamValues<T> w(a.weight, a.weightOffset, a.cols);
+  return w.ok() && rowNormBackward<T, false>(RowNormBackwardArgs<T>{a.dy, a.sum, nullptr, a.rstd, a.rows, a.cols, w.get(), a.dSum,
+                                                                     a.dx, a.dweight, nullptr, a.dresidualBias}, e);
 }
 
 FASTNORM_INSTANTIATE_KERNEL(layerNormForward)
@@ -662,5 +707,6 @@ FASTNORM_INSTANTIATE_KERNEL(addLayerNormForward)
 FASTNORM_INSTANTIATE_KERNEL(addRmsNormForward)
 FASTNORM_INSTANTIATE_KERNEL(addLayerNormBackward)
 FASTNORM_INSTANTIATE_KERNEL(addRmsNormBackward)
+FASTNORM_HALF_KERNELS(FASTNORM_INSTANTIATE_HALF_KERNEL)
 
 }  // namespace fastnorm::FASTNORM_ISA_NS

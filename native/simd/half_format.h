@@ -9,4 +9,16 @@ namespace fastnorm {
 enum class HalfFormat : uint8_t { Float16, BFloat16 };
 constexpr int kHalfFormats = 2;
 
+// One value stored in format F: its bit pattern. A distinct type per format, so a kernel's
+// storage type says how its loads widen and its stores round (lanes.h).
+template <HalfFormat F>
+struct Half {
+  uint16_t bits;
+};
+
+// A half-precision call of a kernel: data stored in format F, parameters stored as P (Half<F> or
+// float), computed in float with float statistics (kernel_table.h's FieldType).
+template <HalfFormat F, class P>
+struct HalfCall {};
+
 }  // namespace fastnorm

@@ -67,7 +67,7 @@ export function bind<S extends KernelSchema>(schema: S, planned: PlannedArgs<S>)
 }
 
 // The helpers a compiled binder calls (its only free names).
-const HELPERS = { checkArray, allocate, isFloatArray, rangesOverlap, Float32Array, Float64Array };
+const HELPERS = { checkArray, allocate, isFloatArray, rangesOverlap, Float32Array, Float64Array, Uint16Array };
 
 /**
  * The checks of a schema's rows compiled into straight-line code, once per kernel: a loop over
@@ -89,6 +89,19 @@ export function compileBinder(schema: KernelSchema): Binder {
   const data = arrays.filter((f) => f.dtype === 'data');
   lines.push('let dtype = Float32Array;');
   data.forEach((f, i) => lines.push(`${i ? 'else ' : ''}if (isFloatArray(${arg(f.name)})) dtype = ${arg(f.name)}.constructor;`));
+  // A half-precision kernel (a halfFormat row): with halfFormat float16/bfloat16 the data is
+  // Uint16Array, the statistics Float32Array, the parameters weight's type (else bias's; float32).
+  const half = fields.find((f) => f.role === 'choice' && f.name === 'halfFormat');
+  const ctorOf = (f: ArrayField) => (f.dtype === 'float64' ? 'Float64Array' : !half || f.dtype === 'data' ? 'dtype' : f.dtype);
+  const likeOf = (f: ArrayField) => (!half || f.dtype === 'data' || f.dtype === 'float64' ? ''
+    : f.dtype === 'stats' ? ` + (half ? ' (the statistics of half-precision data)' : ' like x.data')`
+      : ` + (half ? ' (weight, bias and their gradients of half-precision data: all Uint16Array or all Float32Array)' : ' like x.data')`);
+  if (half) {
+    const params = arrays.filter((f) => f.dtype === 'param' && f.role === 'in').map((f) => arg(f.name));
+    const paramTest = params.reduceRight((rest, p) => `(${p} instanceof Uint16Array || (${p} == null && ${rest}))`, 'false');
+    lines.push(`let stats = dtype, param = dtype; const half = ${arg('halfFormat')} !== 'none';`,
+      `if (half) { dtype = Uint16Array; stats = Float32Array; param = ${paramTest} ? Uint16Array : Float32Array; }`);
+  }
   for (const f of fields) {
     if (f.role === 'choice') {
       const test = f.choices.map((c) => `c !== ${q(c)}`).join(' && ');
@@ -96,11 +109,12 @@ export function compileBinder(schema: KernelSchema): Binder {
     }
     if (!isArrayField(f)) continue;
     const i = index(f);
-    const ctor = f.dtype === 'float64' ? 'Float64Array' : 'dtype';
+    const ctor = ctorOf(f);
     const length = f.length.length ? f.length.map((s) => `${arg(s)}`).join(' * ') : '1';
     lines.push(`const v${i} = ${arg(f.name)};`);
     if (f.role !== 'in') lines.push(`const given${i} = v${i} !== undefined && v${i} !== null;`);
-    lines.push(`if (v${i} !== undefined && v${i} !== null) checkArray(${q(f.label)}, v${i}, ${ctor}, ${length});`);
+    const like = likeOf(f);
+    lines.push(`if (v${i} !== undefined && v${i} !== null) checkArray(${q(f.label)}, v${i}, ${ctor}, ${length}${like ? `, ''${like}` : ''});`);
     const alloc = `${arg(f.name)} = allocate(${ctor}, ${length});`;
     if (f.role === 'out' && f.presence === 'required') lines.push(`else ${alloc}`);
     else if (f.role === 'out') lines.push(`else if (v${i} === undefined) ${alloc}`, `else ${arg(f.name)} = null;`);

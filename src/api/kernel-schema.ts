@@ -5,7 +5,11 @@
 // call (bind.ts), the positional order of the native backend's calls and the reference kernels'
 // signatures. kernel_list.h explains the vocabulary (roles, dtype rules, presence, lengths).
 
-/** Which dtype an array has (kernel_list.h): today data, param and stats are all the call's dtype. */
+/**
+ * Which dtype an array has (kernel_list.h): data, param and stats are the call's dtype, except in
+ * a half-precision call (a kernel with a `halfFormat` row, halfFormat not 'none'): then data is
+ * Uint16Array, stats Float32Array, param all Uint16Array or all Float32Array (weight's, else bias's).
+ */
 export type DtypeRule = 'data' | 'param' | 'stats' | 'float64';
 export type Presence = 'required' | 'optional' | `required unless ${string}`;
 
@@ -94,6 +98,8 @@ const running = <D extends DtypeRule, P extends Presence>(dtype: D, presence: P)
   [inout('runningMean', dtype, presence, 'c', 'runningMean'), inout('runningVar', dtype, presence, 'c', 'runningVar')] as const;
 // The activation a forward applies after its affine (kernel_list.h's FASTNORM_ACTIVATION).
 const activation = choice('activation', ['none', 'relu', 'silu', 'gelu', 'gelu-tanh']);
+// The storage of a half-precision call's data (kernel_list.h's FASTNORM_HALF_FORMAT): 'none' for float32/float64.
+const halfFormat = choice('halfFormat', ['none', 'float16', 'bfloat16']);
 const grads = (length: string, paramLength: string) => [output('dx', 'data', 'required', length, 'out.dx'),
   output('dweight', 'param', 'optional', paramLength, 'out.dweight'), output('dbias', 'param', 'optional', paramLength, 'out.dbias')] as const;
 
@@ -121,20 +127,22 @@ const runningBackward = <M extends string>(mode: M, statsLength: string) => [
 export const KERNELS = {
   layerNormForward: kernel('layerNormForward', [
     input('x', 'data', 'required', 'rows*cols', 'x'), ...rows, ...affine('cols'), number('eps'), number('weightOffset'), activation,
-    output('y', 'data', 'required', 'rows*cols', 'out.y', 'x'), ...statsOut('rows'),
+    output('y', 'data', 'required', 'rows*cols', 'out.y', 'x'), ...statsOut('rows'), halfFormat,
   ]),
   layerNormBackward: kernel('layerNormBackward', [
     ...dyX('rows*cols'), ...saved('rows'), ...rows, ...affine('cols'), number('weightOffset'), activation,
-    ...grads('rows*cols', 'cols'),
+    ...grads('rows*cols', 'cols'), halfFormat,
   ]),
   rmsNormForward: kernel('rmsNormForward', [
     input('x', 'data', 'required', 'rows*cols', 'x'), ...rows, input('weight', 'param', 'optional', 'cols', 'weight'), number('eps'),
     number('weightOffset'), output('y', 'data', 'required', 'rows*cols', 'out.y', 'x'), output('rstd', 'stats', 'required', 'rows', 'out.rstd'),
+    halfFormat,
   ]),
   rmsNormBackward: kernel('rmsNormBackward', [
     ...dyX('rows*cols'), input('rstd', 'stats', 'required', 'rows', 'saved.rstd'), ...rows,
     input('weight', 'param', 'optional', 'cols', 'weight'), number('weightOffset'),
     output('dx', 'data', 'required', 'rows*cols', 'out.dx'), output('dweight', 'param', 'optional', 'cols', 'out.dweight'),
+    halfFormat,
   ]),
   addLayerNormForward: kernel('addLayerNormForward', [
     ...addInputs, ...affine('cols'), residualBias, number('eps'), number('weightOffset'), ...addOutputs, ...statsOut('rows'),

@@ -1,13 +1,31 @@
 /** The typed arrays fastnorm computes on: the dtype is the array type. */
 export type FloatArray = Float32Array | Float64Array;
 
+/** The 16-bit storage formats: IEEE binary16, and bfloat16 (the top half of a float32). */
+export type HalfDtype = 'float16' | 'bfloat16';
+
+/**
+ * What a tensor's data may be: a Float32Array or Float64Array, or (layerNorm, rmsNorm and their
+ * backwards) a Uint16Array of half-precision bit patterns whose format `dtype` names.
+ */
+export type TensorData = FloatArray | Uint16Array;
+
 /** A row-major, contiguous tensor: `data.length` equals the product of `shape`. */
-export interface Tensor<A extends FloatArray = FloatArray> {
+export interface Tensor<A extends TensorData = FloatArray> {
   data: A;
   shape: readonly number[];
-  /** Optional: the dtype of `data`, checked against it ('float32' for a Float32Array, 'float64' for a Float64Array). */
-  dtype?: A extends Float32Array ? 'float32' : A extends Float64Array ? 'float64' : 'float32' | 'float64';
+  /**
+   * The dtype of `data`, checked against it: optional for a Float32Array ('float32') or
+   * Float64Array ('float64'); required for a Uint16Array ('float16' or 'bfloat16').
+   */
+  dtype?: A extends Float32Array ? 'float32' : A extends Float64Array ? 'float64' : A extends Uint16Array ? HalfDtype
+    : 'float32' | 'float64' | HalfDtype;
 }
+
+/** The weight/bias (and dweight/dbias) of data A: its own type, or for half data its format (Uint16Array) or float32. */
+export type ParamOf<A extends TensorData> = A extends Uint16Array ? Uint16Array | Float32Array : A;
+/** The saved statistics (mean, rstd) of data A: its own type; float32 for half data. */
+export type StatsOf<A extends TensorData> = A extends Uint16Array ? Float32Array : A;
 
 /** Which parameter gradients a backward call returns (default: both when `weight` is passed). */
 export interface GradsOption {
@@ -23,11 +41,11 @@ export interface GradsOption {
  */
 export type Activation = 'relu' | 'silu' | 'gelu' | 'gelu-tanh';
 
-export interface LayerNormOptions<A extends FloatArray = FloatArray> {
+export interface LayerNormOptions<A extends TensorData = FloatArray> {
   /** Per-element scale over `normalizedShape` (length = its product). */
-  weight?: A;
+  weight?: ParamOf<A>;
   /** Per-element shift over `normalizedShape`. */
-  bias?: A;
+  bias?: ParamOf<A>;
   /** Added to the variance; finite, >= 0. Default 1e-5. */
   eps?: number;
   /** The layer scales by `weightOffset + weight` (Gemma's zero-centered weights: 1). Finite; default 0; needs `weight`. */
@@ -36,55 +54,56 @@ export interface LayerNormOptions<A extends FloatArray = FloatArray> {
    * ('gelu': the erf form, 'gelu-tanh': PyTorch's approximate='tanh'). Default: none. */
   activation?: Activation;
   /** Caller-provided result buffers; `y` may be `x.data` itself (in-place). */
-  out?: { y?: A; mean?: A; rstd?: A };
+  out?: { y?: A; mean?: StatsOf<A>; rstd?: StatsOf<A> };
 }
 
-export interface LayerNormResult<A extends FloatArray = FloatArray> {
+export interface LayerNormResult<A extends TensorData = FloatArray> {
   y: Tensor<A>;
-  /** One mean per row (the product of the leading dims). */
-  mean: A;
-  /** One 1/sqrt(var + eps) per row. */
-  rstd: A;
+  /** One mean per row (the product of the leading dims); float32 for half-precision x. */
+  mean: StatsOf<A>;
+  /** One 1/sqrt(var + eps) per row; float32 for half-precision x. */
+  rstd: StatsOf<A>;
 }
 
-export interface LayerNormBackwardOptions<A extends FloatArray = FloatArray> {
-  weight?: A;
+export interface LayerNormBackwardOptions<A extends TensorData = FloatArray> {
+  weight?: ParamOf<A>;
   /** The forward's bias: with `activation`, the pre-activation z = x̂·w + b needs it (absent: 0). */
-  bias?: A;
+  bias?: ParamOf<A>;
   /** The forward's weightOffset: dx goes through `weightOffset + weight`; dweight does not depend on it. */
   weightOffset?: number;
   /** The forward's fused activation: the gradients are those of y = act(x̂·w + b), z recomputed (default none). */
   activation?: Activation;
   grads?: GradsOption;
-  out?: { dx?: A; dweight?: A; dbias?: A };
+  out?: { dx?: A; dweight?: ParamOf<A>; dbias?: ParamOf<A> };
 }
 
-export interface BackwardResult<A extends FloatArray = FloatArray> {
+export interface BackwardResult<A extends TensorData = FloatArray> {
   dx: Tensor<A>;
-  dweight?: A;
-  dbias?: A;
+  /** dweight/dbias of half-precision x: in the parameters' dtype (weight's, else bias's; float32 when neither is given). */
+  dweight?: ParamOf<A>;
+  dbias?: ParamOf<A>;
 }
 
-export interface RmsNormOptions<A extends FloatArray = FloatArray> {
-  weight?: A;
+export interface RmsNormOptions<A extends TensorData = FloatArray> {
+  weight?: ParamOf<A>;
   /** Added to mean(x²); finite, >= 0. Default 1e-6. */
   eps?: number;
   /** The layer scales by `weightOffset + weight` (Gemma: 1). Finite; default 0; needs `weight`. */
   weightOffset?: number;
-  out?: { y?: A; rstd?: A };
+  out?: { y?: A; rstd?: StatsOf<A> };
 }
 
-export interface RmsNormResult<A extends FloatArray = FloatArray> {
+export interface RmsNormResult<A extends TensorData = FloatArray> {
   y: Tensor<A>;
-  rstd: A;
+  rstd: StatsOf<A>;
 }
 
-export interface RmsNormBackwardOptions<A extends FloatArray = FloatArray> {
-  weight?: A;
+export interface RmsNormBackwardOptions<A extends TensorData = FloatArray> {
+  weight?: ParamOf<A>;
   /** The forward's weightOffset (dx uses `weightOffset + weight`; dweight does not depend on it). */
   weightOffset?: number;
   grads?: { weight?: boolean };
-  out?: { dx?: A; dweight?: A };
+  out?: { dx?: A; dweight?: ParamOf<A> };
 }
 
 export interface AddLayerNormOptions<A extends FloatArray = FloatArray> {

@@ -1,8 +1,10 @@
 // Argument validation shared by every backend: each check throws a TypeError (wrong kind of
 // value) or a RangeError (right kind, wrong value) whose message starts with the argument name.
-import type { Activation, FloatArray, Tensor } from './types.js';
+import type { Activation, FloatArray, HalfDtype, Tensor, TensorData } from './types.js';
 
 export type FloatArrayConstructor = Float32ArrayConstructor | Float64ArrayConstructor;
+/** A tensor data array's type: a FloatArrayConstructor, or Uint16Array for half-precision data. */
+export type TensorDataConstructor = FloatArrayConstructor | Uint16ArrayConstructor;
 
 export function isFloatArray(v: unknown): v is FloatArray {
   return v instanceof Float32Array || v instanceof Float64Array;
@@ -17,7 +19,7 @@ function describe(v: unknown): string {
 
 // Node 20 has no ArrayBuffer.prototype.detached; a detached buffer reads as byteLength 0.
 // Only asked where a non-empty array is required, so an empty buffer means detached.
-function isDetached(a: FloatArray): boolean {
+function isDetached(a: TensorData): boolean {
   return a.buffer.byteLength === 0;
 }
 
@@ -35,16 +37,22 @@ export function shapeSize(name: string, shape: unknown): number {
   return size;
 }
 
-/** A tensor `{ data, shape }`; with `dtype`, its data must be of that array type. */
-export function checkTensor(name: string, t: unknown, dtype?: FloatArrayConstructor): Tensor {
+/**
+ * A tensor `{ data, shape }`; with `dtype`, its data must be of that array type. `half`: the op
+ * takes half-precision tensors too (a Uint16Array with dtype 'float16' or 'bfloat16').
+ */
+export function checkTensor(name: string, t: unknown, dtype?: TensorDataConstructor, half = false): Tensor<TensorData> {
   if (typeof t !== 'object' || t === null) throw new TypeError(`${name} must be a tensor { data, shape }, got ${describe(t)}`);
   const { data, shape, dtype: declared } = t as { data: unknown; shape: readonly number[]; dtype?: unknown };
-  if (!isFloatArray(data)) {
+  if (half && data instanceof Uint16Array) {
+    if (declared !== 'float16' && declared !== 'bfloat16')
+      throw new TypeError(`${name}.dtype must be 'float16' or 'bfloat16' for a Uint16Array of half-precision bits, got ${describe(declared)}`);
+  } else if (!isFloatArray(data)) {
     if (declared === 'float16' || declared === 'bfloat16' || data instanceof Uint16Array)
-      throw new TypeError(`${name}.data: the ops do not take half-precision tensors yet (issue 11); widen with fromFloat16/fromBFloat16`);
+      throw new TypeError(`${name}.data: this op does not take half-precision tensors yet (layerNorm, rmsNorm and their backwards do); ` +
+        'widen with fromFloat16/fromBFloat16');
     throw new TypeError(`${name}.data must be a Float32Array or Float64Array, got ${describe(data)}`);
-  }
-  if (declared !== undefined) checkDeclaredDtype(name, declared, data);
+  } else if (declared !== undefined) checkDeclaredDtype(name, declared, data);
   if (dtype && data.constructor !== dtype) throw new TypeError(`${name}.data must be a ${dtype.name} like x.data, got ${describe(data)}`);
   const size = shapeSize(`${name}.shape`, shape);
   // a detached array has length 0, so the right non-zero length means attached (no buffer read)
@@ -66,14 +74,19 @@ function checkDeclaredDtype(name: string, declared: unknown, data: FloatArray): 
 
 const TENSOR_DTYPES: readonly string[] = ['float32', 'float64', 'float16', 'bfloat16'];
 
-/** An optional array of `dtype` and exactly `length` elements. */
-export function checkArray(name: string, a: unknown, dtype: FloatArrayConstructor, length: number): FloatArray | null {
+/** An optional array of `dtype` and exactly `length` elements (`like`: why that dtype, for the message). */
+export function checkArray(name: string, a: unknown, dtype: TensorDataConstructor, length: number, like = ' like x.data'): FloatArray | null {
   if (a === undefined || a === null) return null;
-  if (!isFloatArray(a)) throw new TypeError(`${name} must be a Float32Array or Float64Array, got ${describe(a)}`);
-  if (a.constructor !== dtype) throw new TypeError(`${name} must be a ${dtype.name} like x.data, got ${describe(a)}`);
+  if (!isFloatArray(a) && !(a instanceof Uint16Array)) throw new TypeError(`${name} must be a Float32Array or Float64Array, got ${describe(a)}`);
+  if (a.constructor !== dtype) throw new TypeError(`${name} must be a ${dtype.name}${like}, got ${describe(a)}`);
   if (a.length !== length && length > 0 && isDetached(a)) throw new TypeError(`${name} is detached`);
   if (a.length !== length) throw new RangeError(`${name} must have ${length} elements, got ${a.length}`);
-  return a;
+  return a as FloatArray; // a half-precision call's Uint16Array too: the kernels look at its halfFormat
+}
+
+/** The half format of a checked tensor: 'none' for float32/float64 data. */
+export function halfFormatOf(t: Tensor<TensorData>): HalfDtype | 'none' {
+  return t.data instanceof Uint16Array ? (t.dtype as HalfDtype) : 'none';
 }
 
 export function checkRequiredArray(name: string, a: unknown, dtype: FloatArrayConstructor, length: number): FloatArray {
@@ -144,13 +157,13 @@ export function checkNormalizedShape(v: unknown, xShape: readonly number[]): [nu
  * Whether two views of the same buffer share bytes (an empty view shares none). The caller
  * compares the buffers: bind.ts reads each array's buffer once per call, not once per pair.
  */
-export function rangesOverlap(a: FloatArray, b: FloatArray): boolean {
+export function rangesOverlap(a: TensorData, b: TensorData): boolean {
   return a.byteLength !== 0 && b.byteLength !== 0 && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
 }
 
 /** The array type of a checked tensor. */
-export function dtypeOf(x: Tensor): FloatArrayConstructor {
-  return x.data.constructor as FloatArrayConstructor;
+export function dtypeOf<C extends TensorDataConstructor = FloatArrayConstructor>(x: Tensor<TensorData>): C {
+  return x.data.constructor as C;
 }
 
 /** `saved` is the forward's result (or any object holding its statistics); other keys are ignored. */
@@ -159,13 +172,16 @@ if (typeof saved !== 'object' || saved === null) throw new TypeError('saved must
 return saved as { mean?: unknown; rstd?: unknown };
 }
 
-/** x, and dy a tensor of x's dtype and shape. */
-export function checkBackwardTensors(dy: unknown, x: unknown): void {
-  checkTensor('x', x);
-  checkSameShape(checkTensor('dy', dy, dtypeOf(x as Tensor)), x as Tensor);
+/** x, and dy a tensor of x's dtype and shape (`half`: the op takes half-precision tensors; dy's format is x's). */
+export function checkBackwardTensors(dy: unknown, x: unknown, half = false): void {
+  checkTensor('x', x, undefined, half);
+  const d = checkTensor('dy', dy, dtypeOf(x as Tensor<TensorData>), half);
+  if (halfFormatOf(d) !== halfFormatOf(x as Tensor<TensorData>))
+    throw new TypeError(`dy.dtype is '${d.dtype}' but x.dtype is '${(x as Tensor<TensorData>).dtype}'`);
+  checkSameShape(d, x as Tensor<TensorData>);
 }
 
-export function checkSameShape(dy: Tensor, x: Tensor, names: readonly [string, string] = ['dy', 'x']): void {
+export function checkSameShape(dy: Tensor<TensorData>, x: Tensor<TensorData>, names: readonly [string, string] = ['dy', 'x']): void {
   const a = dy.shape;
   const b = x.shape;
   if (a.length !== b.length || a.some((d, i) => d !== b[i]))
@@ -174,7 +190,7 @@ export function checkSameShape(dy: Tensor, x: Tensor, names: readonly [string, s
 
 /** `name`: a tensor of `like`'s dtype and shape (an add-norm's residual, dy, dSum). */
 export function checkTensorLike(name: string, t: unknown, likeName: string, like: Tensor): Tensor {
-  const checked = checkTensor(name, t, dtypeOf(like));
+  const checked = checkTensor(name, t, dtypeOf(like)) as Tensor;
   checkSameShape(checked, like, [name, likeName]);
   return checked;
 }

@@ -10,6 +10,9 @@ import { addNormInputs, any, detached, f32, rowInputs, savedStats, smallArgs } f
 // Valid arguments of the malformed calls: x [2, 3] float32, normalized over the last dim.
 const { X, DY, SAVED, W } = smallArgs([2, 3], () => ({ mean: new Float32Array([1.5, 4.5]), rstd: new Float32Array([1.2, 1.2]) }), 3);
 const R = () => ({ data: f32(6, -2), shape: [2, 3] });
+// The same x as bfloat16 bits (half-precision tensors: layerNorm, rmsNorm and their backwards).
+const H = (dtype: 'float16' | 'bfloat16' = 'bfloat16') => ({ data: new Uint16Array(6).fill(0x3f80), shape: [2, 3], dtype });
+const HW = () => new Uint16Array(3).fill(0x3f80);
 
 /** The malformed weightOffset calls of an op: `call(opts)` with the op's other arguments valid. */
 function weightOffsetCases(op: string, call: (f: Parameters<InvalidCall[1]>[0], opts: object) => unknown): InvalidCall[] {
@@ -45,6 +48,11 @@ export const ROW_NORM_CASES = {
     ],
     invalid: [
     ['x is not a tensor (null)', (f) => f.layerNorm(any(null), 3), TypeError, /^x\b/],
+    ['half x: a Uint16Array without dtype', (f) => f.layerNorm(any({ data: new Uint16Array(6), shape: [2, 3] }), 3), TypeError, /^x\.dtype\b/],
+    ['half x: out.y a Float32Array', (f) => f.layerNorm(H(), 3, { out: any({ y: f32(6) }) }), TypeError, /^out\.y must be a Uint16Array/],
+    ['half x: out.rstd a Uint16Array', (f) => f.layerNorm(H(), 3, { out: any({ rstd: new Uint16Array(2) }) }), TypeError, /^out\.rstd must be a Float32Array/],
+    ['half x: a Float64Array weight', (f) => f.layerNorm(H(), 3, { weight: any(new Float64Array(3)) }), TypeError, /^weight must be a Float32Array/],
+    ['half x: half weight, float32 bias', (f) => f.layerNorm(H(), 3, { weight: HW(), bias: f32(3) }), TypeError, /^bias must be a Uint16Array/],
     ['activation is unknown', (f) => f.layerNorm(X(), 3, { activation: any('bogus') }), TypeError, /^activation must be one of 'relu', 'silu', 'gelu', 'gelu-tanh'/],
     ['activation is not a string', (f) => f.layerNorm(X(), 3, { activation: any(5) }), TypeError, /^activation must be one of/],
     ['activation is the string none', (f) => f.layerNorm(X(), 3, { activation: any('none') }), TypeError, /^activation must be one of/],
@@ -116,6 +124,12 @@ export const ROW_NORM_CASES = {
     ],
     invalid: [
     ['dy is not a tensor', (f) => f.layerNormBackward(any(null), X(), SAVED(), 3), TypeError, /^dy\b/],
+    ['half x with float32 dy', (f) => f.layerNormBackward(any(DY()), H(), SAVED(), 3), TypeError, /^dy\.data must be a Uint16Array/],
+    ['half dy and x of different formats', (f) => f.layerNormBackward(H('float16'), H(), SAVED(), 3), TypeError, /^dy\.dtype/],
+    ['half x: float64 saved statistics', (f) => f.layerNormBackward(H(), H(), any({ mean: new Float64Array(2), rstd: new Float64Array(2) }), 3),
+      TypeError, /^saved\.mean must be a Float32Array/],
+    ['half x: out.dweight of the other parameter dtype', (f) => f.layerNormBackward(H(), H(), SAVED(), 3, { weight: HW(), out: any({ dweight: f32(3) }) }),
+      TypeError, /^out\.dweight must be a Uint16Array/],
     ['dy.shape differs from x.shape', (f) => f.layerNormBackward({ data: f32(6), shape: [3, 2] }, X(), SAVED(), 3), RangeError, /^dy\.shape\b/],
     ['dy is float64 for float32 x', (f) => f.layerNormBackward(any({ data: new Float64Array(6), shape: [2, 3] }), X(), SAVED(), 3), TypeError, /^dy\.data\b/],
     ['saved.mean is missing', (f) => f.layerNormBackward(DY(), X(), any({ rstd: SAVED().rstd }), 3), TypeError, /^saved\.mean\b/],
@@ -176,6 +190,7 @@ export const ROW_NORM_CASES = {
     ],
     invalid: [
     ['x.data is an Array', (f) => f.rmsNorm(any({ data: [1, 2, 3], shape: [3] }), 3), TypeError, /^x\.data\b/],
+    ['half x: out.y of the wrong length', (f) => f.rmsNorm(H(), 3, { out: { y: new Uint16Array(5) } }), RangeError, /^out\.y\b/],
     ['normalizedShape mismatch', (f) => f.rmsNorm(X(), [2, 3, 1]), RangeError, /^normalizedShape\b/],
     ['bias is not an option of rmsNorm', (f) => f.rmsNorm(X(), 3, any({ bias: f32(3) })), TypeError, /bias/],
     ['weight has the wrong length', (f) => f.rmsNorm(X(), 3, { weight: f32(6) }), RangeError, /^weight\b/],
@@ -234,6 +249,8 @@ export const ROW_NORM_CASES = {
     ],
     invalid: [
     ['residual is not a tensor', (f) => f.addLayerNorm(X(), any(null), 3), TypeError, /^residual\b/],
+    ['half x (the add-norms do not take half tensors yet)', (f) => f.addLayerNorm(any(H()), any(H()), 3), TypeError,
+      /does not take half-precision tensors yet/],
     ['residual.shape differs from x.shape', (f) => f.addLayerNorm(X(), { data: f32(6), shape: [3, 2] }, 3), RangeError, /^residual\.shape\b.*x\.shape/],
     ['residual has more rows', (f) => f.addLayerNorm(X(), { data: f32(9), shape: [3, 3] }, 3), RangeError, /^residual\.shape\b/],
     ['residual is float64 for float32 x', (f) => f.addLayerNorm(X(), any({ data: new Float64Array(6), shape: [2, 3] }), 3), TypeError, /^residual\.data\b/],

@@ -2,6 +2,8 @@
 // Statistics are two-pass with one refinement of the mean (exact for constant rows, stable
 // for a large mean offset); the backward uses the centered formulas of DESIGN.md §1.
 import type { ArgsOf } from '../../api/bind.js';
+import { referenceConversions } from '../../api/half.js';
+import { KERNELS, type KernelName } from '../../api/kernel-schema.js';
 import type { Kernels } from '../../api/op-table.js';
 import type { Activation, FloatArray } from '../../api/types.js';
 import { activateInPlace, gateGradient } from './activation.js';
@@ -110,22 +112,51 @@ function addNormBackward(centered: boolean, a: ArgsOf<'addLayerNormBackward'> | 
   }
 }
 
+/**
+ * A kernel that also takes half-precision data (halfFormat float16/bfloat16): its Uint16Array
+ * data and parameters decoded to float64 (exact), the float64 kernel run on them, and each
+ * Uint16Array output rounded once from float64. Float32Array statistics and parameters are
+ * used as they are (the kernel rounds into them once). In place (out.y = x) works: inputs are
+ * decoded before anything is written back.
+ */
+function withHalf<K extends KernelName>(name: K, kernel: (a: ArgsOf<K>) => void): (a: ArgsOf<K>) => void {
+  const arrays = KERNELS[name].fields.filter((f) => 'dtype' in f && (f.dtype === 'data' || f.dtype === 'param'));
+  return (a) => {
+    const format = (a as { halfFormat?: string }).halfFormat;
+    if (format === undefined || format === 'none') return kernel(a);
+    const widen = format === 'float16' ? referenceConversions.fromFloat16 : referenceConversions.fromBFloat16;
+    const narrow = format === 'float16' ? referenceConversions.toFloat16 : referenceConversions.toBFloat16;
+    const wide: Record<string, unknown> = { ...a };
+    const back: Array<[Float64Array, Uint16Array]> = [];
+    for (const f of arrays) {
+      const v = (a as Record<string, unknown>)[f.name];
+      if (!(v instanceof Uint16Array)) continue;
+      const w = new Float64Array(v.length);
+      if (f.role !== 'out') widen(v, w);
+      else back.push([w, v]);
+      wide[f.name] = w;
+    }
+    kernel(wide as ArgsOf<K>);
+    for (const [w, v] of back) narrow(w, v);
+  };
+}
+
 export const rowNormKernels: Pick<Kernels, 'layerNormForward' | 'layerNormBackward' | 'rmsNormForward' | 'rmsNormBackward' |
   'addLayerNormForward' | 'addLayerNormBackward' | 'addRmsNormForward' | 'addRmsNormBackward'> = {
-  layerNormForward: (a: ArgsOf<'layerNormForward'>) => {
+  layerNormForward: withHalf('layerNormForward', (a) => {
     rowNormForward(true, a.x, a.rows, a.cols, scaleOf(a.weight, a.weightOffset), a.bias, a.eps, a.y, a.mean, a.rstd);
     activateInPlace(a.activation, a.y);
-  },
-  rmsNormForward: (a: ArgsOf<'rmsNormForward'>) =>
-    rowNormForward(false, a.x, a.rows, a.cols, scaleOf(a.weight, a.weightOffset), null, a.eps, a.y, null, a.rstd),
+  }),
+  rmsNormForward: withHalf('rmsNormForward', (a) =>
+    rowNormForward(false, a.x, a.rows, a.cols, scaleOf(a.weight, a.weightOffset), null, a.eps, a.y, null, a.rstd)),
   // A fused activation: the plain backward of g = dy·act'(z), z = x̂·w + b in float64.
-  layerNormBackward: (a: ArgsOf<'layerNormBackward'>) => {
+  layerNormBackward: withHalf('layerNormBackward', (a) => {
     const scale = scaleOf(a.weight, a.weightOffset);
     const g = a.activation === 'none' ? a.dy : gatedRows(a.activation, a.dy, a.x, a.mean, a.rstd, a.rows, a.cols, scale, a.bias);
     rowNormBackward(true, g, a.x, a.mean, a.rstd, a.rows, a.cols, scale, a.dx, a.dweight, a.dbias);
-  },
-  rmsNormBackward: (a: ArgsOf<'rmsNormBackward'>) =>
-    rowNormBackward(false, a.dy, a.x, null, a.rstd, a.rows, a.cols, scaleOf(a.weight, a.weightOffset), a.dx, a.dweight, null),
+  }),
+  rmsNormBackward: withHalf('rmsNormBackward', (a) =>
+    rowNormBackward(false, a.dy, a.x, null, a.rstd, a.rows, a.cols, scaleOf(a.weight, a.weightOffset), a.dx, a.dweight, null)),
   // The add-norms compose the plain ones: the residual stream first, then the norm of it.
   addLayerNormForward: (a: ArgsOf<'addLayerNormForward'>) => {
     addResidual(a.x, a.residual, a.residualBias, a.cols, a.sum);
