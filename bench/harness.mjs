@@ -197,7 +197,7 @@ export async function runBench({
     const label = scenarioLabel(s);
     const inputs = s.setup(lib);
     const expected = expectedOutputs(s, inputs, lib);
-    if (contenders.some((c) => c.kind === 'js')) checkJsLoop(s, inputs, expected);
+    if (contenders.some((c) => c.kind === 'js' && (!s.only || s.only(c)))) checkJsLoop(s, inputs, expected);
     const entries = []; // { c, variants: [{ impl, mode, runner }] }
     for (const c of contenders) {
       if (s.only && !s.only(c)) continue;
