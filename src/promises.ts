@@ -15,6 +15,8 @@ import { backend } from './backends/default.js';
  * @example
  * const { y, mean, rstd } = fastnorm.layerNorm({ data, shape: [4, 768] }, 768, { weight, bias });
  * const h = fastnorm.layerNorm(x, 768, { weight, bias, activation: 'gelu' }).y;   // GELU(LayerNorm(x)), one pass
+ * // half precision: bfloat16 bits in, bfloat16 y out (float32 compute, one rounding), float32 mean/rstd
+ * const h16 = fastnorm.layerNorm({ data: bits, shape: [4, 768], dtype: 'bfloat16' }, 768, { weight: weightBits, bias: biasBits }).y;
  */
 export const layerNorm = asyncOp(OP_TABLE.layerNorm.plan, backend.asyncKernels);
 /**
@@ -26,6 +28,8 @@ export const layerNorm = asyncOp(OP_TABLE.layerNorm.plan, backend.asyncKernels);
  * @example
  * const { dx, dweight, dbias } = fastnorm.layerNormBackward(dy, x, { mean, rstd }, 768, { weight });
  * fastnorm.layerNormBackward(dy, x, { mean, rstd }, 768, { weight, bias, activation: 'gelu' });   // of GELU(LayerNorm(x))
+ * // half-precision dy and x (same format): dx in it, dweight/dbias in weight's dtype (here float32)
+ * fastnorm.layerNormBackward(dy16, x16, { mean, rstd }, 768, { weight: new Float32Array(768).fill(1) });
  */
 export const layerNormBackward = asyncOp(OP_TABLE.layerNormBackward.plan, backend.asyncKernels);
 /**
@@ -35,6 +39,7 @@ export const layerNormBackward = asyncOp(OP_TABLE.layerNormBackward.plan, backen
  * @example
  * const { y, rstd } = fastnorm.rmsNorm(x, 768, { weight });
  * const gemma = fastnorm.rmsNorm(x, 2048, { weight: zeroCentered, weightOffset: 1 });
+ * const y16 = fastnorm.rmsNorm({ data: f16Bits, shape: [4, 2048], dtype: 'float16' }, 2048, { weight: f16Weight }).y;   // float16 in and out
  */
 export const rmsNorm = asyncOp(OP_TABLE.rmsNorm.plan, backend.asyncKernels);
 /**
@@ -42,6 +47,7 @@ export const rmsNorm = asyncOp(OP_TABLE.rmsNorm.plan, backend.asyncKernels);
  * Returns a Promise: computed on the libuv thread pool, bitwise as the synchronous call.
  * @example
  * const { dx, dweight } = fastnorm.rmsNormBackward(dy, x, { rstd }, 768, { weight });
+ * fastnorm.rmsNormBackward(dy16, x16, { rstd }, 768, { weight: weight16 });   // float16/bfloat16: dx and dweight in that format
  */
 export const rmsNormBackward = asyncOp(OP_TABLE.rmsNormBackward.plan, backend.asyncKernels);
 /**
