@@ -85,6 +85,34 @@ describe.each(OP_NAMES)('%s: bitwise identical for every ISA × threads {1, 2, 3
     }
   });
 
+  // Streaming stores change how outputs are written, never what: with the threshold at 0 every
+  // output (vector tails, odd offsets, tiny planes) takes the streaming path, at ∞ none does.
+  it('streaming stores on every output give the bits of regular stores (_setStreamingBytes 0 vs ∞)', () => {
+    const previous = addon._setStreamingBytes(0);
+    expect(addon._setStreamingBytes(Infinity), 'the hook returns the setting it replaces').toBe(0);
+    expect(addon._setStreamingBytes(0)).toBe(Infinity);
+    try {
+      for (const threads of [1, 3]) {
+        fastnorm.setNumThreads(threads);
+        for (const dims of [[3, 5, 17], [2, 6, 769], [3, 2, 35000]] as Array<OpInput['dims']>) {
+          for (const dtype of DTYPES) {
+            for (const [flagsWhat, flags] of flagsOf(name)) {
+              const args = OP_CASES[name].args({ seed: dims[2], dtype, dims, flags });
+              addon._setStreamingBytes(0);
+              const streamed = outputsOf(name, () => structuredClone(args));
+              addon._setStreamingBytes(Infinity);
+              const regular = outputsOf(name, () => structuredClone(args));
+              for (const k of Object.keys(regular)) expectBitwiseEqual(streamed[k], regular[k], `${name} ${dtype} [${dims}]${flagsWhat} ${threads}T ${k}`);
+            }
+          }
+        }
+      }
+    } finally {
+      addon._setStreamingBytes(previous);
+      fastnorm.setNumThreads(initial.threads);
+    }
+  });
+
   it('the same call repeated at 8 threads gives the same bits (no racy accumulation)', () => {
     const args = OP_CASES[name].args({ seed: 3, dtype: 'float32', dims: [8, 64, 576], flags: ALL_FLAGS });
     fastnorm.setNumThreads(8);

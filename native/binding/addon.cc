@@ -17,6 +17,7 @@
 
 #include "../kernels/kernel_table.h"
 #include "../runtime/dispatch.h"
+#include "../runtime/tuning.h"
 #include "../runtime/thread_pool.h"
 #include "kernel_args.h"
 #include "output_blocks.h"
@@ -131,6 +132,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod("fromBFloat16", &Addon::convert<HalfFormat::BFloat16, false>),
                              InstanceMethod("_kernelSchema", &Addon::kernelSchema),
                              InstanceMethod("_setIsa", &Addon::setIsa),
+                             InstanceMethod("_setStreamingBytes", &Addon::setStreamingBytes),
                              InstanceMethod("_copy", &Addon::copy),
                              InstanceMethod("_computeStats", &Addon::computeStats),
                              InstanceMethod("_allocateOutput", &Addon::allocateOutput),
@@ -177,6 +179,18 @@ class Addon : public Napi::Addon<Addon> {
     if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "isa must be a string");
     selectIsa(info[0].As<Napi::String>().Utf8Value());
     return Napi::String::New(info.Env(), table_->isa);
+  }
+
+  // Bench hook: _setStreamingBytes(bytes | Infinity) sets the process-wide size from which
+  // outputs are written with streaming stores (Infinity: never); returns the previous one.
+  // Results are the same bits either way: only the kind of store changes.
+  Napi::Value setStreamingBytes(const Napi::CallbackInfo& info) {
+    const double previous = double(runtime::streamingBytes());
+    if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "bytes must be a number");
+    const double bytes = info[0].As<Napi::Number>().DoubleValue();
+    if (!(bytes >= 0)) throw Napi::RangeError::New(info.Env(), "bytes must be >= 0");
+    runtime::streamingBytesSetting.store(bytes >= 0x1p63 ? SIZE_MAX : size_t(bytes));
+    return Napi::Number::New(info.Env(), previous >= 0x1p63 ? INFINITY : previous);
   }
 
   // Bench helper: memcpy(dst, src) split over this instance's threads, the bandwidth yardstick.

@@ -12,9 +12,6 @@ namespace fastnorm::FASTNORM_ISA_NS {
 template <class T>
 using AllLanes = std::integral_constant<size_t, kLanes<T>>;
 
-// Outputs at least this large are written with streaming stores: they cannot stay in cache
-// anyway, and skipping the read-for-ownership saves a third of the memory traffic.
-constexpr size_t kStreamingBytes = size_t(8) << 20;
 
 // k ≤ L values at p (lanes beyond k are 0).
 template <class T>

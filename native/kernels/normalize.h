@@ -12,6 +12,7 @@
 #pragma once
 #include <type_traits>
 
+#include "../runtime/tuning.h"
 #include "activation.h"
 #include "lanes.h"
 
@@ -73,9 +74,11 @@ struct SplitMean {
   explicit SplitMean(double mean) : hi(T(mean)), lo(kIsFloat<T> ? T(mean - double(T(mean))) : T(0)) {}
 };
 
-// Streaming stores pay off only for outputs that cannot stay in cache.
+// Outputs at least runtime::streamingBytes() large are written with streaming stores: they
+// cannot stay in cache anyway, and skipping the read-for-ownership saves a third of the memory
+// traffic.
 template <class T>
-bool streamOutput(size_t values) { return values * sizeof(T) >= kStreamingBytes; }
+bool streamOutput(size_t values) { return values * sizeof(T) >= runtime::streamingBytes(); }
 
 // f(std::true_type / std::false_type): a runtime streaming choice as a template argument.
 template <class F>

@@ -68,9 +68,13 @@ class Carver {
 constexpr size_t kUnitInCacheBytes = 512 * 1024;  // units up to this size: one task each (L2 is 1 MiB here)
 constexpr size_t kWaveBytes = 1 << 20;            // larger units: waves of about this many bytes
 constexpr size_t kChunksPerThread = 8;            // in-cache units: tasks per thread, for balance
-// Streaming stores also when everything a call touches is this large (a backward's x, dy, dx):
-// keeping its inputs in L3 is worth more than the reads for ownership they save (measured).
-constexpr size_t kStreamTouchedBytes = size_t(16) << 20;
+// Streaming stores also when everything a call touches is twice the streaming threshold (a
+// backward's x, dy, dx): keeping its inputs in L3 is worth more than the reads for ownership
+// they save (measured).
+inline bool streamTouched(size_t bytes) {
+  const size_t threshold = runtime::streamingBytes();
+  return threshold <= SIZE_MAX / 2 && bytes >= 2 * threshold;
+}
 
 struct UnitSchedule {
   int threads = 1;
@@ -88,7 +92,7 @@ UnitSchedule scheduleUnits(const Engine& e, const Exec& exec) {
   const size_t units = e.units(), values = e.unitValues(), unitBytes = values * e.bytesPerValue();
   s.threads = threadsFor(exec, units * values);
   s.stream = streamOutput<typename Engine::Value>(units * values) ||
-             units * values * (e.bytesPerValue() + sizeof(typename Engine::Value)) >= kStreamTouchedBytes;
+             streamTouched(units * values * (e.bytesPerValue() + sizeof(typename Engine::Value)));
   // One task per unit when a unit fits in L2, or when the units split evenly enough over the
   // threads (each thread's second read then comes from its own cache, with few dispatches);
   // waves when a few large units would leave threads idle.

@@ -19,6 +19,11 @@ export type NativeAddon = { [K in KernelName]: Positional } & { [K in KernelName
   getNumThreads(): number;
   /** Test hook: switch this instance to another ISA path (falls back like FASTNORM_ISA). */
   _setIsa(isa: string): string;
+  /**
+   * Bench and test hook: outputs of at least `bytes` bytes are written with streaming stores
+   * (process-wide; Infinity: never; default 8 MiB); returns the previous setting. Same bits either way.
+   */
+  _setStreamingBytes(bytes: number): number;
   /** Bench hook: multithreaded memcpy, the bandwidth yardstick. */
   _copy(dst: ArrayBufferView, src: ArrayBufferView): void;
   /**
