@@ -45,13 +45,18 @@ inline VD slopeDouble(VD z) {
 }
 
 // g = dy·act'(z) per lane, the gradient a fused backward uses in place of dy. relu: dy where
-// z > 0, else 0 (PyTorch's slope 0 at z = 0; NaN z gives 0). The others in double, rounded once.
+// z > 0, else 0 (PyTorch's slope 0 at z = 0; NaN z gives 0). silu and GELU-tanh on float data in
+// float lanes (vec_math.h's timesSigmoidGate); the others in double, rounded once.
 template <Activation A, class T>
 inline Vec<T> gateGradient(Vec<T> z, Vec<T> dy) {
   if constexpr (A == Activation::None) {
     return dy;
   } else if constexpr (A == Activation::Relu) {
     return ifLess(Vec<T>::zero(), z, dy, Vec<T>::zero());
+  } else if constexpr (sizeof(T) == 4 && A == Activation::Silu) {
+    return vmath::siluGate(z, dy);
+  } else if constexpr (sizeof(T) == 4 && A == Activation::GeluTanh) {
+    return vmath::geluTanhGate(z, dy);
   } else if constexpr (sizeof(T) == 4) {
     return narrow(slopeDouble<A, vmath::FloatGrade>(widenLo(z)) * widenLo(dy),
                   slopeDouble<A, vmath::FloatGrade>(widenHi(z)) * widenHi(dy));

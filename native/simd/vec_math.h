@@ -3,11 +3,13 @@
 // operations (+ − × ÷, compare-select, exponent-bit scaling): no libm, no FMA (the build has
 // -ffp-contract=off), so every ISA path gives the same bits.
 //
-// All of it computes in double. float data is widened, computed with the Float grade (lower
-// polynomial degrees whose truncation error, < 1e-10 relative, is far below a float ulp) and
-// rounded once to float: the float result is within 0.5 ulp + 1e-10 relative of the true
-// value, subnormal results included (double covers float's whole range). double data uses the
-// Double grade (truncation < 1e-17). test/activation.test.ts measures both.
+// The first part computes in double. double data uses the Double grade (truncation < 1e-17);
+// float data that has no float-lane version below (GELU, erf form, and its slope) is widened,
+// computed with the Float grade (lower polynomial degrees whose truncation error, < 1e-10
+// relative, is far below a float ulp) and rounded once to float: within 0.5 ulp + 1e-10
+// relative of the true value, subnormal results included (double covers float's whole range).
+// The last part is the float-lane versions of silu and GELU-tanh and their gradients.
+// test/activation.test.ts and test/activation-backward.test.ts measure all of them.
 #pragma once
 #include "vec.h"
 
@@ -134,8 +136,8 @@ inline VD geluTanh(VD x) {
 // ---- Derivatives of the activations, for the fused backwards (g = dy·act'(z)) ----
 // Built only on the primitives above (expParts, gelu, the Grade structs), in double like them.
 // Accuracy (test/activation-backward.test.ts measures it against float64 references written
-// by composition): float data within 1 ulp (near GELU's zero z ≈ −0.75, 1e-10 absolute: the
-// Float grade's truncation); double data within a few ulp of max(|act'(z)|, 1), the size of
+// by composition): float data (GELU only; silu and GELU-tanh have float-lane gradients below)
+// within 1 ulp (near GELU's zero z ≈ −0.75, 1e-10 absolute: the Float grade's truncation); double data within a few ulp of max(|act'(z)|, 1), the size of
 // the terms Φ + z·φ and σ + z·σ(1 − σ) add, i.e. to its condition number near GELU's zero.
 
 // σ(v) and 1 − σ(v) from one e = e^−|v| ≤ 1: 1/(1 + e) and e/(1 + e), the larger on v's side,
@@ -220,8 +222,12 @@ constexpr float kShiftF = 12582912.0f;  // 1.5·2^23: adding it rounds a float t
 // e^(zh + zl), |zl| ≲ ulp(zh). e^-110 times any factor the callers pass (|x| ≤ 110) is below
 // float's smallest subnormal, e^89 is ∞: the clamp keeps n within [-159, 129], so both halves
 // of 2^n are normal.
-inline ExpPartsF expParts(VF zh, VF zl) {
-  zh = atMost(atLeast(zh, -110.0f), 89.0f);
+// The reduction and polynomial of expParts on an argument the caller has clamped (n within
+// what its scaling takes): e^(zh + zl) = (1 + m)·2^n.
+struct ExpCoreF {
+  VF m, n;
+};
+inline ExpCoreF expCore(VF zh, VF zl) {
   const VF shift = VF::broadcast(kShiftF);
   const VF n = (zh * VF::broadcast(1.44269502f) + shift) - shift;
   // ln2 = kLn2Hi + kLn2Lo, kLn2Hi with 15 significant bits: n·kLn2Hi and t = zh − n·kLn2Hi are
@@ -236,8 +242,14 @@ inline ExpPartsF expParts(VF zh, VF zl) {
   q = q * r + VF::broadcast(4.16683890e-2f);
   q = q * r + VF::broadcast(1.66665211e-1f);
   q = q * r + VF::broadcast(4.99999940e-1f);
-  const VF a = (n * VF::broadcast(0.5f) + shift) - shift;
-  return {r + (rl + (r * r) * q), n, a, pow2OfShifted(a + shift), pow2OfShifted((n - a) + shift)};
+  return {r + (rl + (r * r) * q), n};
+}
+
+inline ExpPartsF expParts(VF zh, VF zl) {
+  const ExpCoreF e = expCore(atMost(atLeast(zh, -110.0f), 89.0f), zl);
+  const VF shift = VF::broadcast(kShiftF);
+  const VF a = (e.n * VF::broadcast(0.5f) + shift) - shift;
+  return {e.m, e.n, a, pow2OfShifted(a + shift), pow2OfShifted((e.n - a) + shift)};
 }
 
 // x·sigmoid(vh + vl) with one division: x/(1 + e^−v), the denominator D summed with one
@@ -272,6 +284,59 @@ inline VF geluTanh(VF x) {
   const VF vh = narrow(lo, hi);
   const VF vl = narrow(lo - widenLo(vh), hi - widenHi(vh));
   return timesSigmoid(x, vh, vl);
+}
+
+// ---- float32 gradients: g = dy·act'(z) in float lanes ----
+// d/dx[x·σ(v)] = σ(v) + w·σ(v)(1 − σ(v)), w = x·v'(x). e^−|v| = (1 + m)·2^n comes from the float
+// exp above (16 lanes; the reduction and polynomial are most of the work); the few operations
+// that combine it run in double (exact widening), so that the result rounds once, to float:
+// a float-only combination compounds ~6 roundings (D = 1 + e, 1/D, its square, the products)
+// into up to 4 ulp. With e = e^−|v|, D = 1 + e, q = 1/D: q + w·e·q² for v ≥ 0 (all terms
+// positive) and e·q²·(D + w) for v < 0, where D + w = (1 + w) + e vanishes at the slope's zero
+// (silu: x ≈ −1.2785, GELU-tanh: x ≈ −0.7525): there 1 + w is exact and the sum is as accurate
+// as e, whose float error (~1e-9 absolute) bounds act'(z)'s error near the zero — below what
+// the float rounding of z itself moves act'(z) by (|act''(z)·z|·2^-24 ≈ 4e-8). dy is multiplied
+// in double too, so g rounds once, subnormal or not. The callers clamp x so that |v| ≤ 250,
+// where dy·w·e is 0 for every finite dy. scripts/check-activation-slopes.cc measures these
+// over all 2^32 z.
+inline VD timesSigmoidSlopeHalf(VD m, VD n, VD w, VD negative) {
+  const VD one = VD::broadcast(1.0), e = [&] {
+    const VD pw = pow2OfShifted(n + VD::broadcast(6755399441055744.0));  // 2^n, n in [−361, 0]
+    return pw + pw * m;
+  }();
+  const VD d = one + e, q = one / d, qq = q * q;
+  return ifLess(negative, VD::zero(), (e * qq) * ((one + w) + e), q + (w * e) * qq);
+}
+
+inline VF timesSigmoidGate(VF vh, VF vl, VF wh, VF wl, VF dy) {
+  const VF zero = VF::zero();
+  const VF zh = ifLess(vh, zero, vh, zero - vh), zl = ifLess(vh, zero, vl, zero - vl);
+  const ExpCoreF e = expCore(atLeast(zh, -250.0f), zl);
+  const VD lo = timesSigmoidSlopeHalf(widenLo(e.m), widenLo(e.n), widenLo(wh) + widenLo(wl), widenLo(vh)) * widenLo(dy);
+  const VD hi = timesSigmoidSlopeHalf(widenHi(e.m), widenHi(e.n), widenHi(wh) + widenHi(wl), widenHi(vh)) * widenHi(dy);
+  return narrow(lo, hi);
+}
+
+// dy·silu'(x): v = w = x, clamped to ±200 (σ and x·σ(1 − σ) are at their limits long before;
+// x = ±∞ gives dy's limit, not ∞·0).
+inline VF siluGate(VF x, VF dy) {
+  const VF xc = atMost(atLeast(x, -200.0f), 200.0f), zero = VF::zero();
+  return timesSigmoidGate(xc, zero, xc, zero, dy);
+}
+
+// dy·GELU-tanh'(x): v = x·(c1 + c3·x²) (geluTanh's 2u), w = x·v' = x·(c1 + 3·c3·x²), both in
+// double from the exact widening and split into float pairs (like geluTanh's argument). x is
+// clamped to ±14.5 (|v| ≤ 241, within timesSigmoidGate's range; the slope is 1 or 0 there).
+inline VF geluTanhGate(VF x, VF dy) {
+  const VF xc = atMost(atLeast(x, -14.5f), 14.5f);
+  const VD c1 = VD::broadcast(1.5957691216057308), c3 = VD::broadcast(0.07135481627260025);
+  const VD c33 = VD::broadcast(3.0 * 0.07135481627260025);
+  const VD lo = widenLo(xc), hi = widenHi(xc), lo2 = lo * lo, hi2 = hi * hi;
+  const VD vLo = lo * (c1 + c3 * lo2), vHi = hi * (c1 + c3 * hi2);
+  const VD wLo = lo * (c1 + c33 * lo2), wHi = hi * (c1 + c33 * hi2);
+  const VF vh = narrow(vLo, vHi), wh = narrow(wLo, wHi);
+  const VF vl = narrow(vLo - widenLo(vh), vHi - widenHi(vh)), wl = narrow(wLo - widenLo(wh), wHi - widenHi(wh));
+  return timesSigmoidGate(vh, vl, wh, wl, dy);
 }
 
 }  // namespace fastnorm::FASTNORM_ISA_NS::vmath
