@@ -107,48 +107,51 @@ function rmsNormBackward(shape) {
   };
 }
 
-// Half precision (bfloat16 x, dy, y, dx; bfloat16 weight/bias and dweight/dbias; float32
+// Half precision (float16 or bfloat16 x, dy, y, dx, weight/bias and dweight/dbias; float32
 // mean/rstd) beside the float32 rows, on the large shape: bytes are those moved, 2 per half
 // value. Native rows only (the reference and the JS loop are float32 contenders).
 const F16 = 2;
 const halfInputsByShape = new Map();
-function halfShapeInputs([rows, cols], { fastnorm }) {
-  const key = `${rows},${cols}`;
+const HALF_TAGS = { float16: 'f16', bfloat16: 'bf16' };
+function halfShapeInputs([rows, cols], dtype, { fastnorm }) {
+  const key = `${rows},${cols},${dtype}`;
   let inputs = halfInputsByShape.get(key);
   if (!inputs) {
     const s = shapeInputs([rows, cols]);
-    const half = (t) => ({ data: fastnorm.toBFloat16(t.data), shape: t.shape, dtype: 'bfloat16' });
-    inputs = { rows, cols, x: half(s.x), dy: half(s.dy), weight: fastnorm.toBFloat16(s.weight), bias: fastnorm.toBFloat16(s.bias) };
+    const round = dtype === 'float16' ? fastnorm.toFloat16 : fastnorm.toBFloat16;
+    const half = (t) => ({ data: round(t.data), shape: t.shape, dtype });
+    inputs = { rows, cols, x: half(s.x), dy: half(s.dy), weight: round(s.weight), bias: round(s.bias) };
     halfInputsByShape.set(key, inputs);
   }
   return inputs;
 }
 const NATIVE_ONLY = (c) => c.kind === 'native';
 
-function halfRows(shape) {
+function halfRows(shape, dtype) {
   const [rows, cols] = shape;
   const n = rows * cols;
   const base = { shape, only: NATIVE_ONLY };
+  const tag = HALF_TAGS[dtype];
   return [
-    { ...base, op: 'layerNorm bf16', dir: 'forward', bytes: F16 * (2 * n + 2 * cols) + F32 * 2 * rows,
-      setup: (lib) => halfShapeInputs(shape, lib),
+    { ...base, op: `layerNorm ${tag}`, dir: 'forward', bytes: F16 * (2 * n + 2 * cols) + F32 * 2 * rows,
+      setup: (lib) => halfShapeInputs(shape, dtype, lib),
       newOut: (s) => ({ y: new Uint16Array(n), mean: new Float32Array(s.rows), rstd: new Float32Array(s.rows) }),
       call: (api, s, out) => api.layerNorm(s.x, s.cols, { weight: s.weight, bias: s.bias, eps: LN_EPS, out }) },
-    { ...base, op: 'layerNorm bf16', dir: 'backward', bytes: F16 * (3 * n + 3 * cols) + F32 * 2 * rows,
+    { ...base, op: `layerNorm ${tag}`, dir: 'backward', bytes: F16 * (3 * n + 3 * cols) + F32 * 2 * rows,
       setup: (lib) => {
-        const s = halfShapeInputs(shape, lib);
+        const s = halfShapeInputs(shape, dtype, lib);
         const { mean, rstd } = lib.fastnorm.layerNorm(s.x, s.cols, { weight: s.weight, bias: s.bias, eps: LN_EPS });
         return { ...s, saved: { mean, rstd } };
       },
       newOut: (s) => ({ dx: new Uint16Array(n), dweight: new Uint16Array(s.cols), dbias: new Uint16Array(s.cols) }),
       call: (api, s, out) => api.layerNormBackward(s.dy, s.x, s.saved, s.cols, { weight: s.weight, out }) },
-    { ...base, op: 'rmsNorm bf16', dir: 'forward', bytes: F16 * (2 * n + cols) + F32 * rows,
-      setup: (lib) => halfShapeInputs(shape, lib),
+    { ...base, op: `rmsNorm ${tag}`, dir: 'forward', bytes: F16 * (2 * n + cols) + F32 * rows,
+      setup: (lib) => halfShapeInputs(shape, dtype, lib),
       newOut: (s) => ({ y: new Uint16Array(n), rstd: new Float32Array(s.rows) }),
       call: (api, s, out) => api.rmsNorm(s.x, s.cols, { weight: s.weight, eps: RMS_EPS, out }) },
-    { ...base, op: 'rmsNorm bf16', dir: 'backward', bytes: F16 * (3 * n + 2 * cols) + F32 * rows,
+    { ...base, op: `rmsNorm ${tag}`, dir: 'backward', bytes: F16 * (3 * n + 2 * cols) + F32 * rows,
       setup: (lib) => {
-        const s = halfShapeInputs(shape, lib);
+        const s = halfShapeInputs(shape, dtype, lib);
         const { rstd } = lib.fastnorm.rmsNorm(s.x, s.cols, { weight: s.weight, eps: RMS_EPS });
         return { ...s, saved: { rstd } };
       },
@@ -159,5 +162,6 @@ function halfRows(shape) {
 
 export const scenarios = [
   ...[layerNormForward, layerNormBackward, rmsNormForward, rmsNormBackward].flatMap((make) => SHAPES.map(make)),
-  ...halfRows([8192, 768]),
+  ...halfRows([8192, 768], 'bfloat16'),
+  ...halfRows([8192, 768], 'float16'),
 ];
