@@ -301,12 +301,13 @@ constexpr size_t kRowsPerGroup = 1;
 
 // Scalar math, for rows j of a group over columns [begin, begin + len):
 //   Σg_j, Σg_j·x̂_j (g = dy·w) → sums[j];  dw[i] += dy_j·x̂_j,  db[i] += dy_j  (dw/db optional).
-// A fused activation first makes dy ← dy·act'(z), z = x̂·w + b (the same operations as writeDx's gate).
+// A fused activation first makes dy ← dy·act'(z), z = x̂·w + b (the same operations as writeDx's gate);
+// gated (non-null: R rows of len) receives that dy, so the dx pass need not compute act' again.
 // Each row's sums use the lane blocking of laneSum2, written out so stores to dw/db cannot
 // force the compiler to reload the other pointers every vector.
 template <class T, bool Centered, bool HasWeight, size_t R, class ActT = Act<Activation::None>, bool HasBias = false, class S, class P>
 void gradSumsRows(const RowNormBackwardArgs<T, S, P>& a, size_t row0, size_t begin, size_t len, T* __restrict dw,
-                  T* __restrict db, GradSums* sums) {
+                  T* __restrict db, GradSums* sums, T* __restrict gated = nullptr) {
   using V = Vec<T>;
   using A = Acc<T>;
   constexpr size_t L = kLanes<T>;
@@ -333,6 +334,7 @@ void gradSumsRows(const RowNormBackwardArgs<T, S, P>& a, size_t row0, size_t beg
         V z = HasWeight ? xh * wv : xh;
         if constexpr (HasBias) z = z + loadLanes(bias + i, k);
         d = ActT().gate(z, d);
+        if (gated) storeLanes(d, gated + j * len + i, k);
       }
       const V g = HasWeight ? d * wv : d;
       V gx = g * xh, dxh = d * xh;
@@ -458,14 +460,46 @@ void writeDx(const S* x, const S* dy, const T* w, const S* dSum, S* dx, T* drb, 
   });
 }
 
-// Backward of R consecutive full rows: the sums of one read of x and dy, then dx from cache.
+// The most rows forEachRowGroup hands to one call.
+constexpr size_t kMaxGroupRows = kRowsPerGroup > 3 ? kRowsPerGroup : 3;
+
+// A fused activation's gated dy = dy·act'(z) of one row group (kMaxGroupRows rows that fit in
+// cache), kept from the sums pass for the dx pass: act' is computed once per element, not twice,
+// with the same bits. Null without an activation, for half data (their dy is 16-bit), or when
+// there is no memory (then both passes compute act').
+template <class T, class S, class ActT>
+class GatedRows {
+ public:
+  static constexpr bool kUsed = ActT::kind != Activation::None && std::is_same_v<S, T>;
+  explicit GatedRows(size_t cols) noexcept
+      : data_(kUsed ? static_cast<T*>(std::aligned_alloc(64, (kMaxGroupRows * cols * sizeof(T) + 63) / 64 * 64)) : nullptr) {}
+  ~GatedRows() { std::free(data_); }
+  GatedRows(const GatedRows&) = delete;
+  GatedRows& operator=(const GatedRows&) = delete;
+  T* get() const noexcept { return data_; }
+
+ private:
+  T* data_;
+};
+
+// Backward of R consecutive full rows: the sums of one read of x and dy, then dx from cache
+// (with gated, GatedRows' buffer, in place of dy and its gate).
 template <class T, bool Centered, bool HasWeight, bool Added, size_t R, class ActT, bool HasBias, class S, class P>
-void backwardRowGroup(const RowNormBackwardArgs<T, S, P>& a, size_t row0, T* dw, T* db, T* drb, bool stream) {
+void backwardRowGroup(const RowNormBackwardArgs<T, S, P>& a, size_t row0, T* dw, T* db, T* drb, bool stream,
+                      T* gated = nullptr) {
   const size_t n = a.cols;
   GradSums sums[R];
-  gradSumsRows<T, Centered, HasWeight, R, ActT, HasBias>(a, row0, 0, n, dw, db, sums);
+  gradSumsRows<T, Centered, HasWeight, R, ActT, HasBias>(a, row0, 0, n, dw, db, sums, gated);
   for (size_t j = 0; j < R; ++j) {
     const size_t at = (row0 + j) * n;
+    if constexpr (GatedRows<T, S, ActT>::kUsed) {
+      if (gated) {
+        writeDx<T, Centered, HasWeight, Added>(a.x + at, gated + j * n, a.weight, Added ? a.dSum + at : nullptr, a.dx + at, drb, n,
+                                               rowXhat<T, Centered>(a, row0 + j), T(sums[j].g / double(n)),
+                                               T(sums[j].gx / double(n)), stream);
+        continue;
+      }
+    }
     writeDx<T, Centered, HasWeight, Added, ActT, HasBias>(a.x + at, a.dy + at, a.weight, Added ? a.dSum + at : nullptr,
                                                          a.dx + at, drb, n, rowXhat<T, Centered>(a, row0 + j),
                                                          T(sums[j].g / double(n)), T(sums[j].gx / double(n)), stream, a.bias);
@@ -558,8 +592,9 @@ bool backwardRows(const RowNormBackwardArgs<T, S, P>& a, const Exec& exec) noexc
   const bool stream = streamOutput<T>(rows * n);
   if (!a.dweight && !a.dbias && !a.dresidualBias) {
     parallelFor(rows, rowGrain(n), threads, [&](size_t r0, size_t r1) {
+      const GatedRows<T, S, ActT> gated(n);
       for (size_t row = r0; row < r1; ++row)
-        backwardRowGroup<T, Centered, HasWeight, Added, 1, ActT, HasBias>(a, row, nullptr, nullptr, nullptr, stream);
+        backwardRowGroup<T, Centered, HasWeight, Added, 1, ActT, HasBias>(a, row, nullptr, nullptr, nullptr, stream, gated.get());
       if (stream) streamFence();
     });
     return true;
@@ -573,6 +608,7 @@ bool backwardRows(const RowNormBackwardArgs<T, S, P>& a, const Exec& exec) noexc
   if (!scratch.data()) return false;
   double* partial = scratch.data();
   parallelFor(blocks, 1, threads, [&](size_t b0, size_t b1) {
+    const GatedRows<T, S, ActT> gated(n);
     for (size_t b = b0; b < b1; ++b) {
       double* sums = partial + b * stride;
       T* group = reinterpret_cast<T*>(sums + kSlots * n);
@@ -581,7 +617,7 @@ bool backwardRows(const RowNormBackwardArgs<T, S, P>& a, const Exec& exec) noexc
       forEachRowGroup(b * blockRows, minSize(rows, (b + 1) * blockRows), [&](size_t row0, auto rowCount) {
         constexpr size_t R = decltype(rowCount)::value;
         backwardRowGroup<T, Centered, HasWeight, Added, R, ActT, HasBias>(a, row0, params.rowDw(), params.rowDb(), params.rowDrb(),
-                                                                        stream);
+                                                                        stream, gated.get());
         params.rowsDone(R);
       });
       params.flush();
