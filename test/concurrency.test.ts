@@ -163,7 +163,7 @@ describe('worker_threads', () => {
     mainCalls.forEach(({ name, input }, k) => expectBitwiseEqualDeep(mainResults[k], syncOutcome(name, input), `main call ${k}: ${name}`));
     expect(fastnorm.getNumThreads(), 'the workers did not change the main instance').toBe(initialThreads);
     expect(stats.peakBusy, 'the compute slots are process-wide: shared with the workers').toBeLessThanOrEqual(stats.limit);
-  }, 120_000); // 5 instances × up to 60 calls, each checked against a sync twin: past 30 s on a loaded 2-core machine
+  }, 120_000); // 4 workers × 40 calls and 60 on the main thread, each checked against a sync twin: past 30 s on a loaded 2-core machine
 
   it.each([['terminate()', false], ['process.exit() in the worker', true]] as const)(
     'workers stopped by %s with 48 large calls in flight: no crash, no hang, the pool works afterwards', async (_how, exit) => {

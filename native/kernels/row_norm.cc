@@ -460,26 +460,29 @@ void writeDx(const S* x, const S* dy, const T* w, const S* dSum, S* dx, T* drb, 
   });
 }
 
-// The most rows forEachRowGroup hands to one call.
+// At least as many rows as forEachRowGroup hands to one call.
 constexpr size_t kMaxGroupRows = kRowsPerGroup > 3 ? kRowsPerGroup : 3;
 
 // A fused activation's gated dy = dy·act'(z) of one row group (kMaxGroupRows rows that fit in
 // cache), kept from the sums pass for the dx pass: act' is computed once per element, not twice,
-// with the same bits. Null without an activation, for half data (their dy is 16-bit), or when
-// there is no memory (then both passes compute act').
-template <class T, class S, class ActT>
+// with the same bits. get() is null without an activation, for half data (their dy is 16-bit),
+// or when there is no memory (then both passes compute act').
+template <class T, class S, class ActT, bool Used = ActT::kind != Activation::None && std::is_same_v<S, T>>
 class GatedRows {
  public:
-  static constexpr bool kUsed = ActT::kind != Activation::None && std::is_same_v<S, T>;
-  explicit GatedRows(size_t cols) noexcept
-      : data_(kUsed ? static_cast<T*>(std::aligned_alloc(64, (kMaxGroupRows * cols * sizeof(T) + 63) / 64 * 64)) : nullptr) {}
-  ~GatedRows() { std::free(data_); }
-  GatedRows(const GatedRows&) = delete;
-  GatedRows& operator=(const GatedRows&) = delete;
-  T* get() const noexcept { return data_; }
+  static constexpr bool kUsed = false;
+  explicit GatedRows(size_t) noexcept {}
+  T* get() const noexcept { return nullptr; }
+};
+template <class T, class S, class ActT>
+class GatedRows<T, S, ActT, true> {
+ public:
+  static constexpr bool kUsed = true;
+  explicit GatedRows(size_t cols) noexcept : scratch_(ceilDiv(kMaxGroupRows * cols * sizeof(T), sizeof(double))) {}
+  T* get() const noexcept { return reinterpret_cast<T*>(scratch_.data()); }
 
  private:
-  T* data_;
+  ScratchDoubles scratch_;
 };
 
 // Backward of R consecutive full rows: the sums of one read of x and dy, then dx from cache
