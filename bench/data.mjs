@@ -53,3 +53,19 @@ export function channelInputs(nchw, layout, seed) {
   }
   return inputs;
 }
+
+// channelInputs with x and dy rounded to a half format (float16 or bfloat16 tensors; the
+// parameters and running statistics stay float32, as autocast keeps them), built once per key.
+const halfChannelInputsByKey = new Map();
+export function halfChannelInputs(nchw, layout, seed, dtype, fastnorm) {
+  const key = `${nchw},${layout},${seed},${dtype}`;
+  let inputs = halfChannelInputsByKey.get(key);
+  if (!inputs) {
+    const s = channelInputs(nchw, layout, seed);
+    const round = dtype === 'float16' ? fastnorm.toFloat16 : fastnorm.toBFloat16;
+    const half = (t) => ({ data: round(t.data), shape: t.shape, dtype });
+    inputs = { ...s, x: half(s.x), dy: half(s.dy) };
+    halfChannelInputsByKey.set(key, inputs);
+  }
+  return inputs;
+}

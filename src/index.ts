@@ -50,8 +50,12 @@ export const rmsNormBackward = syncOp(OP_TABLE.rmsNormBackward.plan, backend.ker
  * sum = x + residual (+ residualBias per element of `normalizedShape`), y = layerNorm(sum).
  * Returns `sum`, the new residual stream; `out.sum` may be `residual.data` (the stream updated in
  * place) and `out.y` may be `x.data`. Reads x and residual once, writes y and sum once.
+ * Half-precision x and residual (one format): sum is rounded once to it and y is the norm of that
+ * stored sum, bit for bit `layerNorm(sum)`.
  * @example
  * const { y, sum, mean, rstd } = fastnorm.addLayerNorm(attnOut, stream, 768, { weight, bias, out: { sum: stream.data } });
+ * // a bfloat16 residual stream, updated in place; float32 mean/rstd
+ * fastnorm.addLayerNorm({ data: outBits, shape: [4, 768], dtype: 'bfloat16' }, stream16, 768, { weight: w16, out: { sum: stream16.data } });
  */
 export const addLayerNorm = syncOp(OP_TABLE.addLayerNorm.plan, backend.kernels);
 /**
@@ -60,20 +64,25 @@ export const addLayerNorm = syncOp(OP_TABLE.addLayerNorm.plan, backend.kernels);
  * as layerNormBackward; `grads: { residualBias: true }` returns dresidualBias (dx summed over rows).
  * @example
  * const { dx, dweight, dbias } = fastnorm.addLayerNormBackward(dy, fwd.sum, fwd, 768, { weight, dSum });
+ * fastnorm.addLayerNormBackward(dy16, fwd16.sum, fwd16, 768, { weight: w16, dSum: dSum16, out: { dx: dSum16.data } });   // bfloat16
  */
 export const addLayerNormBackward = syncOp(OP_TABLE.addLayerNormBackward.plan, backend.kernels);
 /**
  * Residual add + RMSNorm in one pass (vLLM's fused_add_rms_norm): sum = x + residual (+ residualBias),
  * y = rmsNorm(sum); `out.sum` may be `residual.data`, `out.y` may be `x.data`. Gemma: `weightOffset: 1`.
+ * float16/bfloat16 tensors as addLayerNorm.
  * @example
  * const { y, sum, rstd } = fastnorm.addRmsNorm(mlpOut, stream, 4096, { weight, out: { sum: stream.data } });
+ * fastnorm.addRmsNorm(mlpOut16, stream16, 4096, { weight: w16, weightOffset: 1, out: { sum: stream16.data } });   // Gemma, bfloat16
  */
 export const addRmsNorm = syncOp(OP_TABLE.addRmsNorm.plan, backend.kernels);
 /**
  * Gradients of addRmsNorm: dx (with respect to sum, plus `dSum`), dweight, and dresidualBias when
- * `grads.residualBias`.
+ * `grads.residualBias`. Half-precision dy, sum and dSum (one format): dx in it, the parameter
+ * gradients in weight's dtype (float32 without a weight).
  * @example
  * const { dx, dweight } = fastnorm.addRmsNormBackward(dy, fwd.sum, fwd, 4096, { weight, dSum });
+ * fastnorm.addRmsNormBackward(dy16, fwd16.sum, fwd16, 4096, { weight: w16, grads: { residualBias: false } });   // half dx
  */
 export const addRmsNormBackward = syncOp(OP_TABLE.addRmsNormBackward.plan, backend.kernels);
 /**
@@ -84,6 +93,8 @@ export const addRmsNormBackward = syncOp(OP_TABLE.addRmsNormBackward.plan, backe
  * @example
  * const { y, mean, rstd } = fastnorm.batchNorm(x, { weight, bias, runningMean, runningVar });
  * fastnorm.batchNorm(x, { weight, bias, runningMean, runningVar, activation: 'relu' });   // ReLU(BN(x)), one pass
+ * // float16 activations, float32 weight/bias/running stats (autocast's mix): y in float16, mean/rstd float32
+ * fastnorm.batchNorm({ data: bits, shape: [8, 64, 56, 56], dtype: 'float16' }, { weight, bias, runningMean, runningVar });
  */
 export const batchNorm = syncOp(OP_TABLE.batchNorm.plan, backend.kernels);
 /**
@@ -93,12 +104,14 @@ export const batchNorm = syncOp(OP_TABLE.batchNorm.plan, backend.kernels);
  * @example
  * const { dx, dweight, dbias } = fastnorm.batchNormBackward(dy, x, { mean, rstd }, { weight });
  * fastnorm.batchNormBackward(dy, x, { mean, rstd }, { weight, bias, activation: 'relu' });   // of ReLU(BN(x))
+ * fastnorm.batchNormBackward(dy16, x16, { mean, rstd }, { weight });   // half dy, x: dx in their format, dweight float32
  */
 export const batchNormBackward = syncOp(OP_TABLE.batchNormBackward.plan, backend.kernels);
 /**
  * Synchronized BatchNorm, step 1: per-channel partial statistics { count, mean, m2 } of a shard.
  * @example
  * const part = fastnorm.batchNormStats(shard, { layout: 'NHWC' });
+ * fastnorm.batchNormStats({ data: bits, shape: [4, 56, 56, 64], dtype: 'bfloat16' }, { layout: 'NHWC' });   // float64 partials
  */
 export const batchNormStats = syncOp(OP_TABLE.batchNormStats.plan, backend.kernels);
 /**
@@ -116,12 +129,14 @@ export const batchNormGatherStats = syncOp(OP_TABLE.batchNormGatherStats.plan, b
  * Synchronized BatchNorm, step 3: y = (x − mean)·rstd·weight + bias with given statistics.
  * @example
  * const { y } = fastnorm.batchNormElemt(shard, fastnorm.batchNormGatherStats(parts), { weight, bias });
+ * fastnorm.batchNormElemt(shard16, fastnorm.batchNormGatherStats(parts, { dtype: 'float32' }));   // half shard: float32 stats
  */
 export const batchNormElemt = syncOp(OP_TABLE.batchNormElemt.plan, backend.kernels);
 /**
  * Synchronized BatchNorm backward, step 1: per-channel Σdy and Σdy·(x − mean) of a shard.
  * @example
  * const sums = fastnorm.batchNormBackwardReduce(dyShard, shard, { mean });
+ * fastnorm.batchNormBackwardReduce(dy16, shard16, { mean: stats.mean });   // half tensors, float32 mean, float64 sums
  */
 export const batchNormBackwardReduce = syncOp(OP_TABLE.batchNormBackwardReduce.plan, backend.kernels);
 /**
@@ -129,6 +144,7 @@ export const batchNormBackwardReduce = syncOp(OP_TABLE.batchNormBackwardReduce.p
  * dweight/dbias, the same on every shard).
  * @example
  * const { dx } = fastnorm.batchNormBackwardElemt(dyShard, shard, { mean, rstd }, { sumDy, sumDyXmu, count }, { weight });
+ * fastnorm.batchNormBackwardElemt(dy16, shard16, stats, { ...sums, count: stats.count });   // dx in the shard's half format
  */
 export const batchNormBackwardElemt = syncOp(OP_TABLE.batchNormBackwardElemt.plan, backend.kernels);
 /**
@@ -141,6 +157,7 @@ export const batchNormBackwardElemt = syncOp(OP_TABLE.batchNormBackwardElemt.pla
  * const { y, mean, rstd } = fastnorm.groupNorm(x, 32, { weight, bias });    // weight, bias: 64 values
  * fastnorm.groupNorm({ data, shape: [2, 32, 32, 64] }, 32, { layout: 'NHWC' });
  * fastnorm.groupNorm(x, 32, { weight, bias, activation: 'silu' });   // a UNet's GroupNorm + SiLU, one pass
+ * fastnorm.groupNorm({ data: bits, shape: [2, 320, 64, 64], dtype: 'float16' }, 32, { weight, bias });   // float16 in and out
  */
 export const groupNorm = syncOp(OP_TABLE.groupNorm.plan, backend.kernels);
 /**
@@ -150,6 +167,7 @@ export const groupNorm = syncOp(OP_TABLE.groupNorm.plan, backend.kernels);
  * @example
  * const { dx, dweight, dbias } = fastnorm.groupNormBackward(dy, x, { mean, rstd }, 32, { weight });
  * fastnorm.groupNormBackward(dy, x, { mean, rstd }, 32, { weight, bias, activation: 'silu' });   // of SiLU(GroupNorm(x))
+ * fastnorm.groupNormBackward(dy16, x16, { mean, rstd }, 32, { weight: weight16 });   // dx, dweight, dbias in float16
  */
 export const groupNormBackward = syncOp(OP_TABLE.groupNormBackward.plan, backend.kernels);
 /**
@@ -161,6 +179,7 @@ export const groupNormBackward = syncOp(OP_TABLE.groupNormBackward.plan, backend
  * const { y, mean, rstd } = fastnorm.instanceNorm(x, { weight, bias, runningMean, runningVar, momentum: 0.1 });
  * fastnorm.instanceNorm(x, { runningMean, runningVar, useInputStats: false });   // eval with running stats
  * fastnorm.instanceNorm(x, { weight, bias, activation: 'relu' });
+ * fastnorm.instanceNorm({ data: bits, shape: [1, 3, 512, 512], dtype: 'bfloat16' });   // bfloat16 in and out
  */
 export const instanceNorm = syncOp(OP_TABLE.instanceNorm.plan, backend.kernels);
 /**
@@ -170,6 +189,7 @@ export const instanceNorm = syncOp(OP_TABLE.instanceNorm.plan, backend.kernels);
  * @example
  * const { dx, dweight, dbias } = fastnorm.instanceNormBackward(dy, x, { mean, rstd }, { weight });
  * fastnorm.instanceNormBackward(dy, x, { mean, rstd }, { weight, bias, activation: 'relu' });   // of ReLU(InstanceNorm(x))
+ * fastnorm.instanceNormBackward(dy16, x16, { mean, rstd }, { weight });   // half dy, x: dx in their format
  */
 export const instanceNormBackward = syncOp(OP_TABLE.instanceNormBackward.plan, backend.kernels);
 // ---- end of the ops ----

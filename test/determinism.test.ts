@@ -12,7 +12,7 @@ import type { FloatArray } from '../src/api/types';
 import { nativeAddon } from '../src/backends/default';
 import * as fastnorm from '../src/index';
 import { DTYPES, expectBitwiseEqual, expectChildOk, isaThreadConfigs, runNode, tensor } from './helpers';
-import { ALL_FLAGS, OP_CASES, OP_NAMES, typedArraysIn, type DataKind, type OpFlags, type OpInput } from './op-cases';
+import { ALL_FLAGS, arraysIn, OP_CASES, OP_NAMES, takesHalf, toHalf, typedArraysIn, type DataKind, type OpFlags, type OpInput } from './op-cases';
 
 const addon = nativeAddon!;
 const { isas: ISAS, configure, initial, expectSameBitsEverywhere } = isaThreadConfigs();
@@ -46,6 +46,15 @@ function outputsOf(name: OpName, argsOf: () => unknown[]): Record<string, FloatA
   const args = argsOf();
   const result = sync[name](...args);
   return Object.fromEntries([...typedArraysIn(result).map(([p, a]) => [`result.${p}`, a]), ...typedArraysIn(args).map(([p, a]) => [`args.${p}`, a])]);
+}
+
+/** outputsOf with half-precision outputs too (their bits, as float32 numbers, for the bitwise comparison). */
+function halfOutputsOf(name: OpName, argsOf: () => unknown[]): Record<string, FloatArray> {
+  const args = argsOf();
+  const result = sync[name](...args);
+  const asFloat = (a: FloatArray | Uint16Array): FloatArray => (a instanceof Uint16Array ? Float32Array.from(a) : a);
+  return Object.fromEntries([...arraysIn(result).map(([p, a]) => [`result.${p}`, asFloat(a)]),
+    ...arraysIn(args).map(([p, a]) => [`args.${p}`, asFloat(a)])]);
 }
 
 describe('supported ISA paths', () => {
@@ -84,6 +93,20 @@ describe.each(OP_NAMES)('%s: bitwise identical for every ISA × threads {1, 2, 3
       }
     }
   });
+
+  // Half precision (float16/bfloat16 tensors, float32 parameters and statistics): two of the
+  // inputs' paths in each format (short rows / periodic NHWC, and lane-per-channel NHWC).
+  // (batchNormGatherStats takes no tensor: no test, rather than a skipped one, which CI refuses)
+  if (takesHalf(name))
+    it.each(['float16', 'bfloat16'] as const)('%s tensors: the same bits everywhere', (format) => {
+      for (const [what, dims] of [INPUTS[0], INPUTS[2]]) {
+        for (const [flagsWhat, flags] of format === 'float16' ? [FLAGS[0]] : [FLAGS[1]]) {
+          const args = OP_CASES[name].args({ seed: dims[1] * 5 + dims[2], dtype: 'float32', dims, flags });
+          toHalf(args, format);
+          expectSameBitsEverywhere(() => halfOutputsOf(name, () => structuredClone(args)), `${name} ${format} ${what}${flagsWhat}`);
+        }
+      }
+    });
 
   // Streaming stores change how outputs are written, never what: with the threshold at 0 every
   // output (vector tails, odd offsets, tiny planes) takes the streaming path, at ∞ none does.

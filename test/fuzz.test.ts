@@ -27,7 +27,7 @@ import type { FloatArray } from '../src/api/types';
 import type { Kernels, OpName } from '../src/api/op-table';
 import { createReferenceBackend } from '../src/backends/reference/index';
 import { CTORS, detach, expectBitwiseEqualDeep, guardDamage, guardedView, requireNative } from './helpers';
-import { OP_CASES, OP_NAMES, syncInPromises, typedArraysIn, withOptions, type OpInput } from './op-cases';
+import { arraysIn, OP_CASES, OP_NAMES, syncInPromises, takesHalf, toHalf, typedArraysIn, widenFrom, withOptions, type OpInput } from './op-cases';
 
 type AnyOp = (...args: unknown[]) => unknown;
 type Api = Record<string, AnyOp>;
@@ -64,6 +64,8 @@ interface Call {
   op: string;
   input: OpInput;
   spoil: Spoil;
+  /** the call's tensors in this half format (float32 parameters and statistics, as autocast keeps them) */
+  half?: 'float16' | 'bfloat16';
 }
 
 const OPTION_KEYS = ['weight', 'bias', 'eps', 'out', 'grads', 'layout', 'training', 'momentum', 'runningMean', 'runningVar',
@@ -100,6 +102,7 @@ const callArb: fc.Arbitrary<Call> = fc.record({
       activation: fc.constantFrom(undefined, 'relu', 'silu', 'gelu', 'gelu-tanh') }),
   }),
   spoil: spoilArb,
+  half: fc.constantFrom(undefined, undefined, 'float16' as const, 'bfloat16' as const),
 });
 
 /** A typed array of its own for each build of a call (a call may write into it: running statistics). */
@@ -110,17 +113,26 @@ function ownCopy(v: unknown): unknown {
 /** The arguments of a call, built fresh (each backend gets its own copy), and its guarded output views. */
 function buildCall(c: Call): { args: unknown[]; outs: FloatArray[] } {
   const op = caseOf(c.op);
-  const args = op.args(c.input);
-  const ctor = CTORS[c.input.dtype];
+  const half = c.half && takesHalf(c.op) ? c.half : undefined;
+  const argsOf = () => {
+    const a = op.args(c.input);
+    if (half) toHalf(a, half);
+    return a;
+  };
+  const args = argsOf();
+  // out views: the data outputs of a half call are its format's bits, the rest float32
+  const dataKeys = ['y', 'dx', 'sum'];
+  const ctorOf = (key: string) => (half ? (dataKeys.includes(key) ? Uint16Array : Float32Array) : CTORS[c.input.dtype]) as typeof Float32Array;
+  const ctor = half ? Float32Array : CTORS[c.input.dtype];
   const opts = withOptions(args, {})[args.length - 1] as Record<string, unknown>; // a copy of its own, changed below
   const outs: FloatArray[] = [];
-  const arrays = typedArraysIn(args).map(([, a]) => a);
+  const arrays = arraysIn(args).map(([, a]) => a);
   const pick = <T>(items: readonly T[], n: number): T | undefined => (items.length === 0 ? undefined : items[n % items.length]);
   // out views need the result's lengths: those of a valid reference call (no outs if it is not valid)
   const lengths = (): Record<string, number> => {
     try {
-      const r = (reference as unknown as Api)[c.op](...op.args(c.input)) as Record<string, unknown>;
-      return Object.fromEntries(typedArraysIn(r).map(([path, a]) => [path.split('.')[0], a.length]).filter(([key]) => op.outKeys.includes(key as string)));
+      const r = (reference as unknown as Api)[c.op](...argsOf()) as Record<string, unknown>;
+      return Object.fromEntries(arraysIn(r).map(([path, a]) => [path.split('.')[0], a.length]).filter(([key]) => op.outKeys.includes(key as string)));
     } catch {
       return {};
     }
@@ -132,7 +144,7 @@ function buildCall(c: Call): { args: unknown[]; outs: FloatArray[] } {
     case 'out': {
       const out: Record<string, FloatArray> = {};
       Object.entries(lengths()).forEach(([key, length], k) => {
-        if ((s.keys >> k) & 1) out[key] = guardedView(ctor, length, s.shift);
+        if ((s.keys >> k) & 1) out[key] = guardedView(ctorOf(key), length, s.shift);
       });
       opts.out = out;
       outs.push(...Object.values(out));
@@ -140,7 +152,7 @@ function buildCall(c: Call): { args: unknown[]; outs: FloatArray[] } {
     }
     case 'outLength': {
       const [key, length] = Object.entries(lengths())[0] ?? ['y', 1];
-      const view = guardedView(ctor, Math.max(0, length + s.delta), 0);
+      const view = guardedView(ctorOf(key), Math.max(0, length + s.delta), 0);
       opts.out = { [key]: view };
       outs.push(view);
       break;
@@ -175,7 +187,7 @@ function buildCall(c: Call): { args: unknown[]; outs: FloatArray[] } {
     }
     case 'detach': {
       const target = pick(arrays, s.target);
-      if (target && target.buffer.byteLength > 0) detach(target);
+      if (target && target.buffer.byteLength > 0) detach(target as FloatArray);
       break;
     }
     case 'swapDtype': {
@@ -211,7 +223,7 @@ function setPath(root: unknown[], path: string, value: unknown): void {
   node[keys[keys.length - 1]] = value;
 }
 
-type Outcome = { error: { type: string; message: string } } | { result: unknown; args: Record<string, FloatArray> };
+type Outcome = { error: { type: string; message: string } } | { result: unknown; args: Record<string, FloatArray | Uint16Array> };
 
 function failure(e: unknown): Outcome {
   return { error: { type: (e as Error)?.constructor?.name ?? typeof e, message: String((e as Error)?.message ?? e) } };
@@ -232,10 +244,10 @@ async function runCall(c: Call, api: Api, promiseApi: boolean, what: string): Pr
     let timer: NodeJS.Timeout | undefined;
     const hang = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: did not settle within 10 s`)), 10_000); });
     outcome = await Promise.race([(pending as Promise<unknown>).then(
-      (result): Outcome => ({ result, args: Object.fromEntries(typedArraysIn(args)) }), failure), hang]).finally(() => clearTimeout(timer));
+      (result): Outcome => ({ result, args: Object.fromEntries(arraysIn(args)) }), failure), hang]).finally(() => clearTimeout(timer));
   } else {
     try {
-      outcome = { result: api[c.op](...args), args: Object.fromEntries(typedArraysIn(args)) };
+      outcome = { result: api[c.op](...args), args: Object.fromEntries(arraysIn(args)) };
     } catch (e) {
       outcome = failure(e);
     }
@@ -248,22 +260,29 @@ async function runCall(c: Call, api: Api, promiseApi: boolean, what: string): Pr
   return outcome;
 }
 
-/** Close enough to the reference: |a − r| <= tol · max(1, max|r|) elementwise, NaN/±Inf at the same places. */
-function expectResultClose(actual: Outcome, expected: Outcome, dtype: OpInput['dtype'], what: string): void {
+/**
+ * Close enough to the reference: |a − r| <= tol · max(1, max|r|) elementwise, NaN/±Inf at the
+ * same places; half-precision bits (the call's format `half`) compared as their values, within
+ * two units of the format's last place at the largest |r|.
+ */
+function expectResultClose(actual: Outcome, expected: Outcome, dtype: OpInput['dtype'], what: string, half?: 'float16' | 'bfloat16'): void {
   if ('error' in expected || 'error' in actual) {
     expect(actual, what).toEqual(expected);
     return;
   }
-  const tol = dtype === 'float64' ? 1e-9 : 1e-4;
-  const arraysOf = (o: { result: unknown; args: Record<string, FloatArray> }): Record<string, FloatArray> => Object.fromEntries([
-    ...typedArraysIn(o.result).map(([p, v]) => [`result.${p}`, v]), ...Object.entries(o.args).map(([p, v]) => [`args.${p}`, v])]);
+  const arraysOf = (o: { result: unknown; args: Record<string, FloatArray | Uint16Array> }): Record<string, FloatArray | Uint16Array> =>
+    Object.fromEntries([...arraysIn(o.result).map(([p, v]) => [`result.${p}`, v]), ...Object.entries(o.args).map(([p, v]) => [`args.${p}`, v])]);
   const a = arraysOf(actual);
   const e = arraysOf(expected);
   expect(Object.keys(a).sort(), `${what}: arrays`).toEqual(Object.keys(e).sort());
-  for (const [path, ref] of Object.entries(e)) {
-    const got = a[path];
-    expect(got.constructor, `${what} ${path}: dtype`).toBe(ref.constructor);
-    expect(got.length, `${what} ${path}: length`).toBe(ref.length);
+  for (const [path, refArray] of Object.entries(e)) {
+    const gotArray = a[path];
+    expect(gotArray.constructor, `${what} ${path}: dtype`).toBe(refArray.constructor);
+    expect(gotArray.length, `${what} ${path}: length`).toBe(refArray.length);
+    const bits = refArray instanceof Uint16Array;
+    const tol = bits ? 2 ** (half === 'bfloat16' ? -6 : -9) : half || dtype === 'float32' ? 1e-4 : 1e-9;
+    const ref = bits ? widenFrom(half!, refArray) : refArray;
+    const got = gotArray instanceof Uint16Array ? widenFrom(half!, gotArray) : gotArray;
     let scale = 1;
     for (let i = 0; i < ref.length; i++) if (Number.isFinite(ref[i])) scale = Math.max(scale, Math.abs(ref[i]));
     for (let i = 0; i < ref.length; i++) {
@@ -278,7 +297,7 @@ describe('every op: random calls are correct or a TypeError/RangeError, on both 
     console.log(`fuzz seed ${SEED} (replay: FASTNORM_FUZZ_SEED=${SEED})`);
     const seen: Record<string, number> = {};
     await fc.assert(fc.asyncProperty(callArb, async (c) => {
-      const what = `${c.op} ${c.input.dtype} [${c.input.dims.join(', ')}] ${JSON.stringify(c.input.flags)} ${c.spoil.kind}`;
+      const what = `${c.op} ${c.half && takesHalf(c.op) ? c.half : c.input.dtype} [${c.input.dims.join(', ')}] ${JSON.stringify(c.input.flags)} ${c.spoil.kind}`;
       const outcomes: Record<string, Outcome> = {};
       for (const [name, syncApi, asyncApi] of BACKENDS) {
         outcomes[`${name} sync`] = await runCall(c, syncApi, false, `${name} sync ${what}`);
@@ -287,7 +306,8 @@ describe('every op: random calls are correct or a TypeError/RangeError, on both 
       // the promise form of a backend is its sync form, bit for bit; the backends agree
       expectBitwiseEqualDeep(outcomes['native promise'], outcomes['native sync'], `native promise vs sync: ${what}`);
       expectBitwiseEqualDeep(outcomes['reference promise'], outcomes['reference sync'], `reference promise vs sync: ${what}`);
-      expectResultClose(outcomes['native sync'], outcomes['reference sync'], c.input.dtype, `native vs reference: ${what}`);
+      expectResultClose(outcomes['native sync'], outcomes['reference sync'], c.input.dtype, `native vs reference: ${what}`,
+        takesHalf(c.op) ? c.half : undefined);
       const key = `${c.spoil.kind}:${'error' in outcomes['reference sync'] ? 'error' : 'ok'}`;
       seen[key] = (seen[key] ?? 0) + 1;
     }), { seed: SEED, numRuns: Math.round(2500 * RUNS), endOnFailure: true });

@@ -15,43 +15,10 @@ import * as fastnorm from '../src/index';
 import * as promises from '../src/promises';
 import * as reference from '../src/reference';
 import type { HalfDtype, Tensor } from '../src/api/types';
+import { expectHalvesEqual, expectWithinUlp, FORMATS, narrow, widen } from './half-helpers';
 import { isaThreadConfigs, makeRng } from './helpers';
 
 type Api = typeof fastnorm;
-const FORMATS: HalfDtype[] = ['float16', 'bfloat16'];
-const FRACTION_BITS: Record<HalfDtype, number> = { float16: 10, bfloat16: 7 };
-const MIN_EXPONENT: Record<HalfDtype, number> = { float16: -14, bfloat16: -126 };
-const narrow = (f: HalfDtype, v: Float32Array | Float64Array) => (f === 'float16' ? fastnorm.toFloat16(v) : fastnorm.toBFloat16(v));
-const widen = (f: HalfDtype, h: Uint16Array) => (f === 'float16' ? fastnorm.fromFloat16(h) : fastnorm.fromBFloat16(h));
-const widen64 = (f: HalfDtype, h: Uint16Array) =>
-  (f === 'float16' ? fastnorm.fromFloat16(h, new Float64Array(h.length)) : fastnorm.fromBFloat16(h, new Float64Array(h.length)));
-
-/** One ulp of format f at v (the spacing of the binade of |v|; subnormals: the least subnormal). */
-function ulp(f: HalfDtype, v: number): number {
-  const e = v === 0 ? MIN_EXPONENT[f] : Math.max(MIN_EXPONENT[f], Math.floor(Math.log2(Math.abs(v))));
-  return 2 ** (e - FRACTION_BITS[f]);
-}
-
-function expectHalvesEqual(actual: Uint16Array, expected: Uint16Array, what: string): void {
-  expect(actual).toBeInstanceOf(Uint16Array);
-  expect(actual.length, what).toBe(expected.length);
-  for (let i = 0; i < actual.length; i++)
-    if (actual[i] !== expected[i]) expect(`${what}[${i}]: ${actual[i].toString(16)}`).toBe(`${what}[${i}]: ${expected[i].toString(16)}`);
-}
-
-/** Within 1 ulp of format f, NaN where expected is NaN, infinities equal. */
-function expectWithinUlp(f: HalfDtype, actual: Uint16Array, expected: Uint16Array, what: string): void {
-  const a = widen64(f, actual), e = widen64(f, expected);
-  for (let i = 0; i < a.length; i++) {
-    if (Number.isNaN(e[i]) || !Number.isFinite(e[i])) {
-      expect(Object.is(a[i], e[i]) || (Number.isNaN(a[i]) && Number.isNaN(e[i])), `${what}[${i}]: ${a[i]} vs ${e[i]}`).toBe(true);
-      continue;
-    }
-    const tol = ulp(f, Math.max(Math.abs(a[i]), Math.abs(e[i])));
-    if (!(Math.abs(a[i] - e[i]) <= tol)) expect(`${what}[${i}]: ${a[i]} vs ${e[i]} (1 ulp ${tol})`).toBe('within 1 ulp');
-  }
-}
-
 interface Case {
   rows: number;
   cols: number;
@@ -245,10 +212,9 @@ describe.each([['native', fastnorm], ['reference', reference as unknown as Api]]
     expect(() => api.layerNorm(x, c.cols, { weight, bias: widen(f, bias as Uint16Array) as never })).toThrow(/bias must be a Uint16Array/);
     expect(() => api.layerNormBackward(dy, x, saved, c.cols, { weight, out: { dweight: new Float32Array(c.cols) } })).toThrow(TypeError);
     expect(() => api.layerNorm(x, c.cols, { out: { y: new Uint16Array(3) } })).toThrow(RangeError);
-    // the other ops keep refusing half precision, naming the conversions
-    expect(() => api.batchNorm({ data: x.data, shape: [4, 96], dtype: f } as never, { training: true }))
-      .toThrow(/does not take half-precision tensors yet.*fromFloat16/);
-    expect(() => api.addLayerNorm(x as never, x as never, c.cols)).toThrow(/does not take half-precision tensors yet/);
+    // a Uint16Array is half bits only with its format named; other integer arrays are not tensors
+    expect(() => api.groupNorm({ data: x.data, shape: [4, 96] } as never, 4)).toThrow(/x.dtype must be 'float16' or 'bfloat16'/);
+    expect(() => api.instanceNorm({ data: new Int16Array(8), shape: [2, 4], dtype: f } as never)).toThrow(/x.data must be a Float32Array, Float64Array or Uint16Array/);
   });
 });
 

@@ -9,6 +9,7 @@
 // (N, C, S) = (a, b, c)), `flags` it uses as it can and a data kind. Saved statistics of a
 // backward op come from the reference forward of the same data, so every row is valid whenever
 // its shape is.
+import { referenceConversions } from '../src/api/half';
 import { OP_TABLE, type OpName } from '../src/api/op-table';
 import type * as reference from '../src/reference';
 import type { FloatArray } from '../src/api/types';
@@ -95,4 +96,44 @@ export function typedArraysIn(value: unknown, path = ''): Array<[string, FloatAr
   if (value instanceof Float32Array || value instanceof Float64Array) return [[path, value]];
   if (typeof value !== 'object' || value === null || ArrayBuffer.isView(value)) return [];
   return Object.entries(value).flatMap(([key, v]) => typedArraysIn(v, path === '' ? key : `${path}.${key}`));
+}
+
+// ---- half precision: a valid call's arguments in float16/bfloat16 ----
+
+const toFloat16 = (v: FloatArray) => { const o = new Uint16Array(v.length); referenceConversions.toFloat16(v, o); return o; };
+const toBFloat16 = (v: FloatArray) => { const o = new Uint16Array(v.length); referenceConversions.toBFloat16(v, o); return o; };
+const fromFloat16 = (v: Uint16Array) => { const o = new Float32Array(v.length); referenceConversions.fromFloat16(v, o); return o; };
+const fromBFloat16 = (v: Uint16Array) => { const o = new Float32Array(v.length); referenceConversions.fromBFloat16(v, o); return o; };
+
+// The ops that take tensors take half-precision ones; batchNormGatherStats takes none.
+export const takesHalf = (op: string) => op !== 'batchNormGatherStats';
+const narrowTo = (f: 'float16' | 'bfloat16', v: FloatArray) => (f === 'float16' ? toFloat16(v) : toBFloat16(v));
+export const widenFrom = (f: 'float16' | 'bfloat16', v: Uint16Array) => (f === 'float16' ? fromFloat16(v) : fromBFloat16(v));
+const isTensor = (v: unknown): v is { data: FloatArray; shape: number[] } => {
+  const data = typeof v === 'object' && v !== null ? (v as { data?: unknown }).data : undefined;
+  return data instanceof Float32Array || data instanceof Float64Array;
+};
+
+/**
+ * A valid call's arguments in half format f: tensors (and an add-norm's dSum) rounded to f,
+ * parameters and saved statistics float32; sync-BN partials and sums stay float64.
+ */
+export function toHalf(args: unknown[], f: 'float16' | 'bfloat16'): void {
+  const f32 = (v: unknown) => (v instanceof Float64Array ? Float32Array.from(v) : v);
+  const half = (t: { data: FloatArray; shape: number[] }) => ({ data: narrowTo(f, t.data), shape: t.shape, dtype: f });
+  args.forEach((a, i) => {
+    if (isTensor(a)) args[i] = half(a);
+    else if (typeof a === 'object' && a !== null && !Array.isArray(a) && !('m2' in a) && !('sumDy' in a)) {
+      const o = a as Record<string, unknown>;
+      for (const key of ['mean', 'rstd', 'weight', 'bias', 'residualBias', 'runningMean', 'runningVar']) if (key in o) o[key] = f32(o[key]);
+      if (isTensor(o.dSum)) o.dSum = half(o.dSum);
+    }
+  });
+}
+
+/** The typed arrays inside a value, half-precision bits included, by path. */
+export function arraysIn(value: unknown, path = ''): Array<[string, FloatArray | Uint16Array]> {
+  if (value instanceof Float32Array || value instanceof Float64Array || value instanceof Uint16Array) return [[path, value]];
+  if (typeof value !== 'object' || value === null || ArrayBuffer.isView(value)) return [];
+  return Object.entries(value).flatMap(([key, v]) => arraysIn(v, path === '' ? key : `${path}.${key}`));
 }

@@ -95,5 +95,50 @@ function backward(op, shape) {
   };
 }
 
-export const scenarios = ['addLayerNorm', 'addRmsNorm'].flatMap((op) =>
-  [forward, backward].flatMap((make) => SHAPES.map((shape) => make(op, shape))));
+// Half precision (float16 or bfloat16 x, residual, dy, dSum, y, sum, dx and parameters; float32
+// statistics) beside the float32 rows on the large shape: bytes are those moved, 2 per half value.
+// Native rows only (the reference and the JS loop are float32 contenders).
+const F16 = 2;
+const HALF_TAGS = { float16: 'f16', bfloat16: 'bf16' };
+const halfInputsByKey = new Map();
+function halfShapeInputs(lib, shape, dtype) {
+  const key = `${shape},${dtype}`;
+  let inputs = halfInputsByKey.get(key);
+  if (!inputs) {
+    const s = shapeInputs(lib, shape);
+    const round = dtype === 'float16' ? lib.fastnorm.toFloat16 : lib.fastnorm.toBFloat16;
+    const half = (t) => ({ data: round(t.data), shape: t.shape, dtype });
+    inputs = { rows: s.rows, cols: s.cols, x: half(s.x), residual: half(s.residual), dy: half(s.dy), dSum: half(s.dSum),
+      weight: round(s.weight), bias: round(s.bias) };
+    halfInputsByKey.set(key, inputs);
+  }
+  return inputs;
+}
+
+function halfRows(op, shape, dtype) {
+  const [rows, cols] = shape;
+  const n = rows * cols;
+  const centered = op === 'addLayerNorm';
+  const base = { shape, only: (c) => c.kind === 'native' };
+  const name = `${op} ${HALF_TAGS[dtype]}`;
+  return [
+    { ...base, op: name, dir: 'forward', bytes: F16 * (4 * n + (centered ? 2 : 1) * cols) + F32 * (centered ? 2 : 1) * rows,
+      setup: (lib) => halfShapeInputs(lib, shape, dtype),
+      newOut: (s) => ({ y: new Uint16Array(n), sum: new Uint16Array(n), ...(centered ? { mean: new Float32Array(s.rows) } : {}),
+        rstd: new Float32Array(s.rows) }),
+      call: (api, s, out) => api[op](s.x, s.residual, s.cols, { weight: s.weight, ...(centered ? { bias: s.bias } : {}), eps: EPS[op], out }) },
+    { ...base, op: name, dir: 'backward', bytes: F16 * (4 * n + (centered ? 3 : 2) * cols) + F32 * (centered ? 2 : 1) * rows,
+      setup: (lib) => {
+        const s = halfShapeInputs(lib, shape, dtype);
+        const f = lib.fastnorm[op](s.x, s.residual, s.cols, { weight: s.weight, eps: EPS[op] });
+        return { ...s, sum: f.sum, saved: centered ? { mean: f.mean, rstd: f.rstd } : { rstd: f.rstd } };
+      },
+      newOut: (s) => ({ dx: new Uint16Array(n), dweight: new Uint16Array(s.cols), ...(centered ? { dbias: new Uint16Array(s.cols) } : {}) }),
+      call: (api, s, out) => api[`${op}Backward`](s.dy, s.sum, s.saved, s.cols, { weight: s.weight, dSum: s.dSum, out }) },
+  ];
+}
+
+export const scenarios = ['addLayerNorm', 'addRmsNorm'].flatMap((op) => [
+  ...[forward, backward].flatMap((make) => SHAPES.map((shape) => make(op, shape))),
+  ...['bfloat16', 'float16'].flatMap((dtype) => halfRows(op, [8192, 768], dtype)),
+]);

@@ -9,10 +9,11 @@
 //   eval forward      apply pass                1 read  + 1 write
 //   training backward sums pass (dy, x) + dx pass (dy, x)   4 reads + 1 write
 // plus the per-channel vectors (weight, bias, statistics), which are negligible here.
-import { channelInputs, inLayout } from '../data.mjs';
+import { channelInputs, halfChannelInputs, inLayout } from '../data.mjs';
 import * as js from '../js-loops/batch-norm.mjs';
 
 const F32 = 4;
+const SEED = 21; // the inputs' seed (float32 and half rows alike)
 const EPS = 1e-5; // the API defaults, passed explicitly so the JS loop uses the same
 const MOMENTUM = 0.1;
 
@@ -32,7 +33,7 @@ function opLabel(layout) {
 
 // Inputs are built once per (shape, layout) and shared by the scenarios of that shape.
 function shapeInputs(nchw, layout) {
-  return channelInputs(nchw, layout, 21);
+  return channelInputs(nchw, layout, SEED);
 }
 
 function targetsFor(dir, nchw) {
@@ -111,5 +112,40 @@ function trainBackward(nchw, layout) {
   };
 }
 
-export const scenarios = LAYOUTS.flatMap((layout) => SHAPES.flatMap((nchw) =>
-  [trainForward, trainBackward, evalForward].map((make) => make(nchw, layout))));
+// Half precision (float16 or bfloat16 x, dy, y, dx; float32 weight, bias and running statistics,
+// as PyTorch autocast keeps them) beside the float32 rows on the largest shape, both layouts: the
+// same passes, 2 bytes per tensor value. Native rows only (the reference and the JS loop are
+// float32 contenders).
+const F16 = 2;
+const HALF_TAGS = { float16: 'f16', bfloat16: 'bf16' };
+function halfRows(nchw, layout, dtype) {
+  const [, c] = nchw;
+  const size = nchw.reduce((p, d) => p * d, 1);
+  const base = { op: `${opLabel(layout)} ${HALF_TAGS[dtype]}`, shape: inLayout(nchw, layout), only: (k) => k.kind === 'native' };
+  const setup = (lib) => halfChannelInputs(nchw, layout, SEED, dtype, lib.fastnorm);
+  return [
+    { ...base, dir: 'train fwd', bytes: F16 * 3 * size + F32 * 8 * c, setup,
+      newOut: (s) => ({ y: new Uint16Array(s.size), mean: new Float32Array(s.c), rstd: new Float32Array(s.c),
+        runningMean: s.runningMean.slice(), runningVar: s.runningVar.slice() }),
+      call: (api, s, out) => api.batchNorm(s.x, { weight: s.weight, bias: s.bias, eps: EPS, momentum: MOMENTUM, layout,
+        runningMean: out ? out.runningMean : s.runningMean.slice(), runningVar: out ? out.runningVar : s.runningVar.slice(),
+        out: out && { y: out.y, mean: out.mean, rstd: out.rstd } }) },
+    { ...base, dir: 'train bwd', bytes: F16 * 5 * size + F32 * 5 * c,
+      setup: (lib) => {
+        const s = setup(lib);
+        const { mean, rstd } = lib.fastnorm.batchNorm(s.x, { weight: s.weight, bias: s.bias, eps: EPS, layout });
+        return { ...s, saved: { mean, rstd } };
+      },
+      newOut: (s) => ({ dx: new Uint16Array(s.size), dweight: new Float32Array(s.c), dbias: new Float32Array(s.c) }),
+      call: (api, s, out) => api.batchNormBackward(s.dy, s.x, s.saved, { weight: s.weight, layout, out }) },
+    { ...base, dir: 'eval fwd', bytes: F16 * 2 * size + F32 * 6 * c, setup,
+      newOut: (s) => ({ y: new Uint16Array(s.size), mean: new Float32Array(s.c), rstd: new Float32Array(s.c) }),
+      call: (api, s, out) => api.batchNorm(s.x, { weight: s.weight, bias: s.bias, eps: EPS, layout, training: false,
+        runningMean: s.runningMean, runningVar: s.runningVar, out }) },
+  ];
+}
+
+export const scenarios = [
+  ...LAYOUTS.flatMap((layout) => SHAPES.flatMap((nchw) => [trainForward, trainBackward, evalForward].map((make) => make(nchw, layout)))),
+  ...LAYOUTS.flatMap((layout) => ['bfloat16', 'float16'].flatMap((dtype) => halfRows(SHAPES[0], layout, dtype))),
+];

@@ -2,10 +2,11 @@
 // both layouts (the NHWC shapes are the NCHW ones with channels last). The scenario fields are
 // described in ../harness.mjs; every shape here is DRAM-sized, so every one carries the
 // DESIGN.md §6 targets.
-import { channelInputs, inLayout } from '../data.mjs';
+import { channelInputs, halfChannelInputs, inLayout } from '../data.mjs';
 import * as js from '../js-loops/group-norm.mjs';
 
 const F32 = 4;
+const SEED = 11; // the inputs' seed (float32 and half rows alike)
 const EPS = 1e-5; // the API default, passed explicitly so the JS loop uses the same
 
 // [op, NCHW shape, groups (InstanceNorm: C)]
@@ -24,7 +25,7 @@ function opLabel(op, layout) {
 
 // Inputs are built once per (shape, layout) and shared by the scenarios of that shape.
 function shapeInputs(nchw, layout) {
-  return channelInputs(nchw, layout, 11);
+  return channelInputs(nchw, layout, SEED);
 }
 
 const TARGETS = { forward: { copyFraction: 0.85, jsSpeedup: 20 }, backward: { copyFraction: 0.70, jsSpeedup: 20 } };
@@ -74,4 +75,33 @@ function backward([op, nchw, groups], layout) {
   };
 }
 
-export const scenarios = CASES.flatMap((c) => LAYOUTS.flatMap((layout) => [forward(c, layout), backward(c, layout)]));
+// Half precision (float16 or bfloat16 x, dy, y, dx; float32 weight and bias, as autocast keeps
+// them) beside the float32 rows on the UNet GroupNorm shape, both layouts: 2 bytes per tensor
+// value. Native rows only (the reference and the JS loop are float32 contenders).
+const F16 = 2;
+const HALF_TAGS = { float16: 'f16', bfloat16: 'bf16' };
+function halfRows([op, nchw, groups], layout, dtype) {
+  const shape = inLayout(nchw, layout);
+  const [n, c] = nchw;
+  const size = shape.reduce((p, d) => p * d, 1);
+  const base = { op: `${opLabel(op, layout)} ${HALF_TAGS[dtype]}`, shape, only: (k) => k.kind === 'native' };
+  const setup = (lib) => halfChannelInputs(nchw, layout, SEED, dtype, lib.fastnorm);
+  return [
+    { ...base, dir: 'forward', bytes: F16 * 2 * size + F32 * (2 * c + 2 * n * groups), setup,
+      newOut: () => ({ y: new Uint16Array(size), mean: new Float32Array(n * groups), rstd: new Float32Array(n * groups) }),
+      call: (api, s, out) => api.groupNorm(s.x, groups, { weight: s.weight, bias: s.bias, eps: EPS, layout, out }) },
+    { ...base, dir: 'backward', bytes: F16 * 3 * size + F32 * (2 * n * groups + 3 * c),
+      setup: (lib) => {
+        const s = setup(lib);
+        const { mean, rstd } = lib.fastnorm.groupNorm(s.x, groups, { weight: s.weight, bias: s.bias, eps: EPS, layout });
+        return { ...s, saved: { mean, rstd } };
+      },
+      newOut: () => ({ dx: new Uint16Array(size), dweight: new Float32Array(c), dbias: new Float32Array(c) }),
+      call: (api, s, out) => api.groupNormBackward(s.dy, s.x, s.saved, groups, { weight: s.weight, layout, out }) },
+  ];
+}
+
+export const scenarios = [
+  ...CASES.flatMap((c) => LAYOUTS.flatMap((layout) => [forward(c, layout), backward(c, layout)])),
+  ...LAYOUTS.flatMap((layout) => ['bfloat16', 'float16'].flatMap((dtype) => halfRows(CASES[1], layout, dtype))),
+];

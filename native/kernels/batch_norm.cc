@@ -19,6 +19,11 @@
 // training backward 2 + 2 reads + 1 write (sums, then dx); eval backward 2 + 1 (+ 2 reads for
 // dweight/dbias). Precision: sums in double (float lane blocks of ≤ 16 terms widened), means
 // split hi + lo for (x − μ); float tiles whose squares overflow are redone in double.
+//
+// Half precision (float16/bfloat16 data, HalfCall): x, dy, y, dx are stored as S = Half<F> and
+// computed in T = float by the float path's own code (loads widen exactly, stores round once);
+// weight and bias are widened once per call (ParamValues), the running statistics and
+// dweight/dbias are read and rounded through their storage (Scalar<P>), mean/rstd are float.
 #include <cmath>
 
 #include "../runtime/thread_pool.h"
@@ -158,15 +163,15 @@ void periodSums2(const ChannelPeriod<T>& period, size_t n, Acc<T>* totalA, Acc<T
 
 // Moments of `rows` rows × channels [c0, c0 + cn) of a (rows, C) tile, one channel at a time in
 // double: the exact fallback for float tiles whose squares overflow (scalar code).
-template <class T>
-void scalarTileMoments(const T* x, size_t rows, size_t C, size_t c0, size_t cn, const Partials& out, size_t unit) {
+template <class S>
+void scalarTileMoments(const S* x, size_t rows, size_t C, size_t c0, size_t cn, const Partials& out, size_t unit) {
   for (size_t c = c0; c < c0 + cn; ++c) {
     double sum = 0;
-    for (size_t r = 0; r < rows; ++r) sum += double(x[r * C + c]);
+    for (size_t r = 0; r < rows; ++r) sum += Scalar<S>::value(x[r * C + c]);
     const double mean0 = sum / double(rows);
     double s1 = 0, s2 = 0;
     for (size_t r = 0; r < rows; ++r) {
-      const double d = double(x[r * C + c]) - mean0;
+      const double d = Scalar<S>::value(x[r * C + c]) - mean0;
       s1 += d;
       s2 += d * d;
     }
@@ -177,8 +182,8 @@ void scalarTileMoments(const T* x, size_t rows, size_t C, size_t c0, size_t cn, 
 }
 
 // NHWC tile moments, flat path.
-template <class T>
-void periodicTileMoments(const T* x, size_t rows, const ChannelPeriod<T>& period, const Partials& out, size_t unit) {
+template <class T, class S>
+void periodicTileMoments(const S* x, size_t rows, const ChannelPeriod<T>& period, const Partials& out, size_t unit) {
   using V = Vec<T>;
   using A = Acc<T>;
   constexpr size_t L = kLanes<T>;
@@ -265,14 +270,14 @@ __attribute__((always_inline)) inline void channelGroupSums2(size_t rows, size_t
 
 // NHWC tile moments, lanes = channels [c0, c0 + cn), a group of channel vectors at a time.
 // Scalar math, per channel c: sum += x[r, c], then s1 += x[r, c] − mean0[c], s2 += (x[r, c] − mean0[c])² over rows r.
-template <class T>
-void channelTileMoments(const T* x, size_t rows, size_t C, size_t c0, size_t cn, const Partials& out, size_t unit) {
+template <class T, class S>
+void channelTileMoments(const S* x, size_t rows, size_t C, size_t c0, size_t cn, const Partials& out, size_t unit) {
   using V = Vec<T>;
   using A = Acc<T>;
   constexpr size_t L = kLanes<T>;
   forEachChannelGroup<T>(cn, [&](size_t j0, auto count) {
     constexpr size_t K = decltype(count)::value;
-    const T* col = x + c0 + j0;
+    const S* col = x + c0 + j0;
     size_t lanes[K];
     for (size_t k = 0; k < K; ++k) lanes[k] = minSize(L, cn - j0 - k * L);
     A ta[K], tb[K];
@@ -355,8 +360,8 @@ struct RunSums2 {
 // Moments of `runs` runs of len values, run r at x + r·stride: the corrected two-pass
 // algorithm of cachedMoments over all of them (one pass when the shift is close enough).
 // Scalar math: d = x − center; s1 += d, s2 += d·d over every value of every run.
-template <class T>
-Moments runsMoments(const T* x, size_t len, size_t runs, size_t stride) {
+template <class T, class S>
+Moments runsMoments(const S* x, size_t len, size_t runs, size_t stride) {
   using V = Vec<T>;
   constexpr size_t L = kLanes<T>;
   const double count = double(len) * double(runs);
@@ -384,11 +389,11 @@ Moments runsMoments(const T* x, size_t len, size_t runs, size_t stride) {
   if (kIsFloat<T> && (!std::isfinite(m.mean) || floatSquaresLost(m.m2, size_t(count)))) {  // in double
     double sum = 0, s1 = 0, s2 = 0;
     for (size_t r = 0; r < runs; ++r)
-      for (size_t i = 0; i < len; ++i) sum += double(x[r * stride + i]);
+      for (size_t i = 0; i < len; ++i) sum += Scalar<S>::value(x[r * stride + i]);
     const double mean0 = sum / count;
     for (size_t r = 0; r < runs; ++r)
       for (size_t i = 0; i < len; ++i) {
-        const double d = double(x[r * stride + i]) - mean0;
+        const double d = Scalar<S>::value(x[r * stride + i]) - mean0;
         s1 += d;
         s2 += d * d;
       }
@@ -398,12 +403,12 @@ Moments runsMoments(const T* x, size_t len, size_t runs, size_t stride) {
 }
 
 // Per-channel partial moments of every unit (task t covers unit tasks in memory order).
-template <class T>
-void unitMoments(const T* x, const Units<T>& u, size_t t, const Partials& out) {
+template <class T, class S>
+void unitMoments(const S* x, const Units<T>& u, size_t t, const Partials& out) {
   const ChannelShape& s = u.shape;
   if (!s.channelsLast) {
     const PlaneUnit pu = planeUnit(u, t);
-    const Moments m = runsMoments(x + (pu.n0 * s.c + pu.c) * s.s + pu.begin, pu.len, pu.n1 - pu.n0, s.c * s.s);
+    const Moments m = runsMoments<T>(x + (pu.n0 * s.c + pu.c) * s.s + pu.begin, pu.len, pu.n1 - pu.n0, s.c * s.s);
     double* p = out.at(pu.c, pu.unit);
     p[0] = m.mean;
     p[1] = m.m2;
@@ -411,9 +416,9 @@ void unitMoments(const T* x, const Units<T>& u, size_t t, const Partials& out) {
   }
   const size_t tile = t / u.chunks, q = t % u.chunks, rows = s.n * s.s;
   const size_t r0 = tile * u.tileRows, nr = minSize(u.tileRows, rows - r0);
-  const T* base = x + r0 * s.c;
+  const S* base = x + r0 * s.c;
   if (u.flat) periodicTileMoments(base, nr, u.period, out, tile);
-  else channelTileMoments(base, nr, s.c, q * u.chunk, minSize(u.chunk, s.c - q * u.chunk), out, tile);
+  else channelTileMoments<T>(base, nr, s.c, q * u.chunk, minSize(u.chunk, s.c - q * u.chunk), out, tile);
 }
 
 // A fused activation's gate: dy → g = dy·act'(z), z = (x − μ)·α + β with the per-channel α = rstd·w
@@ -432,8 +437,8 @@ __attribute__((always_inline)) inline Vec<T> gateDy(Vec<T> dy, Vec<T> xm, Vec<T>
 // Per-channel partial Σdy and Σdy·(x − mean_c) of one unit (with a fused activation, of
 // g = dy·act'(z) instead of dy: alpha, beta per channel, see gateDy).
 // Scalar math, per channel c: sd += dy, sdx += dy·(x − mean[c]).
-template <class T, class ActT = Act<Activation::None>>
-void unitGradSums(const T* dy, const T* x, const T* mean, const Units<T>& u, size_t t, const Partials& out,
+template <class T, class ActT = Act<Activation::None>, class S = T>
+void unitGradSums(const S* dy, const S* x, const T* mean, const Units<T>& u, size_t t, const Partials& out,
                   const T* alpha = nullptr, const T* beta = nullptr) {
   using V = Vec<T>;
   using A = Acc<T>;
@@ -462,8 +467,8 @@ void unitGradSums(const T* dy, const T* x, const T* mean, const Units<T>& u, siz
   }
   const size_t tile = t / u.chunks, q = t % u.chunks, rows = s.n * s.s;
   const size_t r0 = tile * u.tileRows, nr = minSize(u.tileRows, rows - r0);
-  const T* dyBase = dy + r0 * s.c;
-  const T* xBase = x + r0 * s.c;
+  const S* dyBase = dy + r0 * s.c;
+  const S* xBase = x + r0 * s.c;
   if (u.flat) {
     double meanD[64], alphaD[64] = {0}, betaD[64] = {0}, sd[64] = {0}, sdx[64] = {0};
     for (size_t c = 0; c < s.c; ++c) meanD[c] = double(mean[c]);
@@ -499,8 +504,8 @@ void unitGradSums(const T* dy, const T* x, const T* mean, const Units<T>& u, siz
     for (size_t k = 0; k < K; ++k) lanes[k] = minSize(L, cn - j0 - k * L), m[k] = loadLanes(mean + c0 + j0 + k * L, lanes[k]);
     if constexpr (Gated)
       for (size_t k = 0; k < K; ++k) al[k] = loadLanes(alpha + c0 + j0 + k * L, lanes[k]), be[k] = loadLanes(beta + c0 + j0 + k * L, lanes[k]);
-    const T* dyCol = dyBase + c0 + j0;
-    const T* xCol = xBase + c0 + j0;
+    const S* dyCol = dyBase + c0 + j0;
+    const S* xCol = xBase + c0 + j0;
     A total[K], total2[K];
     channelGroupSums2<T, K>(nr, s.c, lanes, total, total2, [&](size_t k, size_t i, size_t n, V& a, V& b) __attribute__((always_inline)) {
       if constexpr (Gated) {
@@ -551,8 +556,8 @@ double unitCount(const Units<T>& u, size_t unit) {
 }
 
 // Per-channel moments over N·S values: mean and M2 (double), merged in unit order.
-template <class T>
-bool channelMoments(const T* x, const ChannelShape& shape, const Exec& exec, double* mean, double* m2) {
+template <class T, class S>
+bool channelMoments(const S* x, const ChannelShape& shape, const Exec& exec, double* mean, double* m2) {
   if (shape.c == 0) return true;
   const Units<T> u(shape);
   ScratchDoubles scratch(shape.c * u.perChannel() * 2);
@@ -580,13 +585,13 @@ bool channelMoments(const T* x, const ChannelShape& shape, const Exec& exec, dou
 }
 
 // Per-channel Σdy and Σdy·(x − mean_c), summed in unit order (a fused activation: of g, see gateDy).
-template <class T, class ActT = Act<Activation::None>>
-bool channelGradSums(const T* dy, const T* x, const T* mean, const ChannelShape& shape, const Exec& exec, double* sumDy,
+template <class T, class ActT = Act<Activation::None>, class S = T>
+bool channelGradSums(const S* dy, const S* x, const T* mean, const ChannelShape& shape, const Exec& exec, double* sumDy,
                      double* sumDyXmu, const T* alpha = nullptr, const T* beta = nullptr) {
   if (shape.c == 0) return true;
   const Units<T> u(shape);
   ScratchDoubles scratch(shape.c * u.perChannel() * 2);
-  if (!reduceUnits(u, exec, scratch, [&](size_t t, const Partials& out) { unitGradSums<T, ActT>(dy, x, mean, u, t, out, alpha, beta); }))
+  if (!reduceUnits(u, exec, scratch, [&](size_t t, const Partials& out) { unitGradSums<T, ActT, S>(dy, x, mean, u, t, out, alpha, beta); }))
     return false;
   const Partials parts{scratch.data(), u.perChannel()};
   for (size_t c = 0; c < shape.c; ++c) sumDy[c] = 0, sumDyXmu[c] = 0;
@@ -630,8 +635,9 @@ class Coefficients {
 // lanes (in1 may be null). NCHW: per plane, coefficients broadcast; NHWC: flat rows, the
 // coefficients read from the cyclic tables at the running channel offset.
 // Scalar math: out[i] = f(in0[i], in1[i], coefficients of the channel of i) (f's own comment says what).
-template <class T, size_t NK, bool Stream, class F>
-void channelElementwiseRun(const ChannelShape& s, const T* in0, const T* in1, T* out, const Coefficients<T>& coef,
+// (in0, in1, out stored as S: T, or halves computed in float.)
+template <class T, size_t NK, bool Stream, class F, class S>
+void channelElementwiseRun(const ChannelShape& s, const S* in0, const NotDeduced<S>* in1, S* out, const Coefficients<T>& coef,
                            const Exec& exec, F f) {
   using V = Vec<T>;
   const int threads = threadsFor(exec, s.size());
@@ -664,8 +670,8 @@ void channelElementwiseRun(const ChannelShape& s, const T* in0, const T* in1, T*
   });
 }
 
-template <class T, size_t NK = 4, class F>
-void channelElementwise(const ChannelShape& s, const T* in0, const T* in1, T* out, const Coefficients<T>& coef,
+template <class T, size_t NK = 4, class F, class S>
+void channelElementwise(const ChannelShape& s, const S* in0, const NotDeduced<S>* in1, S* out, const Coefficients<T>& coef,
                         const Exec& exec, F f) {
   static_assert(NK <= Coefficients<T>::kMax, "coefficient tables");
   withStream(streamOutput<T>(s.size()), [&](auto stream) {
@@ -701,8 +707,8 @@ struct CallScratch {
 };
 
 // Scalar math: y = act(((x − μhi) − μlo)·α + β), with α = rstd·w, β = b (per channel).
-template <class T>
-void applyNormalize(const ChannelShape& s, const T* x, T* y, CallScratch<T>& cs, const double* mean, const double* rstd,
+template <class T, class S>
+void applyNormalize(const ChannelShape& s, const S* x, S* y, CallScratch<T>& cs, const double* mean, const double* rstd,
                     const T* weight, const T* bias, uint8_t activation, const Exec& exec) {
   using V = Vec<T>;
   for (size_t c = 0; c < s.c; ++c) {
@@ -724,8 +730,8 @@ void applyNormalize(const ChannelShape& s, const T* x, T* y, CallScratch<T>& cs,
 
 // Scalar math: dx = ((dy − Σdy/M) − (x − μ)·rstd²·Σdy(x − μ)/M)·(w·rstd); a fused activation:
 // g = dy·act'((x − μ)·(w·rstd) + b) in place of dy, its sums in sumDy, sumDyXmu (gateDy).
-template <class T, class ActT = Act<Activation::None>>
-void applyTrainingGrad(const ChannelShape& s, const T* dy, const T* x, T* dx, CallScratch<T>& cs, const T* mean,
+template <class T, class ActT = Act<Activation::None>, class S = T>
+void applyTrainingGrad(const ChannelShape& s, const S* dy, const S* x, S* dx, CallScratch<T>& cs, const T* mean,
                        const T* rstd, const T* weight, const double* sumDy, const double* sumDyXmu, double count,
                        const Exec& exec, const T* beta = nullptr) {
   using V = Vec<T>;
@@ -762,12 +768,12 @@ void gateCoefficients(size_t channels, const T* rstd, const T* weight, const T* 
 }
 
 // The parameter gradients from the per-channel sums: dweight = Σdy·(x − μ)·rstd, dbias = Σdy
-// (either may be null: not requested).
-template <class T>
-void paramGrads(size_t channels, const double* sumDy, const double* sumDyXmu, const T* rstd, T* dweight, T* dbias) {
+// (either may be null: not requested), rounded once into their storage P.
+template <class T, class P>
+void paramGrads(size_t channels, const double* sumDy, const double* sumDyXmu, const T* rstd, P* dweight, P* dbias) {
   for (size_t c = 0; c < channels; ++c) {
-    if (dbias) dbias[c] = T(sumDy[c]);
-    if (dweight) dweight[c] = T(sumDyXmu[c] * double(rstd[c]));
+    if (dbias) dbias[c] = Scalar<P>::round(sumDy[c]);
+    if (dweight) dweight[c] = Scalar<P>::round(sumDyXmu[c] * double(rstd[c]));
   }
 }
 
@@ -781,13 +787,19 @@ bool withCallScratch(const KernelArgs& a, Body body) {
 
 }  // namespace
 
-template <class T>
-bool batchNormForward(const Args<Kernel::batchNormForward, T>& a, const Exec& exec) noexcept {
+// Each entry point's C is the call type: float, double, or HalfCall (data Half<F>, computed in
+// float; weight/bias widened once into T, running statistics and dweight/dbias kept as P).
+template <class C>
+bool batchNormForward(const Args<Kernel::batchNormForward, C>& a, const Exec& exec) noexcept {
+  using T = ComputeType<C>;
+  using P = ParamType<C>;
+  const ParamValues<T> weight(a.weight, 0, a.c), bias(a.bias, 0, a.c);
+  if (!weight.ok() || !bias.ok()) return false;
   return withCallScratch<T>(a, [&](const ChannelShape& s, CallScratch<T>& cs) {
     double* mean = cs.sums;
     double* rstd = cs.sums + s.c;
     if (a.training) {
-      if (!channelMoments(a.x, s, exec, mean, rstd)) return false;  // rstd holds M2 until below
+      if (!channelMoments<T>(a.x, s, exec, mean, rstd)) return false;  // rstd holds M2 until below
       const double count = double(s.n * s.s);
       for (size_t c = 0; c < s.c; ++c) {
         const double m2 = rstd[c];
@@ -797,36 +809,43 @@ bool batchNormForward(const Args<Kernel::batchNormForward, T>& a, const Exec& ex
       }
     } else {
       for (size_t c = 0; c < s.c; ++c) {
-        mean[c] = double(a.runningMean[c]);
-        rstd[c] = rstdOf(double(a.runningVar[c]), a.eps);
+        mean[c] = Scalar<P>::value(a.runningMean[c]);
+        rstd[c] = rstdOf(Scalar<P>::value(a.runningVar[c]), a.eps);
       }
     }
     for (size_t c = 0; c < s.c; ++c) a.mean[c] = T(mean[c]), a.rstd[c] = T(rstd[c]);
     // normalize with the statistics as stored (T), as a later batchNormElemt would
     for (size_t c = 0; c < s.c; ++c) rstd[c] = double(a.rstd[c]);
-    applyNormalize(s, a.x, a.y, cs, mean, rstd, a.weight, a.bias, a.activation, exec);
+    applyNormalize(s, a.x, a.y, cs, mean, rstd, weight.get(), bias.get(), a.activation, exec);
     return true;
   });
 }
 
-template <class T>
-bool batchNormElemt(const Args<Kernel::batchNormElemt, T>& a, const Exec& exec) noexcept {
+template <class C>
+bool batchNormElemt(const Args<Kernel::batchNormElemt, C>& a, const Exec& exec) noexcept {
+  using T = ComputeType<C>;
+  const ParamValues<T> weight(a.weight, 0, a.c), bias(a.bias, 0, a.c);
+  if (!weight.ok() || !bias.ok()) return false;
   return withCallScratch<T>(a, [&](const ChannelShape& s, CallScratch<T>& cs) {
     for (size_t c = 0; c < s.c; ++c) cs.sums[c] = double(a.mean[c]), cs.sums[s.c + c] = double(a.rstd[c]);
-    applyNormalize(s, a.x, a.y, cs, cs.sums, cs.sums + s.c, a.weight, a.bias, 0, exec);
+    applyNormalize(s, a.x, a.y, cs, cs.sums, cs.sums + s.c, weight.get(), bias.get(), 0, exec);
     return true;
   });
 }
 
 // A fused activation (the forward's y = act((x − μ)·rstd·w + b)): every pass takes
 // g = dy·act'(z) for dy, z recomputed from x, the saved statistics, weight and bias (gateDy).
-template <class T>
-bool batchNormBackward(const Args<Kernel::batchNormBackward, T>& a, const Exec& exec) noexcept {
+template <class C>
+bool batchNormBackward(const Args<Kernel::batchNormBackward, C>& a, const Exec& exec) noexcept {
+  using T = ComputeType<C>;
+  const ParamValues<T> weights(a.weight, 0, a.c), biases(a.bias, 0, a.c);
+  if (!weights.ok() || !biases.ok()) return false;
+  const T* weight = weights.get();
   return withCallScratch<T>(a, [&](const ChannelShape& s, CallScratch<T>& cs) {
     double* sumDy = cs.sums;
     double* sumDyXmu = cs.sums + s.c;
     const bool sums = a.training || a.dweight || a.dbias;
-    if (a.activation != 0) gateCoefficients(s.c, a.rstd, a.weight, a.bias, cs);
+    if (a.activation != 0) gateCoefficients(s.c, a.rstd, weight, biases.get(), cs);
     const T* alpha = cs.perChannel;
     const T* beta = cs.perChannel + s.c;
     bool ok = true;
@@ -842,12 +861,12 @@ bool batchNormBackward(const Args<Kernel::batchNormBackward, T>& a, const Exec& 
       }
       paramGrads(s.c, sumDy, sumDyXmu, a.rstd, a.dweight, a.dbias);
       if (a.training) {
-        applyTrainingGrad<T, ActT>(s, a.dy, a.x, a.dx, cs, a.mean, a.rstd, a.weight, sumDy, sumDyXmu, double(s.n * s.s), exec, beta);
+        applyTrainingGrad<T, ActT>(s, a.dy, a.x, a.dx, cs, a.mean, a.rstd, weight, sumDy, sumDyXmu, double(s.n * s.s), exec, beta);
         return;
       }
       // eval: the statistics are constants, so dx = dy·w·rstd
       using V = Vec<T>;
-      for (size_t c = 0; c < s.c; ++c) cs.coef.set(0, c, T(a.weight ? double(a.rstd[c]) * double(a.weight[c]) : double(a.rstd[c])));
+      for (size_t c = 0; c < s.c; ++c) cs.coef.set(0, c, T(weight ? double(a.rstd[c]) * double(weight[c]) : double(a.rstd[c])));
       if (s.size() == 0) return;
       if constexpr (ActT::kind != Activation::None) {
         for (size_t c = 0; c < s.c; ++c) cs.coef.set(1, c, a.mean[c]), cs.coef.set(2, c, beta[c]);
@@ -863,22 +882,25 @@ bool batchNormBackward(const Args<Kernel::batchNormBackward, T>& a, const Exec& 
   });
 }
 
-template <class T>
-bool batchNormBackwardElemt(const Args<Kernel::batchNormBackwardElemt, T>& a, const Exec& exec) noexcept {
+template <class C>
+bool batchNormBackwardElemt(const Args<Kernel::batchNormBackwardElemt, C>& a, const Exec& exec) noexcept {
+  using T = ComputeType<C>;
+  const ParamValues<T> weight(a.weight, 0, a.c);
+  if (!weight.ok()) return false;
   return withCallScratch<T>(a, [&](const ChannelShape& s, CallScratch<T>& cs) {
     paramGrads(s.c, a.sumDy, a.sumDyXmu, a.rstd, a.dweight, a.dbias);
-    applyTrainingGrad(s, a.dy, a.x, a.dx, cs, a.mean, a.rstd, a.weight, a.sumDy, a.sumDyXmu, a.count, exec);
+    applyTrainingGrad<T>(s, a.dy, a.x, a.dx, cs, a.mean, a.rstd, weight.get(), a.sumDy, a.sumDyXmu, a.count, exec);
     return true;
   });
 }
 
-template <class T>
-bool batchNormStats(const Args<Kernel::batchNormStats, T>& a, const Exec& e) noexcept {
+template <class C>
+bool batchNormStats(const Args<Kernel::batchNormStats, C>& a, const Exec& e) noexcept {
   if (a.n * a.s == 0) {  // moments of nothing
     for (size_t c = 0; c < a.c; ++c) a.mean[c] = 0, a.m2[c] = 0;
     return true;
   }
-  return channelMoments(a.x, channelShapeOf(a), e, a.mean, a.m2);
+  return channelMoments<ComputeType<C>>(a.x, channelShapeOf(a), e, a.mean, a.m2);
 }
 
 // Scalar math, per channel j over the parts in order (empty parts skipped), Chan et al.:
@@ -923,14 +945,14 @@ bool batchNormGatherStats(const Args<Kernel::batchNormGatherStats, T>& a, const 
   return true;
 }
 
-template <class T>
-bool batchNormBackwardReduce(const Args<Kernel::batchNormBackwardReduce, T>& a, const Exec& e) noexcept {
+template <class C>
+bool batchNormBackwardReduce(const Args<Kernel::batchNormBackwardReduce, C>& a, const Exec& e) noexcept {
   const ChannelShape s = channelShapeOf(a);
   if (s.size() == 0) {
     for (size_t c = 0; c < s.c; ++c) a.sumDy[c] = 0, a.sumDyXmu[c] = 0;
     return true;
   }
-  return channelGradSums(a.dy, a.x, a.mean, s, e, a.sumDy, a.sumDyXmu);
+  return channelGradSums<ComputeType<C>>(a.dy, a.x, a.mean, s, e, a.sumDy, a.sumDyXmu);
 }
 
 FASTNORM_INSTANTIATE_KERNEL(batchNormForward)
@@ -940,5 +962,6 @@ FASTNORM_INSTANTIATE_KERNEL(batchNormGatherStats)
 FASTNORM_INSTANTIATE_KERNEL(batchNormElemt)
 FASTNORM_INSTANTIATE_KERNEL(batchNormBackwardReduce)
 FASTNORM_INSTANTIATE_KERNEL(batchNormBackwardElemt)
+FASTNORM_HALF_BATCH_KERNELS(FASTNORM_INSTANTIATE_HALF_KERNEL)
 
 }  // namespace fastnorm::FASTNORM_ISA_NS

@@ -75,7 +75,7 @@ constexpr size_t kLaneChunk = 4;  // vectors of a period summed together (2 accu
 
 // The inputs a reduction reads, prefetched kLaneBlock periods ahead: the walk strides by a
 // period, which the hardware prefetchers follow poorly. (A prefetch never faults, so running
-// past the end of the run is harmless.)
+// past the end of the run is harmless.) T: the inputs' storage.
 template <class T>
 struct Prefetch {
   const T* first;
@@ -89,9 +89,9 @@ struct Prefetch {
 // Lanes of vectors [v0, v0 + R) over periods [q0, q1) (≤ kLaneBlock of them, float sums in
 // registers, walking memory period by period), widened into the double lane sums. The chunk's
 // vectors are unrolled (index_sequence) so the accumulators stay in registers.
-template <class T, class Terms, size_t... r>
+template <class T, class Terms, class S, size_t... r>
 inline void periodLaneChunk(const PeriodRun<T>& run, size_t q0, size_t q1, size_t v0, double* sumA, double* sumB, Terms& terms,
-                            const Prefetch<T>& prefetch, std::index_sequence<r...>) {
+                            const Prefetch<S>& prefetch, std::index_sequence<r...>) {
   using V = Vec<T>;
   using A = Acc<T>;
   constexpr size_t L = kLanes<T>;
@@ -127,8 +127,8 @@ inline void periodLaneChunk(const PeriodRun<T>& run, size_t q0, size_t q1, size_
 // per-lane tables; terms of unused lanes must be 0) to float accumulators, which every
 // kLaneBlock periods widen into sumA/sumB[v·L + lane] — laneSum2's blocking, across periods.
 // Each lane's sum is the same whatever the chunking of vectors.
-template <class T, class Terms>
-void periodLaneSums(const PeriodRun<T>& run, size_t p0, size_t p1, double* sumA, double* sumB, const Prefetch<T>& prefetch,
+template <class T, class Terms, class S>
+void periodLaneSums(const PeriodRun<T>& run, size_t p0, size_t p1, double* sumA, double* sumB, const Prefetch<S>& prefetch,
                     Terms terms) {
   const size_t vectors = run.period.vectors();
   for (size_t j = 0; j < run.period.padded(); ++j) sumA[j] = 0, sumB[j] = 0;

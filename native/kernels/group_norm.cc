@@ -22,6 +22,11 @@
 //
 // Precision: sums in double (float lane sums of ≤ 16 terms, then widened); elementwise passes in
 // the data type.
+//
+// Half precision (float16/bfloat16 data, HalfCall): x, dy, y, dx are stored as Half<F> and
+// computed in float by the float path's own code (loads widen exactly, stores round once);
+// weight and bias are widened once per call (ParamValues), the running statistics and
+// dweight/dbias are read and rounded through their storage, mean/rstd are float.
 #include "group_norm_nchw.h"
 #include "group_norm_nhwc.h"
 #include "kernels.h"
@@ -38,16 +43,17 @@ void expandPerElement(const T* v, size_t c, size_t s, T* out) {
     for (size_t i = 0; i < s; ++i) out[ch * s + i] = v[ch];
 }
 
-template <class T>
-bool groupNormForwardImpl(const GroupNormForwardArgs<T>& a, const Exec& exec) {
+template <class C>
+bool groupNormForwardImpl(const GroupNormForwardArgs<C>& a, const Exec& exec) {
+  using T = ComputeType<C>;
   const GroupGeometry geo(a.shape, a.groups);
   if (geo.n == 0) return true;
   if (geo.groupValues() == 0) {  // statistics of empty groups: NaN (the mean of nothing), or the running ones
     for (size_t n = 0; n < geo.n; ++n)
       for (size_t g = 0; g < geo.groups; ++g) {
         const size_t i = n * geo.groups + g;
-        a.mean[i] = a.useInputStats ? T(NAN) : a.runningMean[g];
-        a.rstd[i] = a.useInputStats ? T(NAN) : T(rstdOf(double(a.runningVar[g]), a.eps));
+        a.mean[i] = a.useInputStats ? T(NAN) : T(Scalar<ParamType<C>>::value(a.runningMean[g]));
+        a.rstd[i] = a.useInputStats ? T(NAN) : T(rstdOf(Scalar<ParamType<C>>::value(a.runningVar[g]), a.eps));
       }
     return true;
   }
@@ -68,13 +74,13 @@ bool groupNormForwardImpl(const GroupNormForwardArgs<T>& a, const Exec& exec) {
   };
   bool ok;
   if (a.shape.channelsLast) {
-    ChannelsLastForward<T> e(a);
+    ChannelsLastForward<C> e(a);
     ok = runEngine(e, exec, [&](Carver& c) {
       running = updatesRunning ? c.take<double>(2 * geo.n * geo.groups) : nullptr;
       e.running = running;
     }, updateRunningStats);
   } else {
-    ChannelsFirstForward<T> e(a);
+    ChannelsFirstForward<C> e(a);
     ok = runEngine(e, exec, [&](Carver& c) {
       running = updatesRunning ? c.take<double>(2 * geo.n * geo.groups) : nullptr;
       T* w = a.weight && e.expands() ? c.take<T>(geo.c * geo.s) : nullptr;
@@ -87,13 +93,15 @@ bool groupNormForwardImpl(const GroupNormForwardArgs<T>& a, const Exec& exec) {
   return ok;
 }
 
-template <class T>
-bool groupNormBackwardImpl(const GroupNormBackwardArgs<T>& a, const Exec& exec) {
+template <class C>
+bool groupNormBackwardImpl(const GroupNormBackwardArgs<C>& a, const Exec& exec) {
+  using T = ComputeType<C>;
+  using P = ParamType<C>;
   const GroupGeometry geo(a.shape, a.groups);
   auto zeroGrads = [&] {
     for (size_t c = 0; c < geo.c; ++c) {
-      if (a.dweight) a.dweight[c] = 0;
-      if (a.dbias) a.dbias[c] = 0;
+      if (a.dweight) a.dweight[c] = Scalar<P>::round(0);
+      if (a.dbias) a.dbias[c] = Scalar<P>::round(0);
     }
   };
   if (geo.n == 0 || geo.groupValues() == 0) {  // parameter gradients of an empty batch are zero
@@ -114,10 +122,10 @@ bool groupNormBackwardImpl(const GroupNormBackwardArgs<T>& a, const Exec& exec) 
   };
   bool ok;
   if (a.shape.channelsLast) {
-    ChannelsLastBackward<T> e(a);
+    ChannelsLastBackward<C> e(a);
     ok = runEngine(e, exec, [&](Carver& c) { sums(c, e); }, paramGrads);
   } else {
-    ChannelsFirstBackward<T> e(a);
+    ChannelsFirstBackward<C> e(a);
     ok = runEngine(e, exec, [&](Carver& c) {
       sums(c, e);
       T* w = a.weight && e.expands() ? c.take<T>(geo.c * geo.s) : nullptr;
@@ -138,24 +146,33 @@ bool groupNormBackwardImpl(const GroupNormBackwardArgs<T>& a, const Exec& exec) 
 
 }  // namespace
 
-template <class T>
-bool groupNormForward(const Args<Kernel::groupNormForward, T>& a, const Exec& e) noexcept {
-  return groupNormForwardImpl<T>({a.x, channelShapeOf(a), a.groups, a.weight, a.bias, nullptr, nullptr, 0, a.eps, true, a.activation,
+// C: the call type (float, double, or HalfCall); weight and bias widened once into the compute type.
+template <class C>
+bool groupNormForward(const Args<Kernel::groupNormForward, C>& a, const Exec& e) noexcept {
+  const ParamValues<ComputeType<C>> w(a.weight, 0, a.c), b(a.bias, 0, a.c);
+  return w.ok() && b.ok() &&
+         groupNormForwardImpl<C>({a.x, channelShapeOf(a), a.groups, w.get(), b.get(), nullptr, nullptr, 0, a.eps, true, a.activation,
                                   a.y, a.mean, a.rstd}, e);
 }
-template <class T>
-bool instanceNormForward(const Args<Kernel::instanceNormForward, T>& a, const Exec& e) noexcept {
-  return groupNormForwardImpl<T>({a.x, channelShapeOf(a), a.c, a.weight, a.bias, a.runningMean, a.runningVar, a.momentum, a.eps,
+template <class C>
+bool instanceNormForward(const Args<Kernel::instanceNormForward, C>& a, const Exec& e) noexcept {
+  const ParamValues<ComputeType<C>> w(a.weight, 0, a.c), b(a.bias, 0, a.c);
+  return w.ok() && b.ok() &&
+         groupNormForwardImpl<C>({a.x, channelShapeOf(a), a.c, w.get(), b.get(), a.runningMean, a.runningVar, a.momentum, a.eps,
                                   a.useInputStats, a.activation, a.y, a.mean, a.rstd}, e);
 }
-template <class T>
-bool groupNormBackward(const Args<Kernel::groupNormBackward, T>& a, const Exec& e) noexcept {
-  return groupNormBackwardImpl<T>({a.dy, a.x, a.mean, a.rstd, channelShapeOf(a), a.groups, a.weight, true, a.bias, a.activation, a.dx,
+template <class C>
+bool groupNormBackward(const Args<Kernel::groupNormBackward, C>& a, const Exec& e) noexcept {
+  const ParamValues<ComputeType<C>> w(a.weight, 0, a.c), b(a.bias, 0, a.c);
+  return w.ok() && b.ok() &&
+         groupNormBackwardImpl<C>({a.dy, a.x, a.mean, a.rstd, channelShapeOf(a), a.groups, w.get(), true, b.get(), a.activation, a.dx,
                                    a.dweight, a.dbias}, e);
 }
-template <class T>
-bool instanceNormBackward(const Args<Kernel::instanceNormBackward, T>& a, const Exec& e) noexcept {
-  return groupNormBackwardImpl<T>({a.dy, a.x, a.mean, a.rstd, channelShapeOf(a), a.c, a.weight, a.useInputStats, a.bias, a.activation,
+template <class C>
+bool instanceNormBackward(const Args<Kernel::instanceNormBackward, C>& a, const Exec& e) noexcept {
+  const ParamValues<ComputeType<C>> w(a.weight, 0, a.c), b(a.bias, 0, a.c);
+  return w.ok() && b.ok() &&
+         groupNormBackwardImpl<C>({a.dy, a.x, a.mean, a.rstd, channelShapeOf(a), a.c, w.get(), a.useInputStats, b.get(), a.activation,
                                    a.dx, a.dweight, a.dbias}, e);
 }
 
@@ -163,5 +180,6 @@ FASTNORM_INSTANTIATE_KERNEL(groupNormForward)
 FASTNORM_INSTANTIATE_KERNEL(instanceNormForward)
 FASTNORM_INSTANTIATE_KERNEL(groupNormBackward)
 FASTNORM_INSTANTIATE_KERNEL(instanceNormBackward)
+FASTNORM_HALF_GROUP_KERNELS(FASTNORM_INSTANTIATE_HALF_KERNEL)
 
 }  // namespace fastnorm::FASTNORM_ISA_NS

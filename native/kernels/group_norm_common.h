@@ -13,27 +13,35 @@ namespace fastnorm::FASTNORM_ISA_NS::groupnorm {
 
 // What the GroupNorm and InstanceNorm kernels share: GroupNorm's arguments with InstanceNorm's
 // running statistics (groups = C for InstanceNorm; GroupNorm has no running statistics).
-template <class T>
+// C: the call type (kernel_table.h): computed in T, data stored as S (T, or halves), running
+// statistics and parameter gradients as P; weight and bias arrive widened to T (ParamValues).
+template <class C>
 struct GroupNormForwardArgs {
-  const T* x;
+  using T = ComputeType<C>;
+  using S = DataType<C>;
+  using P = ParamType<C>;
+  const S* x;
   ChannelShape shape;
   size_t groups;       // ≥ 1, divides shape.c
   const T* weight;     // C or null
   const T* bias;       // C or null
-  T* runningMean;      // C or null (groups == C only): updated in place when useInputStats
-  T* runningVar;       // C or null: updated with the unbiased variance, averaged over N
+  P* runningMean;      // C or null (groups == C only): updated in place when useInputStats
+  P* runningVar;       // C or null: updated with the unbiased variance, averaged over N
   double momentum, eps;
   bool useInputStats;  // false: normalize with the running statistics (then required)
   uint8_t activation;  // y = act(x̂·w + b) (activation.h)
-  T* y;                // may be x itself
+  S* y;                // may be x itself
   T* mean;             // N·groups, n-major (useInputStats false: the running mean, tiled over N)
   T* rstd;             // N·groups
 };
 
-template <class T>
+template <class C>
 struct GroupNormBackwardArgs {
-  const T* dy;
-  const T* x;
+  using T = ComputeType<C>;
+  using S = DataType<C>;
+  using P = ParamType<C>;
+  const S* dy;
+  const S* x;
   const T* mean;       // N·groups, saved by the forward
   const T* rstd;       // N·groups
   ChannelShape shape;
@@ -42,9 +50,9 @@ struct GroupNormBackwardArgs {
   bool useInputStats;  // false: the statistics were constants (running stats): dx = dy·w·rstd
   const T* bias;       // C or null: the forward's bias, for z = x̂·w + b
   uint8_t activation;  // the forward's y = act(z): g = dy·act'(z) replaces dy in every pass
-  T* dx;
-  T* dweight;          // C or null (not requested)
-  T* dbias;            // C or null
+  S* dx;
+  P* dweight;          // C or null (not requested)
+  P* dbias;            // C or null
 };
 
 constexpr size_t kSmallSpatial = 64;  // NCHW: below this S, per-channel values expand per element
@@ -59,14 +67,17 @@ struct GroupGeometry {
 // ---- forward ----
 
 // What both forward engines share: the statistics source and where results go.
-template <class T>
+template <class C>
 struct ForwardCommon {
+  using T = ComputeType<C>;
+  using S = DataType<C>;
+  using P = ParamType<C>;
   using Value = T;
-  const GroupNormForwardArgs<T>& a;
+  const GroupNormForwardArgs<C>& a;
   GroupGeometry geo;
   double* running = nullptr;  // per (n, g): batch mean, unbiased variance (running stats update)
-  ForwardCommon(const GroupNormForwardArgs<T>& args) : a(args), geo(args.shape, args.groups) {}
-  size_t bytesPerValue() const { return sizeof(T); }  // x
+  ForwardCommon(const GroupNormForwardArgs<C>& args) : a(args), geo(args.shape, args.groups) {}
+  size_t bytesPerValue() const { return sizeof(S); }  // x
   bool fromRunning() const { return !a.useInputStats; }
   // Stores the statistics of group g of sample n; returns the rstd as stored (T).
   T store(size_t n, size_t g, double mean, double m2) const {
@@ -80,8 +91,8 @@ struct ForwardCommon {
   // Running statistics of channel c (groups == C), stored as this group's statistics.
   T storeRunning(size_t n, size_t c) const {
     const size_t i = n * geo.groups + c;
-    const T rstd = T(rstdOf(double(a.runningVar[c]), a.eps));
-    a.mean[i] = a.runningMean[c];
+    const T rstd = T(rstdOf(Scalar<P>::value(a.runningVar[c]), a.eps));
+    a.mean[i] = T(Scalar<P>::value(a.runningMean[c]));
     a.rstd[i] = rstd;
     return rstd;
   }
@@ -89,15 +100,17 @@ struct ForwardCommon {
 
 // ---- backward ----
 
-template <class T>
+template <class C>
 struct BackwardCommon {
+  using T = ComputeType<C>;
+  using S = DataType<C>;
   using Value = T;
-  const GroupNormBackwardArgs<T>& a;
+  const GroupNormBackwardArgs<C>& a;
   GroupGeometry geo;
   double* sumDy = nullptr;      // per (n, c): Σdy
   double* sumDyXhat = nullptr;  // per (n, c): Σdy·x̂
-  BackwardCommon(const GroupNormBackwardArgs<T>& args) : a(args), geo(args.shape, args.groups) {}
-  size_t bytesPerValue() const { return 2 * sizeof(T); }  // dy and x
+  BackwardCommon(const GroupNormBackwardArgs<C>& args) : a(args), geo(args.shape, args.groups) {}
+  size_t bytesPerValue() const { return 2 * sizeof(S); }  // dy and x
   bool needSums() const { return a.useInputStats || a.dweight || a.dbias; }
   double weightOf(size_t c) const { return a.weight ? double(a.weight[c]) : 1.0; }
   // The fused activation's z = x̂·w + b takes w = 1 and b = 0 when absent (the same z: x̂·1 and

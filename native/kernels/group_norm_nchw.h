@@ -14,16 +14,19 @@
 namespace fastnorm::FASTNORM_ISA_NS::groupnorm {
 
 // NCHW: unit u = group (n, g), a row of cg·S values.
-template <class T>
-class ChannelsFirstForward : public ForwardCommon<T> {
+template <class C>
+class ChannelsFirstForward : public ForwardCommon<C> {
  public:
-  using ForwardCommon<T>::a;
-  using ForwardCommon<T>::geo;
+  using T = ComputeType<C>;
+  using S = DataType<C>;
+  using P = ParamType<C>;
+  using ForwardCommon<C>::a;
+  using ForwardCommon<C>::geo;
   const T* weightExpanded = nullptr;  // small S: weight/bias per element of a sample (C·S values)
   const T* biasExpanded = nullptr;
 
-  explicit ChannelsFirstForward(const GroupNormForwardArgs<T>& args)
-      : ForwardCommon<T>(args), row_(geo.groupValues()), blockLen_(rowBlockLength<T>(row_)), blocks_(ceilDiv(row_, blockLen_)) {}
+  explicit ChannelsFirstForward(const GroupNormForwardArgs<C>& args)
+      : ForwardCommon<C>(args), row_(geo.groupValues()), blockLen_(rowBlockLength<T>(row_)), blocks_(ceilDiv(row_, blockLen_)) {}
   bool expands() const { return geo.s < kSmallSpatial; }
   size_t units() const { return geo.n * geo.groups; }
   size_t unitValues() const { return row_; }
@@ -34,7 +37,7 @@ class ChannelsFirstForward : public ForwardCommon<T> {
   void reduceBlock(size_t u, size_t b, double* scratch) const {
     if (this->fromRunning()) return;
     const size_t begin = b * blockLen_;
-    const Moments m = cachedMoments(a.x + u * row_ + begin, minSize(blockLen_, row_ - begin));
+    const Moments m = cachedMoments<T>(Values<S>{a.x + u * row_ + begin}, minSize(blockLen_, row_ - begin));
     scratch[2 * b] = m.mean;
     scratch[2 * b + 1] = m.m2;
   }
@@ -42,7 +45,7 @@ class ChannelsFirstForward : public ForwardCommon<T> {
     const size_t n = u / geo.groups, g = u % geo.groups;
     if (this->fromRunning()) {
       this->storeRunning(n, g);
-      scratch[2 * blocks_] = double(a.runningMean[g]);
+      scratch[2 * blocks_] = Scalar<P>::value(a.runningMean[g]);
       return;
     }
     const Moments m = mergeBlockMoments(scratch, row_, blockLen_);
@@ -90,8 +93,9 @@ constexpr size_t kSumChains = 4;  // interleaved accumulators per sum
 // A fused activation (ActT not None): the sums are of g = dy·act'(z) instead of dy, z =
 // ((x − mean)·rstd)·w + b with the run's channel's w and b (ActivationGate's operations).
 // Scalar math: sumDy += dy, sumDyDev += dy·(x − mean) (Xhat: dy·((x − mean)·rstd)).
-template <class T, bool Xhat, class ActT = Act<Activation::None>>
-void runGradSums(const T* x, const T* dy, size_t n, Vec<T> mean, Vec<T> rstd, double& sumDy, double& sumDyDev,
+// (x, dy stored as S: T, or halves computed in float.)
+template <class T, bool Xhat, class ActT = Act<Activation::None>, class S = T>
+void runGradSums(const S* x, const S* dy, size_t n, Vec<T> mean, Vec<T> rstd, double& sumDy, double& sumDyDev,
                  Vec<T> w = Vec<T>::zero(), Vec<T> bias = Vec<T>::zero()) {
   using V = Vec<T>;
   using A = Acc<T>;
@@ -136,16 +140,18 @@ void runGradSums(const T* x, const T* dy, size_t n, Vec<T> mean, Vec<T> rstd, do
 // (Σdy and Σdy·(x − μ) per segment, times rstd: Σdy·x̂); dx is written in
 // the folded form dy·a − (x − μ)·b − c (writeDxAffineRun: a = rstd·w per channel, b and c per
 // group), or unfolded (writeDxRun) where BackwardCommon::unfoldsDx says.
-template <class T>
-class ChannelsFirstBackward : public BackwardCommon<T> {
+template <class C>
+class ChannelsFirstBackward : public BackwardCommon<C> {
  public:
-  using BackwardCommon<T>::a;
-  using BackwardCommon<T>::geo;
+  using T = ComputeType<C>;
+  using S = DataType<C>;
+  using BackwardCommon<C>::a;
+  using BackwardCommon<C>::geo;
   const T* weightExpanded = nullptr;  // small S: weight per element of a sample (C·S values)
   const T* gateWeightExpanded = nullptr;  // small S, fused activation: the gate's w and b per element
   const T* gateBiasExpanded = nullptr;
 
-  explicit ChannelsFirstBackward(const GroupNormBackwardArgs<T>& args) : BackwardCommon<T>(args) {
+  explicit ChannelsFirstBackward(const GroupNormBackwardArgs<C>& args) : BackwardCommon<C>(args) {
     segs_ = geo.s >= kBlock ? ceilDiv(geo.s, kBlock) : 1;
     segsPerBlock_ = geo.s >= kBlock ? 1 : maxSize(1, kBlock / maxSize(geo.s, 1));
     blocks_ = ceilDiv(geo.cg * segs_, segsPerBlock_);
@@ -215,9 +221,9 @@ class ChannelsFirstBackward : public BackwardCommon<T> {
     // dx over [offset, offset + len) of the unit; w: the weight (Absent, Broadcast, PerElement),
     // scale: a = rstd·w in the same form; gw, gb: the gate's w and b (Broadcast or PerElement).
     auto run = [&](size_t offset, size_t len, auto w, auto scale, auto gw, auto gb) {
-      const T* x = a.x + at + offset;
-      const T* dy = a.dy + at + offset;
-      T* dx = a.dx + at + offset;
+      const S* x = a.x + at + offset;
+      const S* dy = a.dy + at + offset;
+      S* dx = a.dx + at + offset;
       const auto gate = activationGate<T, ActT>(xhat, gw, gb);
       if (!a.useInputStats) {  // constant statistics: dx = dy·a
         writeDxAffineRun<T, Stream>(x, dy, dx, len, Linear(), Broadcast<T>(a.mean[u]), scale, Absent(), Absent(), gate);

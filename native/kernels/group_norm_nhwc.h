@@ -48,47 +48,50 @@ bool periodFitsRegisters(const ChannelPeriod<T>& period) {
   return period.values() % kLanes<T> == 0 && period.vectors() <= kRegisterPeriodVectors;
 }
 
-// A vector store; streaming when Stream (the address is then 64-byte aligned).
-template <bool Stream, class V, class T>
-inline void put(V v, T* p) {
-  if constexpr (Stream) v.stream(p);
+// A vector store; streaming when Stream (the address is then 64-byte aligned); halves: a plain
+// store, rounded once.
+template <bool Stream, class V, class S>
+__attribute__((always_inline)) inline void put(V v, S* p) {
+  if constexpr (kIsHalf<S>) storeLanes(v, p, kLanes<float>);
+  else if constexpr (Stream) v.stream(p);
   else v.store(p);
 }
 
 // y = (x − hi)·α + β over `periods` whole periods whose first value sits at `phase` of the
 // tables (tables are one vector longer than a period, so any phase < L reads whole windows).
 // Scalar math: y = act((x − hi[c])·α[c] + β[c]) (c: the channel of x).
-template <bool Stream, class T, class A, size_t... v>
-inline void normalizePeriods(const T* x, T* y, size_t periods, size_t P, size_t phase, const T* hiT, const T* alphaT, const T* betaT,
+template <bool Stream, class T, class A, class S, size_t... v>
+inline void normalizePeriods(const S* x, S* y, size_t periods, size_t P, size_t phase, const T* hiT, const T* alphaT, const T* betaT,
                              A act, std::index_sequence<v...>) {
   using V = Vec<T>;
   constexpr size_t L = kLanes<T>;
   const V hi[] = {V::load(hiT + phase + v * L)...}, alpha[] = {V::load(alphaT + phase + v * L)...},
           beta[] = {V::load(betaT + phase + v * L)...};
-  for (size_t p = 0; p < periods; ++p, x += P, y += P) (put<Stream>(act(((V::load(x + v * L) - hi[v]) * alpha[v]) + beta[v]), y + v * L), ...);
+  for (size_t p = 0; p < periods; ++p, x += P, y += P)
+    (put<Stream>(act(((loadLanes(x + v * L, L) - hi[v]) * alpha[v]) + beta[v]), y + v * L), ...);
 }
 
 // dx = dy·a − (x − μ)·b − c over `periods` whole periods starting at `phase` of the tables.
 // Scalar math: dx = (dy·a[c] − (x − μ[c])·b[c]) − c[c] (c: the channel of x).
-template <bool Stream, class T, size_t... v>
-inline void dxAffinePeriods(const T* x, const T* dy, T* dx, size_t periods, size_t P, size_t phase, const T* meanT, const T* aT,
+template <bool Stream, class T, class S, size_t... v>
+inline void dxAffinePeriods(const S* x, const S* dy, S* dx, size_t periods, size_t P, size_t phase, const T* meanT, const T* aT,
                             const T* bT, const T* cT, std::index_sequence<v...>) {
   using V = Vec<T>;
   constexpr size_t L = kLanes<T>;
   const V mean[] = {V::load(meanT + phase + v * L)...}, a[] = {V::load(aT + phase + v * L)...}, b[] = {V::load(bT + phase + v * L)...},
           c[] = {V::load(cT + phase + v * L)...};
   for (size_t p = 0; p < periods; ++p, x += P, dy += P, dx += P)
-    (put<Stream>(((V::load(dy + v * L) * a[v]) - (V::load(x + v * L) - mean[v]) * b[v]) - c[v], dx + v * L), ...);
+    (put<Stream>(((loadLanes(dy + v * L, L) * a[v]) - (loadLanes(x + v * L, L) - mean[v]) * b[v]) - c[v], dx + v * L), ...);
 }
 
 // How a run of `len` outputs at `out` (starting at phase 0 of its period) splits for the
 // register path: `head` values first (up to the first 64-byte boundary when streaming, so
 // every vector store after it is aligned), then `periods` whole periods at phase `head`.
-template <class T>
+template <class S>
 struct PeriodSplit {
   size_t head, periods;
-  PeriodSplit(const T* out, size_t len, size_t P, bool stream) {
-    head = stream ? ((64 - (reinterpret_cast<uintptr_t>(out) & 63)) & 63) / sizeof(T) : 0;
+  PeriodSplit(const S* out, size_t len, size_t P, bool stream) {
+    head = stream && !kIsHalf<S> ? ((64 - (reinterpret_cast<uintptr_t>(out) & 63)) & 63) / sizeof(S) : 0;
     if (head > len) head = len;
     periods = (len - head) / P;
   }
@@ -152,10 +155,13 @@ class SampleEngine : public Common {
 // ---- forward ----
 
 // NHWC: unit u = sample n; statistics of its G groups from per-lane sums over periods.
-template <class T>
-class ChannelsLastForward : public SampleEngine<ChannelsLastForward<T>, ForwardCommon<T>> {
+template <class C>
+class ChannelsLastForward : public SampleEngine<ChannelsLastForward<C>, ForwardCommon<C>> {
  public:
-  using SampleEngine<ChannelsLastForward<T>, ForwardCommon<T>>::SampleEngine;
+  using T = ComputeType<C>;
+  using S = DataType<C>;
+  using P = ParamType<C>;
+  using SampleEngine<ChannelsLastForward<C>, ForwardCommon<C>>::SampleEngine;
 
   void prepare(size_t u, double* scratch) const {
     if (this->fromRunning()) return;
@@ -171,7 +177,7 @@ class ChannelsLastForward : public SampleEngine<ChannelsLastForward<T>, ForwardC
   void finish(size_t u, double* scratch) const {
     Slot s = slot(scratch);
     if (this->fromRunning()) {
-      for (size_t c = 0; c < geo.c; ++c) s.mean[c] = double(a.runningMean[c]), s.rstd[c] = this->storeRunning(u, c);
+      for (size_t c = 0; c < geo.c; ++c) s.mean[c] = Scalar<P>::value(a.runningMean[c]), s.rstd[c] = this->storeRunning(u, c);
     } else {
       groupMoments(u, s);
     }
@@ -196,7 +202,7 @@ class ChannelsLastForward : public SampleEngine<ChannelsLastForward<T>, ForwardC
         return;
       }
       // head (to alignment), whole periods from registers, then the tail: the same values as one run
-      const PeriodSplit<T> split(a.y + at, len, sb_.run.period.values(), Stream);
+      const PeriodSplit<S> split(a.y + at, len, sb_.run.period.values(), Stream);
       const size_t body = split.head + split.periods * sb_.run.period.values();
       normalizeRun<T, false>(a.x + at, a.y + at, split.head, Cyclic{sb_.run.period.values()}, hi, Absent(), alpha, Absent(), beta, act);
       withPeriodVectors(sb_.run.period.vectors(), [&](auto v) {
@@ -209,7 +215,7 @@ class ChannelsLastForward : public SampleEngine<ChannelsLastForward<T>, ForwardC
   }
 
  private:
-  using Base = SampleEngine<ChannelsLastForward<T>, ForwardCommon<T>>;
+  using Base = SampleEngine<ChannelsLastForward<C>, ForwardCommon<C>>;
   friend Base;
   using Base::a, Base::geo, Base::sb_, Base::slot;
 
@@ -233,7 +239,7 @@ class ChannelsLastForward : public SampleEngine<ChannelsLastForward<T>, ForwardC
     return t;
   }
 
-  const T* sample(size_t u) const { return a.x + u * geo.s * geo.c; }
+  const S* sample(size_t u) const { return a.x + u * geo.s * geo.c; }
 
   T alphaOf(const Slot& s, size_t c) const {
     const double r = double(s.rstd[geo.groupOf(c)]);
@@ -243,10 +249,10 @@ class ChannelsLastForward : public SampleEngine<ChannelsLastForward<T>, ForwardC
   // The mean of group g's first rows (≥ L values when S allows), as T: the shift of its sums.
   T initialShift(size_t u, size_t g) const {
     const size_t rows = minSize(geo.s, ceilDiv(kLanes<T>, geo.cg));
-    const T* x = sample(u);
+    const S* x = sample(u);
     double sum = 0;
     for (size_t r = 0; r < rows; ++r)
-      for (size_t c = g * geo.cg; c < (g + 1) * geo.cg; ++c) sum += double(x[r * geo.c + c]);
+      for (size_t c = g * geo.cg; c < (g + 1) * geo.cg; ++c) sum += Scalar<S>::value(x[r * geo.c + c]);
     return T(sum / double(rows * geo.cg));
   }
 
@@ -254,10 +260,10 @@ class ChannelsLastForward : public SampleEngine<ChannelsLastForward<T>, ForwardC
   // Scalar math: d = x − shift[g(c)]; s1 += d, s2 += d·d (c: the channel of x, g(c) its group).
   void laneMoments(size_t u, size_t b, const T* shiftTable, double* sumD, double* sumD2) const {
     using V = Vec<T>;
-    const T* x = sample(u);
+    const S* x = sample(u);
     const PerElement<T> shift(shiftTable);
     periodLaneSums(sb_.run, sb_.firstPeriod(b), sb_.endPeriod(b), sumD, sumD2,
-                   Prefetch<T>{x, nullptr}, [&](size_t at, size_t lane0, auto k, V& s1, V& s2) __attribute__((always_inline)) {
+                   Prefetch<S>{x, nullptr}, [&](size_t at, size_t lane0, auto k, V& s1, V& s2) __attribute__((always_inline)) {
                      V d = loadLanes(x + at, k) - shift.at(lane0, k);
                      if (k < kLanes<T>) d = d.keepFirst(k);
                      s1 = s1 + d;
@@ -281,16 +287,16 @@ class ChannelsLastForward : public SampleEngine<ChannelsLastForward<T>, ForwardC
 
   // Moments of group g in scalar double: the fallback when float squares overflow.
   Moments scalarGroupMoments(size_t u, size_t g) const {
-    const T* x = sample(u);
+    const S* x = sample(u);
     const double count = double(geo.groupValues());
     double sum = 0;
     for (size_t r = 0; r < geo.s; ++r)
-      for (size_t c = g * geo.cg; c < (g + 1) * geo.cg; ++c) sum += double(x[r * geo.c + c]);
+      for (size_t c = g * geo.cg; c < (g + 1) * geo.cg; ++c) sum += Scalar<S>::value(x[r * geo.c + c]);
     const double mean0 = sum / count;
     double s1 = 0, s2 = 0;
     for (size_t r = 0; r < geo.s; ++r)
       for (size_t c = g * geo.cg; c < (g + 1) * geo.cg; ++c) {
-        const double d = double(x[r * geo.c + c]) - mean0;
+        const double d = Scalar<S>::value(x[r * geo.c + c]) - mean0;
         s1 += d;
         s2 += d * d;
       }
@@ -350,10 +356,12 @@ class ChannelsLastForward : public SampleEngine<ChannelsLastForward<T>, ForwardC
 };
 
 // NHWC: unit = sample n; per-lane Σdy and Σdy·x̂ over periods, folded into channels.
-template <class T>
-class ChannelsLastBackward : public SampleEngine<ChannelsLastBackward<T>, BackwardCommon<T>> {
+template <class C>
+class ChannelsLastBackward : public SampleEngine<ChannelsLastBackward<C>, BackwardCommon<C>> {
  public:
-  using SampleEngine<ChannelsLastBackward<T>, BackwardCommon<T>>::SampleEngine;
+  using T = ComputeType<C>;
+  using S = DataType<C>;
+  using SampleEngine<ChannelsLastBackward<C>, BackwardCommon<C>>::SampleEngine;
 
   void prepare(size_t u, double* scratch) const {
     const Slot s = slot(scratch);
@@ -372,14 +380,14 @@ class ChannelsLastBackward : public SampleEngine<ChannelsLastBackward<T>, Backwa
     if (!this->needSums()) return;
     const Slot s = slot(scratch);
     const size_t at = u * geo.s * geo.c;
-    const T* x = a.x + at;
-    const T* dy = a.dy + at;
+    const S* x = a.x + at;
+    const S* dy = a.dy + at;
     const PerElement<T> mean(s.mean), rstd(s.rstd), gw(s.gateW), gb(s.gateB);
     double* sums = s.sums + b * 2 * sb_.run.period.padded();
     withActivation(a.activation, [&](auto act) {
       using ActT = decltype(act);
       periodLaneSums(sb_.run, sb_.firstPeriod(b), sb_.endPeriod(b), sums, sums + sb_.run.period.padded(),
-                     Prefetch<T>{x, dy}, [&](size_t i, size_t lane0, auto k, V& sd, V& sdx) __attribute__((always_inline)) {
+                     Prefetch<S>{x, dy}, [&](size_t i, size_t lane0, auto k, V& sd, V& sdx) __attribute__((always_inline)) {
                        V d = loadLanes(dy + i, k);
                        const V xh = (loadLanes(x + i, k) - mean.at(lane0, k)) * rstd.at(lane0, k);
                        if constexpr (ActT::kind != Activation::None) {
@@ -440,9 +448,9 @@ class ChannelsLastBackward : public SampleEngine<ChannelsLastBackward<T>, Backwa
   void writeBlock(size_t u, size_t b, double* scratch) const {
     const Slot s = slot(scratch);
     const size_t at = u * geo.s * geo.c + sb_.begin(b), len = sb_.length(b);
-    const T* x = a.x + at;
-    const T* dy = a.dy + at;
-    T* dx = a.dx + at;
+    const S* x = a.x + at;
+    const S* dy = a.dy + at;
+    S* dx = a.dx + at;
     const PerElement<T> t1(s.t1), t2(s.t2), t3(s.t3);
     if (a.activation != 0) {  // one run, the tables cycle (the gate's five tables do not fit the register path)
       withActivation(a.activation, [&](auto act) {
@@ -461,7 +469,7 @@ class ChannelsLastBackward : public SampleEngine<ChannelsLastBackward<T>, Backwa
     if (a.useInputStats && !s.flags[0] && periodFitsRegisters(sb_.run.period)) {
       // head (to alignment), whole periods from registers, then the tail: the same values as one run
       const PerElement<T> mean(s.mean);
-      const PeriodSplit<T> split(dx, len, sb_.run.period.values(), Stream);
+      const PeriodSplit<S> split(dx, len, sb_.run.period.values(), Stream);
       const size_t body = split.head + split.periods * sb_.run.period.values();
       writeDxAffineRun<T, false>(x, dy, dx, split.head, Cyclic{sb_.run.period.values()}, mean, t1, t2, t3);
       withPeriodVectors(sb_.run.period.vectors(), [&](auto v) {
@@ -483,7 +491,7 @@ class ChannelsLastBackward : public SampleEngine<ChannelsLastBackward<T>, Backwa
   }
 
  private:
-  using Base = SampleEngine<ChannelsLastBackward<T>, BackwardCommon<T>>;
+  using Base = SampleEngine<ChannelsLastBackward<C>, BackwardCommon<C>>;
   friend Base;
   using Base::a, Base::geo, Base::sb_, Base::slot;
 

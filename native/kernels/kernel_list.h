@@ -58,11 +58,29 @@
 // The kernels that also take half-precision data (a Uint16Array of float16 or bfloat16 bits):
 // each has a CHOICE row `halfFormat` (FASTNORM_HALF_FORMAT), and then Data arrays are Uint16Array,
 // Stats Float32Array, Param arrays all Uint16Array (the data's format) or all Float32Array.
-#define FASTNORM_HALF_KERNELS(X) \
-  X(layerNormForward)            \
-  X(layerNormBackward)           \
-  X(rmsNormForward)              \
-  X(rmsNormBackward)
+// (Listed per kernel file, each of which instantiates its own list.)
+#define FASTNORM_HALF_ROW_KERNELS(X) \
+  X(layerNormForward)                \
+  X(layerNormBackward)               \
+  X(rmsNormForward)                  \
+  X(rmsNormBackward)                 \
+  X(addLayerNormForward)             \
+  X(addLayerNormBackward)            \
+  X(addRmsNormForward)               \
+  X(addRmsNormBackward)
+#define FASTNORM_HALF_BATCH_KERNELS(X) \
+  X(batchNormForward)                  \
+  X(batchNormBackward)                 \
+  X(batchNormStats)                    \
+  X(batchNormElemt)                    \
+  X(batchNormBackwardReduce)           \
+  X(batchNormBackwardElemt)
+#define FASTNORM_HALF_GROUP_KERNELS(X) \
+  X(groupNormForward)                  \
+  X(groupNormBackward)                 \
+  X(instanceNormForward)               \
+  X(instanceNormBackward)
+#define FASTNORM_HALF_KERNELS(X) FASTNORM_HALF_ROW_KERNELS(X) FASTNORM_HALF_BATCH_KERNELS(X) FASTNORM_HALF_GROUP_KERNELS(X)
 #define FASTNORM_HALF_FORMAT(X) X(CHOICE, halfFormat, "none|float16|bfloat16")
 
 // Argument groups many kernels share (the same in kernel-schema.ts): a tensor's rows (LayerNorm,
@@ -129,22 +147,22 @@
 
 #define FASTNORM_ARGS_addLayerNormForward(X)                                                          \
   FASTNORM_ADD_INPUTS(X) FASTNORM_AFFINE(X, "cols") X(IN, residualBias, Param, "optional", "cols", "residualBias") \
-  X(NUMBER, eps) X(NUMBER, weightOffset) FASTNORM_ADD_OUTPUTS(X) FASTNORM_STATS_OUT(X, "rows")
+  X(NUMBER, eps) X(NUMBER, weightOffset) FASTNORM_ADD_OUTPUTS(X) FASTNORM_STATS_OUT(X, "rows") FASTNORM_HALF_FORMAT(X)
 
 #define FASTNORM_ARGS_addLayerNormBackward(X)                                                  \
   FASTNORM_ADD_BACKWARD_INPUTS(X) FASTNORM_SAVED(X, "rows") FASTNORM_ROWS(X) FASTNORM_ADD_BACKWARD_GRADS(X) \
   X(OUT, dweight, Param, "optional", "cols", "out.dweight", "") X(OUT, dbias, Param, "optional", "cols", "out.dbias", "") \
-  X(OUT, dresidualBias, Param, "optional", "cols", "out.dresidualBias", "")
+  X(OUT, dresidualBias, Param, "optional", "cols", "out.dresidualBias", "") FASTNORM_HALF_FORMAT(X)
 
 #define FASTNORM_ARGS_addRmsNormForward(X)                                                                \
   FASTNORM_ADD_INPUTS(X) X(IN, weight, Param, "optional", "cols", "weight")                               \
   X(IN, residualBias, Param, "optional", "cols", "residualBias") X(NUMBER, eps) X(NUMBER, weightOffset)   \
-  FASTNORM_ADD_OUTPUTS(X) X(OUT, rstd, Stats, "required", "rows", "out.rstd", "")
+  FASTNORM_ADD_OUTPUTS(X) X(OUT, rstd, Stats, "required", "rows", "out.rstd", "") FASTNORM_HALF_FORMAT(X)
 
 #define FASTNORM_ARGS_addRmsNormBackward(X)                                                                   \
   FASTNORM_ADD_BACKWARD_INPUTS(X) X(IN, rstd, Stats, "required", "rows", "saved.rstd") FASTNORM_ROWS(X)        \
   FASTNORM_ADD_BACKWARD_GRADS(X) X(OUT, dweight, Param, "optional", "cols", "out.dweight", "")                  \
-  X(OUT, dresidualBias, Param, "optional", "cols", "out.dresidualBias", "")
+  X(OUT, dresidualBias, Param, "optional", "cols", "out.dresidualBias", "") FASTNORM_HALF_FORMAT(X)
 
 // ---- BatchNorm: a tensor as N samples × C channels × S positions, (N, C, S) or, when
 // channelsLast, (N, S, C); statistics per channel ----
@@ -162,14 +180,14 @@
   FASTNORM_AFFINE(X, "c") X(FLAG, mode) FASTNORM_ACTIVATION(X) FASTNORM_GRADS(X, "n*c*s", "c")
 
 #define FASTNORM_ARGS_batchNormForward(X) \
-  FASTNORM_RUNNING_FORWARD(X, training, "c")
+  FASTNORM_RUNNING_FORWARD(X, training, "c") FASTNORM_HALF_FORMAT(X)
 #define FASTNORM_ARGS_batchNormBackward(X) \
-  FASTNORM_RUNNING_BACKWARD(X, training, "c")
+  FASTNORM_RUNNING_BACKWARD(X, training, "c") FASTNORM_HALF_FORMAT(X)
 
 // Synchronized BatchNorm, step 1: per-channel partial statistics of a shard.
 #define FASTNORM_ARGS_batchNormStats(X)                         \
   X(IN, x, Data, "required", "n*c*s", "x") FASTNORM_CHANNELS(X) \
-  X(OUT, mean, Float64, "required", "c", "out.mean", "") X(OUT, m2, Float64, "required", "c", "out.m2", "")
+  X(OUT, mean, Float64, "required", "c", "out.mean", "") X(OUT, m2, Float64, "required", "c", "out.m2", "") FASTNORM_HALF_FORMAT(X)
 
 // Step 2: the shards' partial statistics (one row of c per part) merged in part order.
 #define FASTNORM_ARGS_batchNormGatherStats(X)                                                                           \
@@ -182,19 +200,20 @@
 #define FASTNORM_ARGS_batchNormElemt(X)                                                               \
   X(IN, x, Data, "required", "n*c*s", "x") FASTNORM_CHANNELS(X)                                       \
   X(IN, mean, Stats, "required", "c", "stats.mean") X(IN, rstd, Stats, "required", "c", "stats.rstd") \
-  FASTNORM_AFFINE(X, "c") X(OUT, y, Data, "required", "n*c*s", "out.y", "x")
+  FASTNORM_AFFINE(X, "c") X(OUT, y, Data, "required", "n*c*s", "out.y", "x") FASTNORM_HALF_FORMAT(X)
 
 // Backward, step 1: per-channel Σdy and Σdy·(x − mean) of a shard.
 #define FASTNORM_ARGS_batchNormBackwardReduce(X)                                                   \
   FASTNORM_DY_X(X, "n*c*s") X(IN, mean, Stats, "required", "c", "saved.mean") FASTNORM_CHANNELS(X) \
-  X(OUT, sumDy, Float64, "required", "c", "out.sumDy", "") X(OUT, sumDyXmu, Float64, "required", "c", "out.sumDyXmu", "")
+  X(OUT, sumDy, Float64, "required", "c", "out.sumDy", "") X(OUT, sumDyXmu, Float64, "required", "c", "out.sumDyXmu", "") \
+  FASTNORM_HALF_FORMAT(X)
 
 // Backward, step 2: dx of a shard (and dweight/dbias) from the sums over `count` values per channel.
 #define FASTNORM_ARGS_batchNormBackwardElemt(X)                                                                   \
   FASTNORM_DY_X(X, "n*c*s") FASTNORM_SAVED(X, "c") FASTNORM_CHANNELS(X)                                           \
   X(IN, weight, Param, "optional", "c", "weight")                                                                 \
   X(IN, sumDy, Float64, "required", "c", "sums.sumDy") X(IN, sumDyXmu, Float64, "required", "c", "sums.sumDyXmu") \
-  X(NUMBER, count) FASTNORM_GRADS(X, "n*c*s", "c")
+  X(NUMBER, count) FASTNORM_GRADS(X, "n*c*s", "c") FASTNORM_HALF_FORMAT(X)
 
 // ---- GroupNorm: statistics per (n, group of C/groups channels); InstanceNorm: groups = C,
 // with PyTorch's running statistics ----
@@ -202,16 +221,16 @@
 #define FASTNORM_ARGS_groupNormForward(X)                                                   \
   X(IN, x, Data, "required", "n*c*s", "x") FASTNORM_CHANNELS(X) X(SIZE, groups, "c")        \
   FASTNORM_AFFINE(X, "c") X(NUMBER, eps) FASTNORM_ACTIVATION(X)                            \
-  X(OUT, y, Data, "required", "n*c*s", "out.y", "x") FASTNORM_STATS_OUT(X, "n*groups")
+  X(OUT, y, Data, "required", "n*c*s", "out.y", "x") FASTNORM_STATS_OUT(X, "n*groups") FASTNORM_HALF_FORMAT(X)
 
 #define FASTNORM_ARGS_groupNormBackward(X)                                     \
   FASTNORM_DY_X(X, "n*c*s") FASTNORM_SAVED(X, "n*groups") FASTNORM_CHANNELS(X) \
-  X(SIZE, groups, "c") FASTNORM_AFFINE(X, "c") FASTNORM_ACTIVATION(X) FASTNORM_GRADS(X, "n*c*s", "c")
+  X(SIZE, groups, "c") FASTNORM_AFFINE(X, "c") FASTNORM_ACTIVATION(X) FASTNORM_GRADS(X, "n*c*s", "c") FASTNORM_HALF_FORMAT(X)
 
 #define FASTNORM_ARGS_instanceNormForward(X) \
-  FASTNORM_RUNNING_FORWARD(X, useInputStats, "n*c")
+  FASTNORM_RUNNING_FORWARD(X, useInputStats, "n*c") FASTNORM_HALF_FORMAT(X)
 #define FASTNORM_ARGS_instanceNormBackward(X) \
-  FASTNORM_RUNNING_BACKWARD(X, useInputStats, "n*c")
+  FASTNORM_RUNNING_BACKWARD(X, useInputStats, "n*c") FASTNORM_HALF_FORMAT(X)
 
 // ---- the vocabulary of the rows, and their checks at compile time ----
 

@@ -58,6 +58,15 @@ struct FieldType<schema::Dtype::Float64, HalfCall<F, P>> {
   using type = double;
 };
 
+// A call type C's C++ types (C: float, double, or HalfCall): what it computes in (its
+// statistics' type), its data's storage, its parameters' storage.
+template <class C>
+using ComputeType = typename FieldType<schema::Dtype::Stats, C>::type;
+template <class C>
+using DataType = typename FieldType<schema::Dtype::Data, C>::type;
+template <class C>
+using ParamType = typename FieldType<schema::Dtype::Param, C>::type;
+
 // Args<K, T>: kernel K's arguments, its rows of kernel_list.h as members, in order.
 template <Kernel K, class T>
 struct Args;

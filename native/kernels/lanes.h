@@ -26,17 +26,33 @@ using fastnorm::Half;
 template <class S> constexpr bool kIsHalf = false;
 template <HalfFormat F> constexpr bool kIsHalf<Half<F>> = true;
 
+// Always inlined: an out-of-line call would take AVX2's two-register VF through memory, and GCC
+// 12 was seen reading that argument with an aligned load from a frame it had not aligned (a
+// crash in the NHWC GroupNorm output pass); inlined, the vectors stay in registers.
 template <HalfFormat F>
-inline VF loadLanes(const Half<F>* p, size_t k) {
+__attribute__((always_inline)) inline VF loadLanes(const Half<F>* p, size_t k) {
   const auto* bits = reinterpret_cast<const uint16_t*>(p);
   return k == kLanes<float> ? loadHalfs<F>(bits) : loadHalfsPartial<F>(bits, k);
 }
 
 template <HalfFormat F>
-inline void storeLanes(VF v, Half<F>* p, size_t k) {
+__attribute__((always_inline)) inline void storeLanes(VF v, Half<F>* p, size_t k) {
   auto* bits = reinterpret_cast<uint16_t*>(p);
   if (k == kLanes<float>) storeHalfs<F>(v, bits);
   else storeHalfsPartial<F>(v, bits, k);
+}
+
+// v as storage S holds it: rounded once to the half format and widened back (exactly what a
+// store then a load gives), or v itself when S is the computed type.
+template <class S, class V>
+__attribute__((always_inline)) inline V asStored(V v) {
+  if constexpr (kIsHalf<S>) {
+    uint16_t bits[16];
+    storeLanes(v, reinterpret_cast<S*>(bits), kLanes<float>);
+    return loadLanes(reinterpret_cast<const S*>(bits), kLanes<float>);
+  } else {
+    return v;
+  }
 }
 
 // A storage type's scalars: a double rounded once into it, and a stored value exactly as a double.

@@ -7,6 +7,7 @@
 // A float block that overflows (|x| beyond ~1e18 squared) is redone in double lanes.
 #pragma once
 #include <cmath>
+#include <limits>
 
 #include "lanes.h"
 
@@ -212,14 +213,17 @@ inline Moments mergeBlockMoments(const double* q, size_t n, size_t block) {
 
 // out[j] = Σ over partials p of partial[p·stride + j], in partial order. Sums in place into
 // partial 0, one sequential sweep per partial (a column-wise walk would touch a new page at
-// every step).
+// every step). A NaN sum is stored as the default quiet NaN: when NaNs of both signs meet (an
+// input's NaN and one made by ∞ − ∞), which one an addition keeps depends on the operand order
+// the compiler picked for that ISA path, so only a canonical NaN is the same bits on every path.
 template <class T>
 void combineColumns(double* partial, size_t count, size_t stride, size_t n, T* out) {
   for (size_t p = 1; p < count; ++p) {
     const double* src = partial + p * stride;
     for (size_t j = 0; j < n; ++j) partial[j] += src[j];
   }
-  for (size_t j = 0; j < n; ++j) out[j] = Scalar<T>::round(partial[j]);  // once, also into a half
+  for (size_t j = 0; j < n; ++j)  // once, also into a half
+    out[j] = Scalar<T>::round(std::isnan(partial[j]) ? std::numeric_limits<double>::quiet_NaN() : partial[j]);
 }
 
 // 1/sqrt(var + eps) in double; 0 when var + eps == 0 (then y = bias). NaN propagates.
@@ -230,9 +234,10 @@ inline double rstdOf(double var, double eps) {
 
 // PyTorch's running-statistics update, in double: running = (1 − momentum)·running + momentum·batch
 // (for the variance, batch is the unbiased batch variance).
+// (T: the running statistics' storage, a half too: read exactly, rounded once.)
 template <class T>
 inline void updateRunning(T& running, double momentum, double batch) {
-  running = T((1 - momentum) * double(running) + momentum * batch);
+  running = Scalar<T>::round((1 - momentum) * Scalar<T>::value(running) + momentum * batch);
 }
 
 }  // namespace fastnorm::FASTNORM_ISA_NS

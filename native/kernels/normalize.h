@@ -10,6 +10,7 @@
 // the same bits from every kernel that normalizes it with the same statistics: GroupNorm(G = 1)
 // in NCHW reproduces LayerNorm with the per-channel weight expanded per element, bit for bit.
 #pragma once
+#include <cstdlib>
 #include <type_traits>
 
 #include "../runtime/tuning.h"
@@ -19,6 +20,49 @@
 namespace fastnorm::FASTNORM_ISA_NS {
 
 template <class T> constexpr bool kIsFloat = sizeof(T) == 4;
+
+// X itself, in a context template argument deduction skips (so a null argument there need not
+// match the type the other arguments deduce).
+template <class X>
+struct NotDeducedOf {
+  using type = X;
+};
+template <class X>
+using NotDeduced = typename NotDeducedOf<X>::type;
+
+// A parameter row in T: the scale of a layer, weight + weightOffset (Gemma's zero-centered
+// weights use offset 1), rounded once to T, or a bias (offset 0); stored as P (T, or halves,
+// widened exactly). The array itself, with no allocation, when it is T already and the offset
+// is 0, or when there is none (the planner rejects an offset without a weight).
+template <class T>
+class ParamValues {
+ public:
+  template <class P>
+  ParamValues(const P* values, double offset, size_t n) : given_(values != nullptr) {
+    if constexpr (std::is_same_v<P, T>) {
+      values_ = values;
+      if (!values || offset == 0) return;
+    } else {
+      if (!values) return;
+    }
+    owned_ = static_cast<T*>(std::malloc((n > 0 ? n : 1) * sizeof(T)));
+    values_ = owned_;
+    if (owned_)
+      for (size_t j = 0; j < n; ++j) owned_[j] = T(Scalar<P>::value(values[j]) + offset);
+  }
+  ~ParamValues() { std::free(owned_); }
+  ParamValues(const ParamValues&) = delete;
+  ParamValues& operator=(const ParamValues&) = delete;
+  // false: the row could not be allocated (the kernel then returns false).
+  bool ok() const { return values_ || !given_; }
+  const T* get() const { return values_; }
+
+ private:
+  T* owned_ = nullptr;
+  const T* values_ = nullptr;
+  bool given_;
+};
+
 
 struct Absent {};
 
@@ -30,10 +74,11 @@ struct Broadcast {
   Vec<T> at(size_t, size_t) const { return v; }
 };
 
-template <class T>
+// (S: the array's storage, T or halves widened into float lanes: an add-norm's half dSum.)
+template <class T, class S = T>
 struct PerElement {
-  const T* p;
-  explicit PerElement(const T* values) : p(values) {}
+  const S* p;
+  explicit PerElement(const S* values) : p(values) {}
   Vec<T> at(size_t i, size_t k) const { return loadLanes(p + i, k); }
 };
 
@@ -138,25 +183,28 @@ inline void normalizeRun(const S* x, S* y, size_t n, Index index, Hi hi, Lo lo, 
 }
 
 // The values of an add-norm's residual stream: s = (x + residual) + residualBias (rb Absent or
-// PerElement), in T, as a source of vectors (lanes.h's Values).
+// PerElement), in T, as a source of vectors (lanes.h's Values). x and residual are stored as S;
+// for halves s is computed in float and taken as the stored sum holds it (rounded once to the
+// half format), so y is the norm of the `sum` written, bit for bit the plain norm's of it.
 // Scalar math: s = x + res (+ rb).
-template <class T, class RB>
+template <class T, class RB, class S = T>
 struct SumOf {
-  const T* x;
-  const T* res;
+  const S* x;
+  const S* res;
   RB rb;
   Vec<T> operator()(size_t i, size_t k) const {
     Vec<T> v = loadLanes(x + i, k) + loadLanes(res + i, k);
     if constexpr (kPresent<RB>) v = v + rb.at(i, k);
-    return v;
+    return asStored<S>(v);
   }
 };
 
 // Scalar math: s = source(i); sum = s; y = (((s − hi) − lo)·r)·w + b over n values (Linear
 // operands). sum and y may be the source's own inputs (each element is read before it is
-// written). With Stream both outputs must have the same address mod 64 (the caller checks).
-template <class T, bool Stream, class Source, class Hi, class Lo, class R, class W, class B>
-inline void sumNormalizeRun(Source src, T* sum, T* y, size_t n, Hi hi, Lo lo, R r, W w, B b) {
+// written). With Stream both outputs must have the same address mod 64 (the caller checks);
+// halves (S = Half<F>) ignore Stream and are stored rounded once, as in writeRun.
+template <class T, bool Stream, class Source, class Hi, class Lo, class R, class W, class B, class S>
+inline void sumNormalizeRun(Source src, S* sum, S* y, size_t n, Hi hi, Lo lo, R r, W w, B b) {
   constexpr size_t L = kLanes<T>;
   size_t i = 0;
   auto both = [&](size_t at, size_t k, auto store) __attribute__((always_inline)) {
@@ -165,16 +213,16 @@ inline void sumNormalizeRun(Source src, T* sum, T* y, size_t n, Hi hi, Lo lo, R 
     store(s, sum + at, k);
     store(v, y + at, k);
   };
-  const auto partial = [](Vec<T> v, T* p, size_t k) { v.storePartial(p, k); };
-  if constexpr (Stream) {
+  const auto plain = [](Vec<T> v, S* p, size_t k) { storeLanes(v, p, k); };
+  if constexpr (Stream && !kIsHalf<S>) {
     size_t head = ((64 - (reinterpret_cast<uintptr_t>(y) & 63)) & 63) / sizeof(T);
     if (head > n) head = n;
-    if (head > 0) both(0, head, partial);
+    if (head > 0) both(0, head, plain);
     for (i = head; i + L <= n; i += L) both(i, L, [](Vec<T> v, T* p, size_t) { v.stream(p); });
   } else {
-    for (; i + L <= n; i += L) both(i, L, [](Vec<T> v, T* p, size_t) { v.store(p); });
+    for (; i + L <= n; i += L) both(i, L, plain);
   }
-  if (i < n) both(i, n - i, partial);
+  if (i < n) both(i, n - i, plain);
 }
 
 // x̂ = (x − mean)·rstd of the saved statistics (mean Absent: x·rstd, RMSNorm).
@@ -249,8 +297,9 @@ inline void writeDxRun(const S* x, const S* dy, S* dx, size_t n, Index index, Xh
 // dx = dy·a). Fewer operands and operations per element than writeDxRun, for kernels whose
 // operands come from per-channel tables; the rounding differs from writeDxRun's, the size of
 // the error does not. `gate` (ActivationGate) first turns dy into dy·act'(z), as in writeDxRun.
-template <class T, bool Stream, class Index, class Mean, class A, class B, class C, class Gate = Absent>
-inline void writeDxAffineRun(const T* x, const T* dy, T* dx, size_t n, Index index, Mean mean, A a, B b, C c, Gate gate = Absent()) {
+// x, dy, dx stored as S (T, or halves computed in float).
+template <class T, bool Stream, class Index, class Mean, class A, class B, class C, class Gate = Absent, class S = T>
+inline void writeDxAffineRun(const S* x, const S* dy, S* dx, size_t n, Index index, Mean mean, A a, B b, C c, Gate gate = Absent()) {
   writeRun<T, Stream>(dx, n, [=](size_t i, size_t k) mutable {
     const size_t j = index(i, k);
     Vec<T> d = loadLanes(dy + i, k);

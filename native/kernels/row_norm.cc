@@ -25,13 +25,14 @@
 // Precision: statistics and gradient sums in double; the elementwise passes in the data type,
 // with the float mean split into hi + lo so (x − μ) keeps the precision of x.
 //
-// Half precision (float16/bfloat16 data, HalfCall): the data is stored as S = Half<F> and
-// computed in T = float. Loads widen exactly, stores round once to nearest-even (lanes.h); every
+// Half precision (float16/bfloat16 data, HalfCall; the add-norms too): the data is stored as
+// S = Half<F> and computed in T = float. Loads widen exactly, stores round once to nearest-even (lanes.h); every
 // choice between them (blocks, huge-row cut by sizeof(T), lane order, double sums) is the float
 // path's, so y/dx are the float32 results on the widened inputs, rounded once. Half weight and
-// bias are widened once per call into float (ParamValues); dweight/dbias round their double
-// sums once into the weight's storage; mean/rstd are float.
-#include <cstdlib>
+// bias (and residualBias) are widened once per call into float (ParamValues); dweight/dbias/
+// dresidualBias round their sums once into the weight's storage; mean/rstd are float. A half
+// add-norm normalizes its sum as stored (x + residual rounded once to the half format, SumOf),
+// so y is bitwise the half layerNorm/rmsNorm of the `sum` it writes.
 #include <type_traits>
 
 #include "../runtime/thread_pool.h"
@@ -54,8 +55,8 @@ using runtime::ScratchDoubles;
 template <class T, class S = T>
 struct RowNormForwardArgs {
   const S* x;
-  const S* residual;      // rows*cols or null (plain norm; always null for halves)
-  const T* residualBias;  // cols or null
+  const S* residual;      // rows*cols or null (plain norm)
+  const T* residualBias;  // cols or null (widened once, like weight and bias)
   size_t rows, cols;
   const T* weight;  // cols values or null: the scale, weightOffset already added (ParamValues)
   const T* bias;    // cols values or null (always null for RMSNorm)
@@ -83,39 +84,6 @@ struct RowNormBackwardArgs {
   P* dresidualBias; // cols or null: Σ of dx over rows
   const T* bias = nullptr;   // cols or null: the forward's bias, for z = x̂·w + b (LayerNorm only)
   uint8_t activation = 0;    // the forward's y = act(z): g = dy·act'(z) replaces dy (LayerNorm only)
-};
-
-// A parameter row in T: the scale of a layer, weight + weightOffset (Gemma's zero-centered
-// weights use offset 1), rounded once to T, or a bias (offset 0); stored as P (T, or halves,
-// widened exactly). The array itself, with no allocation, when it is T already and the offset
-// is 0, or when there is none (the planner rejects an offset without a weight).
-template <class T>
-class ParamValues {
- public:
-  template <class P>
-  ParamValues(const P* values, double offset, size_t n) : given_(values != nullptr) {
-    if constexpr (std::is_same_v<P, T>) {
-      values_ = values;
-      if (!values || offset == 0) return;
-    } else {
-      if (!values) return;
-    }
-    owned_ = static_cast<T*>(std::malloc((n > 0 ? n : 1) * sizeof(T)));
-    values_ = owned_;
-    if (owned_)
-      for (size_t j = 0; j < n; ++j) owned_[j] = T(Scalar<P>::value(values[j]) + offset);
-  }
-  ~ParamValues() { std::free(owned_); }
-  ParamValues(const ParamValues&) = delete;
-  ParamValues& operator=(const ParamValues&) = delete;
-  // false: the row could not be allocated (the kernel then returns false).
-  bool ok() const { return values_ || !given_; }
-  const T* get() const { return values_; }
-
- private:
-  T* owned_ = nullptr;
-  const T* values_ = nullptr;
-  bool given_;
 };
 
 constexpr size_t kMaxRowBlocks = 64;             // dweight/dbias partials per backward call
@@ -163,16 +131,12 @@ void storeStats(const RowNormForwardArgs<T, S>& a, size_t row, RowStats s) {
 // add-norm's x + residual (+ residualBias); f(source) is called with a maker of them.
 template <class T, class S, class F>
 bool withRowSource(const RowNormForwardArgs<T, S>& a, F&& f) {
-  if constexpr (kIsHalf<S>) {  // no half add-norms
-    return f([&](size_t at, size_t) { return Values<S>{a.x + at}; });
-  } else {
-    if (!a.residual) return f([&](size_t at, size_t) { return Values<S>{a.x + at}; });
-    if (a.residualBias)
-      return f([&](size_t at, size_t begin) {
-        return SumOf<T, PerElement<T>>{a.x + at, a.residual + at, PerElement<T>(a.residualBias + begin)};
-      });
-    return f([&](size_t at, size_t) { return SumOf<T, Absent>{a.x + at, a.residual + at, Absent()}; });
-  }
+  if (!a.residual) return f([&](size_t at, size_t) { return Values<S>{a.x + at}; });
+  if (a.residualBias)
+    return f([&](size_t at, size_t begin) {
+      return SumOf<T, PerElement<T>, S>{a.x + at, a.residual + at, PerElement<T>(a.residualBias + begin)};
+    });
+  return f([&](size_t at, size_t) { return SumOf<T, Absent, S>{a.x + at, a.residual + at, Absent()}; });
 }
 
 // y (and an add-norm's sum) of len values at element `at`, column `begin`, of one row.
@@ -444,10 +408,7 @@ void writeDx(const S* x, const S* dy, const T* w, const S* dSum, S* dx, T* drb, 
       else return Absent();
     }();
     const auto add = [&] {
-      if constexpr (Added) {
-        static_assert(!kIsHalf<S>, "no half add-norms");
-        return PerElement<T>(dSum);
-      }
+      if constexpr (Added) return PerElement<T, S>(dSum);
       else return Absent();
     }();
     const auto gate = [&] {
@@ -659,9 +620,7 @@ bool rowNormBackward(const RowNormBackwardArgs<T, S, P>& a, const Exec& exec) no
       return ok;
     }
   }
-  if constexpr (!kIsHalf<S>)
-    if (a.dSum)
-      return a.weight ? backwardRows<T, Centered, true, true>(a, exec) : backwardRows<T, Centered, false, true>(a, exec);
+  if (a.dSum) return a.weight ? backwardRows<T, Centered, true, true>(a, exec) : backwardRows<T, Centered, false, true>(a, exec);
   return a.weight ? backwardRows<T, Centered, true, false>(a, exec) : backwardRows<T, Centered, false, false>(a, exec);
 }
 
@@ -670,72 +629,70 @@ bool rowNormBackward(const RowNormBackwardArgs<T, S, P>& a, const Exec& exec) no
 // Each entry point scales by weight + weightOffset (ParamValues): dweight is Σ dy·x̂ whatever the
 // offset. C is the call type: float, double, or HalfCall (then the data is Half<F>, the
 // statistics float, weight/bias/dweight/dbias Half<F> or float).
-template <class A>
-using DataOf = std::remove_cv_t<std::remove_pointer_t<decltype(A::x)>>;
-template <class A>
-using StatsOf = std::remove_cv_t<std::remove_pointer_t<decltype(A::rstd)>>;
-template <class A>
-using ParamOf = std::remove_cv_t<std::remove_pointer_t<decltype(A::weight)>>;
 
 template <class C>
 bool layerNormForward(const Args<Kernel::layerNormForward, C>& a, const Exec& e) noexcept {
-  using A = Args<Kernel::layerNormForward, C>;
-  using T = StatsOf<A>;
+  using T = ComputeType<C>;
   const ParamValues<T> w(a.weight, a.weightOffset, a.cols), b(a.bias, 0, a.cols);
   return w.ok() && b.ok() &&
-         rowNormForward<T, true>(RowNormForwardArgs<T, DataOf<A>>{a.x, nullptr, nullptr, a.rows, a.cols, w.get(), b.get(), a.eps,
+         rowNormForward<T, true>(RowNormForwardArgs<T, DataType<C>>{a.x, nullptr, nullptr, a.rows, a.cols, w.get(), b.get(), a.eps,
                                                                   a.activation, a.y, nullptr, a.mean, a.rstd}, e);
 }
 template <class C>
 bool rmsNormForward(const Args<Kernel::rmsNormForward, C>& a, const Exec& e) noexcept {
-  using A = Args<Kernel::rmsNormForward, C>;
-  using T = StatsOf<A>;
+  using T = ComputeType<C>;
   const ParamValues<T> w(a.weight, a.weightOffset, a.cols);
-  return w.ok() && rowNormForward<T, false>(RowNormForwardArgs<T, DataOf<A>>{a.x, nullptr, nullptr, a.rows, a.cols, w.get(),
+  return w.ok() && rowNormForward<T, false>(RowNormForwardArgs<T, DataType<C>>{a.x, nullptr, nullptr, a.rows, a.cols, w.get(),
                                                                                nullptr, a.eps, 0, a.y, nullptr, nullptr, a.rstd}, e);
 }
-template <class T>
-bool addLayerNormForward(const Args<Kernel::addLayerNormForward, T>& a, const Exec& e) noexcept {
-  const ParamValues<T> w(a.weight, a.weightOffset, a.cols);
-  return w.ok() && rowNormForward<T, true>(RowNormForwardArgs<T>{a.x, a.residual, a.residualBias, a.rows, a.cols, w.get(), a.bias,
-                                                                  a.eps, 0, a.y, a.sum, a.mean, a.rstd}, e);
+template <class C>
+bool addLayerNormForward(const Args<Kernel::addLayerNormForward, C>& a, const Exec& e) noexcept {
+  using T = ComputeType<C>;
+  const ParamValues<T> w(a.weight, a.weightOffset, a.cols), b(a.bias, 0, a.cols), rb(a.residualBias, 0, a.cols);
+  return w.ok() && b.ok() && rb.ok() &&
+         rowNormForward<T, true>(RowNormForwardArgs<T, DataType<C>>{a.x, a.residual, rb.get(), a.rows, a.cols, w.get(), b.get(), a.eps,
+                                                                  0, a.y, a.sum, a.mean, a.rstd}, e);
 }
-template <class T>
-bool addRmsNormForward(const Args<Kernel::addRmsNormForward, T>& a, const Exec& e) noexcept {
-  const ParamValues<T> w(a.weight, a.weightOffset, a.cols);
-  return w.ok() && rowNormForward<T, false>(RowNormForwardArgs<T>{a.x, a.residual, a.residualBias, a.rows, a.cols, w.get(), nullptr,
-                                                                   a.eps, 0, a.y, a.sum, nullptr, a.rstd}, e);
+template <class C>
+bool addRmsNormForward(const Args<Kernel::addRmsNormForward, C>& a, const Exec& e) noexcept {
+  using T = ComputeType<C>;
+  const ParamValues<T> w(a.weight, a.weightOffset, a.cols), rb(a.residualBias, 0, a.cols);
+  return w.ok() && rb.ok() &&
+         rowNormForward<T, false>(RowNormForwardArgs<T, DataType<C>>{a.x, a.residual, rb.get(), a.rows, a.cols, w.get(), nullptr, a.eps,
+                                                                   0, a.y, a.sum, nullptr, a.rstd}, e);
 }
 template <class C>
 bool layerNormBackward(const Args<Kernel::layerNormBackward, C>& a, const Exec& e) noexcept {
-  using A = Args<Kernel::layerNormBackward, C>;
-  using T = StatsOf<A>;
+  using T = ComputeType<C>;
   const ParamValues<T> w(a.weight, a.weightOffset, a.cols), b(a.bias, 0, a.cols);
   return w.ok() && b.ok() &&
-         rowNormBackward<T, true>(RowNormBackwardArgs<T, DataOf<A>, ParamOf<A>>{a.dy, a.x, a.mean, a.rstd, a.rows, a.cols, w.get(),
+         rowNormBackward<T, true>(RowNormBackwardArgs<T, DataType<C>, ParamType<C>>{a.dy, a.x, a.mean, a.rstd, a.rows, a.cols, w.get(),
                                                                                 nullptr, a.dx, a.dweight, a.dbias, nullptr, b.get(),
                                                                                 a.activation}, e);
 }
 template <class C>
 bool rmsNormBackward(const Args<Kernel::rmsNormBackward, C>& a, const Exec& e) noexcept {
-  using A = Args<Kernel::rmsNormBackward, C>;
-  using T = StatsOf<A>;
+  using T = ComputeType<C>;
   const ParamValues<T> w(a.weight, a.weightOffset, a.cols);
-  return w.ok() && rowNormBackward<T, false>(RowNormBackwardArgs<T, DataOf<A>, ParamOf<A>>{a.dy, a.x, nullptr, a.rstd, a.rows, a.cols,
+  return w.ok() && rowNormBackward<T, false>(RowNormBackwardArgs<T, DataType<C>, ParamType<C>>{a.dy, a.x, nullptr, a.rstd, a.rows, a.cols,
                                                                                              w.get(), nullptr, a.dx, a.dweight,
                                                                                              nullptr, nullptr}, e);
 }
-template <class T>
-bool addLayerNormBackward(const Args<Kernel::addLayerNormBackward, T>& a, const Exec& e) noexcept {
+template <class C>
+bool addLayerNormBackward(const Args<Kernel::addLayerNormBackward, C>& a, const Exec& e) noexcept {
+  using T = ComputeType<C>;
   const ParamValues<T> w(a.weight, a.weightOffset, a.cols);
-  return w.ok() && rowNormBackward<T, true>(RowNormBackwardArgs<T>{a.dy, a.sum, a.mean, a.rstd, a.rows, a.cols, w.get(), a.dSum,
-                                                                    a.dx, a.dweight, a.dbias, a.dresidualBias}, e);
+  return w.ok() && rowNormBackward<T, true>(RowNormBackwardArgs<T, DataType<C>, ParamType<C>>{a.dy, a.sum, a.mean, a.rstd, a.rows, a.cols,
+                                                                                            w.get(), a.dSum, a.dx, a.dweight, a.dbias,
+                                                                                            a.dresidualBias}, e);
 }
-template <class T>
-bool addRmsNormBackward(const Args<Kernel::addRmsNormBackward, T>& a, const Exec& e) noexcept {
+template <class C>
+bool addRmsNormBackward(const Args<Kernel::addRmsNormBackward, C>& a, const Exec& e) noexcept {
+  using T = ComputeType<C>;
   const ParamValues<T> w(a.weight, a.weightOffset, a.cols);
-  return w.ok() && rowNormBackward<T, false>(RowNormBackwardArgs<T>{a.dy, a.sum, nullptr, a.rstd, a.rows, a.cols, w.get(), a.dSum,
-                                                                     a.dx, a.dweight, nullptr, a.dresidualBias}, e);
+  return w.ok() && rowNormBackward<T, false>(RowNormBackwardArgs<T, DataType<C>, ParamType<C>>{a.dy, a.sum, nullptr, a.rstd, a.rows, a.cols,
+                                                                                             w.get(), a.dSum, a.dx, a.dweight, nullptr,
+                                                                                             a.dresidualBias}, e);
 }
 
 FASTNORM_INSTANTIATE_KERNEL(layerNormForward)
@@ -746,6 +703,6 @@ FASTNORM_INSTANTIATE_KERNEL(addLayerNormForward)
 FASTNORM_INSTANTIATE_KERNEL(addRmsNormForward)
 FASTNORM_INSTANTIATE_KERNEL(addLayerNormBackward)
 FASTNORM_INSTANTIATE_KERNEL(addRmsNormBackward)
-FASTNORM_HALF_KERNELS(FASTNORM_INSTANTIATE_HALF_KERNEL)
+FASTNORM_HALF_ROW_KERNELS(FASTNORM_INSTANTIATE_HALF_KERNEL)
 
 }  // namespace fastnorm::FASTNORM_ISA_NS

@@ -35,13 +35,13 @@ template <class T> constexpr size_t kLanes = Vec<T>::kLanes;
 // k ≤ 16 halves at p as floats (lanes beyond k are 0), and their stores: through a small
 // buffer, so nothing outside the array is touched, on every ISA alike.
 template <HalfFormat F>
-inline VF loadHalfsPartial(const uint16_t* p, size_t k) {
+__attribute__((always_inline)) inline VF loadHalfsPartial(const uint16_t* p, size_t k) {
   uint16_t t[16] = {0};
   for (size_t i = 0; i < k; ++i) t[i] = p[i];
   return loadHalfs<F>(t);
 }
 template <HalfFormat F>
-inline void storeHalfsPartial(VF v, uint16_t* p, size_t k) {
+__attribute__((always_inline)) inline void storeHalfsPartial(VF v, uint16_t* p, size_t k) {
   uint16_t t[16];
   storeHalfs<F>(v, t);
   for (size_t i = 0; i < k; ++i) p[i] = t[i];

@@ -125,7 +125,7 @@ inline __m256i bf16Round(__m256 v) {  // 8 bfloat16 bit patterns in 32-bit lanes
 }
 
 template <HalfFormat F>
-inline VF loadHalfs(const uint16_t* p) {
+__attribute__((always_inline)) inline VF loadHalfs(const uint16_t* p) {
   const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
   const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8));
   if constexpr (F == HalfFormat::Float16) {
@@ -137,7 +137,7 @@ inline VF loadHalfs(const uint16_t* p) {
 }
 
 template <HalfFormat F>
-inline void storeHalfs(VF v, uint16_t* p) {
+__attribute__((always_inline)) inline void storeHalfs(VF v, uint16_t* p) {
   if constexpr (F == HalfFormat::Float16) {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(v.a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(p + 8), _mm256_cvtps_ph(v.b, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));

@@ -77,7 +77,7 @@ inline VD widenHi(VF x) {
 // bits, quiet. bfloat16 is integer arithmetic: vcvtneps2bf16 (AVX512-BF16) would flush
 // subnormal inputs to zero, which round-to-nearest-even of the bits does not.
 template <HalfFormat F>
-inline VF loadHalfs(const uint16_t* p) {
+__attribute__((always_inline)) inline VF loadHalfs(const uint16_t* p) {
   const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
   if constexpr (F == HalfFormat::Float16) {
     return {_mm512_cvtph_ps(h)};
@@ -89,7 +89,7 @@ inline VF loadHalfs(const uint16_t* p) {
 }
 
 template <HalfFormat F>
-inline void storeHalfs(VF v, uint16_t* p) {
+__attribute__((always_inline)) inline void storeHalfs(VF v, uint16_t* p) {
   __m256i h;
   if constexpr (F == HalfFormat::Float16) {
     h = _mm512_cvtps_ph(v.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);

@@ -112,14 +112,14 @@ inline VD widenHi(VF x) {
 
 // ---- 16-bit storage: the exact scalar code of half_scalar.h, lane by lane ----
 template <HalfFormat F>
-inline VF loadHalfs(const uint16_t* p) {
+__attribute__((always_inline)) inline VF loadHalfs(const uint16_t* p) {
   float t[16];
   for (int i = 0; i < 16; ++i) t[i] = widenHalf<F>(p[i]);
   return VF::load(t);
 }
 
 template <HalfFormat F>
-inline void storeHalfs(VF v, uint16_t* p) {
+__attribute__((always_inline)) inline void storeHalfs(VF v, uint16_t* p) {
   float t[16];
   v.store(t);
   for (int i = 0; i < 16; ++i) p[i] = narrowToHalf<F>(t[i]);

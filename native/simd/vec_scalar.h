@@ -78,14 +78,14 @@ inline VD widenHi(VF x) { VD r; for (int i = 0; i < 8; ++i) r.v[i] = double(x.v[
 
 // ---- 16-bit storage: the exact scalar code of half_scalar.h, lane by lane ----
 template <HalfFormat F>
-inline VF loadHalfs(const uint16_t* p) {
+__attribute__((always_inline)) inline VF loadHalfs(const uint16_t* p) {
   VF r;
   for (int i = 0; i < 16; ++i) r.v[i] = widenHalf<F>(p[i]);
   return r;
 }
 
 template <HalfFormat F>
-inline void storeHalfs(VF v, uint16_t* p) {
+__attribute__((always_inline)) inline void storeHalfs(VF v, uint16_t* p) {
   for (int i = 0; i < 16; ++i) p[i] = narrowToHalf<F>(v.v[i]);
 }
 

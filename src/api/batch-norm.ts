@@ -1,16 +1,20 @@
 // BatchNorm planners (validate, derive the kernel call's sizes, name its outputs; bind.ts checks
-// the arrays), including the synchronized-BatchNorm building blocks.
+// the arrays), including the synchronized-BatchNorm building blocks. Each op but
+// batchNormGatherStats (no tensor) also takes half-precision tensors: the kernel's halfFormat row
+// says so, bind resolves the dtypes (statistics float32, parameters weight's type) and the
+// results carry x's dtype.
 import { plan, wanted, type Plan } from './bind.js';
 import { KERNELS } from './kernel-schema.js';
 import { channelArgs, channelShape, checkLayout, type ChannelShape } from './layout.js';
-import { backwardResult, checkGrads, checkOut, checkUnwantedOutputs, hasWeight } from './outputs.js';
+import { backwardResult, checkGrads, checkOut, checkUnwantedOutputs, hasWeight, tensorLike } from './outputs.js';
 import { checkMomentum, checkRunningOptions, checkRunningStats } from './running-stats.js';
 import type {
   BackwardResult, BatchNormBackwardOptions, BatchNormGatherOptions, BatchNormGradSums, BatchNormOptions, BatchNormStats,
-  FloatArray, Layout, Tensor,
+  FloatArray, Layout, ParamOf, StatsOf, Tensor, TensorData,
 } from './types.js';
 import {
-  checkActivation, checkBackwardTensors, checkBoolean, checkEps, checkOptions, checkRequiredArray, checkSaved, checkTensor, type FloatArrayConstructor,
+  checkActivation, checkBackwardTensors, checkBoolean, checkEps, checkOptions, checkRequiredArray, checkSaved, checkTensor, halfFormatOf,
+  type FloatArrayConstructor,
 } from './validate.js';
 
 const FORWARD_OPTIONS = ['weight', 'bias', 'runningMean', 'runningVar', 'training', 'momentum', 'eps', 'layout', 'activation', 'out'] as const;
@@ -22,8 +26,8 @@ function checkTrainingCount(s: ChannelShape): void {
     throw new RangeError(`x: batchNorm training needs more than 1 value per channel (N × spatial = ${s.n * s.s}), as in PyTorch`);
 }
 
-export function planBatchNorm<A extends FloatArray>(x: Tensor<A>, opts?: BatchNormOptions<A>):
-  Plan<typeof KERNELS.batchNormForward, { y: Tensor<A>; mean: A; rstd: A }> {
+export function planBatchNorm<A extends TensorData>(x: Tensor<A>, opts?: BatchNormOptions<A>):
+  Plan<typeof KERNELS.batchNormForward, { y: Tensor<A>; mean: StatsOf<A>; rstd: StatsOf<A> }> {
   checkTensor('x', x);
   const o = checkOptions<BatchNormOptions>('opts', opts, FORWARD_OPTIONS);
   const s = channelShape(x.shape, checkLayout(o.layout));
@@ -34,11 +38,11 @@ export function planBatchNorm<A extends FloatArray>(x: Tensor<A>, opts?: BatchNo
   const out = checkOut(o.out, ['y', 'mean', 'rstd']);
   return plan(KERNELS.batchNormForward, {
     x: x.data, ...channelArgs(s), weight: o.weight, bias: o.bias, runningMean: o.runningMean, runningVar: o.runningVar, momentum, eps,
-    training, activation, y: out?.y, mean: out?.mean, rstd: out?.rstd,
-  }, (a) => ({ y: { data: a.y as A, shape: x.shape.slice() }, mean: a.mean as A, rstd: a.rstd as A }));
+    training, activation, y: out?.y, mean: out?.mean, rstd: out?.rstd, halfFormat: halfFormatOf(x),
+  }, (a) => ({ y: tensorLike<A>(a.y, x), mean: a.mean as StatsOf<A>, rstd: a.rstd as StatsOf<A> }));
 }
 
-export function planBatchNormBackward<A extends FloatArray>(dy: Tensor<A>, x: Tensor<A>, saved: { mean: A; rstd: A },
+export function planBatchNormBackward<A extends TensorData>(dy: Tensor<A>, x: Tensor<A>, saved: { mean: StatsOf<A>; rstd: StatsOf<A> },
   opts?: BatchNormBackwardOptions<A>): Plan<typeof KERNELS.batchNormBackward, BackwardResult<A>> {
   checkBackwardTensors(dy, x);
   const o = checkOptions<BatchNormBackwardOptions>('opts', opts, BACKWARD_OPTIONS);
@@ -52,16 +56,17 @@ export function planBatchNormBackward<A extends FloatArray>(dy: Tensor<A>, x: Te
   return plan(KERNELS.batchNormBackward, {
     dy: dy.data, x: x.data, mean: sv.mean, rstd: sv.rstd, ...channelArgs(s), weight: o.weight, bias: o.bias, training,
     activation: checkActivation(o.activation), dx: out?.dx, dweight: wanted(grads.weight, out?.dweight), dbias: wanted(grads.bias, out?.dbias),
-  }, (a) => backwardResult(a.dx, x, a.dweight, a.dbias) as BackwardResult<A>);
+    halfFormat: halfFormatOf(x),
+  }, (a) => backwardResult<A>(a.dx, x, a.dweight, a.dbias));
 }
 
-export function planBatchNormStats(x: Tensor, opts?: { layout?: Layout }): Plan<typeof KERNELS.batchNormStats, BatchNormStats> {
+export function planBatchNormStats(x: Tensor<TensorData>, opts?: { layout?: Layout }): Plan<typeof KERNELS.batchNormStats, BatchNormStats> {
   checkTensor('x', x);
   const o = checkOptions<{ layout: Layout }>('opts', opts, ['layout']);
   const s = channelShape(x.shape, checkLayout(o.layout));
   // buffers of their own, not carved from the shared slab: shards' statistics are often posted to other threads
-  return plan(KERNELS.batchNormStats, { x: x.data, ...channelArgs(s), mean: new Float64Array(s.c), m2: new Float64Array(s.c) },
-    (a) => ({ count: s.n * s.s, mean: a.mean, m2: a.m2 }));
+  return plan(KERNELS.batchNormStats, { x: x.data, ...channelArgs(s), mean: new Float64Array(s.c), m2: new Float64Array(s.c),
+    halfFormat: halfFormatOf(x) }, (a) => ({ count: s.n * s.s, mean: a.mean, m2: a.m2 }));
 }
 
 /**
@@ -104,8 +109,8 @@ export function planBatchNormGatherStats(parts: readonly BatchNormStats[], opts?
   }, (a) => ({ mean: a.mean, rstd: a.rstd, count }));
 }
 
-export function planBatchNormElemt<A extends FloatArray>(x: Tensor<A>, stats: { mean: A; rstd: A },
-  opts?: { weight?: A; bias?: A; layout?: Layout; out?: { y?: A } }): Plan<typeof KERNELS.batchNormElemt, { y: Tensor<A> }> {
+export function planBatchNormElemt<A extends TensorData>(x: Tensor<A>, stats: { mean: FloatArray; rstd: FloatArray },
+  opts?: { weight?: ParamOf<A>; bias?: ParamOf<A>; layout?: Layout; out?: { y?: A } }): Plan<typeof KERNELS.batchNormElemt, { y: Tensor<A> }> {
   checkTensor('x', x);
   const o = checkOptions<{ weight: FloatArray; bias: FloatArray; layout: Layout; out: { y?: FloatArray } }>('opts', opts,
     ['weight', 'bias', 'layout', 'out']);
@@ -113,21 +118,22 @@ export function planBatchNormElemt<A extends FloatArray>(x: Tensor<A>, stats: { 
   if (typeof stats !== 'object' || stats === null) throw new TypeError('stats must be { mean, rstd } (from batchNormGatherStats)');
   const out = checkOut(o.out, ['y']);
   return plan(KERNELS.batchNormElemt, {
-    x: x.data, ...channelArgs(s), mean: stats.mean, rstd: stats.rstd, weight: o.weight, bias: o.bias, y: out?.y,
-  }, (a) => ({ y: { data: a.y as A, shape: x.shape.slice() } }));
+    x: x.data, ...channelArgs(s), mean: stats.mean, rstd: stats.rstd, weight: o.weight, bias: o.bias, y: out?.y, halfFormat: halfFormatOf(x),
+  }, (a) => ({ y: tensorLike<A>(a.y, x) }));
 }
 
-export function planBatchNormBackwardReduce<A extends FloatArray>(dy: Tensor<A>, x: Tensor<A>, saved: { mean: A },
+export function planBatchNormBackwardReduce<A extends TensorData>(dy: Tensor<A>, x: Tensor<A>, saved: { mean: FloatArray },
   opts?: { layout?: Layout }): Plan<typeof KERNELS.batchNormBackwardReduce, BatchNormGradSums> {
   checkBackwardTensors(dy, x);
   const o = checkOptions<{ layout: Layout }>('opts', opts, ['layout']);
   const s = channelShape(x.shape, checkLayout(o.layout));
   return plan(KERNELS.batchNormBackwardReduce, {
     dy: dy.data, x: x.data, mean: checkSaved(saved).mean, ...channelArgs(s), sumDy: new Float64Array(s.c), sumDyXmu: new Float64Array(s.c),
+    halfFormat: halfFormatOf(x),
   }, (a) => ({ sumDy: a.sumDy, sumDyXmu: a.sumDyXmu }));
 }
 
-export function planBatchNormBackwardElemt<A extends FloatArray>(dy: Tensor<A>, x: Tensor<A>, saved: { mean: A; rstd: A },
+export function planBatchNormBackwardElemt<A extends TensorData>(dy: Tensor<A>, x: Tensor<A>, saved: { mean: FloatArray; rstd: FloatArray },
   sums: BatchNormGradSums & { count: number }, opts?: Omit<BatchNormBackwardOptions<A>, 'training' | 'bias' | 'activation'>):
   Plan<typeof KERNELS.batchNormBackwardElemt, BackwardResult<A>> {
   checkBackwardTensors(dy, x);
@@ -143,5 +149,6 @@ export function planBatchNormBackwardElemt<A extends FloatArray>(dy: Tensor<A>, 
   return plan(KERNELS.batchNormBackwardElemt, {
     dy: dy.data, x: x.data, mean: sv.mean, rstd: sv.rstd, ...channelArgs(s), weight: o.weight, sumDy: sums.sumDy, sumDyXmu: sums.sumDyXmu,
     count: sums.count, dx: out?.dx, dweight: wanted(grads.weight, out?.dweight), dbias: wanted(grads.bias, out?.dbias),
-  }, (a) => backwardResult(a.dx, x, a.dweight, a.dbias) as BackwardResult<A>);
+    halfFormat: halfFormatOf(x),
+  }, (a) => backwardResult<A>(a.dx, x, a.dweight, a.dbias));
 }

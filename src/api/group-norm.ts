@@ -1,17 +1,19 @@
 // GroupNorm and InstanceNorm planners (validate, derive the kernel call's sizes, name its
 // outputs; bind.ts checks the arrays). InstanceNorm is GroupNorm with numGroups = C, plus the
-// running statistics of PyTorch's track_running_stats; each has kernels of its own name.
+// running statistics of PyTorch's track_running_stats; each has kernels of its own name. Both
+// take half-precision tensors (the kernels' halfFormat row; statistics float32, parameters
+// weight's type; the results carry x's dtype).
 import { plan, wanted, type Plan } from './bind.js';
 import { KERNELS } from './kernel-schema.js';
 import { channelArgs, channelShape, checkLayout, type ChannelShape } from './layout.js';
-import { backwardResult, checkGrads, checkOut, checkUnwantedOutputs, hasWeight } from './outputs.js';
+import { backwardResult, checkGrads, checkOut, checkUnwantedOutputs, hasWeight, tensorLike } from './outputs.js';
 import { checkRunningOptions } from './running-stats.js';
 import type {
-  BackwardResult, FloatArray, GroupNormBackwardOptions, GroupNormOptions, InstanceNormBackwardOptions, InstanceNormOptions, Tensor,
+  BackwardResult, GroupNormBackwardOptions, GroupNormOptions, InstanceNormBackwardOptions, InstanceNormOptions, StatsOf, Tensor, TensorData,
 } from './types.js';
-import { checkActivation, checkBoolean, checkEps, checkOptions, checkSameShape, checkSaved, checkTensor, dtypeOf } from './validate.js';
+import { checkActivation, checkBackwardTensors, checkBoolean, checkEps, checkOptions, checkSaved, checkTensor, halfFormatOf } from './validate.js';
 
-type ForwardResult<A extends FloatArray> = { y: Tensor<A>; mean: A; rstd: A };
+type ForwardResult<A extends TensorData> = { y: Tensor<A>; mean: StatsOf<A>; rstd: StatsOf<A> };
 
 const GROUP_FORWARD_OPTIONS = ['weight', 'bias', 'eps', 'layout', 'activation', 'out'] as const;
 const GROUP_BACKWARD_OPTIONS = ['weight', 'bias', 'activation', 'layout', 'grads', 'out'] as const;
@@ -48,23 +50,23 @@ function checkInstanceSpatial(s: ChannelShape, useInputStats: boolean): void {
       'as PyTorch raises "Expected more than 1 spatial element when training"; use running statistics (useInputStats: false)');
 }
 
-function forwardResult<A extends FloatArray>(x: Tensor<A>) {
-  return (a: { y: FloatArray; mean: FloatArray; rstd: FloatArray }): ForwardResult<A> =>
-    ({ y: { data: a.y as A, shape: x.shape.slice() }, mean: a.mean as A, rstd: a.rstd as A });
+function forwardResult<A extends TensorData>(x: Tensor<A>) {
+  return (a: { y: unknown; mean: unknown; rstd: unknown }): ForwardResult<A> =>
+    ({ y: tensorLike<A>(a.y, x), mean: a.mean as StatsOf<A>, rstd: a.rstd as StatsOf<A> });
 }
 
 /** dy like x, the saved statistics object and the backward's gradient outputs. */
-function backwardInputs(dy: Tensor, x: Tensor, saved: unknown, o: GroupNormBackwardOptions) {
-  checkSameShape(checkTensor('dy', dy, dtypeOf(x)), x);
+function backwardInputs(dy: Tensor<TensorData>, x: Tensor<TensorData>, saved: unknown, o: GroupNormBackwardOptions<TensorData>) {
+  checkBackwardTensors(dy, x);
   const sv = checkSaved(saved);
   const grads = checkGrads(o.grads, hasWeight(o.weight), ['weight', 'bias']);
   const out = checkOut(o.out, ['dx', 'dweight', 'dbias']);
   checkUnwantedOutputs(out, grads, true);
   return { mean: sv.mean, rstd: sv.rstd, weight: o.weight, bias: o.bias, activation: checkActivation(o.activation), dx: out?.dx, dweight: wanted(grads.weight, out?.dweight),
-    dbias: wanted(grads.bias, out?.dbias) };
+    dbias: wanted(grads.bias, out?.dbias), halfFormat: halfFormatOf(x) };
 }
 
-export function planGroupNorm<A extends FloatArray>(x: Tensor<A>, numGroups: number, opts?: GroupNormOptions<A>):
+export function planGroupNorm<A extends TensorData>(x: Tensor<A>, numGroups: number, opts?: GroupNormOptions<A>):
   Plan<typeof KERNELS.groupNormForward, ForwardResult<A>> {
   checkTensor('x', x);
   const o = checkOptions<GroupNormOptions>('opts', opts, GROUP_FORWARD_OPTIONS);
@@ -76,21 +78,22 @@ export function planGroupNorm<A extends FloatArray>(x: Tensor<A>, numGroups: num
   const out = checkOut(o.out, ['y', 'mean', 'rstd']);
   return plan(KERNELS.groupNormForward, {
     x: x.data, ...channelArgs(s), groups, weight: o.weight, bias: o.bias, eps, activation, y: out?.y, mean: out?.mean, rstd: out?.rstd,
+    halfFormat: halfFormatOf(x),
   }, forwardResult(x));
 }
 
-export function planGroupNormBackward<A extends FloatArray>(dy: Tensor<A>, x: Tensor<A>, saved: { mean: A; rstd: A }, numGroups: number,
-  opts?: GroupNormBackwardOptions<A>): Plan<typeof KERNELS.groupNormBackward, BackwardResult<A>> {
+export function planGroupNormBackward<A extends TensorData>(dy: Tensor<A>, x: Tensor<A>, saved: { mean: StatsOf<A>; rstd: StatsOf<A> },
+  numGroups: number, opts?: GroupNormBackwardOptions<A>): Plan<typeof KERNELS.groupNormBackward, BackwardResult<A>> {
   checkTensor('x', x);
   const o = checkOptions<GroupNormBackwardOptions>('opts', opts, GROUP_BACKWARD_OPTIONS);
   const s = channelShape(x.shape, checkLayout(o.layout));
   const groups = checkNumGroups(numGroups, s.c);
   checkGroupCount(s, groups);
   return plan(KERNELS.groupNormBackward, { dy: dy.data, x: x.data, ...channelArgs(s), groups, ...backwardInputs(dy, x, saved, o) },
-    (a) => backwardResult(a.dx, x, a.dweight, a.dbias) as BackwardResult<A>);
+    (a) => backwardResult<A>(a.dx, x, a.dweight, a.dbias));
 }
 
-export function planInstanceNorm<A extends FloatArray>(x: Tensor<A>, opts?: InstanceNormOptions<A>):
+export function planInstanceNorm<A extends TensorData>(x: Tensor<A>, opts?: InstanceNormOptions<A>):
   Plan<typeof KERNELS.instanceNormForward, ForwardResult<A>> {
   checkTensor('x', x);
   const o = checkOptions<InstanceNormOptions>('opts', opts, INSTANCE_FORWARD_OPTIONS);
@@ -102,14 +105,14 @@ export function planInstanceNorm<A extends FloatArray>(x: Tensor<A>, opts?: Inst
   const out = checkOut(o.out, ['y', 'mean', 'rstd']);
   const p = plan(KERNELS.instanceNormForward, {
     x: x.data, ...channelArgs(s), weight: o.weight, bias: o.bias, runningMean: o.runningMean, runningVar: o.runningVar, momentum, eps,
-    useInputStats, activation, y: out?.y, mean: out?.mean, rstd: out?.rstd,
+    useInputStats, activation, y: out?.y, mean: out?.mean, rstd: out?.rstd, halfFormat: halfFormatOf(x),
   }, forwardResult(x));
   // no spatial positions: no batch statistics to fold in, the running ones (checked) stay, as in PyTorch
   if (useInputStats && s.s === 0) p.args.runningMean = p.args.runningVar = null;
   return p;
 }
 
-export function planInstanceNormBackward<A extends FloatArray>(dy: Tensor<A>, x: Tensor<A>, saved: { mean: A; rstd: A },
+export function planInstanceNormBackward<A extends TensorData>(dy: Tensor<A>, x: Tensor<A>, saved: { mean: StatsOf<A>; rstd: StatsOf<A> },
   opts?: InstanceNormBackwardOptions<A>): Plan<typeof KERNELS.instanceNormBackward, BackwardResult<A>> {
   checkTensor('x', x);
   const o = checkOptions<InstanceNormBackwardOptions>('opts', opts, INSTANCE_BACKWARD_OPTIONS);
@@ -117,5 +120,5 @@ export function planInstanceNormBackward<A extends FloatArray>(dy: Tensor<A>, x:
   const useInputStats = checkBoolean('useInputStats', o.useInputStats, true);
   checkInstanceSpatial(s, useInputStats);
   return plan(KERNELS.instanceNormBackward, { dy: dy.data, x: x.data, ...channelArgs(s), useInputStats, ...backwardInputs(dy, x, saved, o) },
-    (a) => backwardResult(a.dx, x, a.dweight, a.dbias) as BackwardResult<A>);
+    (a) => backwardResult<A>(a.dx, x, a.dweight, a.dbias));
 }

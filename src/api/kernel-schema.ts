@@ -145,26 +145,27 @@ export const KERNELS = {
     halfFormat,
   ]),
   addLayerNormForward: kernel('addLayerNormForward', [
-    ...addInputs, ...affine('cols'), residualBias, number('eps'), number('weightOffset'), ...addOutputs, ...statsOut('rows'),
+    ...addInputs, ...affine('cols'), residualBias, number('eps'), number('weightOffset'), ...addOutputs, ...statsOut('rows'), halfFormat,
   ]),
   addLayerNormBackward: kernel('addLayerNormBackward', [
     ...addBackwardInputs, ...saved('rows'), ...rows, ...addBackwardGrads,
     output('dweight', 'param', 'optional', 'cols', 'out.dweight'), output('dbias', 'param', 'optional', 'cols', 'out.dbias'),
-    output('dresidualBias', 'param', 'optional', 'cols', 'out.dresidualBias'),
+    output('dresidualBias', 'param', 'optional', 'cols', 'out.dresidualBias'), halfFormat,
   ]),
   addRmsNormForward: kernel('addRmsNormForward', [
     ...addInputs, input('weight', 'param', 'optional', 'cols', 'weight'), residualBias, number('eps'), number('weightOffset'),
-    ...addOutputs, output('rstd', 'stats', 'required', 'rows', 'out.rstd'),
+    ...addOutputs, output('rstd', 'stats', 'required', 'rows', 'out.rstd'), halfFormat,
   ]),
   addRmsNormBackward: kernel('addRmsNormBackward', [
     ...addBackwardInputs, input('rstd', 'stats', 'required', 'rows', 'saved.rstd'), ...rows, ...addBackwardGrads,
     output('dweight', 'param', 'optional', 'cols', 'out.dweight'), output('dresidualBias', 'param', 'optional', 'cols', 'out.dresidualBias'),
+    halfFormat,
   ]),
-  batchNormForward: kernel('batchNormForward', runningForward('training', 'c')),
-  batchNormBackward: kernel('batchNormBackward', runningBackward('training', 'c')),
+  batchNormForward: kernel('batchNormForward', [...runningForward('training', 'c'), halfFormat]),
+  batchNormBackward: kernel('batchNormBackward', [...runningBackward('training', 'c'), halfFormat]),
   batchNormStats: kernel('batchNormStats', [
     input('x', 'data', 'required', 'n*c*s', 'x'), ...channels,
-    output('mean', 'float64', 'required', 'c', 'out.mean'), output('m2', 'float64', 'required', 'c', 'out.m2'),
+    output('mean', 'float64', 'required', 'c', 'out.mean'), output('m2', 'float64', 'required', 'c', 'out.m2'), halfFormat,
   ]),
   batchNormGatherStats: kernel('batchNormGatherStats', [
     input('counts', 'float64', 'required', 'parts', 'parts[].count'),
@@ -175,27 +176,27 @@ export const KERNELS = {
   batchNormElemt: kernel('batchNormElemt', [
     input('x', 'data', 'required', 'n*c*s', 'x'), ...channels,
     input('mean', 'stats', 'required', 'c', 'stats.mean'), input('rstd', 'stats', 'required', 'c', 'stats.rstd'),
-    ...affine('c'), output('y', 'data', 'required', 'n*c*s', 'out.y', 'x'),
+    ...affine('c'), output('y', 'data', 'required', 'n*c*s', 'out.y', 'x'), halfFormat,
   ]),
   batchNormBackwardReduce: kernel('batchNormBackwardReduce', [
     ...dyX('n*c*s'), input('mean', 'stats', 'required', 'c', 'saved.mean'), ...channels,
-    output('sumDy', 'float64', 'required', 'c', 'out.sumDy'), output('sumDyXmu', 'float64', 'required', 'c', 'out.sumDyXmu'),
+    output('sumDy', 'float64', 'required', 'c', 'out.sumDy'), output('sumDyXmu', 'float64', 'required', 'c', 'out.sumDyXmu'), halfFormat,
   ]),
   batchNormBackwardElemt: kernel('batchNormBackwardElemt', [
     ...dyX('n*c*s'), ...saved('c'), ...channels, input('weight', 'param', 'optional', 'c', 'weight'),
     input('sumDy', 'float64', 'required', 'c', 'sums.sumDy'), input('sumDyXmu', 'float64', 'required', 'c', 'sums.sumDyXmu'),
-    number('count'), ...grads('n*c*s', 'c'),
+    number('count'), ...grads('n*c*s', 'c'), halfFormat,
   ]),
   groupNormForward: kernel('groupNormForward', [
     input('x', 'data', 'required', 'n*c*s', 'x'), ...channels, size('groups', 'c'), ...affine('c'), number('eps'), activation,
-    output('y', 'data', 'required', 'n*c*s', 'out.y', 'x'), ...statsOut('n*groups'),
+    output('y', 'data', 'required', 'n*c*s', 'out.y', 'x'), ...statsOut('n*groups'), halfFormat,
   ]),
   groupNormBackward: kernel('groupNormBackward', [
     ...dyX('n*c*s'), ...saved('n*groups'), ...channels, size('groups', 'c'), ...affine('c'), activation,
-    ...grads('n*c*s', 'c'),
+    ...grads('n*c*s', 'c'), halfFormat,
   ]),
-  instanceNormForward: kernel('instanceNormForward', runningForward('useInputStats', 'n*c')),
-  instanceNormBackward: kernel('instanceNormBackward', runningBackward('useInputStats', 'n*c')),
+  instanceNormForward: kernel('instanceNormForward', [...runningForward('useInputStats', 'n*c'), halfFormat]),
+  instanceNormBackward: kernel('instanceNormBackward', [...runningBackward('useInputStats', 'n*c'), halfFormat]),
 };
 
 export type KernelName = keyof typeof KERNELS;

@@ -1,5 +1,5 @@
 // Output options and gradient selection, shared by every op's planner.
-import type { BackwardResult, FloatArray, Tensor } from './types.js';
+import type { BackwardResult, ParamOf, Tensor, TensorData } from './types.js';
 import { checkBoolean, checkOptions } from './validate.js';
 
 /** `out`: an options object of the given output names (or undefined). */
@@ -32,9 +32,17 @@ export function hasWeight(weight: unknown): boolean {
   return weight !== undefined && weight !== null;
 }
 
-export function backwardResult(dx: FloatArray, x: Tensor, dweight: FloatArray | null, dbias: FloatArray | null): BackwardResult {
-  const result: BackwardResult = { dx: { data: dx, shape: x.shape.slice() } };
-  if (dweight) result.dweight = dweight;
-  if (dbias) result.dbias = dbias;
+/** An output tensor of x's shape (and, for half-precision x, its dtype). */
+export function tensorLike<A extends TensorData>(data: unknown, x: Tensor<TensorData>): Tensor<A> {
+  const t: Tensor<TensorData> = { data: data as A, shape: x.shape.slice() };
+  if (x.data instanceof Uint16Array) t.dtype = x.dtype;
+  return t as Tensor<A>;
+}
+
+/** A backward's result: dx like x (its dtype too), the parameter gradients asked for. */
+export function backwardResult<A extends TensorData>(dx: unknown, x: Tensor<TensorData>, dweight: unknown, dbias: unknown): BackwardResult<A> {
+  const result: BackwardResult<A> = { dx: tensorLike<A>(dx, x) };
+  if (dweight) result.dweight = dweight as ParamOf<A>;
+  if (dbias) result.dbias = dbias as ParamOf<A>;
   return result;
 }

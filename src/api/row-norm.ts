@@ -3,27 +3,22 @@
 // synchronously or as a Promise, on either backend).
 import { plan, wanted, type Plan } from './bind.js';
 import { KERNELS } from './kernel-schema.js';
-import { backwardResult, checkGrads, checkOut, checkUnwantedOutput, checkUnwantedOutputs, hasWeight } from './outputs.js';
+import { backwardResult, checkGrads, checkOut, checkUnwantedOutput, checkUnwantedOutputs, hasWeight, tensorLike } from './outputs.js';
 import type {
   AddLayerNormBackwardOptions, AddLayerNormOptions, AddLayerNormResult, AddNormBackwardResult, AddRmsNormBackwardOptions,
   AddRmsNormOptions, AddRmsNormResult, BackwardResult, FloatArray, LayerNormBackwardOptions, LayerNormOptions, LayerNormResult,
-  RmsNormBackwardOptions, RmsNormOptions, RmsNormResult, StatsOf, Tensor, TensorData,
+  ParamOf, RmsNormBackwardOptions, RmsNormOptions, RmsNormResult, StatsOf, Tensor, TensorData,
 } from './types.js';
 import {
   checkActivation, checkBackwardTensors, checkBoolean, checkEps, checkNormalizedShape, checkOptions, checkSaved, checkTensor, checkTensorLike,
   checkWeightOffset, halfFormatOf,
 } from './validate.js';
 
-// layerNorm, rmsNorm and their backwards also take half-precision tensors (a Uint16Array with
+// layerNorm, rmsNorm, the add-norms and their backwards also take half-precision tensors (a Uint16Array with
 // dtype 'float16'/'bfloat16'): the kernel's halfFormat row says so, bind resolves the dtypes
 // (statistics float32, parameters weight's type) and the results carry x's dtype.
 
-/** An output tensor of x's shape (and, for half-precision x, its dtype). */
-function like<A extends TensorData>(data: unknown, x: Tensor<TensorData>): Tensor<A> {
-  const t: Tensor<TensorData> = { data: data as A, shape: x.shape.slice() };
-  if (x.data instanceof Uint16Array) t.dtype = x.dtype;
-  return t as Tensor<A>;
-}
+const like = tensorLike;
 
 const LAYER_NORM_OPTIONS = ['weight', 'bias', 'eps', 'weightOffset', 'activation', 'out'] as const;
 const RMS_NORM_OPTIONS = ['weight', 'eps', 'weightOffset', 'out'] as const;
@@ -35,8 +30,8 @@ const ADD_BACKWARD_OPTIONS = ['weight', 'weightOffset', 'dSum', 'grads', 'out'] 
 
 /** A row op's forward arguments: x, its options, rows × cols of normalizedShape, eps (its default), weightOffset and `out`. */
 function checkForward<O extends { weight?: unknown; eps?: number; weightOffset?: number; out?: object }>(x: Tensor<TensorData>,
-  normalizedShape: unknown, opts: unknown, known: readonly string[], defaultEps: number, outKeys: readonly string[], half = false) {
-  checkTensor('x', x, undefined, half);
+  normalizedShape: unknown, opts: unknown, known: readonly string[], defaultEps: number, outKeys: readonly string[]) {
+  checkTensor('x', x);
   const o = checkOptions<O>('opts', opts, known);
   const [rows, cols] = checkNormalizedShape(normalizedShape, x.shape);
   const eps = checkEps(o.eps, defaultEps);
@@ -44,9 +39,9 @@ function checkForward<O extends { weight?: unknown; eps?: number; weightOffset?:
 }
 
 /** An add-norm's x and residual (a tensor of x's dtype and shape) and its forward arguments. */
-function checkAddForward<O extends { weight?: unknown; eps?: number; weightOffset?: number; out?: object }>(x: Tensor, residual: unknown,
-  normalizedShape: unknown, opts: unknown, known: readonly string[], defaultEps: number, outKeys: readonly string[]) {
-  const c = checkForward<O>(x as Tensor<TensorData>, normalizedShape, opts, known, defaultEps, outKeys);
+function checkAddForward<O extends { weight?: unknown; eps?: number; weightOffset?: number; out?: object }>(x: Tensor<TensorData>,
+  residual: unknown, normalizedShape: unknown, opts: unknown, known: readonly string[], defaultEps: number, outKeys: readonly string[]) {
+  const c = checkForward<O>(x, normalizedShape, opts, known, defaultEps, outKeys);
   return { o: c.o, rows: c.rows, cols: c.cols, eps: c.eps, weightOffset: c.weightOffset, out: c.out,
     residual: checkTensorLike('residual', residual, 'x', x) };
 }
@@ -54,7 +49,7 @@ function checkAddForward<O extends { weight?: unknown; eps?: number; weightOffse
 export function planLayerNorm<A extends TensorData>(x: Tensor<A>, normalizedShape: number | readonly number[], opts?: LayerNormOptions<A>):
   Plan<typeof KERNELS.layerNormForward, LayerNormResult<A>> {
   const { o, rows, cols, eps, weightOffset, out } = checkForward<LayerNormOptions>(x, normalizedShape, opts, LAYER_NORM_OPTIONS, 1e-5,
-    ['y', 'mean', 'rstd'], true);
+    ['y', 'mean', 'rstd']);
   return plan(KERNELS.layerNormForward, {
     x: x.data, rows, cols, weight: o.weight, bias: o.bias, eps, weightOffset, activation: checkActivation(o.activation), y: out?.y,
     mean: out?.mean, rstd: out?.rstd, halfFormat: halfFormatOf(x),
@@ -64,8 +59,8 @@ export function planLayerNorm<A extends TensorData>(x: Tensor<A>, normalizedShap
 /** A row op's backward arguments: dy like x, its options, rows × cols, the saved statistics, the gradients asked for and `out`. */
 function checkBackward<O extends { weight?: unknown; weightOffset?: unknown; grads?: unknown; out?: unknown }>(dy: Tensor<TensorData>,
   x: Tensor<TensorData>, saved: unknown, normalizedShape: unknown, opts: unknown, grads: readonly string[], outKeys: readonly string[],
-  known: readonly string[] = BACKWARD_OPTIONS, half = false) {
-  checkBackwardTensors(dy, x, half);
+  known: readonly string[] = BACKWARD_OPTIONS) {
+  checkBackwardTensors(dy, x);
   const o = checkOptions<O>('opts', opts, known);
   const [rows, cols] = checkNormalizedShape(normalizedShape, x.shape);
   const s = checkSaved(saved);
@@ -78,12 +73,11 @@ function checkBackward<O extends { weight?: unknown; weightOffset?: unknown; gra
 
 /** An add-norm backward's arguments: dy like sum, dSum (optional, like sum), and whether dresidualBias is asked for. */
 function checkAddBackward<O extends { weight?: unknown; weightOffset?: unknown; dSum?: unknown; grads?: { residualBias?: boolean };
-  out?: unknown }>(dy: Tensor, sum: Tensor, saved: unknown, normalizedShape: unknown, opts: unknown, grads: readonly string[],
-  outKeys: readonly string[]) {
+  out?: unknown }>(dy: Tensor<TensorData>, sum: Tensor<TensorData>, saved: unknown, normalizedShape: unknown, opts: unknown,
+  grads: readonly string[], outKeys: readonly string[]) {
   checkTensor('sum', sum);
   checkTensorLike('dy', dy, 'sum', sum);
-  const c = checkBackward<O>(dy as Tensor<TensorData>, sum as Tensor<TensorData>, saved, normalizedShape, opts, grads, outKeys,
-    ADD_BACKWARD_OPTIONS);
+  const c = checkBackward<O>(dy, sum, saved, normalizedShape, opts, grads, outKeys, ADD_BACKWARD_OPTIONS);
   const dSum = c.o.dSum === undefined || c.o.dSum === null ? null : checkTensorLike('dSum', c.o.dSum, 'sum', sum);
   const residualBias = checkBoolean('grads.residualBias', c.o.grads?.residualBias, false);
   checkUnwantedOutput(c.out, 'dresidualBias', residualBias, 'the residualBias gradient is not computed (pass grads.residualBias)');
@@ -92,35 +86,29 @@ function checkAddBackward<O extends { weight?: unknown; weightOffset?: unknown; 
 }
 
 
-function addBackwardResult<A extends FloatArray>(dx: FloatArray, sum: Tensor, dweight: FloatArray | null, dbias: FloatArray | null,
-  dresidualBias: FloatArray | null): AddNormBackwardResult<A> {
-  const r = backwardResult(dx, sum, dweight, dbias) as AddNormBackwardResult<A>;
-  if (dresidualBias) r.dresidualBias = dresidualBias as A;
+function addBackwardResult<A extends TensorData>(dx: unknown, sum: Tensor<TensorData>, dweight: unknown, dbias: unknown,
+  dresidualBias: unknown): AddNormBackwardResult<A> {
+  const r = backwardResult<A>(dx, sum, dweight, dbias) as AddNormBackwardResult<A>;
+  if (dresidualBias) r.dresidualBias = dresidualBias as ParamOf<A>;
   return r;
 }
 
-/** A backward's result: dx like x (its dtype too), the parameter gradients asked for. */
-function rowBackwardResult<A extends TensorData>(dx: unknown, x: Tensor<TensorData>, dweight: unknown, dbias: unknown): BackwardResult<A> {
-  const r = backwardResult(dx as FloatArray, x as Tensor, dweight as FloatArray | null, dbias as FloatArray | null) as unknown as BackwardResult<A>;
-  if (x.data instanceof Uint16Array) r.dx.dtype = x.dtype as Tensor<A>['dtype'];
-  return r;
-}
 
 export function planLayerNormBackward<A extends TensorData>(dy: Tensor<A>, x: Tensor<A>, saved: { mean: StatsOf<A>; rstd: StatsOf<A> },
   normalizedShape: number | readonly number[], opts?: LayerNormBackwardOptions<A>): Plan<typeof KERNELS.layerNormBackward, BackwardResult<A>> {
   const { o, rows, cols, s, grads, weightOffset, out } = checkBackward<LayerNormBackwardOptions>(dy, x, saved, normalizedShape, opts,
-    ['weight', 'bias'], ['dx', 'dweight', 'dbias'], LAYER_NORM_BACKWARD_OPTIONS, true);
+    ['weight', 'bias'], ['dx', 'dweight', 'dbias'], LAYER_NORM_BACKWARD_OPTIONS);
   return plan(KERNELS.layerNormBackward, {
     dy: dy.data, x: x.data, mean: s.mean, rstd: s.rstd, rows, cols, weight: o.weight, bias: o.bias, weightOffset,
     activation: checkActivation(o.activation),
     dx: out?.dx, dweight: wanted(grads.weight, out?.dweight), dbias: wanted(grads.bias, out?.dbias), halfFormat: halfFormatOf(x),
-  }, (a) => rowBackwardResult<A>(a.dx, x, a.dweight, a.dbias));
+  }, (a) => backwardResult<A>(a.dx, x, a.dweight, a.dbias));
 }
 
 export function planRmsNorm<A extends TensorData>(x: Tensor<A>, normalizedShape: number | readonly number[], opts?: RmsNormOptions<A>):
   Plan<typeof KERNELS.rmsNormForward, RmsNormResult<A>> {
   const { o, rows, cols, eps, weightOffset, out } = checkForward<RmsNormOptions>(x, normalizedShape, opts, RMS_NORM_OPTIONS, 1e-6,
-    ['y', 'rstd'], true);
+    ['y', 'rstd']);
   return plan(KERNELS.rmsNormForward, { x: x.data, rows, cols, weight: o.weight, eps, weightOffset, y: out?.y, rstd: out?.rstd,
     halfFormat: halfFormatOf(x) }, (a) => ({ y: like<A>(a.y, x), rstd: a.rstd as StatsOf<A> }));
 }
@@ -128,25 +116,24 @@ export function planRmsNorm<A extends TensorData>(x: Tensor<A>, normalizedShape:
 export function planRmsNormBackward<A extends TensorData>(dy: Tensor<A>, x: Tensor<A>, saved: { rstd: StatsOf<A> },
   normalizedShape: number | readonly number[], opts?: RmsNormBackwardOptions<A>): Plan<typeof KERNELS.rmsNormBackward, BackwardResult<A>> {
   const { o, rows, cols, s, grads, weightOffset, out } = checkBackward<RmsNormBackwardOptions>(dy, x, saved, normalizedShape, opts,
-    ['weight'], ['dx', 'dweight'], BACKWARD_OPTIONS, true);
+    ['weight'], ['dx', 'dweight'], BACKWARD_OPTIONS);
   return plan(KERNELS.rmsNormBackward, {
     dy: dy.data, x: x.data, rstd: s.rstd, rows, cols, weight: o.weight, weightOffset, dx: out?.dx, dweight: wanted(grads.weight, out?.dweight),
     halfFormat: halfFormatOf(x),
-  }, (a) => rowBackwardResult<A>(a.dx, x, a.dweight, null));
+  }, (a) => backwardResult<A>(a.dx, x, a.dweight, null));
 }
 
-export function planAddLayerNorm<A extends FloatArray>(x: Tensor<A>, residual: Tensor<A>, normalizedShape: number | readonly number[],
+export function planAddLayerNorm<A extends TensorData>(x: Tensor<A>, residual: Tensor<A>, normalizedShape: number | readonly number[],
   opts?: AddLayerNormOptions<A>): Plan<typeof KERNELS.addLayerNormForward, AddLayerNormResult<A>> {
   const { o, rows, cols, eps, weightOffset, out, residual: r } = checkAddForward<AddLayerNormOptions>(x, residual, normalizedShape, opts,
     ADD_LAYER_NORM_OPTIONS, 1e-5, ['y', 'sum', 'mean', 'rstd']);
   return plan(KERNELS.addLayerNormForward, {
     x: x.data, residual: r.data, rows, cols, weight: o.weight, bias: o.bias, residualBias: o.residualBias, eps, weightOffset,
-    y: out?.y, sum: out?.sum, mean: out?.mean, rstd: out?.rstd,
-  }, (a) => ({ y: { data: a.y as A, shape: x.shape.slice() }, sum: { data: a.sum as A, shape: x.shape.slice() }, mean: a.mean as A,
-    rstd: a.rstd as A }));
+    y: out?.y, sum: out?.sum, mean: out?.mean, rstd: out?.rstd, halfFormat: halfFormatOf(x),
+  }, (a) => ({ y: like<A>(a.y, x), sum: like<A>(a.sum, x), mean: a.mean as StatsOf<A>, rstd: a.rstd as StatsOf<A> }));
 }
 
-export function planAddLayerNormBackward<A extends FloatArray>(dy: Tensor<A>, sum: Tensor<A>, saved: { mean: A; rstd: A },
+export function planAddLayerNormBackward<A extends TensorData>(dy: Tensor<A>, sum: Tensor<A>, saved: { mean: StatsOf<A>; rstd: StatsOf<A> },
   normalizedShape: number | readonly number[], opts?: AddLayerNormBackwardOptions<A>):
   Plan<typeof KERNELS.addLayerNormBackward, AddNormBackwardResult<A>> {
   const { o, rows, cols, s, grads, weightOffset, out, dSum, residualBias } = checkAddBackward<AddLayerNormBackwardOptions>(dy, sum, saved,
@@ -154,21 +141,21 @@ export function planAddLayerNormBackward<A extends FloatArray>(dy: Tensor<A>, su
   return plan(KERNELS.addLayerNormBackward, {
     dy: dy.data, sum: sum.data, mean: s.mean, rstd: s.rstd, rows, cols, weight: o.weight, weightOffset, dSum: dSum?.data ?? null,
     dx: out?.dx, dweight: wanted(grads.weight, out?.dweight), dbias: wanted(grads.bias, out?.dbias),
-    dresidualBias: wanted(residualBias, out?.dresidualBias),
+    dresidualBias: wanted(residualBias, out?.dresidualBias), halfFormat: halfFormatOf(sum),
   }, (a) => addBackwardResult<A>(a.dx, sum, a.dweight, a.dbias, a.dresidualBias));
 }
 
-export function planAddRmsNorm<A extends FloatArray>(x: Tensor<A>, residual: Tensor<A>, normalizedShape: number | readonly number[],
+export function planAddRmsNorm<A extends TensorData>(x: Tensor<A>, residual: Tensor<A>, normalizedShape: number | readonly number[],
   opts?: AddRmsNormOptions<A>): Plan<typeof KERNELS.addRmsNormForward, AddRmsNormResult<A>> {
   const { o, rows, cols, eps, weightOffset, out, residual: r } = checkAddForward<AddRmsNormOptions>(x, residual, normalizedShape, opts,
     ADD_RMS_NORM_OPTIONS, 1e-6, ['y', 'sum', 'rstd']);
   return plan(KERNELS.addRmsNormForward, {
     x: x.data, residual: r.data, rows, cols, weight: o.weight, residualBias: o.residualBias, eps, weightOffset,
-    y: out?.y, sum: out?.sum, rstd: out?.rstd,
-  }, (a) => ({ y: { data: a.y as A, shape: x.shape.slice() }, sum: { data: a.sum as A, shape: x.shape.slice() }, rstd: a.rstd as A }));
+    y: out?.y, sum: out?.sum, rstd: out?.rstd, halfFormat: halfFormatOf(x),
+  }, (a) => ({ y: like<A>(a.y, x), sum: like<A>(a.sum, x), rstd: a.rstd as StatsOf<A> }));
 }
 
-export function planAddRmsNormBackward<A extends FloatArray>(dy: Tensor<A>, sum: Tensor<A>, saved: { rstd: A },
+export function planAddRmsNormBackward<A extends TensorData>(dy: Tensor<A>, sum: Tensor<A>, saved: { rstd: StatsOf<A> },
   normalizedShape: number | readonly number[], opts?: AddRmsNormBackwardOptions<A>):
   Plan<typeof KERNELS.addRmsNormBackward, AddNormBackwardResult<A>> {
   const { o, rows, cols, s, grads, weightOffset, out, dSum, residualBias } = checkAddBackward<AddRmsNormBackwardOptions>(dy, sum, saved,
@@ -176,5 +163,6 @@ export function planAddRmsNormBackward<A extends FloatArray>(dy: Tensor<A>, sum:
   return plan(KERNELS.addRmsNormBackward, {
     dy: dy.data, sum: sum.data, rstd: s.rstd, rows, cols, weight: o.weight, weightOffset, dSum: dSum?.data ?? null,
     dx: out?.dx, dweight: wanted(grads.weight, out?.dweight), dresidualBias: wanted(residualBias, out?.dresidualBias),
+    halfFormat: halfFormatOf(sum),
   }, (a) => addBackwardResult<A>(a.dx, sum, a.dweight, null, a.dresidualBias));
 }

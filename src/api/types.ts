@@ -25,7 +25,7 @@ export interface Tensor<A extends TensorData = FloatArray> {
 /** The weight/bias (and dweight/dbias) of data A: its own type, or for half data its format (Uint16Array) or float32. */
 export type ParamOf<A extends TensorData> = A extends Uint16Array ? Uint16Array | Float32Array : A;
 /** The saved statistics (mean, rstd) of data A: its own type; float32 for half data. */
-export type StatsOf<A extends TensorData> = A extends Uint16Array ? Float32Array : A;
+export type StatsOf<A extends TensorData> = A extends Uint16Array ? Float32Array : A extends Float32Array ? Float32Array : Float64Array;
 
 /** Which parameter gradients a backward call returns (default: both when `weight` is passed). */
 export interface GradsOption {
@@ -106,71 +106,71 @@ export interface RmsNormBackwardOptions<A extends TensorData = FloatArray> {
   out?: { dx?: A; dweight?: ParamOf<A> };
 }
 
-export interface AddLayerNormOptions<A extends FloatArray = FloatArray> {
+export interface AddLayerNormOptions<A extends TensorData = FloatArray> {
   /** Per-element scale over `normalizedShape`. */
-  weight?: A;
+  weight?: ParamOf<A>;
   /** Per-element shift over `normalizedShape`. */
-  bias?: A;
+  bias?: ParamOf<A>;
   /** Added to x + residual per element of `normalizedShape` before the norm (e.g. an attention output's bias). */
-  residualBias?: A;
+  residualBias?: ParamOf<A>;
   /** Default 1e-5. */
   eps?: number;
   /** The layer scales by `weightOffset + weight`. Default 0. */
   weightOffset?: number;
   /** Result buffers: `y` may be `x.data`, `sum` may be `residual.data` (the stream updated in place); no other overlap. */
-  out?: { y?: A; sum?: A; mean?: A; rstd?: A };
+  out?: { y?: A; sum?: A; mean?: StatsOf<A>; rstd?: StatsOf<A> };
 }
 
-export interface AddLayerNormResult<A extends FloatArray = FloatArray> {
+export interface AddLayerNormResult<A extends TensorData = FloatArray> {
   /** layerNorm(sum). */
   y: Tensor<A>;
   /** x + residual (+ residualBias): the new residual stream (the "prenorm" output). */
   sum: Tensor<A>;
-  mean: A;
-  rstd: A;
+  mean: StatsOf<A>;
+  rstd: StatsOf<A>;
 }
 
-export interface AddRmsNormOptions<A extends FloatArray = FloatArray> {
-  weight?: A;
-  residualBias?: A;
+export interface AddRmsNormOptions<A extends TensorData = FloatArray> {
+  weight?: ParamOf<A>;
+  residualBias?: ParamOf<A>;
   /** Default 1e-6. */
   eps?: number;
   /** The layer scales by `weightOffset + weight` (Gemma: 1). Default 0. */
   weightOffset?: number;
   /** Result buffers: `y` may be `x.data`, `sum` may be `residual.data`; no other overlap. */
-  out?: { y?: A; sum?: A; rstd?: A };
+  out?: { y?: A; sum?: A; rstd?: StatsOf<A> };
 }
 
-export interface AddRmsNormResult<A extends FloatArray = FloatArray> {
+export interface AddRmsNormResult<A extends TensorData = FloatArray> {
   /** rmsNorm(sum). */
   y: Tensor<A>;
   /** x + residual (+ residualBias): the new residual stream. */
   sum: Tensor<A>;
-  rstd: A;
+  rstd: StatsOf<A>;
 }
 
-export interface AddLayerNormBackwardOptions<A extends FloatArray = FloatArray> {
-  weight?: A;
+export interface AddLayerNormBackwardOptions<A extends TensorData = FloatArray> {
+  weight?: ParamOf<A>;
   weightOffset?: number;
   /** The residual stream's gradient from later layers (shape of sum), added to dx in the same pass. */
   dSum?: Tensor<A>;
   /** Parameter gradients to return; `residualBias: true` returns dresidualBias (default false). */
   grads?: { weight?: boolean; bias?: boolean; residualBias?: boolean };
   /** `dx` may be `dSum.data` (accumulated in place); no other overlap. */
-  out?: { dx?: A; dweight?: A; dbias?: A; dresidualBias?: A };
+  out?: { dx?: A; dweight?: ParamOf<A>; dbias?: ParamOf<A>; dresidualBias?: ParamOf<A> };
 }
 
-export interface AddRmsNormBackwardOptions<A extends FloatArray = FloatArray> {
-  weight?: A;
+export interface AddRmsNormBackwardOptions<A extends TensorData = FloatArray> {
+  weight?: ParamOf<A>;
   weightOffset?: number;
   dSum?: Tensor<A>;
   grads?: { weight?: boolean; residualBias?: boolean };
-  out?: { dx?: A; dweight?: A; dresidualBias?: A };
+  out?: { dx?: A; dweight?: ParamOf<A>; dresidualBias?: ParamOf<A> };
 }
 
-export interface AddNormBackwardResult<A extends FloatArray = FloatArray> extends BackwardResult<A> {
+export interface AddNormBackwardResult<A extends TensorData = FloatArray> extends BackwardResult<A> {
   /** dx summed over the rows: the gradient of residualBias (when grads.residualBias). */
-  dresidualBias?: A;
+  dresidualBias?: ParamOf<A>;
 }
 
 export interface Info {
@@ -184,15 +184,15 @@ export interface Info {
 /** Channel layout of batch/instance/group norm: (N, C, *spatial) or (N, *spatial, C). */
 export type Layout = 'NCHW' | 'NHWC';
 
-export interface BatchNormOptions<A extends FloatArray = FloatArray> {
+export interface BatchNormOptions<A extends TensorData = FloatArray> {
   /** Per-channel scale (C values). */
-  weight?: A;
+  weight?: ParamOf<A>;
   /** Per-channel shift (C values). */
-  bias?: A;
+  bias?: ParamOf<A>;
   /** Running statistics (C values each, given together): training updates them in place with the
    * batch mean and unbiased variance, `running = (1 - momentum)·running + momentum·batch`; eval reads them. */
-  runningMean?: A;
-  runningVar?: A;
+  runningMean?: ParamOf<A>;
+  runningVar?: ParamOf<A>;
   /** true (default): normalize with batch statistics; false: with the running statistics. */
   training?: boolean;
   /** Default 0.1. */
@@ -204,20 +204,20 @@ export interface BatchNormOptions<A extends FloatArray = FloatArray> {
   /** Applied to the normalized, scaled and shifted value in the same pass: `y = act(x̂·w + b)`
    * ('gelu': the erf form, 'gelu-tanh': PyTorch's approximate='tanh'). Default: none. */
   activation?: Activation;
-  out?: { y?: A; mean?: A; rstd?: A };
+  out?: { y?: A; mean?: StatsOf<A>; rstd?: StatsOf<A> };
 }
 
-export interface BatchNormBackwardOptions<A extends FloatArray = FloatArray> {
-  weight?: A;
+export interface BatchNormBackwardOptions<A extends TensorData = FloatArray> {
+  weight?: ParamOf<A>;
   /** The forward's bias: with `activation`, the pre-activation z = x̂·w + b needs it (absent: 0). */
-  bias?: A;
+  bias?: ParamOf<A>;
   /** The forward's fused activation: the gradients are those of y = act(x̂·w + b), z recomputed (default none). */
   activation?: Activation;
   /** true (default): gradient through the batch statistics; false: through fixed (running) ones. */
   training?: boolean;
   layout?: Layout;
   grads?: GradsOption;
-  out?: { dx?: A; dweight?: A; dbias?: A };
+  out?: { dx?: A; dweight?: ParamOf<A>; dbias?: ParamOf<A> };
 }
 
 /** Per-channel partial statistics of a shard (Float64Array: merging stays exact). */
@@ -246,11 +246,11 @@ export interface BatchNormGradSums {
   sumDyXmu: Float64Array;
 }
 
-export interface GroupNormOptions<A extends FloatArray = FloatArray> {
+export interface GroupNormOptions<A extends TensorData = FloatArray> {
   /** Per-channel scale (C values). */
-  weight?: A;
+  weight?: ParamOf<A>;
   /** Per-channel shift (C values). */
-  bias?: A;
+  bias?: ParamOf<A>;
   /** Default 1e-5. */
   eps?: number;
   /** Default 'NCHW'. */
@@ -258,26 +258,26 @@ export interface GroupNormOptions<A extends FloatArray = FloatArray> {
   /** Applied to the normalized, scaled and shifted value in the same pass: `y = act(x̂·w + b)`
    * ('gelu': the erf form, 'gelu-tanh': PyTorch's approximate='tanh'). Default: none. */
   activation?: Activation;
-  out?: { y?: A; mean?: A; rstd?: A };
+  out?: { y?: A; mean?: StatsOf<A>; rstd?: StatsOf<A> };
 }
 
-export interface GroupNormBackwardOptions<A extends FloatArray = FloatArray> {
-  weight?: A;
+export interface GroupNormBackwardOptions<A extends TensorData = FloatArray> {
+  weight?: ParamOf<A>;
   /** The forward's bias: with `activation`, the pre-activation z = x̂·w + b needs it (absent: 0). */
-  bias?: A;
+  bias?: ParamOf<A>;
   /** The forward's fused activation: the gradients are those of y = act(x̂·w + b), z recomputed (default none). */
   activation?: Activation;
   layout?: Layout;
   grads?: GradsOption;
-  out?: { dx?: A; dweight?: A; dbias?: A };
+  out?: { dx?: A; dweight?: ParamOf<A>; dbias?: ParamOf<A> };
 }
 
-export interface InstanceNormOptions<A extends FloatArray = FloatArray> extends GroupNormOptions<A> {
+export interface InstanceNormOptions<A extends TensorData = FloatArray> extends GroupNormOptions<A> {
   /** Running statistics (C values each, given together). With useInputStats (the default) they are
    * updated in place from the batch, as PyTorch's track_running_stats: each channel's per-sample mean
    * and unbiased variance, averaged over N, `running = (1 - momentum)·running + momentum·batch`. */
-  runningMean?: A;
-  runningVar?: A;
+  runningMean?: ParamOf<A>;
+  runningVar?: ParamOf<A>;
   /** true (default): normalize each (n, c) with its own statistics; false: with the running
    * statistics (then required), which `mean`/`rstd` return tiled over N. */
   useInputStats?: boolean;
@@ -285,7 +285,7 @@ export interface InstanceNormOptions<A extends FloatArray = FloatArray> extends 
   momentum?: number;
 }
 
-export interface InstanceNormBackwardOptions<A extends FloatArray = FloatArray> extends GroupNormBackwardOptions<A> {
+export interface InstanceNormBackwardOptions<A extends TensorData = FloatArray> extends GroupNormBackwardOptions<A> {
   /** false: the forward used the running statistics, so the gradient is through constants (dx = dy·w·rstd). */
   useInputStats?: boolean;
 }

@@ -38,20 +38,17 @@ export function shapeSize(name: string, shape: unknown): number {
 }
 
 /**
- * A tensor `{ data, shape }`; with `dtype`, its data must be of that array type. `half`: the op
- * takes half-precision tensors too (a Uint16Array with dtype 'float16' or 'bfloat16').
+ * A tensor `{ data, shape }`: float32/float64 data, or half-precision bits (a Uint16Array with
+ * dtype 'float16' or 'bfloat16'); with `dtype`, its data must be of that array type.
  */
-export function checkTensor(name: string, t: unknown, dtype?: TensorDataConstructor, half = false): Tensor<TensorData> {
+export function checkTensor(name: string, t: unknown, dtype?: TensorDataConstructor): Tensor<TensorData> {
   if (typeof t !== 'object' || t === null) throw new TypeError(`${name} must be a tensor { data, shape }, got ${describe(t)}`);
   const { data, shape, dtype: declared } = t as { data: unknown; shape: readonly number[]; dtype?: unknown };
-  if (half && data instanceof Uint16Array) {
+  if (data instanceof Uint16Array) {
     if (declared !== 'float16' && declared !== 'bfloat16')
       throw new TypeError(`${name}.dtype must be 'float16' or 'bfloat16' for a Uint16Array of half-precision bits, got ${describe(declared)}`);
   } else if (!isFloatArray(data)) {
-    if (declared === 'float16' || declared === 'bfloat16' || data instanceof Uint16Array)
-      throw new TypeError(`${name}.data: this op does not take half-precision tensors yet (layerNorm, rmsNorm and their backwards do); ` +
-        'widen with fromFloat16/fromBFloat16');
-    throw new TypeError(`${name}.data must be a Float32Array or Float64Array, got ${describe(data)}`);
+    throw new TypeError(`${name}.data must be a Float32Array, Float64Array or Uint16Array (half-precision bits), got ${describe(data)}`);
   } else if (declared !== undefined) checkDeclaredDtype(name, declared, data);
   if (dtype && data.constructor !== dtype) throw new TypeError(`${name}.data must be a ${dtype.name} like x.data, got ${describe(data)}`);
   const size = shapeSize(`${name}.shape`, shape);
@@ -173,9 +170,9 @@ return saved as { mean?: unknown; rstd?: unknown };
 }
 
 /** x, and dy a tensor of x's dtype and shape (`half`: the op takes half-precision tensors; dy's format is x's). */
-export function checkBackwardTensors(dy: unknown, x: unknown, half = false): void {
-  checkTensor('x', x, undefined, half);
-  const d = checkTensor('dy', dy, dtypeOf(x as Tensor<TensorData>), half);
+export function checkBackwardTensors(dy: unknown, x: unknown): void {
+  checkTensor('x', x);
+  const d = checkTensor('dy', dy, dtypeOf(x as Tensor<TensorData>));
   if (halfFormatOf(d) !== halfFormatOf(x as Tensor<TensorData>))
     throw new TypeError(`dy.dtype is '${d.dtype}' but x.dtype is '${(x as Tensor<TensorData>).dtype}'`);
   checkSameShape(d, x as Tensor<TensorData>);
@@ -189,8 +186,10 @@ export function checkSameShape(dy: Tensor<TensorData>, x: Tensor<TensorData>, na
 }
 
 /** `name`: a tensor of `like`'s dtype and shape (an add-norm's residual, dy, dSum). */
-export function checkTensorLike(name: string, t: unknown, likeName: string, like: Tensor): Tensor {
-  const checked = checkTensor(name, t, dtypeOf(like)) as Tensor;
+export function checkTensorLike(name: string, t: unknown, likeName: string, like: Tensor<TensorData>): Tensor<TensorData> {
+  const checked = checkTensor(name, t, dtypeOf(like));
+  if (halfFormatOf(checked) !== halfFormatOf(like))
+    throw new TypeError(`${name}.dtype is '${checked.dtype}' but ${likeName}.dtype is '${like.dtype}'`);
   checkSameShape(checked, like, [name, likeName]);
   return checked;
 }

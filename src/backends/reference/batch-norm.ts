@@ -3,6 +3,7 @@
 // synchronized-BatchNorm building blocks.
 import type { ArgsOf } from '../../api/bind.js';
 import type { Kernels } from '../../api/op-table.js';
+import { withHalf } from './half-kernels.js';
 import type { Activation, FloatArray } from '../../api/types.js';
 import { activateInPlace, gateGradient } from './activation.js';
 import { moments, rstdOf } from './numerics.js';
@@ -83,8 +84,8 @@ function paramGrads(c: number, sumDy: ArrayLike<number>, sumDyXmu: ArrayLike<num
 }
 
 export const batchNormKernels: Pick<Kernels, BatchNormKernels> = {
-  batchNormForward({ x, n, c, s, channelsLast, weight, bias, runningMean, runningVar, momentum, eps, training, activation, y, mean, rstd }:
-    ArgsOf<'batchNormForward'>): void {
+  batchNormForward: withHalf('batchNormForward', ({ x, n, c, s, channelsLast, weight, bias, runningMean, runningVar, momentum, eps,
+    training, activation, y, mean, rstd }: ArgsOf<'batchNormForward'>): void => {
     const count = n * s;
     // y from the float64 statistics, not from mean/rstd rounded to a float32 output: a float32
     // mean of 1e4 + N(0, 1) data is off by up to 5e-4 σ, which y would inherit
@@ -108,11 +109,11 @@ export const batchNormKernels: Pick<Kernels, BatchNormKernels> = {
     rstd.set(rstd64);
     apply(x, n, c, s, channelsLast, mean64, rstd64, weight, bias, y);
     activateInPlace(activation, y);
-  },
+  }),
 
   // A fused activation: the plain backward of g = dy·act'(z), z = x̂·w + b in float64.
-  batchNormBackward({ dy: dyIn, x, mean, rstd, n, c, s, channelsLast, weight, bias, training, activation, dx, dweight, dbias }:
-    ArgsOf<'batchNormBackward'>): void {
+  batchNormBackward: withHalf('batchNormBackward', ({ dy: dyIn, x, mean, rstd, n, c, s, channelsLast, weight, bias, training, activation,
+    dx, dweight, dbias }: ArgsOf<'batchNormBackward'>): void => {
     const dy = activation === 'none' ? dyIn : gatedChannels(activation, dyIn, x, mean, rstd, n, c, s, channelsLast, weight, bias);
     const sumDy = new Float64Array(c);
     const sumDyXmu = new Float64Array(c);
@@ -130,15 +131,15 @@ export const batchNormKernels: Pick<Kernels, BatchNormKernels> = {
       const k = rstd[ci] * (weight ? weight[ci] : 1);
       eachInChannel(n, c, s, channelsLast, ci, (i) => { dx[i] = dy[i] * k; });
     }
-  },
+  }),
 
-  batchNormStats({ x, n, c, s, channelsLast, mean, m2 }: ArgsOf<'batchNormStats'>): void {
+  batchNormStats: withHalf('batchNormStats', ({ x, n, c, s, channelsLast, mean, m2 }: ArgsOf<'batchNormStats'>): void => {
     for (let ci = 0; ci < c; ci++) {
       const m = n * s === 0 ? { mean: 0, m2: 0 } : channelMoments(x, n, c, s, channelsLast, ci);
       mean[ci] = m.mean;
       m2[ci] = m.m2;
     }
-  },
+  }),
 
   // Chan et al.'s merge of the parts' (count, mean, M2) in part order, exact in float64.
   batchNormGatherStats({ counts, means, m2s, parts, c, eps, momentum, runningMean, runningVar, mean, rstd }:
@@ -172,21 +173,22 @@ export const batchNormKernels: Pick<Kernels, BatchNormKernels> = {
     }
   },
 
-  batchNormElemt({ x, n, c, s, channelsLast, mean, rstd, weight, bias, y }: ArgsOf<'batchNormElemt'>): void {
+  batchNormElemt: withHalf('batchNormElemt', ({ x, n, c, s, channelsLast, mean, rstd, weight, bias, y }: ArgsOf<'batchNormElemt'>): void => {
     apply(x, n, c, s, channelsLast, mean, rstd, weight, bias, y);
-  },
+  }),
 
-  batchNormBackwardReduce({ dy, x, mean, n, c, s, channelsLast, sumDy, sumDyXmu }: ArgsOf<'batchNormBackwardReduce'>): void {
+  batchNormBackwardReduce: withHalf('batchNormBackwardReduce', ({ dy, x, mean, n, c, s, channelsLast, sumDy, sumDyXmu }:
+    ArgsOf<'batchNormBackwardReduce'>): void => {
     for (let ci = 0; ci < c; ci++) {
       const g = gradSums(dy, x, mean[ci], n, c, s, channelsLast, ci);
       sumDy[ci] = g.sumDy;
       sumDyXmu[ci] = g.sumDyXmu;
     }
-  },
+  }),
 
-  batchNormBackwardElemt({ dy, x, mean, rstd, n, c, s, channelsLast, weight, sumDy, sumDyXmu, count, dx, dweight, dbias }:
-    ArgsOf<'batchNormBackwardElemt'>): void {
+  batchNormBackwardElemt: withHalf('batchNormBackwardElemt', ({ dy, x, mean, rstd, n, c, s, channelsLast, weight, sumDy, sumDyXmu, count,
+    dx, dweight, dbias }: ArgsOf<'batchNormBackwardElemt'>): void => {
     paramGrads(c, sumDy, sumDyXmu, rstd, dweight, dbias);
     trainingGrad(dy, x, mean, rstd, n, c, s, channelsLast, weight, sumDy, sumDyXmu, count, dx);
-  },
+  }),
 };

@@ -5,6 +5,7 @@ import type { ArgsOf } from '../../api/bind.js';
 import type { Kernels } from '../../api/op-table.js';
 import type { Activation, FloatArray } from '../../api/types.js';
 import { activateInPlace, gateGradient } from './activation.js';
+import { withHalf } from './half-kernels.js';
 import { moments, rstdOf } from './numerics.js';
 
 type Opt = FloatArray | null;
@@ -116,19 +117,19 @@ function gated(activation: Activation | 'none', dy: FloatArray, x: FloatArray, m
 
 // A fused activation: the plain backward of g = dy·act'(z), z = x̂·w + b in float64.
 export const groupNormKernels: Pick<Kernels, 'groupNormForward' | 'groupNormBackward' | 'instanceNormForward' | 'instanceNormBackward'> = {
-  groupNormForward: (a: ArgsOf<'groupNormForward'>) => {
+  groupNormForward: withHalf('groupNormForward', (a) => {
     forward(a.x, a.n, a.c, a.s, a.channelsLast, a.groups, a.weight, a.bias, null, null, 0, a.eps, true, a.y, a.mean, a.rstd);
     activateInPlace(a.activation, a.y);
-  },
-  instanceNormForward: (a: ArgsOf<'instanceNormForward'>) => {
+  }),
+  instanceNormForward: withHalf('instanceNormForward', (a) => {
     forward(a.x, a.n, a.c, a.s, a.channelsLast, a.c, a.weight, a.bias, a.runningMean, a.runningVar, a.momentum, a.eps, a.useInputStats,
       a.y, a.mean, a.rstd);
     activateInPlace(a.activation, a.y);
-  },
-  groupNormBackward: (a: ArgsOf<'groupNormBackward'>) => backward(
+  }),
+  groupNormBackward: withHalf('groupNormBackward', (a) => backward(
     gated(a.activation, a.dy, a.x, a.mean, a.rstd, a.n, a.c, a.s, a.channelsLast, a.groups, a.weight, a.bias),
-    a.x, a.mean, a.rstd, a.n, a.c, a.s, a.channelsLast, a.groups, a.weight, true, a.dx, a.dweight, a.dbias),
-  instanceNormBackward: (a: ArgsOf<'instanceNormBackward'>) => backward(
+    a.x, a.mean, a.rstd, a.n, a.c, a.s, a.channelsLast, a.groups, a.weight, true, a.dx, a.dweight, a.dbias)),
+  instanceNormBackward: withHalf('instanceNormBackward', (a) => backward(
     gated(a.activation, a.dy, a.x, a.mean, a.rstd, a.n, a.c, a.s, a.channelsLast, a.c, a.weight, a.bias),
-    a.x, a.mean, a.rstd, a.n, a.c, a.s, a.channelsLast, a.c, a.weight, a.useInputStats, a.dx, a.dweight, a.dbias),
+    a.x, a.mean, a.rstd, a.n, a.c, a.s, a.channelsLast, a.c, a.weight, a.useInputStats, a.dx, a.dweight, a.dbias)),
 };

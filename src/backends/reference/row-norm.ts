@@ -2,11 +2,10 @@
 // Statistics are two-pass with one refinement of the mean (exact for constant rows, stable
 // for a large mean offset); the backward uses the centered formulas of DESIGN.md §1.
 import type { ArgsOf } from '../../api/bind.js';
-import { referenceConversions } from '../../api/half.js';
-import { KERNELS, type KernelName } from '../../api/kernel-schema.js';
 import type { Kernels } from '../../api/op-table.js';
 import type { Activation, FloatArray } from '../../api/types.js';
 import { activateInPlace, gateGradient } from './activation.js';
+import { withHalf } from './half-kernels.js';
 import { moments, rstdOf } from './numerics.js';
 
 function meanOfSquares(x: FloatArray, start: number, n: number): number {
@@ -112,35 +111,6 @@ function addNormBackward(centered: boolean, a: ArgsOf<'addLayerNormBackward'> | 
   }
 }
 
-/**
- * A kernel that also takes half-precision data (halfFormat float16/bfloat16): its Uint16Array
- * data and parameters decoded to float64 (exact), the float64 kernel run on them, and each
- * Uint16Array output rounded once from float64. Float32Array statistics and parameters are
- * used as they are (the kernel rounds into them once). In place (out.y = x) works: inputs are
- * decoded before anything is written back.
- */
-function withHalf<K extends KernelName>(name: K, kernel: (a: ArgsOf<K>) => void): (a: ArgsOf<K>) => void {
-  const arrays = KERNELS[name].fields.filter((f) => 'dtype' in f && (f.dtype === 'data' || f.dtype === 'param'));
-  return (a) => {
-    const format = (a as { halfFormat?: string }).halfFormat;
-    if (format === undefined || format === 'none') return kernel(a);
-    const widen = format === 'float16' ? referenceConversions.fromFloat16 : referenceConversions.fromBFloat16;
-    const narrow = format === 'float16' ? referenceConversions.toFloat16 : referenceConversions.toBFloat16;
-    const wide: Record<string, unknown> = { ...a };
-    const back: Array<[Float64Array, Uint16Array]> = [];
-    for (const f of arrays) {
-      const v = (a as Record<string, unknown>)[f.name];
-      if (!(v instanceof Uint16Array)) continue;
-      const w = new Float64Array(v.length);
-      if (f.role !== 'out') widen(v, w);
-      else back.push([w, v]);
-      wide[f.name] = w;
-    }
-    kernel(wide as ArgsOf<K>);
-    for (const [w, v] of back) narrow(w, v);
-  };
-}
-
 export const rowNormKernels: Pick<Kernels, 'layerNormForward' | 'layerNormBackward' | 'rmsNormForward' | 'rmsNormBackward' |
   'addLayerNormForward' | 'addLayerNormBackward' | 'addRmsNormForward' | 'addRmsNormBackward'> = {
   layerNormForward: withHalf('layerNormForward', (a) => {
@@ -158,14 +128,16 @@ export const rowNormKernels: Pick<Kernels, 'layerNormForward' | 'layerNormBackwa
   rmsNormBackward: withHalf('rmsNormBackward', (a) =>
     rowNormBackward(false, a.dy, a.x, null, a.rstd, a.rows, a.cols, scaleOf(a.weight, a.weightOffset), a.dx, a.dweight, null)),
   // The add-norms compose the plain ones: the residual stream first, then the norm of it.
-  addLayerNormForward: (a: ArgsOf<'addLayerNormForward'>) => {
+  addLayerNormForward: withHalf('addLayerNormForward', (a, asStored) => {
     addResidual(a.x, a.residual, a.residualBias, a.cols, a.sum);
+    asStored(a.sum);
     rowNormForward(true, a.sum, a.rows, a.cols, scaleOf(a.weight, a.weightOffset), a.bias, a.eps, a.y, a.mean, a.rstd);
-  },
-  addRmsNormForward: (a: ArgsOf<'addRmsNormForward'>) => {
+  }),
+  addRmsNormForward: withHalf('addRmsNormForward', (a, asStored) => {
     addResidual(a.x, a.residual, a.residualBias, a.cols, a.sum);
+    asStored(a.sum);
     rowNormForward(false, a.sum, a.rows, a.cols, scaleOf(a.weight, a.weightOffset), null, a.eps, a.y, null, a.rstd);
-  },
-  addLayerNormBackward: (a: ArgsOf<'addLayerNormBackward'>) => addNormBackward(true, a, a.mean, a.dbias),
-  addRmsNormBackward: (a: ArgsOf<'addRmsNormBackward'>) => addNormBackward(false, a, null, null),
+  }),
+  addLayerNormBackward: withHalf('addLayerNormBackward', (a) => addNormBackward(true, a, a.mean, a.dbias)),
+  addRmsNormBackward: withHalf('addRmsNormBackward', (a) => addNormBackward(false, a, null, null)),
 };
