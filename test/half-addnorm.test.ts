@@ -13,14 +13,12 @@ import * as fastnorm from '../src/index';
 import * as promises from '../src/promises';
 import * as reference from '../src/reference';
 import type { HalfDtype, Tensor } from '../src/api/types';
-import { asFloat32, expectHalvesEqual, expectWithinUlp, FORMATS, narrow, wide, widen } from './half-helpers';
+import { asFloat32, expectHalvesEqual, expectParamOfKind, expectWithinUlp, FORMATS, narrow, type ParamKind, PARAMS, wide, widen } from './half-helpers';
 import { isaThreadConfigs, makeRng } from './helpers';
 
 type Api = typeof fastnorm;
 type Kind = 'layer' | 'rms';
 const KINDS: Kind[] = ['layer', 'rms'];
-type ParamKind = 'none' | 'half' | 'float32';
-const PARAMS: ParamKind[] = ['none', 'half', 'float32'];
 
 interface Case {
   rows: number;
@@ -104,15 +102,7 @@ describe.each(FORMATS)('%s: sum rounded once, y the half norm of it, the backwar
       }
       const pairs: Array<[unknown, unknown, string]> = [[bwd.dweight, b32.dweight, 'dweight'], [bwd.dresidualBias, b32.dresidualBias, 'drb']];
       if (kind === 'layer') pairs.push([bwd.dbias, b32.dbias, 'dbias']);
-      for (const [got, want, name] of pairs) {
-        if (params === 'float32') {
-          expect(got).toBeInstanceOf(Float32Array);
-          expect(got, `${what} ${name}`).toEqual(want);
-        } else {
-          expect(got).toBeInstanceOf(Uint16Array);
-          expectWithinUlp(f, got as Uint16Array, narrow(f, want as Float32Array), `${what} ${name}`);
-        }
-      }
+      for (const [got, want, name] of pairs) expectParamOfKind(f, params, got, want, `${what} ${name}`);
     }
   });
 });

@@ -13,52 +13,19 @@ import * as fastnorm from '../src/index';
 import * as promises from '../src/promises';
 import * as reference from '../src/reference';
 import type { Activation, HalfDtype, Layout, Tensor } from '../src/api/types';
-import { asFloat32, expectHalvesEqual, expectParam, expectWithinUlp, FORMATS, narrow, wide, widen } from './half-helpers';
-import { isaThreadConfigs, makeRng } from './helpers';
+import { asFloat32, channelHalfInputs, expectHalvesEqual, expectParam, expectWithinUlp, FORMATS, makeChannelCase, narrow, PARAMS, wide, widen } from './half-helpers';
+import { isaThreadConfigs } from './helpers';
 
 type Api = typeof fastnorm;
-type ParamKind = 'none' | 'half' | 'float32';
-const PARAMS: ParamKind[] = ['none', 'half', 'float32'];
 // [shape, layout, groups]: NCHW short planes (expanded), long planes; NHWC small C, wide C
 const SHAPES: Array<[number[], Layout, number]> = [[[3, 6, 5, 5], 'NCHW', 3], [[2, 4, 100, 90], 'NCHW', 2], [[3, 7, 5, 6], 'NHWC', 2],
   [[2, 9, 9, 80], 'NHWC', 8]];
 
-interface Case {
-  shape: number[];
-  layout: Layout;
-  c: number;
-  x: Float32Array;
-  dy: Float32Array;
-  weight: Float32Array;
-  bias: Float32Array;
-  runningMean: Float32Array;
-  runningVar: Float32Array;
-}
-
-function makeCase(shape: number[], layout: Layout, seed: number, offset = 0): Case {
-  const rng = makeRng(seed);
-  const n = shape.reduce((a, b) => a * b, 1);
-  const c = layout === 'NCHW' ? shape[1] : shape[shape.length - 1];
-  const values = (k: number, s: number, o: number) => Float32Array.from({ length: k }, () => o + s * rng.normal());
-  return { shape, layout, c, x: values(n, 1.5, offset), dy: values(n, 1, 0), weight: values(c, 0.5, 1), bias: values(c, 0.2, 0),
-    runningMean: values(c, 0.3, offset), runningVar: Float32Array.from({ length: c }, () => 0.5 + Math.abs(rng.normal())) };
-}
-
-function halfInputs(f: HalfDtype, k: Case, params: ParamKind) {
-  const tensor = (v: Float32Array): Tensor<Uint16Array> => ({ data: narrow(f, v), shape: k.shape, dtype: f });
-  const param = (v: Float32Array) => (params === 'half' ? narrow(f, v) : widen(f, narrow(f, v)));
-  const given = (v: Float32Array) => (params === 'none' ? undefined : param(v));
-  return { x: tensor(k.x), dy: tensor(k.dy), weight: given(k.weight), bias: given(k.bias), runningMean: param(k.runningMean) as Uint16Array,
-    runningVar: param(k.runningVar) as Uint16Array };
-}
-
-
-
 describe.each(FORMATS)('%s: the float32 op on the widened inputs, rounded once', (f) => {
   it.each(PARAMS)('parameters %s: groupNorm and instanceNorm, forward and backward, with and without an activation', (params) => {
     for (const [shape, layout, groups] of SHAPES) {
-      const k = makeCase(shape, layout, shape.reduce((a, b) => a + b, 0), 0.5);
-      const h = halfInputs(f, k, params);
+      const k = makeChannelCase(shape, layout, shape.reduce((a, b) => a + b, 0), 0.5);
+      const h = channelHalfInputs(f, k, params);
       const w32 = asFloat32(f, h.weight), b32 = asFloat32(f, h.bias);
       const what = `[${shape}] ${layout}`;
       for (const activation of [undefined, 'silu'] as Array<Activation | undefined>) {
@@ -101,9 +68,9 @@ describe.each(FORMATS)('%s: the float32 op on the widened inputs, rounded once',
 describe.each(FORMATS)('%s: native against the reference on the same half inputs', (f) => {
   it.each(PARAMS)('parameters %s: within 1 ulp', (params) => {
     for (const [shape, layout, groups] of [SHAPES[0], SHAPES[3]]) {
-      const k = makeCase(shape, layout, 31, -0.5);
+      const k = makeChannelCase(shape, layout, 31, -0.5);
       const run = (api: Api) => {
-        const h = halfInputs(f, k, params);
+        const h = channelHalfInputs(f, k, params);
         const gn = api.groupNorm(h.x, groups, { weight: h.weight, bias: h.bias, layout });
         const gb = api.groupNormBackward(h.dy, h.x, gn, groups, { weight: h.weight, bias: h.bias, layout });
         const inn = api.instanceNorm(h.x, { weight: h.weight, bias: h.bias, runningMean: h.runningMean, runningVar: h.runningVar, layout });
@@ -128,7 +95,7 @@ describe('every ISA path and thread count: the same bits', () => {
   const bits = (a: Uint16Array | Float32Array | undefined) => (a instanceof Uint16Array ? Float32Array.from(a) : a ?? new Float32Array(0));
   it.each(FORMATS)('%s: subnormal, NaN and ±Inf inputs and outputs, every layout path', (f) => {
     for (const [shape, layout, groups] of SHAPES) {
-      const k = makeCase(shape, layout, 29);
+      const k = makeChannelCase(shape, layout, 29);
       const tiny = f === 'float16' ? 3e-6 : 1e-39;
       const cOf = (i: number) => (layout === 'NCHW' ? Math.floor(i / (k.x.length / shape[0] / k.c)) % k.c : i % k.c);
       for (let i = 0; i < k.x.length; i++) if (cOf(i) < k.c / groups) k.x[i] *= tiny; // group 0 tiny
@@ -138,7 +105,7 @@ describe('every ISA path and thread count: the same bits', () => {
       for (const params of PARAMS)
         for (const activation of [undefined, 'gelu-tanh'] as Array<Activation | undefined>)
           expectSameBitsEverywhere(() => {
-            const h = halfInputs(f, k, params);
+            const h = channelHalfInputs(f, k, params);
             const gn = fastnorm.groupNorm(h.x, groups, { weight: h.weight, bias: h.bias, layout, activation });
             const gb = fastnorm.groupNormBackward(h.dy, h.x, gn, groups, { weight: h.weight, bias: h.bias, layout, activation });
             const inn = fastnorm.instanceNorm(h.x, { weight: h.weight, bias: h.bias, runningMean: h.runningMean, runningVar: h.runningVar,
@@ -153,10 +120,10 @@ describe('every ISA path and thread count: the same bits', () => {
 
 describe.each([['native', fastnorm], ['reference', reference as unknown as Api]] as const)('%s: buffers, refusals', (_name, api) => {
   const f: HalfDtype = 'float16';
-  const k = makeCase([2, 8, 6, 6], 'NCHW', 3);
+  const k = makeChannelCase([2, 8, 6, 6], 'NCHW', 3);
 
   it('out buffers: y in place over x, dx into a caller buffer', () => {
-    const h = halfInputs(f, k, 'half');
+    const h = channelHalfInputs(f, k, 'half');
     const want = api.groupNorm(h.x, 4, { weight: h.weight, bias: h.bias });
     const x = { ...h.x, data: h.x.data.slice() };
     const r = api.groupNorm(x, 4, { weight: h.weight, bias: h.bias, out: { y: x.data } });
@@ -169,7 +136,7 @@ describe.each([['native', fastnorm], ['reference', reference as unknown as Api]]
   });
 
   it('refuses mixed storage', () => {
-    const h = halfInputs(f, k, 'half');
+    const h = channelHalfInputs(f, k, 'half');
     expect(() => api.instanceNorm(h.x, { weight: h.weight, runningMean: widen(f, h.runningMean), runningVar: widen(f, h.runningVar) } as never))
       .toThrow(/runningMean must be a Uint16Array/);
     expect(() => api.groupNorm(h.x, 4, { out: { y: new Float32Array(h.x.data.length) } as never })).toThrow(/out.y must be a Uint16Array/);
@@ -181,8 +148,8 @@ describe.each([['native', fastnorm], ['reference', reference as unknown as Api]]
 
 describe('promises', () => {
   it.each(FORMATS)('%s: the same bits as the sync ops', async (f) => {
-    const k = makeCase([3, 6, 4, 4], 'NHWC', 9);
-    const h = halfInputs(f, k, 'float32');
+    const k = makeChannelCase([3, 6, 4, 4], 'NHWC', 9);
+    const h = channelHalfInputs(f, k, 'float32');
     const s = fastnorm.groupNorm(h.x, 2, { weight: h.weight, bias: h.bias, layout: 'NHWC' });
     const p = await promises.groupNorm(h.x, 2, { weight: h.weight, bias: h.bias, layout: 'NHWC' });
     expectHalvesEqual(p.y.data, s.y.data, 'y');

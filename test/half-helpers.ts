@@ -2,7 +2,8 @@
 // their ulp, and the comparisons of 16-bit results.
 import { expect } from 'vitest';
 import * as fastnorm from '../src/index';
-import type { HalfDtype, Tensor } from '../src/api/types';
+import type { HalfDtype, Layout, Tensor } from '../src/api/types';
+import { makeRng } from './helpers';
 
 export const FORMATS: HalfDtype[] = ['float16', 'bfloat16'];
 const FRACTION_BITS: Record<HalfDtype, number> = { float16: 10, bfloat16: 7 };
@@ -52,4 +53,50 @@ export function expectParam(f: HalfDtype, got: unknown, want: Float32Array, what
     expect(got, what).toBeInstanceOf(Float32Array);
     expect(got, what).toEqual(want);
   }
+}
+
+/** How a test passes parameters with half tensors: none, in the format, or float32 (holding the format's values). */
+export type ParamKind = 'none' | 'half' | 'float32';
+export const PARAMS: ParamKind[] = ['none', 'half', 'float32'];
+
+/** A parameter result by kind: float32 ones the float32 op's, half ones within 1 ulp of it rounded. */
+export function expectParamOfKind(f: HalfDtype, params: ParamKind, got: unknown, want: unknown, what: string): void {
+  if (params === 'float32') {
+    expect(got).toBeInstanceOf(Float32Array);
+    expect(got, what).toEqual(want);
+  } else {
+    expect(got).toBeInstanceOf(Uint16Array);
+    expectWithinUlp(f, got as Uint16Array, narrow(f, want as Float32Array), what);
+  }
+}
+
+/** A channel op's float32 case: x, dy, per-channel weight, bias and running statistics. */
+export interface ChannelCase {
+  shape: number[];
+  layout: Layout;
+  c: number;
+  x: Float32Array;
+  dy: Float32Array;
+  weight: Float32Array;
+  bias: Float32Array;
+  runningMean: Float32Array;
+  runningVar: Float32Array;
+}
+
+export function makeChannelCase(shape: number[], layout: Layout, seed: number, offset = 0): ChannelCase {
+  const rng = makeRng(seed);
+  const n = shape.reduce((a, b) => a * b, 1);
+  const c = layout === 'NCHW' ? shape[1] : shape[shape.length - 1];
+  const values = (k: number, s: number, o: number) => Float32Array.from({ length: k }, () => o + s * rng.normal());
+  return { shape, layout, c, x: values(n, 1.5, offset), dy: values(n, 1, 0), weight: values(c, 0.5, 1), bias: values(c, 0.2, 0),
+    runningMean: values(c, 0.3, offset), runningVar: Float32Array.from({ length: c }, () => 0.5 + Math.abs(rng.normal())) };
+}
+
+/** A channel case in format f: half tensors, parameters of the kind asked, running statistics in the format or float32 likewise. */
+export function channelHalfInputs(f: HalfDtype, k: ChannelCase, params: ParamKind) {
+  const tensor = (v: Float32Array): Tensor<Uint16Array> => ({ data: narrow(f, v), shape: k.shape, dtype: f });
+  const param = (v: Float32Array) => (params === 'half' ? narrow(f, v) : widen(f, narrow(f, v)));
+  const given = (v: Float32Array) => (params === 'none' ? undefined : param(v));
+  return { x: tensor(k.x), dy: tensor(k.dy), weight: given(k.weight), bias: given(k.bias), runningMean: param(k.runningMean) as Uint16Array,
+    runningVar: param(k.runningVar) as Uint16Array };
 }

@@ -15,7 +15,7 @@ import * as fastnorm from '../src/index';
 import * as promises from '../src/promises';
 import * as reference from '../src/reference';
 import type { HalfDtype, Tensor } from '../src/api/types';
-import { expectHalvesEqual, expectWithinUlp, FORMATS, narrow, widen } from './half-helpers';
+import { expectHalvesEqual, expectParamOfKind, expectWithinUlp, FORMATS, narrow, type ParamKind, PARAMS, widen } from './half-helpers';
 import { isaThreadConfigs, makeRng } from './helpers';
 
 type Api = typeof fastnorm;
@@ -35,8 +35,6 @@ function makeCase(rows: number, cols: number, seed: number, scale = 1, offset = 
     bias: values(cols, 0.2, 0) };
 }
 
-type ParamKind = 'none' | 'half' | 'float32';
-const PARAMS: ParamKind[] = ['none', 'half', 'float32'];
 
 /** A case's inputs rounded to format f: the half tensors and parameters, and the float32 values they hold. */
 function halfInputs(f: HalfDtype, c: Case, params: ParamKind) {
@@ -89,15 +87,7 @@ describe.each(FORMATS)('%s: the float32 path on the widened inputs, rounded once
         continue;
       }
       for (const [got, want, name] of [[h.lnb.dweight, lnb.dweight, 'dweight'], [h.lnb.dbias, lnb.dbias, 'dbias'],
-        [h.rmsb.dweight, rmsb.dweight, 'rms dweight']] as const) {
-        if (params === 'float32') {
-          expect(got).toBeInstanceOf(Float32Array);
-          expect(got, `${what} ${name}`).toEqual(want);
-        } else {
-          expect(got).toBeInstanceOf(Uint16Array);
-          expectWithinUlp(f, got as Uint16Array, narrow(f, want as Float32Array), `${what} ${name}`);
-        }
-      }
+        [h.rmsb.dweight, rmsb.dweight, 'rms dweight']] as const) expectParamOfKind(f, params, got, want, `${what} ${name}`);
     }
   });
 });
