@@ -16,9 +16,7 @@ import {
 
 // layerNorm, rmsNorm, the add-norms and their backwards also take half-precision tensors (a Uint16Array with
 // dtype 'float16'/'bfloat16'): the kernel's halfFormat row says so, bind resolves the dtypes
-// (statistics float32, parameters weight's type) and the results carry x's dtype.
-
-const like = tensorLike;
+// (statistics float32, parameters weight's type) and the results carry x's dtype (tensorLike).
 
 const LAYER_NORM_OPTIONS = ['weight', 'bias', 'eps', 'weightOffset', 'activation', 'out'] as const;
 const RMS_NORM_OPTIONS = ['weight', 'eps', 'weightOffset', 'out'] as const;
@@ -53,7 +51,7 @@ export function planLayerNorm<A extends TensorData>(x: Tensor<A>, normalizedShap
   return plan(KERNELS.layerNormForward, {
     x: x.data, rows, cols, weight: o.weight, bias: o.bias, eps, weightOffset, activation: checkActivation(o.activation), y: out?.y,
     mean: out?.mean, rstd: out?.rstd, halfFormat: halfFormatOf(x),
-  }, (a) => ({ y: like<A>(a.y, x), mean: a.mean as StatsOf<A>, rstd: a.rstd as StatsOf<A> }));
+  }, (a) => ({ y: tensorLike<A>(a.y, x), mean: a.mean as StatsOf<A>, rstd: a.rstd as StatsOf<A> }));
 }
 
 /** A row op's backward arguments: dy like x, its options, rows × cols, the saved statistics, the gradients asked for and `out`. */
@@ -110,7 +108,7 @@ export function planRmsNorm<A extends TensorData>(x: Tensor<A>, normalizedShape:
   const { o, rows, cols, eps, weightOffset, out } = checkForward<RmsNormOptions>(x, normalizedShape, opts, RMS_NORM_OPTIONS, 1e-6,
     ['y', 'rstd']);
   return plan(KERNELS.rmsNormForward, { x: x.data, rows, cols, weight: o.weight, eps, weightOffset, y: out?.y, rstd: out?.rstd,
-    halfFormat: halfFormatOf(x) }, (a) => ({ y: like<A>(a.y, x), rstd: a.rstd as StatsOf<A> }));
+    halfFormat: halfFormatOf(x) }, (a) => ({ y: tensorLike<A>(a.y, x), rstd: a.rstd as StatsOf<A> }));
 }
 
 export function planRmsNormBackward<A extends TensorData>(dy: Tensor<A>, x: Tensor<A>, saved: { rstd: StatsOf<A> },
@@ -130,7 +128,7 @@ export function planAddLayerNorm<A extends TensorData>(x: Tensor<A>, residual: T
   return plan(KERNELS.addLayerNormForward, {
     x: x.data, residual: r.data, rows, cols, weight: o.weight, bias: o.bias, residualBias: o.residualBias, eps, weightOffset,
     y: out?.y, sum: out?.sum, mean: out?.mean, rstd: out?.rstd, halfFormat: halfFormatOf(x),
-  }, (a) => ({ y: like<A>(a.y, x), sum: like<A>(a.sum, x), mean: a.mean as StatsOf<A>, rstd: a.rstd as StatsOf<A> }));
+  }, (a) => ({ y: tensorLike<A>(a.y, x), sum: tensorLike<A>(a.sum, x), mean: a.mean as StatsOf<A>, rstd: a.rstd as StatsOf<A> }));
 }
 
 export function planAddLayerNormBackward<A extends TensorData>(dy: Tensor<A>, sum: Tensor<A>, saved: { mean: StatsOf<A>; rstd: StatsOf<A> },
@@ -152,7 +150,7 @@ export function planAddRmsNorm<A extends TensorData>(x: Tensor<A>, residual: Ten
   return plan(KERNELS.addRmsNormForward, {
     x: x.data, residual: r.data, rows, cols, weight: o.weight, residualBias: o.residualBias, eps, weightOffset,
     y: out?.y, sum: out?.sum, rstd: out?.rstd, halfFormat: halfFormatOf(x),
-  }, (a) => ({ y: like<A>(a.y, x), sum: like<A>(a.sum, x), rstd: a.rstd as StatsOf<A> }));
+  }, (a) => ({ y: tensorLike<A>(a.y, x), sum: tensorLike<A>(a.sum, x), rstd: a.rstd as StatsOf<A> }));
 }
 
 export function planAddRmsNormBackward<A extends TensorData>(dy: Tensor<A>, sum: Tensor<A>, saved: { rstd: StatsOf<A> },
