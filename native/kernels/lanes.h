@@ -43,16 +43,17 @@ __attribute__((always_inline)) inline void storeLanes(VF v, Half<F>* p, size_t k
 }
 
 // v as storage S holds it: rounded once to the half format and widened back (exactly what a
-// store then a load gives), or v itself when S is the computed type.
+// store then a load gives: roundTripHalfs), or v itself when S is the computed type.
+template <class S>
+struct HalfFormatOf;
+template <HalfFormat F>
+struct HalfFormatOf<Half<F>> {
+  static constexpr HalfFormat value = F;
+};
 template <class S, class V>
 __attribute__((always_inline)) inline V asStored(V v) {
-  if constexpr (kIsHalf<S>) {
-    uint16_t bits[16];
-    storeLanes(v, reinterpret_cast<S*>(bits), kLanes<float>);
-    return loadLanes(reinterpret_cast<const S*>(bits), kLanes<float>);
-  } else {
-    return v;
-  }
+  if constexpr (kIsHalf<S>) return roundTripHalfs<HalfFormatOf<S>::value>(v);
+  else return v;
 }
 
 // A storage type's scalars: a double rounded once into it, and a stored value exactly as a double.

@@ -47,6 +47,16 @@ __attribute__((always_inline)) inline void storeHalfsPartial(VF v, uint16_t* p, 
   for (size_t i = 0; i < k; ++i) p[i] = t[i];
 }
 
+#ifndef FASTNORM_HALF_ROUND_TRIP_IN_REGISTERS
+// v rounded to format F and widened back (the ISA has no register form: through a buffer).
+template <HalfFormat F>
+__attribute__((always_inline)) inline VF roundTripHalfs(VF v) {
+  uint16_t t[16];
+  storeHalfs<F>(v, t);
+  return loadHalfs<F>(t);
+}
+#endif
+
 // Acc<T>: double-precision accumulator with one lane per lane of Vec<T>. For float data it is
 // two VD (lanes 0-7 and 8-15), so float sums and squares neither lose precision nor overflow
 // (|x| up to ~1e30 squares to 1e60, far beyond float's 3.4e38).

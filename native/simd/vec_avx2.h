@@ -148,6 +148,19 @@ __attribute__((always_inline)) inline void storeHalfs(VF v, uint16_t* p) {
   }
 }
 
+// v rounded to format F and widened back, in registers: the bits storeHalfs then loadHalfs give
+// (a stored bfloat16 NaN is quiet already, so the load's quieting changes nothing).
+#define FASTNORM_HALF_ROUND_TRIP_IN_REGISTERS 1
+template <HalfFormat F>
+__attribute__((always_inline)) inline VF roundTripHalfs(VF v) {
+  if constexpr (F == HalfFormat::Float16) {
+    constexpr int rne = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+    return {_mm256_cvtph_ps(_mm256_cvtps_ph(v.a, rne)), _mm256_cvtph_ps(_mm256_cvtps_ph(v.b, rne))};
+  } else {
+    return {_mm256_castsi256_ps(_mm256_slli_epi32(bf16Round(v.a), 16)), _mm256_castsi256_ps(_mm256_slli_epi32(bf16Round(v.b), 16))};
+  }
+}
+
 // The 16 floats nearest lo's and hi's 8 doubles (round to nearest even).
 inline VF narrow(VD lo, VD hi) {
   return {_mm256_set_m128(_mm256_cvtpd_ps(lo.b), _mm256_cvtpd_ps(lo.a)), _mm256_set_m128(_mm256_cvtpd_ps(hi.b), _mm256_cvtpd_ps(hi.a))};

@@ -88,20 +88,38 @@ __attribute__((always_inline)) inline VF loadHalfs(const uint16_t* p) {
   }
 }
 
+// 16 bfloat16 bit patterns of v in 32-bit lanes: round-to-nearest-even of the bits, a NaN
+// truncated and quieted (sign and top payload bits kept).
+inline __m512i bf16Bits(__m512 v) {
+  const __m512i u = _mm512_castps_si512(v);
+  const __m512i top = _mm512_srli_epi32(u, 16);
+  const __m512i odd = _mm512_and_si512(top, _mm512_set1_epi32(1));
+  const __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7fff))), 16);
+  const __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+  return _mm512_mask_or_epi32(rounded, nan, top, _mm512_set1_epi32(0x0040));
+}
+
 template <HalfFormat F>
 __attribute__((always_inline)) inline void storeHalfs(VF v, uint16_t* p) {
   __m256i h;
   if constexpr (F == HalfFormat::Float16) {
     h = _mm512_cvtps_ph(v.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   } else {
-    const __m512i u = _mm512_castps_si512(v.v);
-    const __m512i top = _mm512_srli_epi32(u, 16);
-    const __m512i odd = _mm512_and_si512(top, _mm512_set1_epi32(1));
-    const __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7fff))), 16);
-    const __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
-    h = _mm512_cvtepi32_epi16(_mm512_mask_or_epi32(rounded, nan, top, _mm512_set1_epi32(0x0040)));
+    h = _mm512_cvtepi32_epi16(bf16Bits(v.v));
   }
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), h);
+}
+
+// v rounded to format F and widened back, in registers: the bits storeHalfs then loadHalfs give
+// (a stored bfloat16 NaN is quiet already, so the load's quieting changes nothing).
+#define FASTNORM_HALF_ROUND_TRIP_IN_REGISTERS 1
+template <HalfFormat F>
+__attribute__((always_inline)) inline VF roundTripHalfs(VF v) {
+  if constexpr (F == HalfFormat::Float16) {
+    return {_mm512_cvtph_ps(_mm512_cvtps_ph(v.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC))};
+  } else {
+    return {_mm512_castsi512_ps(_mm512_slli_epi32(bf16Bits(v.v), 16))};
+  }
 }
 
 // The 16 floats nearest lo's and hi's 8 doubles (round to nearest even).
