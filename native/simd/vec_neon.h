@@ -111,15 +111,17 @@ inline VD widenHi(VF x) {
 }
 
 // ---- 16-bit storage: the exact scalar code of half_scalar.h, lane by lane ----
+// Out of line: 16 inlined conversions at every load and store site multiplied the half kernels'
+// code and compile time; the call costs little beside 16 scalar conversions.
 template <HalfFormat F>
-__attribute__((always_inline)) inline VF loadHalfs(const uint16_t* p) {
+__attribute__((noinline)) inline VF loadHalfs(const uint16_t* p) {
   float t[16];
   for (int i = 0; i < 16; ++i) t[i] = widenHalf<F>(p[i]);
   return VF::load(t);
 }
 
 template <HalfFormat F>
-__attribute__((always_inline)) inline void storeHalfs(VF v, uint16_t* p) {
+__attribute__((noinline)) inline void storeHalfs(VF v, uint16_t* p) {
   float t[16];
   v.store(t);
   for (int i = 0; i < 16; ++i) p[i] = narrowToHalf<F>(t[i]);

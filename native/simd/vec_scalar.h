@@ -77,15 +77,17 @@ inline VD widenLo(VF x) { VD r; for (int i = 0; i < 8; ++i) r.v[i] = double(x.v[
 inline VD widenHi(VF x) { VD r; for (int i = 0; i < 8; ++i) r.v[i] = double(x.v[i + 8]); return r; }
 
 // ---- 16-bit storage: the exact scalar code of half_scalar.h, lane by lane ----
+// Out of line: 16 inlined conversions at every load and store site multiplied the half kernels'
+// code and compile time; the call costs little beside 16 scalar conversions.
 template <HalfFormat F>
-__attribute__((always_inline)) inline VF loadHalfs(const uint16_t* p) {
+__attribute__((noinline)) inline VF loadHalfs(const uint16_t* p) {
   VF r;
   for (int i = 0; i < 16; ++i) r.v[i] = widenHalf<F>(p[i]);
   return r;
 }
 
 template <HalfFormat F>
-__attribute__((always_inline)) inline void storeHalfs(VF v, uint16_t* p) {
+__attribute__((noinline)) inline void storeHalfs(VF v, uint16_t* p) {
   for (int i = 0; i < 16; ++i) p[i] = narrowToHalf<F>(v.v[i]);
 }
 
