@@ -192,10 +192,12 @@ struct SumOf {
   const S* x;
   const S* res;
   RB rb;
-  Vec<T> operator()(size_t i, size_t k) const {
+  Vec<T> operator()(size_t i, size_t k) const { return asStored<S>(exact(i, k)); }
+  // s before it is stored (what a store of the sum rounds)
+  Vec<T> exact(size_t i, size_t k) const {
     Vec<T> v = loadLanes(x + i, k) + loadLanes(res + i, k);
     if constexpr (kPresent<RB>) v = v + rb.at(i, k);
-    return asStored<S>(v);
+    return v;
   }
 };
 

@@ -227,9 +227,21 @@ bool rowNormForward(const RowNormForwardArgs<T, S>& a, const Exec& exec) noexcep
     parallelFor(a.rows, rowGrain(n), threadsFor(exec, a.rows * n), [&](size_t r0, size_t r1) {
       for (size_t row = r0; row < r1; ++row) {
         const auto x = source(row * n, 0);
-        const RowStats s = cachedRowStats<T, Centered>(x, n, a.eps);
-        storeStats<T, Centered>(a, row, s);
-        writeRow<T, Centered>(a, x, row * n, 0, n, SplitMean<T>(s.mean), T(s.rstd), stream);
+        if constexpr (kIsHalf<S> && !std::is_same_v<std::decay_t<decltype(x)>, Values<S>>) {
+          // A half add-norm: the sum is rounded and stored once, then the row is normalized from
+          // the stored sum in cache, as a plain norm (the same values SumOf gives each read, so
+          // the same bits, without widening two inputs, adding and rounding in every pass).
+          S* sum = a.sum + row * n;
+          writeRun<T, false>(sum, n, [&](size_t i, size_t k) { return x.exact(i, k); });
+          const Values<S> stored{sum};
+          const RowStats s = cachedRowStats<T, Centered>(stored, n, a.eps);
+          storeStats<T, Centered>(a, row, s);
+          writeRow<T, Centered>(a, stored, row * n, 0, n, SplitMean<T>(s.mean), T(s.rstd), stream);
+        } else {
+          const RowStats s = cachedRowStats<T, Centered>(x, n, a.eps);
+          storeStats<T, Centered>(a, row, s);
+          writeRow<T, Centered>(a, x, row * n, 0, n, SplitMean<T>(s.mean), T(s.rstd), stream);
+        }
       }
       if (stream) streamFence();
     });
