@@ -285,11 +285,93 @@ function canonicalNaNs(a) {
   return a.map((v) => (Number.isNaN(v) ? NaN : v));
 }
 
-async function hashCalls(api, promises) {
+/**
+ * The half-precision calls (a line of their own, so the lines above compare with versions that
+ * have none): every half kernel in both formats, with the parameters in the data's format and in
+ * float32, on shapes that take the vector tails, cached and blocked rows and both channel layouts.
+ */
+function halfCalls(api) {
+  const list = [];
+  const add = (label, fn) => list.push([label, fn]);
+  let seed = 9000;
+  for (const dtype of ['float16', 'bfloat16']) {
+    const narrow = (a) => (dtype === 'float16' ? api.toFloat16(a) : api.toBFloat16(a));
+    const tensor = (a, shape) => ({ data: narrow(a), shape, dtype });
+    for (const params of ['half', 'float32']) {
+      const param = (a) => (params === 'half' ? narrow(a) : a);
+      for (const [rows, cols] of [[3, 17], [7, 33], [65, 769], [300, 1000], [3, 70000]]) {
+        for (const kind of ['normal', 'offset', 'poisoned']) {
+          const s = seed++;
+          const n = rows * cols;
+          const shape = [rows, cols];
+          const x = tensor(KINDS[kind](s, n, Float32Array), shape);
+          const residual = tensor(normals(s + 1, n, Float32Array), shape);
+          const dy = tensor(normals(s + 2, n, Float32Array), shape);
+          const dSum = tensor(normals(s + 3, n, Float32Array), shape);
+          const weight = param(normals(s + 4, cols, Float32Array, 0.5, 1));
+          const bias = param(normals(s + 5, cols, Float32Array));
+          const residualBias = param(normals(s + 6, cols, Float32Array, 0.3));
+          const at = `${dtype} params ${params} [${rows}, ${cols}] ${kind}`;
+          add(`layerNorm ${at}`, () => api.layerNorm(x, cols, { weight, bias }));
+          const saved = api.layerNorm(x, cols);
+          add(`layerNormBackward ${at}`, () => api.layerNormBackward(dy, x, saved, cols, { weight, grads: { bias: true } }));
+          add(`layerNormBackward ${at} gelu`, () => api.layerNormBackward(dy, x, saved, cols, { weight, bias, activation: 'gelu' }));
+          add(`rmsNorm ${at} weightOffset 1`, () => api.rmsNorm(x, cols, { weight, weightOffset: 1 }));
+          add(`rmsNormBackward ${at}`, () => api.rmsNormBackward(dy, x, api.rmsNorm(x, cols), cols, { weight }));
+          add(`addLayerNorm ${at}`, () => api.addLayerNorm(x, residual, cols, { weight, bias, residualBias }));
+          const asaved = api.addLayerNorm(x, residual, cols, { residualBias });
+          add(`addLayerNormBackward ${at}`, () => api.addLayerNormBackward(dy, asaved.sum, asaved, cols,
+            { weight, dSum, grads: { bias: true, residualBias: true } }));
+          add(`addRmsNorm ${at}`, () => api.addRmsNorm(x, residual, cols, { weight, residualBias }));
+          const rsaved = api.addRmsNorm(x, residual, cols);
+          add(`addRmsNormBackward ${at}`, () => api.addRmsNormBackward(dy, rsaved.sum, rsaved, cols,
+            { weight, dSum, grads: { residualBias: true } }));
+        }
+      }
+      for (const [layout, nchw, groups] of [['NCHW', [2, 6, 5, 7], 3], ['NCHW', [2, 5, 9000], 5], ['NCHW', [2, 64, 9, 9], 32],
+        ['NHWC', [3, 3, 7, 5], 3], ['NHWC', [2, 16, 9, 9], 4], ['NHWC', [2, 40, 6, 7], 8], ['NHWC', [2, 320, 9, 13], 32]]) {
+        const [n, c, ...sp] = nchw;
+        const shape = layout === 'NCHW' ? nchw : [n, ...sp, c];
+        const size = product(shape);
+        for (const kind of ['normal', 'poisoned']) {
+          const s = seed++;
+          const x = tensor(KINDS[kind](s, size, Float32Array), shape);
+          const dy = tensor(normals(s + 1, size, Float32Array), shape);
+          const weight = param(normals(s + 2, c, Float32Array, 0.5, 1));
+          const bias = param(normals(s + 3, c, Float32Array));
+          const rm = param(normals(s + 4, c, Float32Array, 0.3));
+          const rv = param(normals(s + 5, c, Float32Array).map((v) => 0.5 + Math.abs(v)));
+          const at = `${dtype} params ${params} ${layout} [${shape.join(', ')}] ${kind}`;
+          add(`batchNorm ${at} training`, () => withRunning(rm, rv, (run) => api.batchNorm(x, { weight, bias, ...run, layout, activation: 'silu' })));
+          add(`batchNorm ${at} eval`, () => api.batchNorm(x, { weight, bias, runningMean: rm, runningVar: rv, training: false, layout }));
+          const saved = api.batchNorm(x, { layout });
+          add(`batchNormBackward ${at}`, () => api.batchNormBackward(dy, x, saved, { weight, layout, grads: { bias: true } }));
+          add(`batchNormBackward ${at} eval`, () => api.batchNormBackward(dy, x, saved, { weight, layout, training: false }));
+          add(`batchNormStats ${at}`, () => api.batchNormStats(x, { layout }));
+          add(`batchNormElemt ${at}`, () => api.batchNormElemt(x, saved, { weight, bias, layout }));
+          const sums = api.batchNormBackwardReduce(dy, x, saved, { layout });
+          add(`batchNormBackwardReduce ${at}`, () => sums);
+          add(`batchNormBackwardElemt ${at}`, () => api.batchNormBackwardElemt(dy, x, saved, { ...sums, count: size / c }, { weight, layout }));
+          add(`groupNorm ${at}`, () => api.groupNorm(x, groups, { weight, bias, layout }));
+          const gsaved = api.groupNorm(x, groups, { layout });
+          add(`groupNormBackward ${at}`, () => api.groupNormBackward(dy, x, gsaved, groups, { weight, layout, grads: { bias: true } }));
+          add(`groupNormBackward ${at} relu`, () => api.groupNormBackward(dy, x, gsaved, groups, { weight, bias, layout, activation: 'relu' }));
+          add(`instanceNorm ${at}`, () => withRunning(rm, rv, (run) => api.instanceNorm(x, { weight, bias, ...run, layout })));
+          add(`instanceNorm ${at} useInputStats false`, () => api.instanceNorm(x, { weight, runningMean: rm, runningVar: rv,
+            useInputStats: false, layout }));
+          const isaved = api.instanceNorm(x, { layout });
+          add(`instanceNormBackward ${at}`, () => api.instanceNormBackward(dy, x, isaved, { weight, layout, grads: { bias: true } }));
+        }
+      }
+    }
+  }
+  return list;
+}
+
+async function hashCalls(api, promises, list = calls(api, promises)) {
   const total = createHash('sha256');
   const canonical = createHash('sha256');
   const lines = [];
-  const list = calls(api, promises);
   for (const [label, fn] of list) {
     const h = createHash('sha256');
     try {
@@ -356,6 +438,11 @@ for (const isa of isas) {
     for (const l of lines) console.log(l);
     const half = halfHash(fastnorm);
     if (half) console.log(`native ${isa.padEnd(6)} threads ${threads} half: ${half}`);
+    if (half) {
+      const ops = await hashCalls(fastnorm, null, halfCalls(fastnorm));
+      console.log(`native ${isa.padEnd(6)} threads ${threads} half ops: ${ops.digest} (${ops.count} calls)`);
+      for (const l of ops.lines) console.log(l);
+    }
   }
 }
 addon._setIsa(initialIsa);

@@ -23,7 +23,7 @@
 // Half precision (float16/bfloat16 data, HalfCall): x, dy, y, dx are stored as S = Half<F> and
 // computed in T = float by the float path's own code (loads widen exactly, stores round once);
 // weight and bias are widened once per call (ParamValues), the running statistics and
-// dweight/dbias are read and rounded through their storage (Scalar<P>), mean/rstd are float.
+// dweight/dbias are read and rounded through their storage (ParamArray), mean/rstd are float.
 #include <cmath>
 
 #include "../runtime/thread_pool.h"
@@ -768,12 +768,13 @@ void gateCoefficients(size_t channels, const T* rstd, const T* weight, const T* 
 }
 
 // The parameter gradients from the per-channel sums: dweight = Σdy·(x − μ)·rstd, dbias = Σdy
-// (either may be null: not requested), rounded once into their storage P.
-template <class T, class P>
-void paramGrads(size_t channels, const double* sumDy, const double* sumDyXmu, const T* rstd, P* dweight, P* dbias) {
+// (either may be null: not requested), rounded once into their storage.
+template <class T, class H>
+void paramGrads(size_t channels, const double* sumDy, const double* sumDyXmu, const T* rstd, const ParamArray<T, H>& dweight,
+                const ParamArray<T, H>& dbias) {
   for (size_t c = 0; c < channels; ++c) {
-    if (dbias) dbias[c] = Scalar<P>::round(sumDy[c]);
-    if (dweight) dweight[c] = Scalar<P>::round(sumDyXmu[c] * double(rstd[c]));
+    if (dbias) dbias.set(c, sumDy[c]);
+    if (dweight) dweight.set(c, sumDyXmu[c] * double(rstd[c]));
   }
 }
 
@@ -792,7 +793,8 @@ bool withCallScratch(const KernelArgs& a, Body body) {
 template <class C>
 bool batchNormForward(const Args<Kernel::batchNormForward, C>& a, const Exec& exec) noexcept {
   using T = ComputeType<C>;
-  using P = ParamType<C>;
+  using Running = ParamArray<T, DataType<C>>;
+  const Running runningMean(a.runningMean), runningVar(a.runningVar);
   const ParamValues<T> weight(a.weight, 0, a.c), bias(a.bias, 0, a.c);
   if (!weight.ok() || !bias.ok()) return false;
   return withCallScratch<T>(a, [&](const ChannelShape& s, CallScratch<T>& cs) {
@@ -804,13 +806,13 @@ bool batchNormForward(const Args<Kernel::batchNormForward, C>& a, const Exec& ex
       for (size_t c = 0; c < s.c; ++c) {
         const double m2 = rstd[c];
         rstd[c] = rstdOf(m2 / count, a.eps);
-        if (a.runningMean) updateRunning(a.runningMean[c], a.momentum, mean[c]);
-        if (a.runningVar) updateRunning(a.runningVar[c], a.momentum, m2 / (count - 1));
+        if (runningMean) updateRunning(runningMean, c, a.momentum, mean[c]);
+        if (runningVar) updateRunning(runningVar, c, a.momentum, m2 / (count - 1));
       }
     } else {
       for (size_t c = 0; c < s.c; ++c) {
-        mean[c] = Scalar<P>::value(a.runningMean[c]);
-        rstd[c] = rstdOf(Scalar<P>::value(a.runningVar[c]), a.eps);
+        mean[c] = runningMean.get(c);
+        rstd[c] = rstdOf(runningVar.get(c), a.eps);
       }
     }
     for (size_t c = 0; c < s.c; ++c) a.mean[c] = T(mean[c]), a.rstd[c] = T(rstd[c]);
@@ -859,7 +861,7 @@ bool batchNormBackward(const Args<Kernel::batchNormBackward, C>& a, const Exec& 
           return;
         }
       }
-      paramGrads(s.c, sumDy, sumDyXmu, a.rstd, a.dweight, a.dbias);
+      paramGrads<T, DataType<C>>(s.c, sumDy, sumDyXmu, a.rstd, a.dweight, a.dbias);
       if (a.training) {
         applyTrainingGrad<T, ActT>(s, a.dy, a.x, a.dx, cs, a.mean, a.rstd, weight, sumDy, sumDyXmu, double(s.n * s.s), exec, beta);
         return;
@@ -888,7 +890,7 @@ bool batchNormBackwardElemt(const Args<Kernel::batchNormBackwardElemt, C>& a, co
   const ParamValues<T> weight(a.weight, 0, a.c);
   if (!weight.ok()) return false;
   return withCallScratch<T>(a, [&](const ChannelShape& s, CallScratch<T>& cs) {
-    paramGrads(s.c, a.sumDy, a.sumDyXmu, a.rstd, a.dweight, a.dbias);
+    paramGrads<T, DataType<C>>(s.c, a.sumDy, a.sumDyXmu, a.rstd, a.dweight, a.dbias);
     applyTrainingGrad<T>(s, a.dy, a.x, a.dx, cs, a.mean, a.rstd, weight.get(), a.sumDy, a.sumDyXmu, a.count, exec);
     return true;
   });
@@ -938,8 +940,8 @@ bool batchNormGatherStats(const Args<Kernel::batchNormGatherStats, T>& a, const 
     a.mean[j] = T(mean[j]);
     a.rstd[j] = T(rstdOf(m2[j] / count, a.eps));
     if (a.runningMean && a.runningVar) {
-      updateRunning(a.runningMean[j], a.momentum, mean[j]);
-      updateRunning(a.runningVar[j], a.momentum, m2[j] / (count - 1));
+      updateRunning(ParamArray<T>(a.runningMean), j, a.momentum, mean[j]);
+      updateRunning(ParamArray<T>(a.runningVar), j, a.momentum, m2[j] / (count - 1));
     }
   }
   return true;

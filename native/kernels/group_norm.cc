@@ -52,8 +52,8 @@ bool groupNormForwardImpl(const GroupNormForwardArgs<C>& a, const Exec& exec) {
     for (size_t n = 0; n < geo.n; ++n)
       for (size_t g = 0; g < geo.groups; ++g) {
         const size_t i = n * geo.groups + g;
-        a.mean[i] = a.useInputStats ? T(NAN) : T(Scalar<ParamType<C>>::value(a.runningMean[g]));
-        a.rstd[i] = a.useInputStats ? T(NAN) : T(rstdOf(Scalar<ParamType<C>>::value(a.runningVar[g]), a.eps));
+        a.mean[i] = a.useInputStats ? T(NAN) : T(a.runningMean.get(g));
+        a.rstd[i] = a.useInputStats ? T(NAN) : T(rstdOf(a.runningVar.get(g), a.eps));
       }
     return true;
   }
@@ -68,8 +68,8 @@ bool groupNormForwardImpl(const GroupNormForwardArgs<C>& a, const Exec& exec) {
       for (size_t n = 0; n < geo.n; ++n) mean += running[2 * (n * geo.c + c)], var += running[2 * (n * geo.c + c) + 1];
       mean /= double(geo.n);
       var /= double(geo.n);
-      updateRunning(a.runningMean[c], a.momentum, mean);
-      updateRunning(a.runningVar[c], a.momentum, var);
+      updateRunning(a.runningMean, c, a.momentum, mean);
+      updateRunning(a.runningVar, c, a.momentum, var);
     }
   };
   bool ok;
@@ -96,12 +96,11 @@ bool groupNormForwardImpl(const GroupNormForwardArgs<C>& a, const Exec& exec) {
 template <class C>
 bool groupNormBackwardImpl(const GroupNormBackwardArgs<C>& a, const Exec& exec) {
   using T = ComputeType<C>;
-  using P = ParamType<C>;
   const GroupGeometry geo(a.shape, a.groups);
   auto zeroGrads = [&] {
     for (size_t c = 0; c < geo.c; ++c) {
-      if (a.dweight) a.dweight[c] = Scalar<P>::round(0);
-      if (a.dbias) a.dbias[c] = Scalar<P>::round(0);
+      if (a.dweight) a.dweight.set(c, 0);
+      if (a.dbias) a.dbias.set(c, 0);
     }
   };
   if (geo.n == 0 || geo.groupValues() == 0) {  // parameter gradients of an empty batch are zero
@@ -151,28 +150,28 @@ template <class C>
 bool groupNormForward(const Args<Kernel::groupNormForward, C>& a, const Exec& e) noexcept {
   const ParamValues<ComputeType<C>> w(a.weight, 0, a.c), b(a.bias, 0, a.c);
   return w.ok() && b.ok() &&
-         groupNormForwardImpl<C>({a.x, channelShapeOf(a), a.groups, w.get(), b.get(), nullptr, nullptr, 0, a.eps, true, a.activation,
+         groupNormForwardImpl<InnerCall<C>>({a.x, channelShapeOf(a), a.groups, w.get(), b.get(), nullptr, nullptr, 0, a.eps, true, a.activation,
                                   a.y, a.mean, a.rstd}, e);
 }
 template <class C>
 bool instanceNormForward(const Args<Kernel::instanceNormForward, C>& a, const Exec& e) noexcept {
   const ParamValues<ComputeType<C>> w(a.weight, 0, a.c), b(a.bias, 0, a.c);
   return w.ok() && b.ok() &&
-         groupNormForwardImpl<C>({a.x, channelShapeOf(a), a.c, w.get(), b.get(), a.runningMean, a.runningVar, a.momentum, a.eps,
+         groupNormForwardImpl<InnerCall<C>>({a.x, channelShapeOf(a), a.c, w.get(), b.get(), a.runningMean, a.runningVar, a.momentum, a.eps,
                                   a.useInputStats, a.activation, a.y, a.mean, a.rstd}, e);
 }
 template <class C>
 bool groupNormBackward(const Args<Kernel::groupNormBackward, C>& a, const Exec& e) noexcept {
   const ParamValues<ComputeType<C>> w(a.weight, 0, a.c), b(a.bias, 0, a.c);
   return w.ok() && b.ok() &&
-         groupNormBackwardImpl<C>({a.dy, a.x, a.mean, a.rstd, channelShapeOf(a), a.groups, w.get(), true, b.get(), a.activation, a.dx,
+         groupNormBackwardImpl<InnerCall<C>>({a.dy, a.x, a.mean, a.rstd, channelShapeOf(a), a.groups, w.get(), true, b.get(), a.activation, a.dx,
                                    a.dweight, a.dbias}, e);
 }
 template <class C>
 bool instanceNormBackward(const Args<Kernel::instanceNormBackward, C>& a, const Exec& e) noexcept {
   const ParamValues<ComputeType<C>> w(a.weight, 0, a.c), b(a.bias, 0, a.c);
   return w.ok() && b.ok() &&
-         groupNormBackwardImpl<C>({a.dy, a.x, a.mean, a.rstd, channelShapeOf(a), a.c, w.get(), a.useInputStats, b.get(), a.activation,
+         groupNormBackwardImpl<InnerCall<C>>({a.dy, a.x, a.mean, a.rstd, channelShapeOf(a), a.c, w.get(), a.useInputStats, b.get(), a.activation,
                                    a.dx, a.dweight, a.dbias}, e);
 }
 

@@ -13,20 +13,20 @@ namespace fastnorm::FASTNORM_ISA_NS::groupnorm {
 
 // What the GroupNorm and InstanceNorm kernels share: GroupNorm's arguments with InstanceNorm's
 // running statistics (groups = C for InstanceNorm; GroupNorm has no running statistics).
-// C: the call type (kernel_table.h): computed in T, data stored as S (T, or halves), running
-// statistics and parameter gradients as P; weight and bias arrive widened to T (ParamValues).
+// C: the internal call type (kernel_table.h's InnerCall): computed in T, data stored as S (T, or
+// halves), running statistics and parameter gradients in their run-time storage (ParamArray);
+// weight and bias arrive widened to T (ParamValues).
 template <class C>
 struct GroupNormForwardArgs {
   using T = ComputeType<C>;
   using S = DataType<C>;
-  using P = ParamType<C>;
   const S* x;
   ChannelShape shape;
   size_t groups;       // ≥ 1, divides shape.c
   const T* weight;     // C or null
   const T* bias;       // C or null
-  P* runningMean;      // C or null (groups == C only): updated in place when useInputStats
-  P* runningVar;       // C or null: updated with the unbiased variance, averaged over N
+  ParamArray<T, S> runningMean;  // C or null (groups == C only): updated in place when useInputStats
+  ParamArray<T, S> runningVar;   // C or null: updated with the unbiased variance, averaged over N
   double momentum, eps;
   bool useInputStats;  // false: normalize with the running statistics (then required)
   uint8_t activation;  // y = act(x̂·w + b) (activation.h)
@@ -39,7 +39,6 @@ template <class C>
 struct GroupNormBackwardArgs {
   using T = ComputeType<C>;
   using S = DataType<C>;
-  using P = ParamType<C>;
   const S* dy;
   const S* x;
   const T* mean;       // N·groups, saved by the forward
@@ -51,8 +50,8 @@ struct GroupNormBackwardArgs {
   const T* bias;       // C or null: the forward's bias, for z = x̂·w + b
   uint8_t activation;  // the forward's y = act(z): g = dy·act'(z) replaces dy in every pass
   S* dx;
-  P* dweight;          // C or null (not requested)
-  P* dbias;            // C or null
+  ParamArray<T, S> dweight;  // C or null (not requested)
+  ParamArray<T, S> dbias;    // C or null
 };
 
 constexpr size_t kSmallSpatial = 64;  // NCHW: below this S, per-channel values expand per element
@@ -71,7 +70,6 @@ template <class C>
 struct ForwardCommon {
   using T = ComputeType<C>;
   using S = DataType<C>;
-  using P = ParamType<C>;
   using Value = T;
   const GroupNormForwardArgs<C>& a;
   GroupGeometry geo;
@@ -91,8 +89,8 @@ struct ForwardCommon {
   // Running statistics of channel c (groups == C), stored as this group's statistics.
   T storeRunning(size_t n, size_t c) const {
     const size_t i = n * geo.groups + c;
-    const T rstd = T(rstdOf(Scalar<P>::value(a.runningVar[c]), a.eps));
-    a.mean[i] = T(Scalar<P>::value(a.runningMean[c]));
+    const T rstd = T(rstdOf(a.runningVar.get(c), a.eps));
+    a.mean[i] = T(a.runningMean.get(c));
     a.rstd[i] = rstd;
     return rstd;
   }

@@ -19,7 +19,6 @@ class ChannelsFirstForward : public ForwardCommon<C> {
  public:
   using T = ComputeType<C>;
   using S = DataType<C>;
-  using P = ParamType<C>;
   using ForwardCommon<C>::a;
   using ForwardCommon<C>::geo;
   const T* weightExpanded = nullptr;  // small S: weight/bias per element of a sample (C·S values)
@@ -45,7 +44,7 @@ class ChannelsFirstForward : public ForwardCommon<C> {
     const size_t n = u / geo.groups, g = u % geo.groups;
     if (this->fromRunning()) {
       this->storeRunning(n, g);
-      scratch[2 * blocks_] = Scalar<P>::value(a.runningMean[g]);
+      scratch[2 * blocks_] = a.runningMean.get(g);
       return;
     }
     const Moments m = mergeBlockMoments(scratch, row_, blockLen_);

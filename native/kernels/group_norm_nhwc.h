@@ -160,7 +160,6 @@ class ChannelsLastForward : public SampleEngine<ChannelsLastForward<C>, ForwardC
  public:
   using T = ComputeType<C>;
   using S = DataType<C>;
-  using P = ParamType<C>;
   using SampleEngine<ChannelsLastForward<C>, ForwardCommon<C>>::SampleEngine;
 
   void prepare(size_t u, double* scratch) const {
@@ -177,7 +176,7 @@ class ChannelsLastForward : public SampleEngine<ChannelsLastForward<C>, ForwardC
   void finish(size_t u, double* scratch) const {
     Slot s = slot(scratch);
     if (this->fromRunning()) {
-      for (size_t c = 0; c < geo.c; ++c) s.mean[c] = Scalar<P>::value(a.runningMean[c]), s.rstd[c] = this->storeRunning(u, c);
+      for (size_t c = 0; c < geo.c; ++c) s.mean[c] = a.runningMean.get(c), s.rstd[c] = this->storeRunning(u, c);
     } else {
       groupMoments(u, s);
     }

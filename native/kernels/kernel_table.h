@@ -67,6 +67,21 @@ using DataType = typename FieldType<schema::Dtype::Data, C>::type;
 template <class C>
 using ParamType = typename FieldType<schema::Dtype::Param, C>::type;
 
+// The call type a kernel's internals are compiled for: C itself, but for a half call
+// HalfCall<F, AnyParams>, whose parameter arrays are ParamArrays (lanes.h) whatever their
+// storage. The entry points stay one per storage (the binding's table has both); the passes over
+// the data, which are nearly all the code, are compiled once per format instead of twice.
+template <class C>
+struct InnerCallOf {
+  using type = C;
+};
+template <HalfFormat F, class P>
+struct InnerCallOf<HalfCall<F, P>> {
+  using type = HalfCall<F, AnyParams>;
+};
+template <class C>
+using InnerCall = typename InnerCallOf<C>::type;
+
 // Args<K, T>: kernel K's arguments, its rows of kernel_list.h as members, in order.
 template <Kernel K, class T>
 struct Args;

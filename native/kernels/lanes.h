@@ -1,6 +1,7 @@
 // Whole-or-partial vector access for runs of n values, and the output loop every elementwise
 // pass uses (with optional streaming stores for outputs much larger than the caches).
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <type_traits>
 
@@ -66,6 +67,33 @@ template <HalfFormat F>
 struct Scalar<Half<F>> {
   static Half<F> round(double v) { return {narrowToHalf<F>(v)}; }
   static double value(Half<F> v) { return double(widenHalf<F>(v.bits)); }
+};
+
+// A per-channel or per-column array a kernel writes or updates in place (a parameter gradient,
+// a running statistic), stored as T or, in a half call, as the data's format H: the weight's
+// dtype, a run-time choice. Such arrays are touched O(C) times per call, so a branch per access
+// costs nothing, and it spares compiling every pass twice (kernel_table.h's InnerCall).
+template <class T, class H = T>
+class ParamArray {
+ public:
+  ParamArray(std::nullptr_t = nullptr) {}
+  ParamArray(T* p) : p_(p) {}
+  template <class Q, std::enable_if_t<std::is_same_v<Q, H> && !std::is_same_v<Q, T>, int> = 0>
+  ParamArray(Q* p) : p_(p), half_(true) {}
+  explicit operator bool() const { return p_ != nullptr; }
+  // Element i exactly, as a double.
+  double get(size_t i) const {
+    return half_ ? Scalar<H>::value(static_cast<const H*>(p_)[i]) : Scalar<T>::value(static_cast<const T*>(p_)[i]);
+  }
+  // Element i = v, rounded once into the storage.
+  void set(size_t i, double v) const {
+    if (half_) static_cast<H*>(p_)[i] = Scalar<H>::round(v);
+    else static_cast<T*>(p_)[i] = Scalar<T>::round(v);
+  }
+
+ private:
+  void* p_ = nullptr;
+  bool half_ = false;
 };
 
 // A run of values read from memory, as a source of vectors: values(i, k) is the vector at

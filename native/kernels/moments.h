@@ -216,14 +216,14 @@ inline Moments mergeBlockMoments(const double* q, size_t n, size_t block) {
 // every step). A NaN sum is stored as the default quiet NaN: when NaNs of both signs meet (an
 // input's NaN and one made by ∞ − ∞), which one an addition keeps depends on the operand order
 // the compiler picked for that ISA path, so only a canonical NaN is the same bits on every path.
-template <class T>
-void combineColumns(double* partial, size_t count, size_t stride, size_t n, T* out) {
+template <class T, class H>
+void combineColumns(double* partial, size_t count, size_t stride, size_t n, const ParamArray<T, H>& out) {
   for (size_t p = 1; p < count; ++p) {
     const double* src = partial + p * stride;
     for (size_t j = 0; j < n; ++j) partial[j] += src[j];
   }
   for (size_t j = 0; j < n; ++j)  // once, also into a half
-    out[j] = Scalar<T>::round(std::isnan(partial[j]) ? std::numeric_limits<double>::quiet_NaN() : partial[j]);
+    out.set(j, std::isnan(partial[j]) ? std::numeric_limits<double>::quiet_NaN() : partial[j]);
 }
 
 // 1/sqrt(var + eps) in double; 0 when var + eps == 0 (then y = bias). NaN propagates.
@@ -234,10 +234,10 @@ inline double rstdOf(double var, double eps) {
 
 // PyTorch's running-statistics update, in double: running = (1 − momentum)·running + momentum·batch
 // (for the variance, batch is the unbiased batch variance).
-// (T: the running statistics' storage, a half too: read exactly, rounded once.)
-template <class T>
-inline void updateRunning(T& running, double momentum, double batch) {
-  running = Scalar<T>::round((1 - momentum) * Scalar<T>::value(running) + momentum * batch);
+// (Element i of the running statistics, whatever their storage: read exactly, rounded once.)
+template <class T, class H>
+inline void updateRunning(const ParamArray<T, H>& running, size_t i, double momentum, double batch) {
+  running.set(i, (1 - momentum) * running.get(i) + momentum * batch);
 }
 
 }  // namespace fastnorm::FASTNORM_ISA_NS

@@ -68,8 +68,9 @@ struct RowNormForwardArgs {
   T* rstd;          // rows
 };
 
-// T, S as in the forward; P: the storage of dweight/dbias (T, or halves).
-template <class T, class S = T, class P = T>
+// T, S as in the forward; dweight/dbias/dresidualBias in their run-time storage (T, or S's half
+// format: the weight's dtype).
+template <class T, class S = T>
 struct RowNormBackwardArgs {
   const S* dy;
   const S* x;       // the normalized input (an add-norm's sum)
@@ -79,9 +80,9 @@ struct RowNormBackwardArgs {
   const T* weight;  // cols values or null: the scale, weightOffset already added
   const S* dSum;    // rows*cols or null: added to dx (an add-norm's gradient from later layers)
   S* dx;            // rows*cols, may be dSum itself
-  P* dweight;       // cols or null (not requested)
-  P* dbias;         // cols or null (not requested; always null for RMSNorm)
-  P* dresidualBias; // cols or null: Σ of dx over rows
+  ParamArray<T, S> dweight;       // cols or null (not requested)
+  ParamArray<T, S> dbias;         // cols or null (not requested; always null for RMSNorm)
+  ParamArray<T, S> dresidualBias; // cols or null: Σ of dx over rows
   const T* bias = nullptr;   // cols or null: the forward's bias, for z = x̂·w + b (LayerNorm only)
   uint8_t activation = 0;    // the forward's y = act(z): g = dy·act'(z) replaces dy (LayerNorm only)
 };
@@ -255,8 +256,8 @@ bool rowNormForward(const RowNormForwardArgs<T, S>& a, const Exec& exec) noexcep
 template <class T, bool Centered>
 using RowXhat = Xhat<T, std::conditional_t<Centered, Broadcast<T>, Absent>, Broadcast<T>>;
 
-template <class T, bool Centered, class S, class P>
-RowXhat<T, Centered> rowXhat(const RowNormBackwardArgs<T, S, P>& a, size_t row) {
+template <class T, bool Centered, class S>
+RowXhat<T, Centered> rowXhat(const RowNormBackwardArgs<T, S>& a, size_t row) {
   RowXhat<T, Centered> xhat;
   if constexpr (Centered) xhat.mean = Broadcast<T>(a.mean[row]);
   xhat.rstd = Broadcast<T>(a.rstd[row]);
@@ -281,8 +282,8 @@ constexpr size_t kRowsPerGroup = 1;
 // gated (non-null: R rows of len) receives that dy, so the dx pass need not compute act' again.
 // Each row's sums use the lane blocking of laneSum2, written out so stores to dw/db cannot
 // force the compiler to reload the other pointers every vector.
-template <class T, bool Centered, bool HasWeight, size_t R, class ActT = Act<Activation::None>, bool HasBias = false, class S, class P>
-void gradSumsRows(const RowNormBackwardArgs<T, S, P>& a, size_t row0, size_t begin, size_t len, T* __restrict dw,
+template <class T, bool Centered, bool HasWeight, size_t R, class ActT = Act<Activation::None>, bool HasBias = false, class S>
+void gradSumsRows(const RowNormBackwardArgs<T, S>& a, size_t row0, size_t begin, size_t len, T* __restrict dw,
                   T* __restrict db, GradSums* sums, T* __restrict gated = nullptr) {
   using V = Vec<T>;
   using A = Acc<T>;
@@ -460,8 +461,8 @@ class GatedRows<T, S, ActT, true> {
 
 // Backward of R consecutive full rows: the sums of one read of x and dy, then dx from cache
 // (with gated, GatedRows' buffer, in place of dy and its gate).
-template <class T, bool Centered, bool HasWeight, bool Added, size_t R, class ActT, bool HasBias, class S, class P>
-void backwardRowGroup(const RowNormBackwardArgs<T, S, P>& a, size_t row0, T* dw, T* db, T* drb, bool stream,
+template <class T, bool Centered, bool HasWeight, bool Added, size_t R, class ActT, bool HasBias, class S>
+void backwardRowGroup(const RowNormBackwardArgs<T, S>& a, size_t row0, T* dw, T* db, T* drb, bool stream,
                       T* gated = nullptr) {
   const size_t n = a.cols;
   GradSums sums[R];
@@ -482,8 +483,8 @@ void backwardRowGroup(const RowNormBackwardArgs<T, S, P>& a, size_t row0, T* dw,
   }
 }
 
-template <class T, bool Centered, bool HasWeight, bool Added, class ActT, bool HasBias, class S, class P>
-bool backwardHugeRows(const RowNormBackwardArgs<T, S, P>& a, const Exec& exec) noexcept {
+template <class T, bool Centered, bool HasWeight, bool Added, class ActT, bool HasBias, class S>
+bool backwardHugeRows(const RowNormBackwardArgs<T, S>& a, const Exec& exec) noexcept {
   const size_t n = a.cols, blocks = ceilDiv(n, kBlock);
   // per (row, block): Σg, Σg·x̂; then per column: dw, db, drb (double) and their row-group sums (T)
   double* rowPart = nullptr;
@@ -559,9 +560,8 @@ bool backwardHugeRows(const RowNormBackwardArgs<T, S, P>& a, const Exec& exec) n
   return true;
 }
 
-template <class T, bool Centered, bool HasWeight, bool Added, class ActT = Act<Activation::None>, bool HasBias = false, class S,
-          class P>
-bool backwardRows(const RowNormBackwardArgs<T, S, P>& a, const Exec& exec) noexcept {
+template <class T, bool Centered, bool HasWeight, bool Added, class ActT = Act<Activation::None>, bool HasBias = false, class S>
+bool backwardRows(const RowNormBackwardArgs<T, S>& a, const Exec& exec) noexcept {
   const size_t n = a.cols, rows = a.rows;
   if (n * sizeof(T) > kRowInCacheBytes) return backwardHugeRows<T, Centered, HasWeight, Added, ActT, HasBias>(a, exec);
   const int threads = threadsFor(exec, rows * n);
@@ -606,13 +606,13 @@ bool backwardRows(const RowNormBackwardArgs<T, S, P>& a, const Exec& exec) noexc
   return true;
 }
 
-template <class T, bool Centered, class S, class P>
-bool rowNormBackward(const RowNormBackwardArgs<T, S, P>& a, const Exec& exec) noexcept {
+template <class T, bool Centered, class S>
+bool rowNormBackward(const RowNormBackwardArgs<T, S>& a, const Exec& exec) noexcept {
   if (a.rows == 0 || a.cols == 0) {  // parameter gradients of an empty batch are zero
     for (size_t j = 0; j < a.cols; ++j) {
-      if (a.dweight) a.dweight[j] = Scalar<P>::round(0);
-      if (a.dbias) a.dbias[j] = Scalar<P>::round(0);
-      if (a.dresidualBias) a.dresidualBias[j] = Scalar<P>::round(0);
+      if (a.dweight) a.dweight.set(j, 0);
+      if (a.dbias) a.dbias.set(j, 0);
+      if (a.dresidualBias) a.dresidualBias.set(j, 0);
     }
     return true;
   }
@@ -678,7 +678,7 @@ bool layerNormBackward(const Args<Kernel::layerNormBackward, C>& a, const Exec& 
   using T = ComputeType<C>;
   const ParamValues<T> w(a.weight, a.weightOffset, a.cols), b(a.bias, 0, a.cols);
   return w.ok() && b.ok() &&
-         rowNormBackward<T, true>(RowNormBackwardArgs<T, DataType<C>, ParamType<C>>{a.dy, a.x, a.mean, a.rstd, a.rows, a.cols, w.get(),
+         rowNormBackward<T, true>(RowNormBackwardArgs<T, DataType<C>>{a.dy, a.x, a.mean, a.rstd, a.rows, a.cols, w.get(),
                                                                                 nullptr, a.dx, a.dweight, a.dbias, nullptr, b.get(),
                                                                                 a.activation}, e);
 }
@@ -686,7 +686,7 @@ template <class C>
 bool rmsNormBackward(const Args<Kernel::rmsNormBackward, C>& a, const Exec& e) noexcept {
   using T = ComputeType<C>;
   const ParamValues<T> w(a.weight, a.weightOffset, a.cols);
-  return w.ok() && rowNormBackward<T, false>(RowNormBackwardArgs<T, DataType<C>, ParamType<C>>{a.dy, a.x, nullptr, a.rstd, a.rows, a.cols,
+  return w.ok() && rowNormBackward<T, false>(RowNormBackwardArgs<T, DataType<C>>{a.dy, a.x, nullptr, a.rstd, a.rows, a.cols,
                                                                                              w.get(), nullptr, a.dx, a.dweight,
                                                                                              nullptr, nullptr}, e);
 }
@@ -694,7 +694,7 @@ template <class C>
 bool addLayerNormBackward(const Args<Kernel::addLayerNormBackward, C>& a, const Exec& e) noexcept {
   using T = ComputeType<C>;
   const ParamValues<T> w(a.weight, a.weightOffset, a.cols);
-  return w.ok() && rowNormBackward<T, true>(RowNormBackwardArgs<T, DataType<C>, ParamType<C>>{a.dy, a.sum, a.mean, a.rstd, a.rows, a.cols,
+  return w.ok() && rowNormBackward<T, true>(RowNormBackwardArgs<T, DataType<C>>{a.dy, a.sum, a.mean, a.rstd, a.rows, a.cols,
                                                                                             w.get(), a.dSum, a.dx, a.dweight, a.dbias,
                                                                                             a.dresidualBias}, e);
 }
@@ -702,7 +702,7 @@ template <class C>
 bool addRmsNormBackward(const Args<Kernel::addRmsNormBackward, C>& a, const Exec& e) noexcept {
   using T = ComputeType<C>;
   const ParamValues<T> w(a.weight, a.weightOffset, a.cols);
-  return w.ok() && rowNormBackward<T, false>(RowNormBackwardArgs<T, DataType<C>, ParamType<C>>{a.dy, a.sum, nullptr, a.rstd, a.rows, a.cols,
+  return w.ok() && rowNormBackward<T, false>(RowNormBackwardArgs<T, DataType<C>>{a.dy, a.sum, nullptr, a.rstd, a.rows, a.cols,
                                                                                              w.get(), a.dSum, a.dx, a.dweight, nullptr,
                                                                                              a.dresidualBias}, e);
 }

@@ -21,4 +21,9 @@ struct Half {
 template <HalfFormat F, class P>
 struct HalfCall {};
 
+// The P of a half call inside the kernels (kernel_table.h's InnerCall): the parameters' storage
+// is known only at run time there (ParamArray), so both storages share one compiled kernel.
+// Never defined: nothing can be stored as it.
+struct AnyParams;
+
 }  // namespace fastnorm
