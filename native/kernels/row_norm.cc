@@ -344,18 +344,21 @@ void gradSumsRows(const RowNormBackwardArgs<T, S>& a, size_t row0, size_t begin,
   for (size_t j = 0; j < R; ++j) sums[j] = {totalG[j].sum(), totalGx[j].sum()};
 }
 
-// Calls f(row0, std::integral_constant<size_t, R>) for consecutive groups of up to
-// kRowsPerGroup rows of [rowBegin, rowEnd).
+// Calls f(row0, std::integral_constant<size_t, R>) for consecutive groups of kRowsPerGroup rows of
+// [rowBegin, rowEnd), then one group of the rows left (R < kRowsPerGroup). Only the R that can occur
+// are instantiated: each R compiles every backward variant once more.
+template <size_t R, class F>
+void rowGroupTail(size_t row, size_t left, F& f) {
+  if constexpr (R > 0) {
+    if (left == R) f(row, std::integral_constant<size_t, R>());
+    else rowGroupTail<R - 1>(row, left, f);
+  }
+}
 template <class F>
 void forEachRowGroup(size_t rowBegin, size_t rowEnd, F f) {
   size_t row = rowBegin;
   for (; row + kRowsPerGroup <= rowEnd; row += kRowsPerGroup) f(row, std::integral_constant<size_t, kRowsPerGroup>());
-  switch (rowEnd - row) {
-    case 3: f(row, std::integral_constant<size_t, 3>()); break;
-    case 2: f(row, std::integral_constant<size_t, 2>()); break;
-    case 1: f(row, std::integral_constant<size_t, 1>()); break;
-    default: break;
-  }
+  rowGroupTail<kRowsPerGroup - 1>(row, rowEnd - row, f);
 }
 
 // dweight/dbias (and an add-norm's dresidualBias) sums over the rows of one task. Rows add into
@@ -434,10 +437,7 @@ void writeDx(const S* x, const S* dy, const T* w, const S* dSum, S* dx, T* drb, 
   });
 }
 
-// At least as many rows as forEachRowGroup hands to one call.
-constexpr size_t kMaxGroupRows = kRowsPerGroup > 3 ? kRowsPerGroup : 3;
-
-// A fused activation's gated dy = dy·act'(z) of one row group (kMaxGroupRows rows that fit in
+// A fused activation's gated dy = dy·act'(z) of one row group (kRowsPerGroup rows that fit in
 // cache), kept from the sums pass for the dx pass: act' is computed once per element, not twice,
 // with the same bits. get() is null without an activation, for half data (their dy is 16-bit),
 // or when there is no memory (then both passes compute act').
@@ -452,7 +452,7 @@ template <class T, class S, class ActT>
 class GatedRows<T, S, ActT, true> {
  public:
   static constexpr bool kUsed = true;
-  explicit GatedRows(size_t cols) noexcept : scratch_(ceilDiv(kMaxGroupRows * cols * sizeof(T), sizeof(double))) {}
+  explicit GatedRows(size_t cols) noexcept : scratch_(ceilDiv(kRowsPerGroup * cols * sizeof(T), sizeof(double))) {}
   T* get() const noexcept { return reinterpret_cast<T*>(scratch_.data()); }
 
  private:
