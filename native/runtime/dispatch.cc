@@ -11,13 +11,15 @@ struct IsaEntry {
 
 // Best first. Each entry's kernels were compiled with that ISA's flags only.
 const IsaEntry kIsas[] = {
-#if defined(__x86_64__) || defined(_M_X64)
+#if (defined(__x86_64__) || defined(_M_X64)) && !defined(FASTNORM_WITHOUT_AVX512)  // (the sanitizer build may leave it out: CMakeLists.txt)
     {"avx512", &avx512::kernelTable,
      [] {
        __builtin_cpu_init();  // libgcc also checks that the OS saves zmm/ymm state
        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
      }},
+#endif
+#if defined(__x86_64__) || defined(_M_X64)
     // F16C: the float16 loads and stores (every AVX2 CPU made has it; one without takes scalar)
     {"avx2", &avx2::kernelTable,
      [] { __builtin_cpu_init(); return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c"); }},
