@@ -20,13 +20,14 @@ const cache = join(root, 'node_modules', '.cache', 'fastnorm-arm64');
 const ADDON = join(root, 'prebuilds', 'linux-arm64', 'fastnorm.glibc.node');
 
 // The test files, in one vitest run (2 workers), and the tests left out by name (vitest -t, a
-// negative lookahead on the full name): those starting child processes. determinism.test.ts holds
-// every op's ISA × threads tests (neon vs scalar here, bitwise, on the shapes that take every
+// negative lookahead on the full name): those starting child processes. The determinism files
+// hold every op's ISA × threads tests (neon vs scalar here, bitwise, on the shapes that take every
 // vector, tail and blocking path), fixtures.test.ts the PyTorch vectors, half.test.ts the NEON
 // half conversions. The native-vs-reference files (row-norm.test.ts and the like) are left out:
 // under emulation their cost is the reference backend, and the x64 paths' agreement with the
 // reference plus neon's bitwise agreement with scalar already covers them.
-const FILES = ['test/determinism.test.ts', 'test/fixtures.test.ts', 'test/half.test.ts'];
+const FILES = ['test/determinism.test.ts', 'test/determinism-row-ops.test.ts', 'test/determinism-batch-norm.test.ts',
+  'test/determinism-group-norm.test.ts', 'test/fixtures.test.ts', 'test/half.test.ts'];
 const LEFT_OUT = ['environment overrides \\(child processes\\)'];
 const PATTERN = `^(?!.*(?:${LEFT_OUT.join('|')}))`;
 

@@ -13,7 +13,8 @@ if (!addon || !existsSync(addon)) {
 // wrong: an ISA's flags or defines, a missing source, the binding's table): every ISA path bitwise
 // equal at every thread count, the PyTorch vectors, the half conversions (F16C) and half row norms,
 // the entry points' memory checks and the op table. The rest of the suite checks the same sources in step 1 of CI.
-const files = rest.length > 0 ? rest : ['test/fixtures.test.ts', 'test/determinism.test.ts', 'test/validation.test.ts',
+const files = rest.length > 0 ? rest : ['test/fixtures.test.ts', 'test/determinism.test.ts', 'test/determinism-row-ops.test.ts',
+  'test/determinism-batch-norm.test.ts', 'test/determinism-group-norm.test.ts', 'test/validation.test.ts',
   'test/op-table.test.ts', 'test/half.test.ts', 'test/half-rownorm.test.ts'];
 const env = { ...process.env, FASTNORM_ADDON_PATH: resolve(addon) };
 const result = spawnSync(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', ...files], { stdio: 'inherit', env });
