@@ -3,6 +3,8 @@
 // here: the paths the addon reports, and the environment overrides (FASTNORM_ISA,
 // FASTNORM_THREADS), read at load, so checked in child processes.
 import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { FloatArray } from '../src/api/types';
 import { nativeAddon } from '../src/backends/default';
@@ -38,10 +40,14 @@ describe('supported ISA paths', () => {
     for (const [what, [a, b, c]] of INPUTS) expect(a * b * c, what).toBeGreaterThanOrEqual(1 << 16);
   });
 
-  it('the three determinism-*.test.ts files cover every op of the table once', () => {
+  it('the determinism-*.test.ts files run every family of ops once, and the families hold every op once', () => {
     const covered = Object.values(OP_FAMILIES).flat();
     expect([...covered].sort()).toEqual([...OP_NAMES].sort());
     for (const family of Object.values(OP_FAMILIES)) expect(family.length).toBeGreaterThan(0);
+    // each family's tests are run by exactly one file (a family no file runs would test nothing)
+    const files = readdirSync('test').filter((f) => /^determinism-.+\.test\.ts$/.test(f));
+    const run = files.flatMap((f) => [...readFileSync(join('test', f), 'utf8').matchAll(/describeOpDeterminism\(OP_FAMILIES\.(\w+)\)/g)].map((m) => m[1]));
+    expect([...run].sort()).toEqual(Object.keys(OP_FAMILIES).sort());
   });
 });
 
