@@ -36,8 +36,9 @@
       "defines": ["FASTNORM_ISA_NS=scalar"],
       # Where a vector path exists (x64, arm64) the portable path is only the fallback and the
       # determinism reference: -O1, whose compile takes a third of -O2's (group_norm.cc 174 s
-      # against 480 s; -O3 was slower still); elsewhere it is the only path: -O2. The results are
-      # the same IEEE operations at every level (-ffp-contract=off).
+      # against about 480 s on 2 cores; -O3 was slower still), at a third of -O2's speed (README);
+      # elsewhere it is the only path: -O2. The results are the same IEEE operations at every
+      # level (-ffp-contract=off).
       "cflags_cc": ["<@(kernel_cflags)"],
       "conditions": [
         ["target_arch=='x64' or target_arch=='arm64'", { "cflags_cc": ["-O1"] }, { "cflags_cc": ["-O2"] }]

@@ -10,7 +10,7 @@
 // other native code vitest loads: its arm64 build, of the version package-lock.json chose, is put
 // on NODE_PATH. Downloads are cached in node_modules/.cache/fastnorm-arm64.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -26,8 +26,8 @@ const ADDON = join(root, 'prebuilds', 'linux-arm64', 'fastnorm.glibc.node');
 // half conversions. The native-vs-reference files (row-norm.test.ts and the like) are left out:
 // under emulation their cost is the reference backend, and the x64 paths' agreement with the
 // reference plus neon's bitwise agreement with scalar already covers them.
-const FILES = ['test/determinism.test.ts', 'test/determinism-row-ops.test.ts', 'test/determinism-batch-norm.test.ts',
-  'test/determinism-group-norm.test.ts', 'test/fixtures.test.ts', 'test/half.test.ts'];
+const FILES = [...readdirSync(join(root, 'test')).filter((f) => /^determinism.*\.test\.ts$/.test(f)).map((f) => `test/${f}`),
+  'test/fixtures.test.ts', 'test/half.test.ts'];
 const LEFT_OUT = ['environment overrides \\(child processes\\)'];
 const PATTERN = `^(?!.*(?:${LEFT_OUT.join('|')}))`;
 
