@@ -168,6 +168,30 @@ describe.runIf(nativeAddon)('native conversions: the reference bits on every ISA
         }
       }
     });
+    // Large outputs are written with streaming stores (the threshold at 0 makes every one take
+    // that path): every alignment of the output's start, so each head length before the first
+    // aligned vector, and lengths that end in a partial vector.
+    run(`${f}: streaming stores give the same bits at every output alignment`, () => {
+      const previous = nativeAddon!._setStreamingBytes(0);
+      try {
+        const halves = Uint16Array.from({ length: 4099 }, (_, i) => (i * 37) & 0xffff);
+        const floats = randomBits(13, 4099, false) as Float32Array;
+        const wideRef = widenOf(reference, f)(halves, new Float32Array(halves.length));
+        const narrowRef = narrowOf(reference, f)(floats);
+        for (let offset = 0; offset < 17; offset++) {
+          for (const n of [halves.length, halves.length - 16, 15]) {
+            const wide = new Float32Array(offset + n).subarray(offset);
+            widenOf(fastnorm, f)(halves.subarray(0, n), wide);
+            expectSameWords(wide, wideRef.subarray(0, n), `${f} widened into offset ${offset}, ${n} values`);
+            const narrow = new Uint16Array(offset + n).subarray(offset);
+            narrowOf(fastnorm, f)(floats.subarray(0, n), narrow);
+            expectSameHalves(narrow, narrowRef.subarray(0, n), `${f} narrowed into offset ${offset}, ${n} values`);
+          }
+        }
+      } finally {
+        nativeAddon!._setStreamingBytes(previous);
+      }
+    });
   }
 });
 

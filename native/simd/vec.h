@@ -47,6 +47,14 @@ __attribute__((always_inline)) inline void storeHalfsPartial(VF v, uint16_t* p, 
   for (size_t i = 0; i < k; ++i) p[i] = t[i];
 }
 
+#ifndef FASTNORM_HAS_STREAM_HALFS
+// No streaming store on this ISA: a plain one.
+template <HalfFormat F>
+__attribute__((always_inline)) inline void streamHalfs(VF v, uint16_t* p) {
+  storeHalfs<F>(v, p);
+}
+#endif
+
 #ifndef FASTNORM_HALF_ROUND_TRIP_IN_REGISTERS
 // v rounded to format F and widened back (the ISA has no register form: through a buffer).
 template <HalfFormat F>

@@ -137,15 +137,27 @@ __attribute__((always_inline)) inline VF loadHalfs(const uint16_t* p) {
 }
 
 template <HalfFormat F>
-__attribute__((always_inline)) inline void storeHalfs(VF v, uint16_t* p) {
+__attribute__((always_inline)) inline __m256i halfBits(VF v) {
   if constexpr (F == HalfFormat::Float16) {
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(v.a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(p + 8), _mm256_cvtps_ph(v.b, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    constexpr int rne = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+    return _mm256_set_m128i(_mm256_cvtps_ph(v.b, rne), _mm256_cvtps_ph(v.a, rne));
   } else {
     // packus interleaves 128-bit halves: lanes 0-3 of a, 0-3 of b, 4-7 of a, 4-7 of b
     const __m256i packed = _mm256_packus_epi32(bf16Round(v.a), bf16Round(v.b));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm256_permute4x64_epi64(packed, 0xd8));
+    return _mm256_permute4x64_epi64(packed, 0xd8);
   }
+}
+
+template <HalfFormat F>
+__attribute__((always_inline)) inline void storeHalfs(VF v, uint16_t* p) {
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), halfBits<F>(v));
+}
+
+// storeHalfs bypassing the cache (p 32-byte aligned), for outputs past the streaming threshold.
+#define FASTNORM_HAS_STREAM_HALFS 1
+template <HalfFormat F>
+__attribute__((always_inline)) inline void streamHalfs(VF v, uint16_t* p) {
+  _mm256_stream_si256(reinterpret_cast<__m256i*>(p), halfBits<F>(v));
 }
 
 // v rounded to format F and widened back, in registers: the bits storeHalfs then loadHalfs give
