@@ -1,4 +1,5 @@
-// The performance targets of DESIGN.md §6 and issue 13 (against PyTorch), checked against the
+// The performance targets of DESIGN.md §6, issue 11 (half precision against float32) and issue 13
+// (against PyTorch), checked against the
 // rows of one run. Per-scenario targets are declared by the scenarios themselves (`targets`), so
 // new ops bring their own.
 import { fixed3, formatTime, scenarioLabel } from './harness.mjs';
@@ -64,7 +65,38 @@ export function evaluateTargets(rows, scenarios, allThreads) {
       measured: `worst ${fixed3(worst.ratio)}× ref time: ${worst.where}`,
       met: worst.ratio <= 1,
     });
-  return [...lines, ...peerTargets(rows, scenarios, allThreads)];
+  return [...lines, ...halfTargets(rows, scenarios), ...peerTargets(rows, scenarios, allThreads)];
+}
+
+// Issue 11's targets for the half-precision rows: a scenario labelled '<op> f16' or '<op> bf16'
+// beside the float32 scenario of the same op, direction and shape; reused `out` buffers at every
+// thread count. Forward (forward, train fwd, eval fwd): ≥ 1.7× faster than float32 and ≥ 85% of
+// copy over the bytes moved; backward: ≥ 1.5× faster than float32.
+const HALF_TAG = / (f16|bf16)$/;
+const HALF_FORWARD_SPEEDUP = 1.7;
+const HALF_BACKWARD_SPEEDUP = 1.5;
+const HALF_COPY = 0.85;
+
+export function halfTargets(rows, scenarios) {
+  const lines = [];
+  const nativeOut = (r) => r.kind === 'native' && r.mode === 'out';
+  for (const s of scenarios) {
+    if (!HALF_TAG.test(s.op)) continue;
+    const singles = rowsOf(rows, { op: s.op.replace(HALF_TAG, ''), dir: s.dir, shape: s.shape }).filter(nativeOut);
+    const results = rowsOf(rows, s).filter(nativeOut).flatMap((h) => {
+      const f = singles.find((r) => r.threads === h.threads);
+      return f ? [{ threads: h.threads, speedup: f.seconds / h.seconds, copy: h.copyFraction }] : [];
+    });
+    if (results.length === 0) continue;
+    const backward = s.dir === 'backward' || s.dir.endsWith('bwd');
+    const bar = backward ? HALF_BACKWARD_SPEEDUP : HALF_FORWARD_SPEEDUP;
+    lines.push({
+      target: `${scenarioLabel(s)} out: ≥ ${bar}× the float32 op${backward ? '' : `, ≥ ${Math.round(100 * HALF_COPY)}% of copy`}`,
+      measured: results.map((r) => `${r.threads}T ${fixed3(r.speedup)}×${backward ? '' : ` ${Math.round(100 * r.copy)}%`}`).join(', '),
+      met: results.every((r) => r.speedup >= bar && (backward || r.copy >= HALF_COPY)),
+    });
+  }
+  return lines;
 }
 
 // Issue 13's targets against PyTorch, when the run has PyTorch rows: on the large (DRAM-sized)

@@ -1,5 +1,6 @@
 // The benchmark's own machinery (bench/): the interleaved measurement, the output check that keeps
-// a peer honest, the ONNX encoder the onnxruntime peer runs, and the chart. No timing is asserted.
+// a peer honest, the ONNX encoder the onnxruntime peer runs, the chart and the half-precision
+// targets. No timing is asserted.
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import * as fastnorm from '../src/index.js';
@@ -9,6 +10,8 @@ import { compareOutputs, measure } from '../bench/harness.mjs';
 import { renderChart } from '../bench/chart.mjs';
 // @ts-expect-error plain ESM benchmark modules, no type declarations
 import { singleNodeModel } from '../bench/peers/onnx-model.mjs';
+// @ts-expect-error plain ESM benchmark modules, no type declarations
+import { halfTargets } from '../bench/targets.mjs';
 
 const budget = { warmSec: 0, minSec: 0.01, sampleSec: 0.001, minSamples: 5, maxSamples: 1000, maxInner: 10000 };
 
@@ -110,5 +113,33 @@ describe('bench chart', () => {
     const svg: string = renderChart({ machine, mode: 'quick', rows });
     expect(svg).toContain('plain-JavaScript loop');
     expect((svg.match(/<title>/g) ?? []).length).toBe(2);
+  });
+});
+
+describe('bench half-precision targets', () => {
+  const shape = [4, 8];
+  const row = (op: string, dir: string, threads: number, seconds: number, copyFraction = 1, mode = 'out') =>
+    ({ op, dir, shape, kind: 'native', mode, threads, seconds, copyFraction });
+  const scenario = (op: string, dir: string) => ({ op, dir, shape });
+  type Line = { target: string; measured: string; met: boolean };
+  it('compares each half row with the float32 row of the same op, direction, shape and thread count', () => {
+    const rows = [
+      row('layerNorm', 'forward', 1, 1.8), row('layerNorm', 'forward', 2, 1.0),
+      row('layerNorm f16', 'forward', 1, 1.0, 0.9), row('layerNorm f16', 'forward', 2, 0.5, 0.86),
+      row('layerNorm f16', 'forward', 2, 0.1, 0.1, 'alloc'), // allocating rows do not count
+      row('layerNorm bf16', 'forward', 1, 1.0, 0.8), // fast enough, below 85% of copy
+      row('batchNorm', 'train bwd', 1, 1.5), row('batchNorm bf16', 'train bwd', 1, 1.0, 0.1), // backward: 1.5×, no copy bar
+      row('rmsNorm', 'backward', 1, 1.4), row('rmsNorm f16', 'backward', 1, 1.0),
+    ];
+    const lines: Line[] = halfTargets(rows, [
+      scenario('layerNorm', 'forward'), scenario('layerNorm f16', 'forward'), scenario('layerNorm bf16', 'forward'),
+      scenario('batchNorm bf16', 'train bwd'), scenario('rmsNorm f16', 'backward'), scenario('groupNorm f16', 'forward'),
+    ]);
+    expect(lines.map((l) => [l.target, l.measured, l.met])).toEqual([
+      ['layerNorm f16 forward [4,8] out: ≥ 1.7× the float32 op, ≥ 85% of copy', '1T 1.80× 90%, 2T 2.00× 86%', true],
+      ['layerNorm bf16 forward [4,8] out: ≥ 1.7× the float32 op, ≥ 85% of copy', '1T 1.80× 80%', false],
+      ['batchNorm bf16 train bwd [4,8] out: ≥ 1.5× the float32 op', '1T 1.50×', true],
+      ['rmsNorm f16 backward [4,8] out: ≥ 1.5× the float32 op', '1T 1.40×', false],
+    ]); // groupNorm f16 has no rows: no line
   });
 });
