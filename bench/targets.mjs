@@ -1,5 +1,5 @@
-// The performance targets of DESIGN.md §6, issue 11 (half precision against float32) and issue 13
-// (against PyTorch), checked against the
+// The performance targets of DESIGN.md §6, issue 10 (a fused activation against the plain norm),
+// issue 11 (half precision against float32) and issue 13 (against PyTorch), checked against the
 // rows of one run. Per-scenario targets are declared by the scenarios themselves (`targets`), so
 // new ops bring their own.
 import { fixed3, formatTime, scenarioLabel } from './harness.mjs';
@@ -65,8 +65,20 @@ export function evaluateTargets(rows, scenarios, allThreads) {
       measured: `worst ${fixed3(worst.ratio)}× ref time: ${worst.where}`,
       met: worst.ratio <= 1,
     });
-  return [...lines, ...halfTargets(rows, scenarios), ...peerTargets(rows, scenarios, allThreads)];
+  return [...lines, ...halfTargets(rows, scenarios), ...activationTargets(rows, scenarios), ...peerTargets(rows, scenarios, allThreads)];
 }
+
+// Each native `out` row of scenario s beside the row of `twinOp` with the same direction, shape
+// and thread count: time of the twin / time of the row (above 1: the row is faster).
+function overTwin(rows, s, twinOp) {
+  const nativeOut = (r) => r.kind === 'native' && r.mode === 'out';
+  const twins = rowsOf(rows, { op: twinOp, dir: s.dir, shape: s.shape }).filter(nativeOut);
+  return rowsOf(rows, s).filter(nativeOut).flatMap((r) => {
+    const twin = twins.find((t) => t.threads === r.threads);
+    return twin ? [{ threads: r.threads, speedup: twin.seconds / r.seconds, copy: r.copyFraction }] : [];
+  });
+}
+const isBackward = (dir) => dir === 'backward' || dir.endsWith('bwd');
 
 // Issue 11's targets for the half-precision rows: a scenario labelled '<op> f16' or '<op> bf16'
 // beside the float32 scenario of the same op, direction and shape; reused `out` buffers at every
@@ -79,21 +91,36 @@ const HALF_COPY = 0.85;
 
 export function halfTargets(rows, scenarios) {
   const lines = [];
-  const nativeOut = (r) => r.kind === 'native' && r.mode === 'out';
   for (const s of scenarios) {
     if (!HALF_TAG.test(s.op)) continue;
-    const singles = rowsOf(rows, { op: s.op.replace(HALF_TAG, ''), dir: s.dir, shape: s.shape }).filter(nativeOut);
-    const results = rowsOf(rows, s).filter(nativeOut).flatMap((h) => {
-      const f = singles.find((r) => r.threads === h.threads);
-      return f ? [{ threads: h.threads, speedup: f.seconds / h.seconds, copy: h.copyFraction }] : [];
-    });
+    const results = overTwin(rows, s, s.op.replace(HALF_TAG, ''));
     if (results.length === 0) continue;
-    const backward = s.dir === 'backward' || s.dir.endsWith('bwd');
+    const backward = isBackward(s.dir);
     const bar = backward ? HALF_BACKWARD_SPEEDUP : HALF_FORWARD_SPEEDUP;
     lines.push({
       target: `${scenarioLabel(s)} out: ≥ ${bar}× the float32 op${backward ? '' : `, ≥ ${Math.round(100 * HALF_COPY)}% of copy`}`,
       measured: results.map((r) => `${r.threads}T ${fixed3(r.speedup)}×${backward ? '' : ` ${Math.round(100 * r.copy)}%`}`).join(', '),
       met: results.every((r) => r.speedup >= bar && (backward || r.copy >= HALF_COPY)),
+    });
+  }
+  return lines;
+}
+
+// Issue 10's target for a norm with a fused activation ('<op> + silu' and the like): within 1.1×
+// the time of the same norm without it, forward and backward, at every thread count.
+const ACTIVATION_TAG = / \+ (relu|silu|gelu|gelu-tanh)$/;
+const ACTIVATION_OVER_PLAIN = 1.1;
+
+export function activationTargets(rows, scenarios) {
+  const lines = [];
+  for (const s of scenarios) {
+    if (!ACTIVATION_TAG.test(s.op)) continue;
+    const results = overTwin(rows, s, s.op.replace(ACTIVATION_TAG, ''));
+    if (results.length === 0) continue;
+    lines.push({
+      target: `${scenarioLabel(s)} out: ≤ ${ACTIVATION_OVER_PLAIN}× the norm without activation`,
+      measured: results.map((r) => `${r.threads}T ${fixed3(1 / r.speedup)}×`).join(', '),
+      met: results.every((r) => 1 / r.speedup <= ACTIVATION_OVER_PLAIN),
     });
   }
   return lines;

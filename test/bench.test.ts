@@ -11,7 +11,7 @@ import { renderChart } from '../bench/chart.mjs';
 // @ts-expect-error plain ESM benchmark modules, no type declarations
 import { singleNodeModel } from '../bench/peers/onnx-model.mjs';
 // @ts-expect-error plain ESM benchmark modules, no type declarations
-import { halfTargets } from '../bench/targets.mjs';
+import { activationTargets, halfTargets } from '../bench/targets.mjs';
 
 const budget = { warmSec: 0, minSec: 0.01, sampleSec: 0.001, minSamples: 5, maxSamples: 1000, maxInner: 10000 };
 
@@ -116,7 +116,7 @@ describe('bench chart', () => {
   });
 });
 
-describe('bench half-precision targets', () => {
+describe('bench targets against a twin row (half precision, fused activation)', () => {
   const shape = [4, 8];
   const row = (op: string, dir: string, threads: number, seconds: number, copyFraction = 1, mode = 'out') =>
     ({ op, dir, shape, kind: 'native', mode, threads, seconds, copyFraction });
@@ -141,5 +141,19 @@ describe('bench half-precision targets', () => {
       ['batchNorm bf16 train bwd [4,8] out: ≥ 1.5× the float32 op', '1T 1.50×', true],
       ['rmsNorm f16 backward [4,8] out: ≥ 1.5× the float32 op', '1T 1.40×', false],
     ]); // groupNorm f16 has no rows: no line
+  });
+  it('holds a fused activation to 1.1× the time of the same norm without it', () => {
+    const rows = [
+      row('groupNorm NHWC', 'forward', 1, 1.0), row('groupNorm NHWC + relu', 'forward', 1, 1.05),
+      row('groupNorm NHWC', 'forward', 2, 1.0), row('groupNorm NHWC + relu', 'forward', 2, 1.2),
+      row('batchNorm', 'train bwd', 1, 2.0), row('batchNorm + gelu-tanh', 'train bwd', 1, 2.1),
+    ];
+    const lines: Line[] = activationTargets(rows, [
+      scenario('groupNorm NHWC', 'forward'), scenario('groupNorm NHWC + relu', 'forward'), scenario('batchNorm + gelu-tanh', 'train bwd'),
+    ]);
+    expect(lines.map((l) => [l.target, l.measured, l.met])).toEqual([
+      ['groupNorm NHWC + relu forward [4,8] out: ≤ 1.1× the norm without activation', '1T 1.05×, 2T 1.20×', false],
+      ['batchNorm + gelu-tanh train bwd [4,8] out: ≤ 1.1× the norm without activation', '1T 1.05×', true],
+    ]);
   });
 });
