@@ -80,6 +80,18 @@ function overTwin(rows, s, twinOp) {
 }
 const isBackward = (dir) => dir === 'backward' || dir.endsWith('bwd');
 
+// One target line (lineOf(s, overTwin results)) per scenario whose op carries `tag`, against the
+// scenario of the op without it.
+function twinTargets(rows, scenarios, tag, lineOf) {
+  const lines = [];
+  for (const s of scenarios) {
+    if (!tag.test(s.op)) continue;
+    const results = overTwin(rows, s, s.op.replace(tag, ''));
+    if (results.length) lines.push(lineOf(s, results));
+  }
+  return lines;
+}
+
 // Issue 11's targets for the half-precision rows: a scenario labelled '<op> f16' or '<op> bf16'
 // beside the float32 scenario of the same op, direction and shape; reused `out` buffers at every
 // thread count. Forward (forward, train fwd, eval fwd): ≥ 1.7× faster than float32 and ≥ 85% of
@@ -90,20 +102,15 @@ const HALF_BACKWARD_SPEEDUP = 1.5;
 const HALF_COPY = 0.85;
 
 export function halfTargets(rows, scenarios) {
-  const lines = [];
-  for (const s of scenarios) {
-    if (!HALF_TAG.test(s.op)) continue;
-    const results = overTwin(rows, s, s.op.replace(HALF_TAG, ''));
-    if (results.length === 0) continue;
+  return twinTargets(rows, scenarios, HALF_TAG, (s, results) => {
     const backward = isBackward(s.dir);
     const bar = backward ? HALF_BACKWARD_SPEEDUP : HALF_FORWARD_SPEEDUP;
-    lines.push({
+    return {
       target: `${scenarioLabel(s)} out: ≥ ${bar}× the float32 op${backward ? '' : `, ≥ ${Math.round(100 * HALF_COPY)}% of copy`}`,
       measured: results.map((r) => `${r.threads}T ${fixed3(r.speedup)}×${backward ? '' : ` ${Math.round(100 * r.copy)}%`}`).join(', '),
       met: results.every((r) => r.speedup >= bar && (backward || r.copy >= HALF_COPY)),
-    });
-  }
-  return lines;
+    };
+  });
 }
 
 // Issue 10's target for a norm with a fused activation ('<op> + silu' and the like): within 1.1×
@@ -112,18 +119,11 @@ const ACTIVATION_TAG = / \+ (relu|silu|gelu|gelu-tanh)$/;
 const ACTIVATION_OVER_PLAIN = 1.1;
 
 export function activationTargets(rows, scenarios) {
-  const lines = [];
-  for (const s of scenarios) {
-    if (!ACTIVATION_TAG.test(s.op)) continue;
-    const results = overTwin(rows, s, s.op.replace(ACTIVATION_TAG, ''));
-    if (results.length === 0) continue;
-    lines.push({
-      target: `${scenarioLabel(s)} out: ≤ ${ACTIVATION_OVER_PLAIN}× the norm without activation`,
-      measured: results.map((r) => `${r.threads}T ${fixed3(1 / r.speedup)}×`).join(', '),
-      met: results.every((r) => 1 / r.speedup <= ACTIVATION_OVER_PLAIN),
-    });
-  }
-  return lines;
+  return twinTargets(rows, scenarios, ACTIVATION_TAG, (s, results) => ({
+    target: `${scenarioLabel(s)} out: ≤ ${ACTIVATION_OVER_PLAIN}× the norm without activation`,
+    measured: results.map((r) => `${r.threads}T ${fixed3(1 / r.speedup)}×`).join(', '),
+    met: results.every((r) => 1 / r.speedup <= ACTIVATION_OVER_PLAIN),
+  }));
 }
 
 // Issue 13's targets against PyTorch, when the run has PyTorch rows: on the large (DRAM-sized)
