@@ -23,6 +23,7 @@ template <HalfFormat F, bool Stream, class T>
 void narrowRun(const T* src, uint16_t* dst, size_t n) {
   if constexpr (std::is_same_v<T, float>) {
     // Scalar math: dst[i] = round-to-nearest-even of src[i] in format F.
+    // Its own loop, as writeRun keeps the ops' half outputs on plain stores (bench/ANALYSIS.md §8).
     // Streaming: a vector of halves is 32 bytes, so the stores start at dst's first 32-byte boundary.
     size_t i = 0;
     if constexpr (Stream) {

@@ -32,6 +32,25 @@ template <> struct VecOf<double> { using type = VD; };
 template <class T> using Vec = typename VecOf<T>::type;
 template <class T> constexpr size_t kLanes = Vec<T>::kLanes;
 
+// 16 halves stored, and streamHalfs: the same bypassing the cache (p 32-byte aligned), for
+// outputs past the streaming threshold. x86 forms the halves in one 256-bit vector (halfBits);
+// NEON and the portable path store them lane by lane (their storeHalfs), without streaming.
+#ifdef FASTNORM_HALF_BITS_256
+template <HalfFormat F>
+__attribute__((always_inline)) inline void storeHalfs(VF v, uint16_t* p) {
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), halfBits<F>(v));
+}
+template <HalfFormat F>
+__attribute__((always_inline)) inline void streamHalfs(VF v, uint16_t* p) {
+  _mm256_stream_si256(reinterpret_cast<__m256i*>(p), halfBits<F>(v));
+}
+#else
+template <HalfFormat F>
+__attribute__((always_inline)) inline void streamHalfs(VF v, uint16_t* p) {
+  storeHalfs<F>(v, p);
+}
+#endif
+
 // k ≤ 16 halves at p as floats (lanes beyond k are 0), and their stores: through a small
 // buffer, so nothing outside the array is touched, on every ISA alike.
 template <HalfFormat F>
@@ -47,13 +66,6 @@ __attribute__((always_inline)) inline void storeHalfsPartial(VF v, uint16_t* p, 
   for (size_t i = 0; i < k; ++i) p[i] = t[i];
 }
 
-#ifndef FASTNORM_HAS_STREAM_HALFS
-// No streaming store on this ISA: a plain one.
-template <HalfFormat F>
-__attribute__((always_inline)) inline void streamHalfs(VF v, uint16_t* p) {
-  storeHalfs<F>(v, p);
-}
-#endif
 
 #ifndef FASTNORM_HALF_ROUND_TRIP_IN_REGISTERS
 // v rounded to format F and widened back (the ISA has no register form: through a buffer).

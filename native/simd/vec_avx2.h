@@ -136,6 +136,8 @@ __attribute__((always_inline)) inline VF loadHalfs(const uint16_t* p) {
   }
 }
 
+// The 16 halves of v, rounded to nearest-even, as one 256-bit vector (vec.h stores it).
+#define FASTNORM_HALF_BITS_256 1
 template <HalfFormat F>
 __attribute__((always_inline)) inline __m256i halfBits(VF v) {
   if constexpr (F == HalfFormat::Float16) {
@@ -148,17 +150,6 @@ __attribute__((always_inline)) inline __m256i halfBits(VF v) {
   }
 }
 
-template <HalfFormat F>
-__attribute__((always_inline)) inline void storeHalfs(VF v, uint16_t* p) {
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), halfBits<F>(v));
-}
-
-// storeHalfs bypassing the cache (p 32-byte aligned), for outputs past the streaming threshold.
-#define FASTNORM_HAS_STREAM_HALFS 1
-template <HalfFormat F>
-__attribute__((always_inline)) inline void streamHalfs(VF v, uint16_t* p) {
-  _mm256_stream_si256(reinterpret_cast<__m256i*>(p), halfBits<F>(v));
-}
 
 // v rounded to format F and widened back, in registers: the bits storeHalfs then loadHalfs give
 // (a stored bfloat16 NaN is quiet already, so the load's quieting changes nothing).

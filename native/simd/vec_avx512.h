@@ -99,23 +99,14 @@ inline __m512i bf16Bits(__m512 v) {
   return _mm512_mask_or_epi32(rounded, nan, top, _mm512_set1_epi32(0x0040));
 }
 
+// The 16 halves of v, rounded to nearest-even, as one 256-bit vector (vec.h stores it).
+#define FASTNORM_HALF_BITS_256 1
 template <HalfFormat F>
 __attribute__((always_inline)) inline __m256i halfBits(VF v) {
   if constexpr (F == HalfFormat::Float16) return _mm512_cvtps_ph(v.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   else return _mm512_cvtepi32_epi16(bf16Bits(v.v));
 }
 
-template <HalfFormat F>
-__attribute__((always_inline)) inline void storeHalfs(VF v, uint16_t* p) {
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), halfBits<F>(v));
-}
-
-// storeHalfs bypassing the cache (p 32-byte aligned), for outputs past the streaming threshold.
-#define FASTNORM_HAS_STREAM_HALFS 1
-template <HalfFormat F>
-__attribute__((always_inline)) inline void streamHalfs(VF v, uint16_t* p) {
-  _mm256_stream_si256(reinterpret_cast<__m256i*>(p), halfBits<F>(v));
-}
 
 // v rounded to format F and widened back, in registers: the bits storeHalfs then loadHalfs give
 // (a stored bfloat16 NaN is quiet already, so the load's quieting changes nothing).
