@@ -3,18 +3,12 @@
 // minor page faults per call. --turn yields to the event loop between calls, as a server does,
 // which lets Node finalize (and recycle) the native output blocks (bench/ANALYSIS.md §6).
 //   node bench/diagnose/alloc-alternate.mjs [--threads N] [--rounds K] [--turn]
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { channelInputs, seededArray } from '../data.mjs';
+import { fastnorm, flag, option } from './common.mjs';
 
-const require = createRequire(import.meta.url);
-const fastnorm = require(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'cjs', 'index.js'));
-const args = process.argv.slice(2);
-const opt = (name, dflt) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : dflt);
-const rounds = opt('--rounds', 40);
-const turn = args.includes('--turn');
-fastnorm.setNumThreads(opt('--threads', 1));
+const rounds = Number(option('--rounds', 40));
+const turn = flag('--turn');
+fastnorm.setNumThreads(Number(option('--threads', 1)));
 
 const [rows, cols] = [8192, 768];
 const x = { data: seededArray(Float32Array, rows * cols, 1, -1.5, 2.5), shape: [rows, cols] };

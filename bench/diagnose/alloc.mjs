@@ -7,20 +7,13 @@
 // pages, which the kernel zeroes on first touch), the same plus a first write of every page
 // (what the kernel's output write pays), Buffer.allocUnsafeSlow (malloc, not zeroed) plus the
 // write, and the op into a freshly allocated `out` (allocation outside the op's own code).
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { channelInputs, seededArray } from '../data.mjs';
+import { fastnorm, option } from './common.mjs';
 
-const require = createRequire(import.meta.url);
-const dist = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'cjs');
-const fastnorm = require(join(dist, 'index.js'));
 
-const args = process.argv.slice(2);
-const opt = (name, dflt) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : dflt);
-const threads = opt('--threads', 2);
-const calls = opt('--calls', 40);
+const threads = Number(option('--threads', 2));
+const calls = Number(option('--calls', 40));
 fastnorm.setNumThreads(threads);
 
 let gcMs = 0;

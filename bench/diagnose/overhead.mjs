@@ -3,22 +3,14 @@
 // the addon's kernel called directly with positional arguments (its binding plus the kernel),
 // so the JavaScript and the native share of a call are seen apart.
 //   node bench/diagnose/overhead.mjs [--threads N] [--filter <substring>]
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { channelInputs, seededArray } from '../data.mjs';
+import { fastnorm, fromDist, nativeAddon, option } from './common.mjs';
 
-const require = createRequire(import.meta.url);
-const dist = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'cjs');
-const fastnorm = require(join(dist, 'index.js'));
-const { OP_TABLE } = require(join(dist, 'api', 'op-table.js'));
-const { loadAddon } = require(join(dist, 'backends', 'native.js'));
-const { addon } = loadAddon();
+const { OP_TABLE } = fromDist('api/op-table.js');
+const addon = nativeAddon();
 
-const argv = process.argv.slice(2);
-const opt = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : dflt);
-const threads = Number(opt('--threads', 1));
-const filter = opt('--filter', '');
+const threads = Number(option('--threads', 1));
+const filter = option('--filter', '');
 fastnorm.setNumThreads(threads);
 addon.setNumThreads(threads);
 
@@ -79,7 +71,7 @@ for (const [rows, cols] of [[1, 768], [64, 768]]) {
     outArgs: [s.x, 32, { weight, bias, out: gn }] });
 }
 
-const { KERNELS } = require(join(dist, 'api', 'kernel-schema.js'));
+const { KERNELS } = fromDist('api/kernel-schema.js');
 console.log(`threads ${threads}; µs of CPU per call, median of 31 samples; isa ${fastnorm.info().isa}`);
 console.log('case'.padEnd(32) + 'alloc'.padStart(8) + 'out'.padStart(8) + 'plan'.padStart(8) + 'planOut'.padStart(8) + 'addon'.padStart(8));
 for (const c of cases) {

@@ -2,17 +2,11 @@
 // call on the libuv pool; this times one awaited call after another (latency), 16 in flight
 // (throughput), the sync call, and an awaited no-op (the event loop's own share).
 //   node bench/diagnose/promise.mjs [--threads N]
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { seededArray } from '../data.mjs';
+import { fastnorm, fromDist, option } from './common.mjs';
 
-const require = createRequire(import.meta.url);
-const dist = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'cjs');
-const fastnorm = require(join(dist, 'index.js'));
-const promises = require(join(dist, 'promises.js'));
-const args = process.argv.slice(2);
-const threads = args.includes('--threads') ? Number(args[args.indexOf('--threads') + 1]) : 2;
+const promises = fromDist('promises.js');
+const threads = Number(option('--threads', 2));
 fastnorm.setNumThreads(threads);
 
 async function median(fn, calls) {

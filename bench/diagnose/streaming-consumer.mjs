@@ -3,21 +3,13 @@
 // addon's _setStreamingBytes hook moves the threshold (results are the same bits); thresholds
 // and cases interleaved round by round. Median µs per call. bench/ANALYSIS.md §8.
 //   node bench/diagnose/streaming-consumer.mjs [--threads 1] [--thresholds 8388608,1048576,262144] [--rounds 15]
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { seededArray } from '../data.mjs';
+import { fastnorm, nativeAddon, option } from './common.mjs';
 
-const require = createRequire(import.meta.url);
-const dist = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'cjs');
-const fastnorm = require(join(dist, 'index.js'));
-const { loadAddon } = require(join(dist, 'backends', 'native.js'));
-const { addon } = loadAddon();
-const argv = process.argv.slice(2);
-const opt = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : dflt);
-const rounds = Number(opt('--rounds', 15));
-const thresholds = opt('--thresholds', '8388608,1048576,262144').split(',').map(Number);
-fastnorm.setNumThreads(Number(opt('--threads', 1)));
+const addon = nativeAddon();
+const rounds = Number(option('--rounds', 15));
+const thresholds = option('--thresholds', '8388608,1048576,262144').split(',').map(Number);
+fastnorm.setNumThreads(Number(option('--threads', 1)));
 
 function batchNormCase(shape, layout, training) {
   const size = shape.reduce((a, b) => a * b, 1), c = layout === 'NHWC' ? shape[3] : shape[1];

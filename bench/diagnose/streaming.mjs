@@ -3,21 +3,13 @@
 // kernels between the two; results are the same bits), beside a copy of the same bytes:
 // median ms per call and % of that copy, at 1 and 2 threads. bench/ANALYSIS.md §1.
 //   node bench/diagnose/streaming.mjs [--rounds K] [--threads 1,2] [--filter <substring>]
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { channelInputs, inLayout, seededArray } from '../data.mjs';
+import { fastnorm, nativeAddon, option } from './common.mjs';
 
-const require = createRequire(import.meta.url);
-const dist = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'cjs');
-const fastnorm = require(join(dist, 'index.js'));
-const { loadAddon } = require(join(dist, 'backends', 'native.js'));
-const { addon } = loadAddon();
-const argv = process.argv.slice(2);
-const opt = (name, dflt) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : dflt);
-const rounds = Number(opt('--rounds', 15));
-const threadCounts = opt('--threads', '1,2').split(',').map(Number);
-const filter = opt('--filter', '');
+const addon = nativeAddon();
+const rounds = Number(option('--rounds', 15));
+const threadCounts = option('--threads', '1,2').split(',').map(Number);
+const filter = option('--filter', '');
 const DEFAULT = addon._setStreamingBytes(8 << 20);
 addon._setStreamingBytes(DEFAULT);
 
